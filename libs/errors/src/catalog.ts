@@ -1,0 +1,23 @@
+import { ErrorKind } from './kinds.js';
+
+/**
+ * Every error code Berth raises. docs/errors.md lists the same codes; a test keeps the two
+ * equal. Adding a code: a row here and a row there.
+ */
+export const catalog = {
+  BERTH_INVALID_ARGUMENT: { kind: ErrorKind.InvalidArgument, summary: 'A request or argument is malformed.' },
+  BERTH_SPEC_INVALID: { kind: ErrorKind.InvalidArgument, summary: 'An OCI runtime spec (config.json) is missing, malformed or names an invalid value.' },
+  BERTH_PATH_ESCAPES_ROOT: { kind: ErrorKind.InvalidArgument, summary: 'A path in the spec resolves outside the container root.' },
+  BERTH_BUNDLE_NOT_FOUND: { kind: ErrorKind.NotFound, summary: 'The bundle directory does not exist.' },
+  BERTH_CONTAINER_NOT_FOUND: { kind: ErrorKind.NotFound, summary: 'No container has that id.' },
+  BERTH_CONTAINER_EXISTS: { kind: ErrorKind.AlreadyExists, summary: 'A container with that id already exists.' },
+  BERTH_CONTAINER_STATE: { kind: ErrorKind.Conflict, summary: 'The container is not in a state that allows the operation.' },
+  BERTH_SIGNAL_INVALID: { kind: ErrorKind.InvalidArgument, summary: 'The signal name or number is not valid.' },
+  BERTH_CONTAINER_START_FAILED: { kind: ErrorKind.Internal, summary: 'The container init failed before the process ran.' },
+  BERTH_NATIVE_UNAVAILABLE: { kind: ErrorKind.Unavailable, summary: 'The native addon or executables are not built.' },
+  BERTH_CGROUP: { kind: ErrorKind.Internal, summary: 'A cgroup could not be created, configured or removed.' },
+  BERTH_SECCOMP_PROFILE: { kind: ErrorKind.InvalidArgument, summary: 'A seccomp profile names an unknown syscall, action or architecture.' },
+  BERTH_INTERNAL: { kind: ErrorKind.Internal, summary: 'An unexpected failure; the message says where.' },
+} as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
+
+export type ErrorCode = keyof typeof catalog;

@@ -17,6 +17,7 @@ export const catalog = {
   BERTH_NATIVE_UNAVAILABLE: { kind: ErrorKind.Unavailable, summary: 'The native addon or executables are not built.' },
   BERTH_CGROUP: { kind: ErrorKind.Internal, summary: 'A cgroup could not be created, configured or removed.' },
   BERTH_SECCOMP_PROFILE: { kind: ErrorKind.InvalidArgument, summary: 'A seccomp profile names an unknown syscall, action or architecture.' },
+  BERTH_FIXTURE_UNAVAILABLE: { kind: ErrorKind.FailedPrecondition, summary: 'A test fixture cannot be built on this host: a host binary it needs is missing or failed.' },
   BERTH_INTERNAL: { kind: ErrorKind.Internal, summary: 'An unexpected failure; the message says where.' },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
 

@@ -4,7 +4,8 @@
       "target_name": "berth_native",
       "sources": [
         "src/addon/addon.cc",
-        "src/addon/seccomp.cc"
+        "src/addon/seccomp.cc",
+        "src/addon/errors.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

@@ -1,0 +1,66 @@
+// The only module that loads berth_native.node. Everything else goes through `Syscalls`.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { BerthError } from '@berth/errors';
+import { nativePaths } from './paths.js';
+
+/** The raw functions of the addon. Failures throw an Error with errno, code, syscall, path, dest. */
+export interface NativeAddon {
+  readonly abiVersion: number;
+  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
+  umount2(target: string, flags: number): void;
+  mknod(path: string, mode: number, major: number, minor: number): void;
+  lchown(path: string, uid: number, gid: number): void;
+  lsetxattr(path: string, name: string, value: Buffer, flags: number): void;
+  lgetxattr(path: string, name: string): Buffer | null;
+  statfs(path: string): {
+    type: number;
+    bsize: number;
+    blocks: number;
+    bfree: number;
+    bavail: number;
+    files: number;
+    ffree: number;
+    flags: number;
+  };
+  setns(fd: number, nstype: number): void;
+  unshare(flags: number): void;
+  gettid(): number;
+  pidfdOpen(pid: number): number;
+  pidfdSendSignal(pidfd: number, sig: number): void;
+  compileSeccomp(profile: object): { bpf: Buffer; skipped: string[]; sameAsDefault: string[] };
+}
+
+/** The addon contract this TypeScript was written against (addon.cc exports `abiVersion`). */
+const expectedAbi = 1;
+
+let loaded: NativeAddon | undefined;
+
+/** Loads the addon once; a BerthError BERTH_NATIVE_UNAVAILABLE says how to build it. */
+export function loadAddon(): NativeAddon {
+  if (loaded !== undefined) return loaded;
+  const path = nativePaths().addon;
+  if (!existsSync(path)) {
+    throw new BerthError('BERTH_NATIVE_UNAVAILABLE', `native addon ${path} is not built; run \`npm run build:native\``, {
+      details: { path },
+    });
+  }
+  let mod: NativeAddon;
+  try {
+    mod = createRequire(import.meta.url)(path) as NativeAddon;
+  } catch (err) {
+    throw new BerthError('BERTH_NATIVE_UNAVAILABLE', `native addon ${path} failed to load: ${(err as Error).message}`, {
+      cause: err,
+      details: { path },
+    });
+  }
+  if (mod.abiVersion !== expectedAbi) {
+    throw new BerthError(
+      'BERTH_NATIVE_UNAVAILABLE',
+      `native addon ${path} has ABI ${String(mod.abiVersion)}, expected ${expectedAbi}; rebuild it with \`npm run build:native\``,
+      { details: { path } },
+    );
+  }
+  loaded = mod;
+  return mod;
+}

@@ -1,0 +1,237 @@
+/*
+ * berth-init: carries out an init plan (plan.h) computed by the TypeScript runtime.
+ *
+ *   fd 3  the plan (read to EOF)
+ *   fd 4  the report pipe: "pid N", then "ready", or "error\tERRNO\tSYSCALL\tPATH\tDETAIL"
+ *
+ * The parent joins namespaces and the cgroup, clones the container process into the new
+ * namespaces, writes the id maps and the pid file, releases the child and exits; the shim
+ * (a subreaper) inherits the child. The child builds the root, enters it, drops privileges,
+ * waits on the start fifo when there is one, and execs the container's process.
+ */
+#define _GNU_SOURCE
+#include "init.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+#define PLAN_FD 3
+#define REPORT_FD 4
+
+static void report(const char *line) {
+  (void)write_all(REPORT_FD, line, strlen(line));
+}
+
+static void clean(char *s) {
+  for (; *s; s++)
+    if (*s == '\t' || *s == '\n') *s = ' ';
+}
+
+static void report_error(const struct berr *e) {
+  char line[2048];
+  struct berr c = *e;
+  clean(c.syscall);
+  clean(c.path);
+  clean(c.detail);
+  snprintf(line, sizeof line, "error\t%d\t%s\t%s\t%s\n", c.err, c.syscall, c.path, c.detail);
+  report(line);
+}
+
+static int exit_code_of(const struct berr *e) {
+  if (strcmp(e->syscall, "exec") == 0 || strcmp(e->syscall, "execve") == 0 || strcmp(e->syscall, "stat") == 0 ||
+      strcmp(e->syscall, "access") == 0)
+    return e->err == ENOENT ? 127 : 126;
+  return 1;
+}
+
+static int join_namespaces(const struct plan *p, struct berr *e) {
+  /* A user namespace first: the others are owned by it. */
+  for (int pass = 0; pass < 2; pass++) {
+    for (int i = 0; i < p->n_ns_join; i++) {
+      const struct plan_ns *ns = &p->ns_join[i];
+      if ((pass == 0) != (ns->type == CLONE_NEWUSER)) continue;
+      cleanup_fd int fd = open(ns->path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return BERR_SYS(e, "open", ns->path);
+      if (setns(fd, (int)ns->type) < 0) return BERR_SYS(e, "setns", ns->path);
+    }
+  }
+  return 0;
+}
+
+static int write_id_maps(const struct plan *p, pid_t pid, struct berr *e) {
+  char path[64];
+  if (p->gid_map) {
+    snprintf(path, sizeof path, "/proc/%d/gid_map", pid);
+    if (write_file(path, p->gid_map, strlen(p->gid_map), 0) < 0) return BERR_SYS(e, "write", path);
+  }
+  if (p->uid_map) {
+    snprintf(path, sizeof path, "/proc/%d/uid_map", pid);
+    if (write_file(path, p->uid_map, strlen(p->uid_map), 0) < 0) return BERR_SYS(e, "write", path);
+  }
+  return 0;
+}
+
+static int write_pid_file(const char *path, pid_t pid, struct berr *e) {
+  char tmp[4096], buf[32];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  int n = snprintf(buf, sizeof buf, "%d", pid);
+  if (write_file(tmp, buf, (size_t)n, 1) < 0) return BERR_SYS(e, "write", tmp);
+  if (rename(tmp, path) < 0) return BERR_SYS(e, "rename", path);
+  return 0;
+}
+
+static int wait_start(int fifo, struct berr *e) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", fifo);
+  cleanup_fd int w = open(path, O_WRONLY | O_CLOEXEC);
+  if (w < 0) return BERR_SYS(e, "open", "exec fifo");
+  if (write_all(w, "0", 1) < 0) return BERR_SYS(e, "write", "exec fifo");
+  return 0;
+}
+
+static __attribute__((noreturn)) void child_main(const struct plan *p, int sync_fd, int console_fd) {
+  struct berr e = {0};
+  char go;
+  char exe[4096];
+  cleanup_fd int fifo = -1;
+
+  /* Wait until the parent has written the id maps and the pid file. */
+  if (read(sync_fd, &go, 1) != 1) _exit(1);
+  close(sync_fd);
+
+  if (p->ns_flags & CLONE_NEWUSER) {
+    if (syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setresuid, 0, 0, 0) < 0) {
+      BERR_SYS(&e, "setresuid", "user namespace root");
+      goto fail;
+    }
+  }
+  if (setsid() < 0 && p->mode == 0) {
+    BERR_SYS(&e, "setsid", "");
+    goto fail;
+  }
+  if (p->mode == 0) {
+    if (p->hostname && sethostname(p->hostname, strlen(p->hostname)) < 0) {
+      BERR_SYS(&e, "sethostname", p->hostname);
+      goto fail;
+    }
+    if (p->domainname && setdomainname(p->domainname, strlen(p->domainname)) < 0) {
+      BERR_SYS(&e, "setdomainname", p->domainname);
+      goto fail;
+    }
+    if (setup_rootfs(p, &e) < 0) goto fail;
+  }
+  if (p->start_fifo) {
+    fifo = open(p->start_fifo, O_PATH | O_CLOEXEC);
+    if (fifo < 0) {
+      BERR_SYS(&e, "open", p->start_fifo);
+      goto fail;
+    }
+  }
+  if (p->mode == 0) {
+    if (enter_root(p, &e) < 0) goto fail;
+    if (finish_rootfs(p, &e) < 0) goto fail;
+  }
+  if (p->terminal && console_fd >= 0) {
+    if (setup_console(console_fd, &e) < 0) goto fail;
+    close(console_fd);
+  }
+  if (set_rlimits(p, &e) < 0) goto fail;
+  if (p->has_umask) umask(p->umask);
+  if (check_cwd(p, &e) < 0) goto fail;
+  if (resolve_exec(p, exe, sizeof exe, &e) < 0) goto fail;
+  /* Nothing of the host crosses exec but stdio. */
+  syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+  if (!p->no_new_privs && install_seccomp(p, &e) < 0) goto fail;
+  if (set_identity(p, &e) < 0) goto fail;
+  if (p->no_new_privs) {
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+      BERR_SYS(&e, "prctl", "PR_SET_NO_NEW_PRIVS");
+      goto fail;
+    }
+    if (install_seccomp(p, &e) < 0) goto fail;
+  }
+  report("ready\n");
+  if (fifo >= 0 && wait_start(fifo, &e) < 0) goto fail;
+  execve(exe, p->args, p->env);
+  BERR_SYS(&e, "execve", exe);
+fail:
+  report_error(&e);
+  _exit(exit_code_of(&e));
+}
+
+int main(void) {
+  struct berr e = {0};
+  struct plan p;
+  char *buf = NULL;
+  char line[64];
+  cleanup_fd int console_fd = -1;
+
+  signal(SIGPIPE, SIG_IGN);
+  if (fcntl(REPORT_FD, F_SETFD, FD_CLOEXEC) < 0) return 2;
+  ssize_t len = read_all(PLAN_FD, &buf);
+  close(PLAN_FD);
+  if (len < 0) {
+    BERR_SYS(&e, "read", "plan");
+    goto fail;
+  }
+  if (plan_parse(buf, (size_t)len, &p, &e) < 0) goto fail;
+  if (join_namespaces(&p, &e) < 0) goto fail;
+  if (p.oom_score_adj && write_file("/proc/self/oom_score_adj", p.oom_score_adj, strlen(p.oom_score_adj), 0) < 0) {
+    BERR_SYS(&e, "write", "/proc/self/oom_score_adj");
+    goto fail;
+  }
+  snprintf(line, sizeof line, "%d", getpid());
+  for (int i = 0; i < p.n_cgroup_procs; i++) {
+    if (write_file(p.cgroup_procs[i], line, strlen(line), 0) < 0) {
+      BERR_SYS(&e, "write", p.cgroup_procs[i]);
+      goto fail;
+    }
+  }
+  if (p.terminal && p.console_socket) {
+    console_fd = connect_console(p.console_socket, &e);
+    if (console_fd < 0) goto fail;
+  }
+  int sync[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync) < 0) {
+    BERR_SYS(&e, "socketpair", "");
+    goto fail;
+  }
+  pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)(SIGCHLD | p.ns_flags), NULL, NULL, NULL, 0);
+  if (pid < 0) {
+    berr_set(&e, errno, "clone", "", "namespaces 0x%x", p.ns_flags);
+    goto fail;
+  }
+  if (pid == 0) {
+    close(sync[0]);
+    child_main(&p, sync[1], console_fd);
+  }
+  close(sync[1]);
+  if (p.ns_flags & CLONE_NEWUSER && write_id_maps(&p, pid, &e) < 0) goto kill_child;
+  if (p.pid_file && write_pid_file(p.pid_file, pid, &e) < 0) goto kill_child;
+  snprintf(line, sizeof line, "pid %d\n", pid);
+  report(line);
+  if (write_all(sync[0], "g", 1) < 0) {
+    BERR_SYS(&e, "write", "sync");
+    goto kill_child;
+  }
+  return 0;
+kill_child:
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+fail:
+  report_error(&e);
+  return 1;
+}

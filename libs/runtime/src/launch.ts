@@ -1,0 +1,100 @@
+/**
+ * Starting berth-shim + berth-init with a plan, and reading the init's report.
+ */
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { constants } from 'node:os';
+import { BerthError } from '@berth/errors';
+import type { NativePaths } from '@berth/native';
+
+export interface InitFailure {
+  errno: number;
+  code: string;
+  syscall: string;
+  path: string;
+  detail: string;
+}
+
+export interface LaunchOptions {
+  paths: NativePaths;
+  plan: Buffer;
+  pidFile: string;
+  exitFile: string;
+  /** The shim forks away and the container outlives the caller. */
+  detach: boolean;
+  /** fds 0-2 of the container. */
+  stdio: ['inherit' | 'ignore' | number, 'inherit' | 'ignore' | number, 'inherit' | 'ignore' | number];
+  /** Resolve once the init reported "ready" (it then waits on the start fifo) instead of at exec. */
+  untilReady: boolean;
+}
+
+export interface Launched {
+  pid: number;
+  shim: ChildProcess;
+}
+
+const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([k, v]) => [v as number, k]));
+
+export function parseFailure(line: string): InitFailure {
+  const [, errno, syscall, path, detail] = line.split('\t');
+  const n = Number(errno);
+  return { errno: n, code: errnoNames.get(n) ?? `errno ${n}`, syscall: syscall ?? '', path: path ?? '', detail: detail ?? '' };
+}
+
+/** The user-facing message for an init failure, naming the spec field where one is at fault. */
+export function describeFailure(f: InitFailure): { message: string; exitCode: number } {
+  if (f.syscall === 'exec' || f.syscall === 'execve' || f.syscall === 'stat' || f.syscall === 'access') {
+    if (f.code === 'ENOENT')
+      return { message: `exec: "${f.path}": executable file not found in $PATH`, exitCode: 127 };
+    return { message: `exec: "${f.path}": permission denied`, exitCode: 126 };
+  }
+  const what = `${f.syscall}${f.path ? ` ${f.path}` : ''}: ${f.code}${f.detail ? ` (${f.detail})` : ''}`;
+  if (f.syscall === 'chdir' || f.syscall === 'getcwd') return { message: `process.cwd: ${what}`, exitCode: 1 };
+  return { message: what, exitCode: 1 };
+}
+
+export function launch(opts: LaunchOptions): Promise<Launched> {
+  const args = ['--init', opts.paths.init, '--pid-file', opts.pidFile, '--exit-file', opts.exitFile];
+  if (opts.detach) args.push('--detach');
+  const stdio: StdioOptions = [...opts.stdio, 'pipe', 'pipe'];
+  const shim = spawn(opts.paths.shim, args, { stdio, detached: opts.detach });
+  const planPipe = shim.stdio[3] as NodeJS.WritableStream;
+  const report = shim.stdio[4] as NodeJS.ReadableStream;
+  planPipe.on('error', () => {
+    // The shim died before reading the plan; the report says why.
+  });
+  planPipe.end(opts.plan);
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    let pid = 0;
+    let settled = false;
+    const done = (err: Error | null): void => {
+      if (settled) return;
+      settled = true;
+      report.removeAllListeners('data');
+      (report as unknown as { destroy(): void }).destroy();
+      if (err) reject(err);
+      else resolve({ pid, shim });
+    };
+    report.on('data', (chunk: Buffer) => {
+      buf += chunk.toString('utf8');
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (line.startsWith('pid ')) pid = Number(line.slice(4));
+        else if (line === 'ready') {
+          if (opts.untilReady) done(null);
+        } else if (line.startsWith('error\t')) {
+          const failure = parseFailure(line);
+          const { message, exitCode } = describeFailure(failure);
+          done(new BerthError('BERTH_CONTAINER_START_FAILED', message, { details: { ...failure, exitCode, pid } }));
+        }
+      }
+    });
+    report.on('end', () => {
+      if (pid > 0) done(null);
+      else done(new BerthError('BERTH_CONTAINER_START_FAILED', 'berth-init exited without reporting a container process'));
+    });
+    shim.on('error', (err) => done(new BerthError('BERTH_NATIVE_UNAVAILABLE', `cannot run ${opts.paths.shim}: ${err.message}`, { cause: err })));
+  });
+}

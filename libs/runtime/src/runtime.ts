@@ -1,0 +1,288 @@
+/**
+ * The built-in OCI runtime: create/start/state/kill/delete/run/exec on bundles, with runc's
+ * semantics. Used by the berth-runtime CLI and, in-process, by the engine.
+ */
+import { chmodSync, closeSync, openSync, readSync, unlinkSync, constants as fsc, rmSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { BerthError } from '@berth/errors';
+import type { Logger } from '@berth/log';
+import { S_IFIFO, encodePlan, nativePaths, type NativePaths, type Syscalls } from '@berth/native';
+import { loadSpec, type OciProcess, type OciSpec } from './spec.js';
+import { buildCreatePlan, buildExecPlan, type CgroupMountSource } from './plan-builder.js';
+import { launch } from './launch.js';
+import { StateStore, writeAtomic, type ContainerRecord } from './state-store.js';
+import { isAlive, processStartTime, waitGone } from './proc.js';
+import { parseSignal } from './signals.js';
+import { containerDeviceRules, type DeviceRule } from './device-rules.js';
+
+export type ContainerStatus = 'creating' | 'created' | 'running' | 'stopped' | 'paused';
+
+/** The OCI state document (`runtime state`), with runc's extra fields. */
+export interface OciState {
+  ociVersion: string;
+  id: string;
+  status: ContainerStatus;
+  pid: number;
+  bundle: string;
+  rootfs: string;
+  created: string;
+  owner: string;
+  annotations?: Record<string, string>;
+}
+
+/** What the runtime needs of the cgroups library (the adapter lives in cgroup-binding.ts). */
+export interface RuntimeCgroups {
+  /** Creates the group and applies the limits; returns the files the init joins and the mounts it shows. */
+  setup(path: string, resources: Record<string, unknown>): Promise<{ procsFiles: string[]; mounts: CgroupMountSource[] }>;
+  procsFiles(path: string): string[];
+  pids(path: string): Promise<number[]>;
+  /** Kills what is left and removes the group everywhere; a missing group is fine. */
+  destroy(path: string): Promise<void>;
+  isFrozen(path: string): boolean;
+}
+
+export interface RuntimeOptions {
+  /** State directory (runc's --root). */
+  root: string;
+  cgroups: RuntimeCgroups;
+  /** The addon is loaded only when a container needs it (seccomp, fifos). */
+  syscalls: () => Syscalls;
+  logger: Logger;
+  paths?: NativePaths;
+}
+
+type Stdio = ['inherit' | 'ignore' | number, 'inherit' | 'ignore' | number, 'inherit' | 'ignore' | number];
+
+export interface CreateOptions {
+  consoleSocket?: string | undefined;
+  pidFile?: string | undefined;
+  stdio?: Stdio;
+}
+
+export interface RunOptions extends CreateOptions {
+  detach?: boolean;
+  /** Called with the shim once the container runs, to forward signals. */
+  onStarted?: (forward: (signal: NodeJS.Signals) => void) => void;
+  /** Keep the container's record after it exits (runc run removes it). */
+  keep?: boolean;
+}
+
+const OCI_VERSION = '1.0.2';
+
+export class Runtime {
+  readonly store: StateStore;
+  private readonly paths: NativePaths;
+
+  constructor(private readonly opts: RuntimeOptions) {
+    this.store = new StateStore(opts.root);
+    this.paths = opts.paths ?? nativePaths();
+  }
+
+  async create(id: string, bundle: string, options: CreateOptions = {}): Promise<ContainerRecord> {
+    return this.createWith(id, bundle, options, { fifo: true, detach: true });
+  }
+
+  private async createWith(
+    id: string,
+    bundle: string,
+    options: CreateOptions,
+    how: { fifo: boolean; detach: boolean },
+  ): Promise<ContainerRecord & { shim?: import('node:child_process').ChildProcess }> {
+    const log = this.opts.logger.child({ containerId: id });
+    this.store.claim(id);
+    const undo: (() => Promise<void> | void)[] = [() => this.store.remove(id)];
+    try {
+      const spec = loadSpec(bundle);
+      const cgroupPath = spec.linux?.cgroupsPath ?? `berth/${id}`;
+      const resources = { ...(spec.linux?.resources ?? {}) };
+      resources.devices = containerDeviceRules(resources.devices as DeviceRule[] | undefined, spec.linux?.devices);
+      const cg = await this.opts.cgroups.setup(cgroupPath, resources);
+      undo.push(() => this.opts.cgroups.destroy(cgroupPath));
+      const startFifo = how.fifo ? this.store.file(id, 'exec.fifo') : null;
+      if (startFifo) this.makeFifo(startFifo);
+      const seccomp = spec.linux?.seccomp ? this.opts.syscalls().compileSeccomp(spec.linux.seccomp) : null;
+      const pidFile = this.store.file(id, 'init.pid');
+      const plan = buildCreatePlan(spec, {
+        bundle, pidFile, cgroupProcs: cg.procsFiles, cgroupMounts: cg.mounts, seccomp,
+        consoleSocket: options.consoleSocket ?? null, startFifo,
+      });
+      const launched = await launch({
+        paths: this.paths, plan: encodePlan(plan), pidFile, exitFile: this.store.file(id, 'exit'),
+        detach: how.detach, stdio: options.stdio ?? ['inherit', 'inherit', 'inherit'], untilReady: how.fifo,
+      }).catch((err: unknown) => {
+        const pid = (err as BerthError).details?.pid;
+        if (typeof pid === 'number' && pid > 0) undo.push(() => this.killAndWait(pid));
+        throw err;
+      });
+      const startTime = processStartTime(launched.pid) ?? '';
+      undo.push(() => this.killAndWait(launched.pid));
+      const rec: ContainerRecord = {
+        id, pid: launched.pid, startTime, bundle, rootfs: plan.rootfs ?? '', created: new Date().toISOString(),
+        annotations: spec.annotations ?? {}, cgroupPath, owner: userInfo().username,
+      };
+      this.store.save(rec);
+      if (options.pidFile) writeAtomic(options.pidFile, String(launched.pid));
+      log.debug({ pid: launched.pid }, 'container created');
+      return { ...rec, shim: launched.shim };
+    } catch (err) {
+      for (const step of undo.reverse()) {
+        try {
+          await step();
+        } catch (undoErr) {
+          log.warn({ err: undoErr }, 'rollback step failed');
+        }
+      }
+      throw err;
+    }
+  }
+
+  private makeFifo(path: string): void {
+    this.opts.syscalls().mknod(path, S_IFIFO | 0o622, 0, 0);
+    // mknod honours the umask; a container user other than root must be able to open it for writing.
+    chmodSync(path, 0o622);
+  }
+
+  status(rec: ContainerRecord): ContainerStatus {
+    if (this.store.exitCode(rec.id) !== null || !isAlive(rec.pid, rec.startTime)) return 'stopped';
+    if (this.store.fifoExists(rec.id)) return 'created';
+    if (this.opts.cgroups.isFrozen(rec.cgroupPath)) return 'paused';
+    return 'running';
+  }
+
+  state(id: string): OciState {
+    const rec = this.store.load(id);
+    const status = this.status(rec);
+    return {
+      ociVersion: OCI_VERSION, id, status, pid: status === 'stopped' ? 0 : rec.pid, bundle: rec.bundle,
+      rootfs: rec.rootfs, created: rec.created, owner: rec.owner, annotations: rec.annotations,
+    };
+  }
+
+  list(): OciState[] {
+    return this.store.ids().flatMap((id) => {
+      try {
+        return [this.state(id)];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  async start(id: string): Promise<void> {
+    const rec = this.store.load(id);
+    const status = this.status(rec);
+    if (status !== 'created')
+      throw new BerthError('BERTH_CONTAINER_STATE', `cannot start container "${id}": it is ${status}, not created`, { details: { id, status } });
+    const fifo = this.store.file(id, 'exec.fifo');
+    const fd = openSync(fifo, fsc.O_RDONLY | fsc.O_NONBLOCK);
+    try {
+      const byte = Buffer.alloc(1);
+      let delay = 1;
+      for (;;) {
+        let n = 0;
+        try {
+          n = readSync(fd, byte, 0, 1, null);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+        }
+        if (n === 1) break;
+        if (!isAlive(rec.pid, rec.startTime))
+          throw new BerthError('BERTH_CONTAINER_START_FAILED', `container "${id}" init died before it could start`);
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 10);
+      }
+    } finally {
+      closeSync(fd);
+    }
+    unlinkSync(fifo);
+  }
+
+  kill(id: string, signal: string | number = 'SIGTERM', all = false): Promise<void> | void {
+    const sig = parseSignal(signal);
+    const rec = this.store.load(id);
+    const status = this.status(rec);
+    if (status === 'stopped') throw new BerthError('BERTH_CONTAINER_STATE', `container "${id}" is not running`, { details: { id, status } });
+    if (!all) {
+      process.kill(rec.pid, sig);
+      return;
+    }
+    return this.opts.cgroups.pids(rec.cgroupPath).then((pids) => {
+      for (const pid of pids) {
+        try {
+          process.kill(pid, sig);
+        } catch {
+          // Gone meanwhile.
+        }
+      }
+    });
+  }
+
+  async delete(id: string, force = false): Promise<void> {
+    const rec = this.store.load(id);
+    const status = this.status(rec);
+    if ((status === 'running' || status === 'paused') && !force)
+      throw new BerthError('BERTH_CONTAINER_STATE', `cannot delete container "${id}": it is ${status} (use --force)`, { details: { id, status } });
+    if (status !== 'stopped') await this.killAndWait(rec.pid, rec.startTime);
+    await this.opts.cgroups.destroy(rec.cgroupPath);
+    this.store.remove(id);
+  }
+
+  private async killAndWait(pid: number, startTime?: string): Promise<void> {
+    const st = startTime ?? processStartTime(pid);
+    if (st === null || !isAlive(pid, st)) return;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      return;
+    }
+    if (!(await waitGone(pid, st, 10_000))) throw new BerthError('BERTH_INTERNAL', `process ${pid} did not die after SIGKILL`);
+  }
+
+  /** create + start in one go; in the foreground, resolves with the container's exit status. */
+  async run(id: string, bundle: string, options: RunOptions = {}): Promise<number> {
+    const rec = await this.createWith(id, bundle, options, { fifo: false, detach: options.detach === true });
+    if (options.detach) return 0;
+    const shim = rec.shim!;
+    options.onStarted?.((signal) => shim.kill(signal));
+    const code = await new Promise<number>((resolve) => {
+      if (shim.exitCode !== null) resolve(shim.exitCode);
+      else shim.on('exit', (c, s) => resolve(c ?? 128 + (s ? parseSignal(s) : 0)));
+    });
+    if (!options.keep) await this.delete(id, true);
+    return code;
+  }
+
+  /** Runs a process in a running container; resolves with its exit status. */
+  async exec(id: string, proc: OciProcess, options: RunOptions = {}): Promise<number> {
+    const rec = this.store.load(id);
+    const status = this.status(rec);
+    if (status !== 'running') throw new BerthError('BERTH_CONTAINER_STATE', `cannot exec in container "${id}": it is ${status}`, { details: { id, status } });
+    const base = loadSpec(rec.bundle);
+    const spec: OciSpec = { ...base, process: proc };
+    const seccomp = spec.linux?.seccomp ? this.opts.syscalls().compileSeccomp(spec.linux.seccomp) : null;
+    const tag = `exec-${process.pid}-${Date.now()}`;
+    const pidFile = `${this.store.dir(id)}/${tag}.pid`;
+    const exitFile = `${this.store.dir(id)}/${tag}.exit`;
+    const plan = buildExecPlan(spec, rec.pid, {
+      seccomp, consoleSocket: options.consoleSocket ?? null, pidFile, cgroupProcs: this.opts.cgroups.procsFiles(rec.cgroupPath),
+    });
+    try {
+      const launched = await launch({
+        paths: this.paths, plan: encodePlan(plan), pidFile, exitFile, detach: options.detach === true,
+        stdio: options.stdio ?? ['inherit', 'inherit', 'inherit'], untilReady: false,
+      });
+      if (options.pidFile) writeAtomic(options.pidFile, String(launched.pid));
+      if (options.detach) return 0;
+      options.onStarted?.((signal) => launched.shim.kill(signal));
+      return await new Promise<number>((resolve) => {
+        if (launched.shim.exitCode !== null) resolve(launched.shim.exitCode);
+        else launched.shim.on('exit', (c) => resolve(c ?? 1));
+      });
+    } finally {
+      if (!options.detach) {
+        rmSync(pidFile, { force: true });
+        rmSync(exitFile, { force: true });
+      }
+    }
+  }
+}

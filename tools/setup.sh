@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# Sets up a Debian 12 machine for Berth and runs the main job (a busybox container run by
+# berth-runtime). Idempotent: each step does nothing when its result is already in place.
+#
+#   bash tools/setup.sh [--no-main] [--no-apt-if-present]
+#
+#   --no-main             stop after building; do not run the main job
+#   --no-apt-if-present   leave apt alone when every package the build and the tests need is
+#                         installed (hyperfine, used only by the benchmarks, may be missing)
+#
+# Steps: apt packages, npm ci, native build, TypeScript build, probe, busybox rootfs fixture,
+# commands on PATH, main job. A step whose inputs another part of the workspace has not
+# landed yet says "skipping X: not built yet (...)" and the rest goes on; a step that fails
+# stops the script with a non-zero status.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+MAIN=1
+APT_IF_PRESENT=1
+for arg in "$@"; do
+  case $arg in
+    --no-main) MAIN=0 ;;
+    --no-apt-if-present) APT_IF_PRESENT=0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "setup: unknown option $arg (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+# Debian 12 packages (all checked with apt-cache policy on bookworm).
+APT_PACKAGES=(iptables busybox-static libseccomp-dev libcap-dev runc crun golang-github-containers-common
+  build-essential python3 iproute2 hyperfine jq)
+# Needed by the benchmarks only.
+APT_OPTIONAL=(hyperfine)
+
+IS_ROOT=0
+[[ $(id -u) -eq 0 ]] && IS_ROOT=1
+
+STEP_NO=0
+STEP_TOTAL=$(( MAIN ? 8 : 7 ))
+T_SETUP=$EPOCHREALTIME
+
+elapsed() { # seconds since $1, one decimal
+  awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'
+}
+
+CURRENT_STEP=
+T_STEP=
+MAIN_BUNDLE=
+on_exit() {
+  local rc=$?
+  if [[ -n $MAIN_BUNDLE ]]; then rm -rf "$MAIN_BUNDLE"; fi
+  if [[ $rc -ne 0 && -n $CURRENT_STEP ]]; then
+    echo "<== $CURRENT_STEP: FAILED (exit $rc) after $(elapsed "$T_STEP") s" >&2
+    echo "setup: stopped at step \"$CURRENT_STEP\"" >&2
+  fi
+}
+trap on_exit EXIT
+
+step() { # step NAME FUNCTION; the function runs under set -e, so its first failure ends setup
+  CURRENT_STEP=$1
+  T_STEP=$EPOCHREALTIME
+  STEP_NO=$((STEP_NO + 1))
+  echo "==> [$STEP_NO/$STEP_TOTAL] $1"
+  "$2"
+  echo "<== $1: $(elapsed "$T_STEP") s"
+  CURRENT_STEP=
+}
+
+skip() { echo "skipping $1: not built yet ($2)"; }
+
+installed() { dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null | grep -q '^ii'; }
+
+apt_step() {
+  local missing=() needed_missing=() p
+  for p in "${APT_PACKAGES[@]}"; do
+    if ! installed "$p"; then
+      missing+=("$p")
+      [[ " ${APT_OPTIONAL[*]} " == *" $p "* ]] || needed_missing+=("$p")
+    fi
+  done
+  if [[ ${#missing[@]} -eq 0 ]]; then
+    echo "all ${#APT_PACKAGES[@]} packages are installed"
+    return 0
+  fi
+  if [[ $APT_IF_PRESENT -eq 0 && ${#needed_missing[@]} -eq 0 ]]; then
+    echo "not installing ${missing[*]} (--no-apt-if-present: the build and the tests do not need it)"
+    return 0
+  fi
+  if [[ $IS_ROOT -eq 0 ]]; then
+    echo "missing packages: ${missing[*]}; run tools/setup.sh as root to install them" >&2
+    return 1
+  fi
+  echo "installing: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+npm_step() {
+  local why
+  if why=$(node tools/test/build-state.mjs node-modules); then
+    echo "node_modules matches package-lock.json"
+    return 0
+  fi
+  echo "$why"
+  # npm 11 does not run the install scripts of dependencies (nx's postinstall only warms a
+  # cache); the native addon is built by the next step, not by an install script.
+  npm ci
+}
+
+native_step() {
+  local state
+  state=$(node tools/test/build-state.mjs native)
+  case $state in
+    ok) echo "native build is up to date (libs/native/build/Release)" ;;
+    unbuildable*) skip "native build" "libs/native sources missing: ${state#unbuildable: }" ;;
+    *)
+      echo "native build $state"
+      # node-gyp with --nodedir=/usr (libs/native's build script): headers from the nodejs
+      # package, nothing downloaded.
+      npm run build:native
+      ;;
+  esac
+}
+
+ts_step() {
+  npx tsc -b
+}
+
+probe_step() {
+  if [[ ! -f test/probe/Makefile ]]; then
+    skip "probe" "test/probe/Makefile missing"
+    return 0
+  fi
+  make -C test/probe
+}
+
+fixture_step() {
+  if [[ ! -f tools/fixtures/bin/make-busybox-rootfs ]]; then
+    skip "busybox rootfs fixture" "tools/fixtures/bin/make-busybox-rootfs missing"
+    return 0
+  fi
+  node tools/fixtures/bin/make-busybox-rootfs
+}
+
+path_step() {
+  local app bin
+  for app in berth-runtime berth berthd; do
+    bin=apps/$app/bin/$app
+    if [[ ! -f $bin ]]; then
+      skip "$app on PATH" "$bin missing"
+      continue
+    fi
+    if [[ $IS_ROOT -eq 0 && ! -w /usr/local/bin ]]; then
+      echo "skipping $app on PATH: /usr/local/bin is not writable (not root)"
+      continue
+    fi
+    ln -sfn "$ROOT/$bin" "/usr/local/bin/$app"
+    echo "/usr/local/bin/$app -> $ROOT/$bin"
+  done
+}
+
+main_step() {
+  local runtime=apps/berth-runtime/bin/berth-runtime rootfs native bundle id rc=0
+  if [[ ! -f $runtime ]]; then
+    skip "main job" "$runtime missing"
+    return 0
+  fi
+  native=$(node tools/test/build-state.mjs native)
+  if [[ $native == unbuildable* ]]; then
+    skip "main job" "the native build: libs/native sources missing: ${native#unbuildable: }"
+    return 0
+  fi
+  if ! rootfs=$(node --input-type=module -e "import { busyboxRootfsPath } from '@berth/fixtures'; console.log(busyboxRootfsPath())" 2>/dev/null); then
+    skip "main job" "@berth/fixtures has no busyboxRootfsPath()"
+    return 0
+  fi
+  if [[ ! -x $rootfs/bin/busybox ]]; then
+    skip "main job" "no busybox rootfs at $rootfs"
+    return 0
+  fi
+  bundle=$(mktemp -d "${TMPDIR:-/tmp}/berth-main.XXXXXX")
+  MAIN_BUNDLE=$bundle
+  id=berth-main-$$
+  cp -a "$rootfs" "$bundle/rootfs"
+  (cd "$bundle" && "$ROOT/$runtime" spec)
+  local args
+  args=$(cat <<'JSON'
+["sh","-c","echo hello from a berth container; cat /proc/1/cmdline | tr '\\0' ' '; hostname"]
+JSON
+)
+  jq --argjson args "$args" '.process.args = $args | .process.terminal = false' "$bundle/config.json" >"$bundle/config.json.new"
+  mv "$bundle/config.json.new" "$bundle/config.json"
+  echo "bundle $bundle, container $id"
+  "$ROOT/$runtime" run --bundle "$bundle" "$id" || rc=$?
+  if [[ $rc -ne 0 ]]; then
+    # leave nothing behind if run failed half way
+    "$ROOT/$runtime" delete --force "$id" >/dev/null 2>&1 || true
+  fi
+  rm -rf "$bundle"
+  MAIN_BUNDLE=
+  if [[ $rc -ne 0 ]]; then
+    echo "berth-runtime run exited with status $rc" >&2
+  fi
+  return "$rc"
+}
+
+echo "setup: $ROOT$([[ $MAIN -eq 0 ]] && echo ' (no main job)')"
+step "apt packages" apt_step
+step "npm ci" npm_step
+step "native build" native_step
+step "TypeScript build" ts_step
+step "probe" probe_step
+step "busybox rootfs fixture" fixture_step
+step "commands on PATH" path_step
+if [[ $MAIN -eq 1 ]]; then
+  step "main job" main_step
+fi
+echo "setup: done in $(elapsed "$T_SETUP") s"

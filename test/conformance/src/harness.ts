@@ -1,0 +1,157 @@
+import { rmSync } from 'node:fs';
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  assertNoLeaksEventually,
+  createRuntime,
+  describeRun,
+  forceDelete,
+  makeBundle,
+  requireAvailable,
+  runRuntime,
+  selectedRuntimes,
+  snapshotLeaks,
+  uniqueSuffix,
+  type Bundle,
+  type OciSpec,
+  type RunResult,
+  type Runtime,
+  type RuntimeName,
+  type LeakScope,
+} from '@berth/test-support';
+
+/** Put in every case's process env, so the leak checker can find the container's processes. */
+export const MARKER_ENV = 'BERTH_CONFORMANCE_RUN';
+const RUN_TOKEN = uniqueSuffix();
+export const MARKER = `${MARKER_ENV}=${RUN_TOKEN}`;
+
+export const isRoot = process.getuid?.() === 0;
+
+let runtimes: Promise<Runtime[]> | undefined;
+
+/**
+ * The runtimes BERTH_CONFORMANCE_RUNTIMES selects (default berth,runc,crun), each with a
+ * private state root. A missing one is returned unavailable: its cases fail, they never skip.
+ */
+export function runtimesUnderTest(): Promise<Runtime[]> {
+  runtimes ??= (async () => {
+    const rts = await Promise.all(selectedRuntimes().map((n) => createRuntime(n)));
+    process.once('exit', () => {
+      // State roots are empty when every case cleaned up; remove them synchronously at exit.
+      for (const rt of rts) rmSync(rt.stateRoot, { recursive: true, force: true });
+    });
+    return rts;
+  })();
+  return runtimes;
+}
+
+/** The runtime every other is compared with: runc when selected, else the first selected. */
+export function referenceOf(rts: Runtime[]): Runtime | undefined {
+  return rts.find((r) => r.name === 'runc') ?? rts[0];
+}
+
+/** Prints which runtimes run, from where, and how (the crun wrapper on hybrid hosts). */
+export function describeRuntimes(): void {
+  test('runtimes under test', async (t) => {
+    const rts = await runtimesUnderTest();
+    t.diagnostic(`BERTH_CONFORMANCE_RUNTIMES=${process.env.BERTH_CONFORMANCE_RUNTIMES ?? '(unset: berth,runc,crun)'}; reference: ${referenceOf(rts)?.name ?? 'none'}`);
+    for (const rt of rts) {
+      t.diagnostic(`${rt.name}: ${rt.available ? rt.command.join(' ') : `UNAVAILABLE: ${rt.reason}`}; state root ${rt.stateRoot}`);
+      for (const n of rt.notes) t.diagnostic(`${rt.name}: ${n}`);
+    }
+  });
+}
+
+export interface CaseContext {
+  rt: Runtime;
+  id: string;
+  bundle: Bundle;
+}
+
+export interface CaseDef<O> {
+  /** Edits the base spec (runc's default, probe as process, a cgroupsPath and the marker set). */
+  spec?: (spec: OciSpec) => void;
+  /** Edits the bundle (rootfs) before the run. */
+  prepare?: (ctx: CaseContext) => Promise<void>;
+  /** Runs the container; default `run --bundle DIR ID` in the foreground. */
+  run?: (ctx: CaseContext) => Promise<RunResult>;
+  /** Extracts the observation from the run. */
+  observe: (r: RunResult, ctx: CaseContext) => O | Promise<O>;
+  /** Absolute expectations, checked for every runtime. */
+  expect?: (o: O, ctx: CaseContext, r: RunResult) => void;
+  /** Projection compared across runtimes (default: the observation itself). */
+  compare?: (o: O, ctx: CaseContext) => unknown;
+  /** Per-run timeout (default 20 s). */
+  timeoutMs?: number;
+}
+
+function containerId(caseName: string, rt: RuntimeName): string {
+  const slug = caseName.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 24);
+  return `bconf-${rt}-${slug}-${uniqueSuffix()}`;
+}
+
+/** The leak scope of one container run. */
+export function leakScope(rt: Runtime, id: string): LeakScope {
+  return { cgroupPrefix: id, processMarkers: [rt.stateRoot, id], stateDirs: [rt.stateRoot] };
+}
+
+/** Default run: `run --bundle DIR ID`, foreground, stdio through pipes. */
+export function runForeground(ctx: CaseContext, timeoutMs?: number): Promise<RunResult> {
+  return runRuntime(ctx.rt, ['run', '--bundle', ctx.bundle.dir, ctx.id], timeoutMs === undefined ? {} : { timeoutMs });
+}
+
+/**
+ * One conformance case: the same spec runs under every selected runtime; each run gets its
+ * absolute expectations and a leak check, then every runtime's observation is compared with
+ * the reference runtime's.
+ */
+export function conformanceCase<O>(name: string, def: CaseDef<O>): void {
+  test(name, { skip: !isRoot && 'needs root' }, async (t: TestContext) => {
+    const rts = await runtimesUnderTest();
+    const ref = referenceOf(rts);
+    const seen = new Map<RuntimeName, { compared: unknown; ctx: CaseContext }>();
+    for (const rt of rts) {
+      await t.test(rt.name, async (st) => {
+        requireAvailable(rt);
+        const id = containerId(name, rt.name);
+        const bundle = await makeBundle({
+          spec: (s) => {
+            s.linux!.cgroupsPath = `/${id}`;
+            s.process.env = [...(s.process.env ?? []), MARKER];
+            def.spec?.(s);
+          },
+        });
+        st.after(() => bundle.remove());
+        const ctx: CaseContext = { rt, id, bundle };
+        await def.prepare?.(ctx);
+        const before = await snapshotLeaks(leakScope(rt, id));
+        let r: RunResult;
+        try {
+          r = await (def.run ? def.run(ctx) : runForeground(ctx, def.timeoutMs));
+        } finally {
+          await forceDelete(rt, id);
+        }
+        const o = await def.observe(r, ctx);
+        def.expect?.(o, ctx, r);
+        await assertNoLeaksEventually(before, `${rt.name} ${id}`);
+        seen.set(rt.name, { compared: def.compare ? def.compare(o, ctx) : o, ctx });
+      });
+    }
+    if (ref === undefined) return;
+    for (const rt of rts) {
+      if (rt === ref) continue;
+      await t.test(`${rt.name} matches ${ref.name}`, (st) => {
+        const mine = seen.get(rt.name);
+        const theirs = seen.get(ref.name);
+        // The run that produced no observation already failed loudly above.
+        if (!mine || !theirs) return st.skip(`no observation from ${!mine ? rt.name : ref.name} (its run failed above)`);
+        assert.deepEqual(mine.compared, theirs.compared);
+      });
+    }
+  });
+}
+
+/** Asserts a run exited with `code`, quoting the run when not. */
+export function assertExit(r: RunResult, code: number): void {
+  assert.equal(r.code, code, describeRun(r));
+}

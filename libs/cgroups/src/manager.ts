@@ -4,7 +4,7 @@ import type { Ctx } from './common.js';
 import { detectLayout, findUnifiedMount, parseMountinfo, type CgroupLayout } from './detect.js';
 import { realCgroupFs, realProcessKiller, type CgroupFs, type ProcessKiller } from './fs.js';
 import { normalizeCgroupPath } from './path.js';
-import type { Resources } from './resources.js';
+import { validateResources, type Resources } from './resources.js';
 import type { CgroupHandle, CgroupManager } from './types.js';
 import { V1Group, type V1Shared } from './v1.js';
 import { V2Group, type V2Shared } from './v2.js';
@@ -72,6 +72,7 @@ class V1Manager implements CgroupManager {
 
   async create(path: string, resources: Resources = {}): Promise<CgroupHandle> {
     const rel = this.normalizePath(path);
+    validateResources(resources); // before the try: invalid input is the caller's, unwrapped
     const group = new V1Group(this.shared, rel);
     try {
       await group.create(resources);
@@ -104,6 +105,7 @@ class V2Manager implements CgroupManager {
 
   async create(path: string, resources: Resources = {}): Promise<CgroupHandle> {
     const rel = this.normalizePath(path);
+    validateResources(resources);
     const group = new V2Group(this.shared, rel);
     try {
       await group.create(resources);

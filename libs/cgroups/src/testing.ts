@@ -273,7 +273,7 @@ function v2Files(controller: string): Record<string, string> {
 
 function limitValue(v: string): number {
   const t = v.trim();
-  return t === '-1' || t === 'max' ? Infinity : Number(t);
+  return t === '-1' || t === 'max' || Number(t) >= 2 ** 62 ? Infinity : Number(t);
 }
 
 /**

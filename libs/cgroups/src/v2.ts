@@ -87,7 +87,6 @@ export class V2Group implements CgroupHandle {
 
   async create(resources: Resources): Promise<void> {
     validateResources(resources);
-    await this.enableControllers();
     let first: string | undefined;
     try {
       first = await this.s.ctx.fs.mkdir(this.dir);
@@ -95,6 +94,9 @@ export class V2Group implements CgroupHandle {
       throw wrap(err, 'mkdir');
     }
     try {
+      // After mkdir: the parents must exist to be written; the leaf gains the files of a
+      // controller as soon as its parent enables it.
+      await this.enableControllers();
       this.warnings.push(...(await this.applyWith(resources, first !== undefined)));
     } catch (err) {
       if (first !== undefined) {

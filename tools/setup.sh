@@ -46,27 +46,29 @@ elapsed() { # seconds since $1, one decimal
   awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'
 }
 
-CURRENT_STEP=
-T_STEP=
-MAIN_BUNDLE=
-on_exit() {
-  local rc=$?
-  if [[ -n $MAIN_BUNDLE ]]; then rm -rf "$MAIN_BUNDLE"; fi
-  if [[ $rc -ne 0 && -n $CURRENT_STEP ]]; then
-    echo "<== $CURRENT_STEP: FAILED (exit $rc) after $(elapsed "$T_STEP") s" >&2
-    echo "setup: stopped at step \"$CURRENT_STEP\"" >&2
-  fi
-}
-trap on_exit EXIT
+FAILED_STEPS=()
 
-step() { # step NAME FUNCTION; the function runs under set -e, so its first failure ends setup
-  CURRENT_STEP=$1
-  T_STEP=$EPOCHREALTIME
+step() { # step hard|soft NAME FUNCTION
+  # The function runs in a subshell under set -e, so its first failing command ends it. A
+  # failed hard step (everything after needs it) stops setup; after a failed soft step the
+  # steps that do not need it still run, and setup exits non-zero at the end.
+  local kind=$1 name=$2 fn=$3 t0=$EPOCHREALTIME rc=0
   STEP_NO=$((STEP_NO + 1))
-  echo "==> [$STEP_NO/$STEP_TOTAL] $1"
-  "$2"
-  echo "<== $1: $(elapsed "$T_STEP") s"
-  CURRENT_STEP=
+  echo "==> [$STEP_NO/$STEP_TOTAL] $name"
+  set +e
+  ( set -e; "$fn" )
+  rc=$?
+  set -e
+  if [[ $rc -eq 0 ]]; then
+    echo "<== $name: $(elapsed "$t0") s"
+    return 0
+  fi
+  echo "<== $name: FAILED (exit $rc) after $(elapsed "$t0") s" >&2
+  FAILED_STEPS+=("$name")
+  if [[ $kind == hard ]]; then
+    echo "setup: stopped at step \"$name\"" >&2
+    exit "$rc"
+  fi
 }
 
 skip() { echo "skipping $1: not built yet ($2)"; }
@@ -164,6 +166,10 @@ path_step() {
 
 main_step() {
   local runtime=apps/berth-runtime/bin/berth-runtime rootfs native bundle id rc=0
+  if [[ ${#FAILED_STEPS[@]} -gt 0 ]]; then
+    echo "skipping main job: earlier steps failed (${FAILED_STEPS[*]})"
+    return 0
+  fi
   if [[ ! -f $runtime ]]; then
     skip "main job" "$runtime missing"
     return 0
@@ -182,7 +188,8 @@ main_step() {
     return 0
   fi
   bundle=$(mktemp -d "${TMPDIR:-/tmp}/berth-main.XXXXXX")
-  MAIN_BUNDLE=$bundle
+  # shellcheck disable=SC2064 # expand now: the trap runs after the locals are gone
+  trap "rm -rf '$bundle'" EXIT
   id=berth-main-$$
   cp -a "$rootfs" "$bundle/rootfs"
   (cd "$bundle" && "$ROOT/$runtime" spec)
@@ -199,8 +206,6 @@ JSON
     # leave nothing behind if run failed half way
     "$ROOT/$runtime" delete --force "$id" >/dev/null 2>&1 || true
   fi
-  rm -rf "$bundle"
-  MAIN_BUNDLE=
   if [[ $rc -ne 0 ]]; then
     echo "berth-runtime run exited with status $rc" >&2
   fi
@@ -208,14 +213,18 @@ JSON
 }
 
 echo "setup: $ROOT$([[ $MAIN -eq 0 ]] && echo ' (no main job)')"
-step "apt packages" apt_step
-step "npm ci" npm_step
-step "native build" native_step
-step "TypeScript build" ts_step
-step "probe" probe_step
-step "busybox rootfs fixture" fixture_step
-step "commands on PATH" path_step
+step hard "apt packages" apt_step
+step hard "npm ci" npm_step
+step soft "native build" native_step
+step soft "TypeScript build" ts_step
+step soft "probe" probe_step
+step soft "busybox rootfs fixture" fixture_step
+step soft "commands on PATH" path_step
 if [[ $MAIN -eq 1 ]]; then
-  step "main job" main_step
+  step soft "main job" main_step
+fi
+if [[ ${#FAILED_STEPS[@]} -gt 0 ]]; then
+  echo "setup: failed steps: ${FAILED_STEPS[*]} ($(elapsed "$T_SETUP") s)" >&2
+  exit 1
 fi
 echo "setup: done in $(elapsed "$T_SETUP") s"

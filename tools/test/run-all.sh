@@ -41,12 +41,14 @@ finish() {
 }
 
 # 1. build
+setup_ran=0
 reasons=$(node tools/test/build-state.mjs needs-setup)
 case $? in
   0) ;;
   10)
     echo "build needed:"
     sed 's/^/  /' <<<"$reasons"
+    setup_ran=1
     if ! bash tools/setup.sh --no-main --no-apt-if-present; then
       problems+=("tools/setup.sh failed (see above); running what can run")
     fi
@@ -54,12 +56,15 @@ case $? in
   *) problems+=("tools/test/build-state.mjs failed") ;;
 esac
 
-if [[ -x node_modules/.bin/tsc ]]; then
-  if ! node_modules/.bin/tsc -b; then
-    problems+=("TypeScript build failed (tsc -b, see above); the tests ran on what it emitted")
+# setup's own TypeScript step already ran tsc -b (and showed its errors)
+if [[ $setup_ran -eq 0 ]]; then
+  if [[ -x node_modules/.bin/tsc ]]; then
+    if ! node_modules/.bin/tsc -b; then
+      problems+=("TypeScript build failed (tsc -b, see above); the tests ran on what it emitted")
+    fi
+  else
+    problems+=("node_modules/.bin/tsc is missing: the TypeScript build did not run")
   fi
-else
-  problems+=("node_modules/.bin/tsc is missing: the TypeScript build did not run")
 fi
 native=$(node tools/test/build-state.mjs native)
 case $native in

@@ -297,6 +297,9 @@ export function applyProcess(plan: InitPlan, spec: OciSpec, ctx: Pick<PlanContex
       inheritable: capabilityMask(c.inheritable, 'process.capabilities.inheritable'),
       ambient: capabilityMask(c.ambient, 'process.capabilities.ambient'),
     };
+    // The kernel raises an ambient capability only when it is permitted and inheritable; runc
+    // skips the others without a word (runc's own default spec asks for ambient ones it cannot get).
+    plan.capabilities.ambient &= plan.capabilities.permitted & plan.capabilities.inheritable;
   }
   plan.noNewPrivileges = p.noNewPrivileges === true;
   plan.oomScoreAdj = p.oomScoreAdj ?? null;

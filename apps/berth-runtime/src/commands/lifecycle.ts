@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { BerthError } from '@berth/errors';
-import { Component, componentLogger, createRootLogger } from '@berth/log';
+import { Component, componentLogger, createCliLogger } from '@berth/log';
 import { createCgroupManager } from '@berth/cgroups';
 import { realSyscalls, type Syscalls } from '@berth/native';
 import { Runtime, runtimeCgroups, validateSpec, type OciProcess } from '@berth/runtime';
@@ -9,7 +9,7 @@ import { parseArgs, one, str, type Parsed } from '../args.js';
 import type { Globals } from '../main.js';
 
 async function openRuntime(g: Globals): Promise<Runtime> {
-  const root = createRootLogger(g.debug ? 'debug' : 'warn');
+  const root = createCliLogger(g.debug ? 'debug' : 'warn');
   const logger = componentLogger(root, Component.Runtime);
   const manager = await createCgroupManager({ logger: componentLogger(root, Component.Cgroups) });
   let sys: Syscalls | undefined;

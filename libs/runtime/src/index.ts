@@ -13,4 +13,4 @@ export { StateStore, validateId } from './state-store.js';
 export type { ContainerRecord } from './state-store.js';
 export { describeFailure, parseFailure } from './launch.js';
 export { defaultSpec } from './default-spec.js';
-// The seccomp profile conversion lands in ./seccomp/ (export added with it).
+export * from './seccomp/index.js';

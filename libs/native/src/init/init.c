@@ -84,12 +84,16 @@ static int write_id_maps(const struct plan *p, pid_t pid, struct berr *e) {
   return 0;
 }
 
-static int write_pid_file(const char *path, pid_t pid, struct berr *e) {
-  char tmp[4096], buf[32];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+/* Written through a directory fd opened before any namespace was joined. */
+static int write_pid_file(int dirfd, const char *path, pid_t pid, struct berr *e) {
+  const char *slash = strrchr(path, '/');
+  const char *name = slash ? slash + 1 : path;
+  char tmp[512], buf[32];
+  snprintf(tmp, sizeof tmp, "%s.tmp", name);
   int n = snprintf(buf, sizeof buf, "%d", pid);
-  if (write_file(tmp, buf, (size_t)n, 1) < 0) return BERR_SYS(e, "write", tmp);
-  if (rename(tmp, path) < 0) return BERR_SYS(e, "rename", path);
+  cleanup_fd int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0 || write_all(fd, buf, (size_t)n) < 0) return BERR_SYS(e, "write", path);
+  if (renameat(dirfd, tmp, dirfd, name) < 0) return BERR_SYS(e, "rename", path);
   return 0;
 }
 
@@ -102,11 +106,10 @@ static int wait_start(int fifo, struct berr *e) {
   return 0;
 }
 
-static __attribute__((noreturn)) void child_main(const struct plan *p, int sync_fd, int console_fd) {
+static __attribute__((noreturn)) void child_main(const struct plan *p, int sync_fd, int console_fd, int fifo) {
   struct berr e = {0};
   char go;
   char exe[4096];
-  cleanup_fd int fifo = -1;
 
   /* Wait until the parent has written the id maps and the pid file. */
   if (read(sync_fd, &go, 1) != 1) _exit(1);
@@ -132,13 +135,6 @@ static __attribute__((noreturn)) void child_main(const struct plan *p, int sync_
       goto fail;
     }
     if (setup_rootfs(p, &e) < 0) goto fail;
-  }
-  if (p->start_fifo) {
-    fifo = open(p->start_fifo, O_PATH | O_CLOEXEC);
-    if (fifo < 0) {
-      BERR_SYS(&e, "open", p->start_fifo);
-      goto fail;
-    }
   }
   if (p->mode == 0) {
     if (enter_root(p, &e) < 0) goto fail;
@@ -178,6 +174,8 @@ int main(void) {
   char *buf = NULL;
   char line[64];
   cleanup_fd int console_fd = -1;
+  cleanup_fd int start_fifo = -1;
+  cleanup_fd int pid_dir = -1;
 
   signal(SIGPIPE, SIG_IGN);
   if (fcntl(REPORT_FD, F_SETFD, FD_CLOEXEC) < 0) return 2;
@@ -188,7 +186,6 @@ int main(void) {
     goto fail;
   }
   if (plan_parse(buf, (size_t)len, &p, &e) < 0) goto fail;
-  if (join_namespaces(&p, &e) < 0) goto fail;
   if (p.oom_score_adj && write_file("/proc/self/oom_score_adj", p.oom_score_adj, strlen(p.oom_score_adj), 0) < 0) {
     BERR_SYS(&e, "write", "/proc/self/oom_score_adj");
     goto fail;
@@ -204,6 +201,30 @@ int main(void) {
     console_fd = connect_console(p.console_socket, &e);
     if (console_fd < 0) goto fail;
   }
+  /* Host paths are opened before joining namespaces: a joined mount namespace hides them. */
+  if (p.start_fifo) {
+    start_fifo = open(p.start_fifo, O_PATH | O_CLOEXEC);
+    if (start_fifo < 0) {
+      BERR_SYS(&e, "open", p.start_fifo);
+      goto fail;
+    }
+  }
+  if (p.pid_file) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", p.pid_file);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL) {
+      berr_set(&e, EINVAL, "open", p.pid_file, "pid file path is not absolute");
+      goto fail;
+    }
+    *(slash == dir ? slash + 1 : slash) = '\0';
+    pid_dir = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (pid_dir < 0) {
+      BERR_SYS(&e, "open", dir);
+      goto fail;
+    }
+  }
+  if (join_namespaces(&p, &e) < 0) goto fail;
   int sync[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync) < 0) {
     BERR_SYS(&e, "socketpair", "");
@@ -216,11 +237,11 @@ int main(void) {
   }
   if (pid == 0) {
     close(sync[0]);
-    child_main(&p, sync[1], console_fd);
+    child_main(&p, sync[1], console_fd, start_fifo);
   }
   close(sync[1]);
   if (p.ns_flags & CLONE_NEWUSER && write_id_maps(&p, pid, &e) < 0) goto kill_child;
-  if (p.pid_file && write_pid_file(p.pid_file, pid, &e) < 0) goto kill_child;
+  if (p.pid_file && write_pid_file(pid_dir, p.pid_file, pid, &e) < 0) goto kill_child;
   snprintf(line, sizeof line, "pid %d\n", pid);
   report(line);
   if (write_all(sync[0], "g", 1) < 0) {

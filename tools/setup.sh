@@ -101,7 +101,12 @@ apt_step() {
 }
 
 npm_step() {
-  local why
+  local why drift
+  drift=$(node tools/test/build-state.mjs lock-drift)
+  if [[ -n $drift ]]; then
+    echo "warning: package-lock.json does not match (npm ci installs from the lock; run npm install and commit package-lock.json):"
+    sed 's/^/  /' <<<"$drift"
+  fi
   if why=$(node tools/test/build-state.mjs node-modules); then
     echo "node_modules matches package-lock.json"
     return 0

@@ -7,6 +7,7 @@
 //   node tools/test/build-state.mjs node-modules  exit 0 up to date, 1 missing or stale (reason on stdout)
 //   node tools/test/build-state.mjs native        one line: "ok", "missing", "stale: FILE", or "unbuildable: FILE..."
 //   node tools/test/build-state.mjs ts            "ok" or "missing: DIR..."
+//   node tools/test/build-state.mjs lock-drift    package.json fields package-lock.json does not match, one a line
 
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -18,9 +19,9 @@ const sameSet = (a, b) => JSON.stringify(Object.entries(a ?? {}).sort()) === JSO
 const DEP_FIELDS = ['dependencies', 'devDependencies', 'optionalDependencies', 'peerDependencies'];
 
 /**
- * Whether node_modules matches package-lock.json and package-lock.json matches the
- * package.json files. npm keeps a copy of what it installed in node_modules/.package-lock.json;
- * entries only differ for optional packages of other platforms, which are not installed.
+ * Whether node_modules matches package-lock.json: what `npm ci` would change. npm keeps a copy
+ * of what it installed in node_modules/.package-lock.json; entries only differ for optional
+ * packages of other platforms, which are not installed.
  */
 export function nodeModulesState(root) {
   const lockFile = path.join(root, 'package-lock.json');
@@ -30,26 +31,6 @@ export function nodeModulesState(root) {
   if (!existsSync(hiddenFile)) return { ok: false, reason: 'node_modules/.package-lock.json is missing (node_modules was not installed by npm)' };
   const lock = readJson(lockFile);
   const hidden = readJson(hiddenFile);
-  const rootPkg = readJson(path.join(root, 'package.json'));
-
-  // package.json files vs package-lock.json
-  const lockRoot = lock.packages?.[''] ?? {};
-  if (JSON.stringify(lockRoot.workspaces ?? []) !== JSON.stringify(rootPkg.workspaces ?? [])) {
-    return { ok: false, reason: 'package-lock.json lists other workspaces than package.json (run npm install)' };
-  }
-  const workspaceDirs = Object.keys(lock.packages ?? {}).filter((k) => k !== '' && !k.startsWith('node_modules/') && !k.includes('/node_modules/'));
-  for (const dir of ['', ...workspaceDirs]) {
-    const pjFile = path.join(root, dir, 'package.json');
-    if (!existsSync(pjFile)) return { ok: false, reason: `${dir || '.'}/package.json is missing but package-lock.json lists it` };
-    const pj = readJson(pjFile);
-    for (const field of DEP_FIELDS) {
-      if (!sameSet(pj[field], lock.packages[dir]?.[field])) {
-        return { ok: false, reason: `${path.join(dir, 'package.json')} ${field} differ from package-lock.json (run npm install)` };
-      }
-    }
-  }
-
-  // package-lock.json vs what is installed
   for (const [key, entry] of Object.entries(lock.packages ?? {})) {
     if (key === '') continue;
     const got = hidden.packages?.[key];
@@ -68,6 +49,35 @@ export function nodeModulesState(root) {
     if (!(key in (lock.packages ?? {}))) return { ok: false, reason: `${key} is installed but not in package-lock.json` };
   }
   return { ok: true };
+}
+
+/**
+ * Where a package.json says something package-lock.json does not (someone edited it without
+ * running npm install). `npm ci` installs from the lock, so it cannot fix this; it is only
+ * worth a warning, or npm ci's own error when a dependency is missing from the lock.
+ */
+export function lockDrift(root) {
+  const lockFile = path.join(root, 'package-lock.json');
+  if (!existsSync(lockFile)) return [];
+  const lock = readJson(lockFile);
+  const rootPkg = readJson(path.join(root, 'package.json'));
+  const drift = [];
+  if (JSON.stringify(lock.packages?.['']?.workspaces ?? []) !== JSON.stringify(rootPkg.workspaces ?? [])) {
+    drift.push('package.json workspaces');
+  }
+  const workspaceDirs = Object.keys(lock.packages ?? {}).filter((k) => k !== '' && !k.includes('node_modules/'));
+  for (const dir of ['', ...workspaceDirs]) {
+    const pjFile = path.join(root, dir, 'package.json');
+    if (!existsSync(pjFile)) {
+      drift.push(`${path.join(dir, 'package.json')} (missing)`);
+      continue;
+    }
+    const pj = readJson(pjFile);
+    for (const field of DEP_FIELDS) {
+      if (!sameSet(pj[field], lock.packages[dir]?.[field])) drift.push(`${path.join(dir, 'package.json')} ${field}`);
+    }
+  }
+  return drift;
 }
 
 /** Parse a gyp file: JSON, or a Python literal (comments, single quotes, trailing commas). */
@@ -174,8 +184,11 @@ function main(argv) {
       process.stdout.write(`${s.state}${s.missing ? `: ${s.missing.join(' ')}` : ''}\n`);
       return 0;
     }
+    case 'lock-drift':
+      for (const d of lockDrift(root)) process.stdout.write(`${d}\n`);
+      return 0;
     default:
-      process.stderr.write('usage: node tools/test/build-state.mjs needs-setup|node-modules|native|ts\n');
+      process.stderr.write('usage: node tools/test/build-state.mjs needs-setup|node-modules|native|ts|lock-drift\n');
       return 2;
   }
 }

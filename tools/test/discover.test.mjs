@@ -5,7 +5,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, rmSync, utimesSync } from 'node:
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { discover } from './discover.mjs';
-import { nodeModulesState, nativeState, tsState } from './build-state.mjs';
+import { nodeModulesState, lockDrift, nativeState, tsState } from './build-state.mjs';
 
 function tree(files) {
   const root = mkdtempSync(path.join(tmpdir(), 'berth-discover-'));
@@ -45,7 +45,7 @@ test('discover lists compiled tests that still have a source, and tools/**/*.tes
   assert.deepEqual(discover(root, ['nothing-matches']).files, []);
 });
 
-test('nodeModulesState: missing, in sync, stale install, and package.json ahead of the lock', (t) => {
+test('nodeModulesState: missing, in sync, stale install; lockDrift: package.json ahead of the lock', (t) => {
   const lock = {
     packages: {
       '': { workspaces: ['libs/a'], devDependencies: { typescript: '5.9.3' } },
@@ -67,13 +67,16 @@ test('nodeModulesState: missing, in sync, stale install, and package.json ahead 
   const bare = tree(files);
   const ok = tree({ ...files, 'node_modules/.package-lock.json': installed, 'node_modules/pino/package.json': {}, 'node_modules/typescript/package.json': {}, 'node_modules/@berth/a/package.json': {} });
   const old = tree({ ...files, 'node_modules/.package-lock.json': { packages: { ...installed.packages, 'node_modules/pino': { version: '9.0.0' } } }, 'node_modules/pino/package.json': {}, 'node_modules/typescript/package.json': {}, 'node_modules/@berth/a/package.json': {} });
-  const ahead = tree({ ...files, 'libs/a/package.json': { name: '@berth/a', dependencies: { pino: '10.4.0', undici: '7.30.2' } }, 'node_modules/.package-lock.json': installed });
+  const ahead = tree({ ...files, 'libs/a/package.json': { name: '@berth/a', dependencies: { pino: '10.4.0', undici: '7.30.2' } }, 'node_modules/.package-lock.json': installed, 'node_modules/pino/package.json': {}, 'node_modules/typescript/package.json': {}, 'node_modules/@berth/a/package.json': {} });
   t.after(() => { for (const r of [bare, ok, old, ahead]) rmSync(r, { recursive: true, force: true }); });
 
   assert.deepEqual(nodeModulesState(bare), { ok: false, reason: 'node_modules is missing' });
   assert.deepEqual(nodeModulesState(ok), { ok: true });
   assert.match(nodeModulesState(old).reason, /node_modules\/pino is installed at another version/);
-  assert.match(nodeModulesState(ahead).reason, /libs\/a\/package\.json dependencies differ from package-lock\.json/);
+  // npm ci installs from the lock: a package.json ahead of it is drift, not a stale install
+  assert.deepEqual(nodeModulesState(ahead), { ok: true });
+  assert.deepEqual(lockDrift(ahead), ['libs/a/package.json dependencies']);
+  assert.deepEqual(lockDrift(ok), []);
 });
 
 test('nativeState: unbuildable without sources, then missing, ok, and stale after a source edit', (t) => {

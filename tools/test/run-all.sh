@@ -42,6 +42,11 @@ finish() {
 
 # 1. build
 setup_ran=0
+drift=$(node tools/test/build-state.mjs lock-drift)
+if [[ -n $drift ]]; then
+  echo "warning: package-lock.json does not match (run npm install and commit package-lock.json):"
+  sed 's/^/  /' <<<"$drift"
+fi
 reasons=$(node tools/test/build-state.mjs needs-setup)
 case $? in
   0) ;;

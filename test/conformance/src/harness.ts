@@ -1,4 +1,6 @@
 import { rmSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import * as path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -154,4 +156,81 @@ export function conformanceCase<O>(name: string, def: CaseDef<O>): void {
 /** Asserts a run exited with `code`, quoting the run when not. */
 export function assertExit(r: RunResult, code: number): void {
   assert.equal(r.code, code, describeRun(r));
+}
+
+/**
+ * The runtimes the bad-input cases run under: berth-runtime's contract, so "berth" by default.
+ * Setting BERTH_CONFORMANCE_BAD_INPUT_RUNTIMES=runc,crun points the same cases at the reference
+ * runtimes, to prove the harness (they accept some of these inputs: see the report).
+ */
+export const BAD_INPUT_RUNTIMES_ENV = 'BERTH_CONFORMANCE_BAD_INPUT_RUNTIMES';
+
+export interface BadInputContext extends CaseContext {
+  /** A host directory beside the bundle that escaping paths point at. */
+  escapeDir: string;
+}
+
+export interface BadInputDef {
+  spec?: (spec: OciSpec, ctx: { id: string }) => void;
+  prepare?: (ctx: BadInputContext) => Promise<void>;
+  /** The failing invocation; default `create --bundle DIR ID`. */
+  run?: (ctx: BadInputContext) => Promise<RunResult>;
+  /** Every one must match the runtime's error output (stderr + stdout): the field at fault. */
+  mentions: (ctx: BadInputContext) => RegExp[];
+  /** Runs after the failed run and before the leak check (e.g. remove a container the case made on purpose). */
+  cleanup?: (ctx: BadInputContext) => Promise<void>;
+}
+
+/**
+ * A bad input: the runtime must exit non-zero, name the field in its error, and leave no
+ * mount, process, cgroup, state entry or netns file behind: checked before any forced delete.
+ */
+export function badInputCase(name: string, def: BadInputDef): void {
+  test(`bad input: ${name}`, { skip: !isRoot && 'needs root' }, async (t) => {
+    const selected = await runtimesUnderTest();
+    const wanted = (process.env[BAD_INPUT_RUNTIMES_ENV]?.trim() || 'berth').split(',').map((s) => s.trim());
+    const rts = selected.filter((r) => wanted.includes(r.name));
+    if (rts.length === 0) {
+      t.skip(`none of ${BAD_INPUT_RUNTIMES_ENV}=${wanted.join(',')} is in BERTH_CONFORMANCE_RUNTIMES`);
+      return;
+    }
+    for (const rt of rts) {
+      await t.test(rt.name, async (st) => {
+        requireAvailable(rt);
+        const id = containerId(name, rt.name);
+        const bundle = await makeBundle({
+          spec: (s) => {
+            s.linux!.cgroupsPath = `/${id}`;
+            s.process.env = [...(s.process.env ?? []), MARKER];
+            def.spec?.(s, { id });
+          },
+        });
+        st.after(() => bundle.remove());
+        const escapeDir = path.join(path.dirname(bundle.dir), 'escape-target');
+        await mkdir(escapeDir);
+        const ctx: BadInputContext = { rt, id, bundle, escapeDir };
+        await def.prepare?.(ctx);
+        const scope = leakScope(rt, id);
+        scope.stateDirs = [...(scope.stateDirs ?? []), escapeDir];
+        const before = await snapshotLeaks(scope);
+        try {
+          const r = await (def.run ? def.run(ctx) : runRuntime(rt, ['create', '--bundle', bundle.dir, id], { until: 'exit' }));
+          // Every problem of the run is reported at once: exit status, error text, leftovers.
+          const problems: string[] = [];
+          if (r.code === 0) problems.push('expected a non-zero exit status');
+          const out = `${r.stderr}\n${r.stdout}`;
+          for (const re of def.mentions(ctx)) if (!re.test(out)) problems.push(`the error does not name the field (${re})`);
+          await def.cleanup?.(ctx);
+          try {
+            await assertNoLeaksEventually(before, `${rt.name} ${id} after the failed run`);
+          } catch (err) {
+            problems.push((err as Error).message.split('\n\n')[0]!);
+          }
+          assert.deepEqual(problems, [], `${problems.join('; ')}\n${describeRun(r)}`);
+        } finally {
+          await forceDelete(rt, id);
+        }
+      });
+    }
+  });
 }

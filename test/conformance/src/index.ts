@@ -9,8 +9,10 @@ export {
   isRoot,
   MARKER,
   MARKER_ENV,
+  badInputCase,
+  BAD_INPUT_RUNTIMES_ENV,
 } from './harness.js';
-export type { CaseContext, CaseDef } from './harness.js';
+export type { CaseContext, CaseDef, BadInputContext, BadInputDef } from './harness.js';
 export {
   normaliseMount,
   normaliseMounts,

@@ -178,6 +178,12 @@ export interface RunOptions {
   extraFds?: number[];
   cwd?: string;
   env?: NodeJS.ProcessEnv;
+  /**
+   * When the run counts as finished: 'close' (default) also waits for every holder of the
+   * runtime's stdout/stderr to close them: the container too, for `run`. 'exit' returns when the
+   * runtime exits and stops reading: for `create`, whose container keeps the pipes open.
+   */
+  until?: 'close' | 'exit';
 }
 
 export interface RunResult {
@@ -234,11 +240,22 @@ export function startRuntime(rt: Runtime, args: string[], opts: RunOptions = {})
       clearTimeout(timer);
       reject(new Error(`spawn ${argv.join(' ')}: ${err.message}`, { cause: err }));
     });
-    // 'close' (not 'exit'): wait for the container to close the stdio it inherited too.
-    child.on('close', (code, signal) => {
+    const done = (code: number | null, signal: NodeJS.Signals | null) => {
       clearTimeout(timer);
       resolve({ argv, code, signal, stdout, stderr, timedOut, durationMs: Date.now() - started });
-    });
+    };
+    if (opts.until === 'exit') {
+      child.on('exit', (code, signal) => {
+        // Let already-written output arrive, then let go of the pipes the container still holds.
+        setImmediate(() => {
+          child.stdout!.destroy();
+          child.stderr!.destroy();
+          done(code, signal);
+        });
+      });
+    } else {
+      child.on('close', done);
+    }
   });
   return {
     child,

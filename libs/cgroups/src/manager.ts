@@ -79,6 +79,7 @@ class V1Manager implements CgroupManager {
     } catch (err) {
       throw wrap(err, `create cgroup ${rel}`);
     }
+    this.shared.ctx.logger.debug({ path: rel, warnings: group.warnings }, 'cgroup created');
     return group;
   }
 
@@ -112,6 +113,7 @@ class V2Manager implements CgroupManager {
     } catch (err) {
       throw wrap(err, `create cgroup ${rel}`);
     }
+    this.shared.ctx.logger.debug({ path: rel, warnings: group.warnings }, 'cgroup created');
     return group;
   }
 

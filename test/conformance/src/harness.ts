@@ -85,6 +85,8 @@ export interface CaseDef<O> {
   compare?: (o: O, ctx: CaseContext) => unknown;
   /** Per-run timeout (default 20 s). */
   timeoutMs?: number;
+  /** A reason this host cannot run the case (named skip), or false. */
+  skip?: string | false;
 }
 
 function containerId(caseName: string, rt: RuntimeName): string {
@@ -108,7 +110,7 @@ export function runForeground(ctx: CaseContext, timeoutMs?: number): Promise<Run
  * the reference runtime's.
  */
 export function conformanceCase<O>(name: string, def: CaseDef<O>): void {
-  test(name, { skip: !isRoot && 'needs root' }, async (t: TestContext) => {
+  test(name, { skip: (!isRoot && 'needs root') || def.skip || false }, async (t: TestContext) => {
     const rts = await runtimesUnderTest();
     const ref = referenceOf(rts);
     const seen = new Map<RuntimeName, { compared: unknown; ctx: CaseContext }>();

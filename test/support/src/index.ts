@@ -26,4 +26,4 @@ export type { RuntimeName, RuntimeInfo, Runtime, RunOptions, RunResult, RunningR
 export { snapshotLeaks, diffLeaks, assertNoLeaks, assertNoLeaksEventually } from './leaks.js';
 export type { LeakScope, LeakSnapshot } from './leaks.js';
 export { parseProbeOutput } from './probe.js';
-export type { ProbeReport, ProbeMount, ProbeFdKind, ProbeSignalReport, ProbeWriteReport } from './probe.js';
+export type { ProbeReport, ProbeMount, ProbeFdKind, ProbeSignalReport, ProbeWriteReport, ProbeSyscallReport } from './probe.js';

@@ -60,6 +60,14 @@ export interface ProbeWriteReport {
   syscall: string | null;
 }
 
+export interface ProbeSyscallReport {
+  probe: number;
+  mode: 'syscall';
+  nr: number;
+  ret: number;
+  errno: string | null;
+}
+
 /**
  * The probe's JSON line from a run's stdout. Throws with the output quoted when there is none,
  * so a failed run reads as what the container printed, not as a JSON syntax error.

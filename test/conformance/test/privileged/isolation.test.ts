@@ -5,7 +5,8 @@
  */
 import { readdirSync, readlinkSync } from 'node:fs';
 import assert from 'node:assert/strict';
-import { parseProbeOutput, type OciSpec, type ProbeReport, type ProbeWriteReport } from '@berth/test-support';
+import { dockerProfileToOci, loadSeccompProfile } from '@berth/runtime';
+import { parseProbeOutput, type OciSpec, type ProbeReport, type ProbeSyscallReport, type ProbeWriteReport } from '@berth/test-support';
 import {
   assertExit,
   capMask,
@@ -130,27 +131,71 @@ conformanceCase('Docker\'s 14 default capabilities give CapEff 00000000a80425fb'
   },
 });
 
-/**
- * A small OCI seccomp profile: allow everything but mkdir/mkdirat, which fail with EPERM.
- * TODO(seccomp): build linux.seccomp from Debian's /usr/share/containers/seccomp.json with
- * dockerProfileToOci (libs/runtime/src/seccomp) once it lands, and compare the same profile here.
- */
+/** Debian's containers seccomp profile in OCI form, for a container with Docker's 14 capabilities. */
+const DEBIAN_PROFILE = '/usr/share/containers/seccomp.json';
+const debianSeccomp = () => dockerProfileToOci(loadSeccompProfile(DEBIAN_PROFILE), { capabilities: DOCKER_CAPS });
+
+conformanceCase('Debian\'s seccomp.json (dockerProfileToOci) puts the process in filter mode (Seccomp: 2)', {
+  spec: (s) => {
+    s.process.capabilities = { bounding: DOCKER_CAPS, effective: DOCKER_CAPS, permitted: DOCKER_CAPS, inheritable: [], ambient: [] };
+    s.linux!.seccomp = debianSeccomp();
+  },
+  observe: (r) => {
+    const st = report(r).status;
+    return { Seccomp: st.Seccomp, filters: Number(st.Seccomp_filters) > 0, NoNewPrivs: st.NoNewPrivs, CapEff: st.CapEff };
+  },
+  expect: (o) => assert.deepEqual(o, { Seccomp: '2', filters: true, NoNewPrivs: '1', CapEff: '00000000a80425fb' }),
+});
+
+/** x86_64 personality(2); the profile allows only a few personas, ADDR_NO_RANDOMIZE is not one. */
+const NR_PERSONALITY = 135;
+const ADDR_NO_RANDOMIZE = '0x0040000';
+const notX64 = process.arch !== 'x64' && `syscall numbers here are x86_64, this is ${process.arch}`;
+
+function syscallOutcome(r: Parameters<typeof report>[0]) {
+  assertExit(r, 0);
+  const s = parseProbeOutput<ProbeSyscallReport>(r.stdout, 'syscall');
+  return { ret: s.ret, errno: s.errno };
+}
+
+conformanceCase('Debian\'s seccomp.json answers a call it does not list with its defaultErrnoRet (ENOSYS)', {
+  spec: (s) => {
+    s.process.capabilities = { bounding: DOCKER_CAPS, effective: DOCKER_CAPS, permitted: DOCKER_CAPS, inheritable: [], ambient: [] };
+    s.linux!.seccomp = debianSeccomp();
+    s.process.args = ['/probe', 'syscall', String(NR_PERSONALITY), ADDR_NO_RANDOMIZE];
+  },
+  skip: notX64,
+  observe: syscallOutcome,
+  expect: (o) => assert.deepEqual(o, { ret: -1, errno: 'ENOSYS' }),
+});
+
+conformanceCase('Debian\'s seccomp.json allows a call it lists with matching arguments', {
+  spec: (s) => {
+    s.process.capabilities = { bounding: DOCKER_CAPS, effective: DOCKER_CAPS, permitted: DOCKER_CAPS, inheritable: [], ambient: [] };
+    s.linux!.seccomp = debianSeccomp();
+    // personality(0xffffffff) only queries the current persona (0, PER_LINUX).
+    s.process.args = ['/probe', 'syscall', String(NR_PERSONALITY), '0xffffffff'];
+  },
+  skip: notX64,
+  observe: syscallOutcome,
+  expect: (o) => assert.deepEqual(o, { ret: 0, errno: null }),
+});
+
+conformanceCase('control: without linux.seccomp the same personality call succeeds', {
+  spec: (s) => {
+    s.process.args = ['/probe', 'syscall', String(NR_PERSONALITY), ADDR_NO_RANDOMIZE];
+  },
+  skip: notX64,
+  observe: syscallOutcome,
+  expect: (o) => assert.deepEqual(o, { ret: 0, errno: null }),
+});
+
+/** A small hand-written OCI profile whose effect is exact: mkdir/mkdirat fail with EPERM. */
 const SMALL_SECCOMP = {
   defaultAction: 'SCMP_ACT_ALLOW',
   architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
   syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 }],
 };
-
-conformanceCase('linux.seccomp puts the process in filter mode (Seccomp: 2)', {
-  spec: (s) => {
-    s.linux!.seccomp = SMALL_SECCOMP;
-  },
-  observe: (r) => {
-    const st = report(r).status;
-    return { Seccomp: st.Seccomp, filters: Number(st.Seccomp_filters) > 0, NoNewPrivs: st.NoNewPrivs };
-  },
-  expect: (o) => assert.deepEqual(o, { Seccomp: '2', filters: true, NoNewPrivs: '1' }),
-});
 
 conformanceCase('the seccomp filter applies: mkdir fails with EPERM, other calls work', {
   spec: (s) => {

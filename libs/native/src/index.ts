@@ -66,3 +66,4 @@ export type {
   SeccompOperator,
   CompiledSeccomp,
 } from './seccomp.js';
+export * from './plan.js';

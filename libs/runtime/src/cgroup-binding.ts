@@ -14,8 +14,7 @@ export function runtimeCgroups(manager: CgroupManager): RuntimeCgroups {
       const hostDir = paths[h.controllers[0] ?? ''] ?? '';
       return { name: basename(h.mountPoint), hostDir, subsystems: named ? `none,${named}` : h.controllers.join(',') };
     });
-    if (layout.mode === 'hybrid' && paths.unified)
-      out.push({ name: basename(layout.unified.mountPoint), hostDir: paths.unified, subsystems: null });
+    // A hybrid host's cgroup2 mount is joined (procsFiles) but not shown inside, as runc does.
     return out.filter((m) => m.hostDir !== '');
   };
   return {

@@ -16,6 +16,7 @@ import { capabilityMask } from './capabilities.js';
 import { planRlimits } from './rlimits.js';
 import { parseMountOptions, parsePropagation } from './mount-options.js';
 import { checkInRoot, isSymlinkInRoot } from './root-paths.js';
+import { withHome } from './home.js';
 
 export const namespaceFlags: Readonly<Record<NamespaceType, number>> = {
   pid: CLONE_NEWPID, network: CLONE_NEWNET, mount: CLONE_NEWNS, ipc: CLONE_NEWIPC, uts: CLONE_NEWUTS,
@@ -140,9 +141,7 @@ function cgroupSteps(dest: string, flags: number, ctx: PlanContext, privateCgrou
       });
     }
   }
-  if (flags & MS_RDONLY) {
-    steps.push({ ...base, source: null, destination: dest, fstype: null, flags: MS_REMOUNT | MS_RDONLY | inner, data: null, create: 'none' });
-  }
+  // Like runc, the tmpfs holding the hierarchies stays writable; each hierarchy is read-only.
   return steps;
 }
 
@@ -274,6 +273,7 @@ export function buildCreatePlan(spec: OciSpec, ctx: PlanContext): InitPlan {
   plan.hostname = spec.hostname ?? null;
   plan.domainname = spec.domainname ?? null;
   applyProcess(plan, spec, ctx);
+  plan.env = withHome(plan.env, rootfs, plan.uid);
   return plan;
 }
 
@@ -312,7 +312,11 @@ export function applyProcess(plan: InitPlan, spec: OciSpec, ctx: Pick<PlanContex
 }
 
 /** Joins a running container (`exec`): its namespaces and cgroup, no root setup. */
-export function buildExecPlan(spec: OciSpec, containerPid: number, ctx: Pick<PlanContext, 'seccomp' | 'consoleSocket' | 'pidFile' | 'cgroupProcs'>): InitPlan {
+export function buildExecPlan(
+  spec: OciSpec,
+  containerPid: number,
+  ctx: Pick<PlanContext, 'seccomp' | 'consoleSocket' | 'pidFile' | 'cgroupProcs'> & { rootfs?: string },
+): InitPlan {
   const plan = emptyPlan();
   plan.mode = 'exec';
   for (const ns of spec.linux?.namespaces ?? []) {
@@ -322,5 +326,6 @@ export function buildExecPlan(spec: OciSpec, containerPid: number, ctx: Pick<Pla
   plan.cgroupProcs = ctx.cgroupProcs;
   plan.pidFile = ctx.pidFile;
   applyProcess(plan, spec, { ...ctx, startFifo: null });
+  plan.env = withHome(plan.env, ctx.rootfs ?? null, plan.uid);
   return plan;
 }

@@ -264,7 +264,7 @@ export class Runtime {
     const pidFile = `${this.store.dir(id)}/${tag}.pid`;
     const exitFile = `${this.store.dir(id)}/${tag}.exit`;
     const plan = buildExecPlan(spec, rec.pid, {
-      seccomp, consoleSocket: options.consoleSocket ?? null, pidFile, cgroupProcs: this.opts.cgroups.procsFiles(rec.cgroupPath),
+      seccomp, consoleSocket: options.consoleSocket ?? null, pidFile, cgroupProcs: this.opts.cgroups.procsFiles(rec.cgroupPath), rootfs: rec.rootfs,
     });
     try {
       const launched = await launch({

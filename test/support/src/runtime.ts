@@ -59,8 +59,8 @@ async function isExecutable(p: string): Promise<boolean> {
 }
 
 /** Finds an executable on PATH (or the given extra dirs). */
-export async function which(name: string, extraDirs: string[] = []): Promise<string | null> {
-  const dirs = [...(process.env.PATH ?? '').split(':').filter(Boolean), ...extraDirs];
+export async function which(name: string, extraDirs: string[] = [], pathVar: string | undefined = process.env.PATH): Promise<string | null> {
+  const dirs = [...(pathVar ?? '').split(':').filter(Boolean), ...extraDirs];
   for (const d of dirs) {
     const p = path.join(d, name);
     if (await isExecutable(p)) return p;
@@ -111,8 +111,11 @@ export function crunHybridWrapper(crun: string, unified: string): string[] {
   return ['unshare', '-m', '--propagation', 'private', 'sh', '-c', `umount ${unified} || exit 125; exec "$0" "$@"`, crun];
 }
 
-/** Locates a runtime and the argv that runs it; never throws for a missing one. */
-export async function resolveRuntime(name: RuntimeName): Promise<RuntimeInfo> {
+/**
+ * Locates a runtime and the argv that runs it; never throws for a missing one. berth-runtime
+ * is BERTH_RUNTIME when set, else found on PATH, else apps/berth-runtime/bin/berth-runtime.
+ */
+export async function resolveRuntime(name: RuntimeName, env: NodeJS.ProcessEnv = process.env): Promise<RuntimeInfo> {
   switch (name) {
     case 'runc': {
       const bin = (await which('runc', ['/usr/sbin', '/usr/bin'])) ?? null;
@@ -138,9 +141,10 @@ export async function resolveRuntime(name: RuntimeName): Promise<RuntimeInfo> {
       };
     }
     case 'berth': {
-      const onPath = await which('berth-runtime');
+      // BERTH_RUNTIME pins the binary (e.g. a build elsewhere); otherwise PATH, then the tree.
+      const pinned = env.BERTH_RUNTIME?.trim();
       const inTree = berthRuntimeInTree();
-      const bin = onPath ?? ((await isExecutable(inTree)) ? inTree : null);
+      const bin = pinned ? ((await isExecutable(pinned)) ? pinned : null) : ((await which('berth-runtime', [], env.PATH)) ?? ((await isExecutable(inTree)) ? inTree : null));
       return bin
         ? { name, binary: bin, command: [bin], available: true, reason: null, notes: [] }
         : {
@@ -148,7 +152,9 @@ export async function resolveRuntime(name: RuntimeName): Promise<RuntimeInfo> {
             binary: null,
             command: [],
             available: false,
-            reason: `berth-runtime not built (looked on PATH and at ${inTree})`,
+            reason: pinned
+              ? `berth-runtime not built (BERTH_RUNTIME=${pinned} is not an executable)`
+              : `berth-runtime not built (looked on PATH and at ${inTree})`,
             notes: [],
           };
     }

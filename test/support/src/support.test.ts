@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { diffLeaks, assertNoLeaks, type LeakSnapshot } from './leaks.js';
 import { parseProbeOutput } from './probe.js';
-import { crunHybridWrapper, selectedRuntimes } from './runtime.js';
+import { crunHybridWrapper, requireAvailable, resolveRuntime, selectedRuntimes } from './runtime.js';
 
 test('BERTH_CONFORMANCE_RUNTIMES defaults to berth,runc,crun', () => {
   assert.deepEqual(selectedRuntimes({}), ['berth', 'runc', 'crun']);
@@ -50,4 +50,16 @@ test('parseProbeOutput takes the probe line among other output', () => {
 test('parseProbeOutput quotes the output when the probe printed nothing', () => {
   assert.throws(() => parseProbeOutput('exec failed: no such file\n'), /no probe output in stdout: "exec failed/);
   assert.throws(() => parseProbeOutput('{"probe":1,"mode":"signal"}'), /mode signal, expected report/);
+});
+
+test('a missing berth-runtime is unavailable with "berth-runtime not built", and requiring it throws that', async () => {
+  const rt = await resolveRuntime('berth', { BERTH_RUNTIME: '/nonexistent/berth-runtime' });
+  assert.equal(rt.available, false);
+  assert.match(rt.reason!, /^berth-runtime not built \(BERTH_RUNTIME=\/nonexistent\/berth-runtime/);
+  assert.throws(() => requireAvailable(rt), /berth-runtime not built/);
+});
+
+test('BERTH_RUNTIME pins the berth-runtime binary', async () => {
+  const rt = await resolveRuntime('berth', { BERTH_RUNTIME: '/bin/true', PATH: '' });
+  assert.deepEqual([rt.available, rt.command], [true, ['/bin/true']]);
 });

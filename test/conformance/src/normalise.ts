@@ -5,7 +5,12 @@ import type { ProbeMount, ProbeReport } from '@berth/test-support';
  * the difference it hides and why it is legitimate; anything not listed must be equal.
  */
 
-/** Per-superblock options that are part of what a spec asks for (tmpfs mode/size, devpts gid...). */
+/**
+ * Per-superblock options that are part of what a spec asks for (tmpfs mode/size, devpts gid...).
+ * "ro"/"rw" of the superblock is not among them: runc mounts sysfs read-only at mount time
+ * (superblock "ro"), crun mounts it and then remounts the mount read-only (superblock "rw");
+ * what the container gets is the per-mount "ro", which stays compared.
+ */
 const KEY_SUPER_OPTIONS = new Set(['mode', 'size', 'gid', 'uid', 'ptmxmode', 'nr_inodes']);
 
 export interface MountView {

@@ -294,7 +294,8 @@ export function runRuntime(rt: Runtime, args: string[], opts: RunOptions = {}): 
 
 /** Forced delete that never throws: for cleanup after a test, whatever state it left. */
 export async function forceDelete(rt: Runtime, id: string): Promise<RunResult | null> {
-  if (!rt.available) return null;
+  // No state root, no container; and running the runtime would recreate the directory.
+  if (!rt.available || !(await isExecutable(rt.stateRoot).catch(() => false))) return null;
   try {
     return await runRuntime(rt, ['delete', '--force', id], { timeoutMs: 10_000 });
   } catch {

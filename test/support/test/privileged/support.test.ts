@@ -39,14 +39,16 @@ test('a bundle holds the busybox rootfs, the probe and runc\'s default spec edit
 for (const name of ['runc', 'crun'] as const) {
   test(`${name} runs a bundle and the probe reports PID 1; nothing is left behind`, { skip: !root && 'needs root' }, async (t) => {
     const rt = await createRuntime(name);
-    t.after(() => rt.dispose());
-    for (const n of rt.notes) t.diagnostic(n);
     const id = `bsup-${uniqueSuffix()}`;
+    t.after(async () => {
+      await forceDelete(rt, id);
+      await rt.dispose();
+    });
+    for (const n of rt.notes) t.diagnostic(n);
     const b = await makeBundle({ spec: (s) => { s.linux!.cgroupsPath = `/${id}`; } });
     t.after(() => b.remove());
     const before = await snapshotLeaks({ cgroupPrefix: id, processMarkers: [rt.stateRoot], stateDirs: [rt.stateRoot] });
     const r = await runRuntime(rt, ['run', '--bundle', b.dir, id]);
-    t.after(() => forceDelete(rt, id));
     assert.equal(r.code, 0, describeRun(r));
     const rep = parseProbeOutput(r.stdout);
     assert.equal(rep.pid, 1);

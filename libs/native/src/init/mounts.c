@@ -97,23 +97,30 @@ static int do_mount(int rootfd, const struct plan_mount *m, struct berr *e) {
   return 0;
 }
 
-static int do_mknod(int rootfd, const struct plan_step *s, struct berr *e) {
+/* Opens (creating) the directory of dst inside the root; *name points at dst's last component. */
+static int open_parent(int rootfd, const char *dst, const char **name, const char *syscall, struct berr *e) {
   char parent[4096];
-  snprintf(parent, sizeof parent, "%s", s->dst);
+  snprintf(parent, sizeof parent, "%s", dst);
   char *slash = strrchr(parent, '/');
-  if (slash == NULL) return berr_set(e, EINVAL, "mknod", s->dst, "not absolute");
+  if (slash == NULL) return berr_set(e, EINVAL, syscall, dst, "not absolute");
   *slash = '\0';
-  cleanup_fd int dir = open_in_root(rootfd, *parent ? parent : "/", 0, 0, e);
+  *name = strrchr(dst, '/') + 1;
+  return open_in_root(rootfd, *parent ? parent : "/", 0, 0, e);
+}
+
+static int do_mknod(int rootfd, const struct plan_step *s, struct berr *e) {
+  const char *name;
+  cleanup_fd int dir = open_parent(rootfd, s->dst, &name, "mknod", e);
   if (dir < 0) return -1;
   /* O_PATH fds serve as dirfd for *at calls. */
-  if (mknodat(dir, slash + 1, s->mode, makedev(s->major, s->minor)) < 0) {
+  if (mknodat(dir, name, s->mode, makedev(s->major, s->minor)) < 0) {
     if (errno != EEXIST) return BERR_SYS(e, "mknod", s->dst);
-    if (unlinkat(dir, slash + 1, 0) < 0 || mknodat(dir, slash + 1, s->mode, makedev(s->major, s->minor)) < 0)
+    if (unlinkat(dir, name, 0) < 0 || mknodat(dir, name, s->mode, makedev(s->major, s->minor)) < 0)
       return BERR_SYS(e, "mknod", s->dst);
   }
-  if (fchownat(dir, slash + 1, s->uid, s->gid, AT_SYMLINK_NOFOLLOW) < 0) return BERR_SYS(e, "chown", s->dst);
+  if (fchownat(dir, name, s->uid, s->gid, AT_SYMLINK_NOFOLLOW) < 0) return BERR_SYS(e, "chown", s->dst);
   /* mknod honours the umask; the node must carry exactly the planned mode. */
-  cleanup_fd int node = openat(dir, slash + 1, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  cleanup_fd int node = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
   char p[64];
   fd_path(node, p, sizeof p);
   if (node < 0 || chmod(p, s->mode & 07777) < 0) return BERR_SYS(e, "chmod", s->dst);
@@ -121,17 +128,13 @@ static int do_mknod(int rootfd, const struct plan_step *s, struct berr *e) {
 }
 
 static int do_symlink(int rootfd, const struct plan_step *s, struct berr *e) {
-  char parent[4096];
-  snprintf(parent, sizeof parent, "%s", s->dst);
-  char *slash = strrchr(parent, '/');
-  if (slash == NULL) return berr_set(e, EINVAL, "symlink", s->dst, "not absolute");
-  *slash = '\0';
-  cleanup_fd int dir = open_in_root(rootfd, *parent ? parent : "/", 0, 0, e);
+  const char *name;
+  cleanup_fd int dir = open_parent(rootfd, s->dst, &name, "symlink", e);
   if (dir < 0) return -1;
-  if (symlinkat(s->src, dir, slash + 1) < 0) {
+  if (symlinkat(s->src, dir, name) < 0) {
     if (errno != EEXIST) return BERR_SYS(e, "symlink", s->dst);
     /* Replace whatever the image had there (e.g. a /dev/ptmx node). */
-    if (unlinkat(dir, slash + 1, 0) < 0 || symlinkat(s->src, dir, slash + 1) < 0) return BERR_SYS(e, "symlink", s->dst);
+    if (unlinkat(dir, name, 0) < 0 || symlinkat(s->src, dir, name) < 0) return BERR_SYS(e, "symlink", s->dst);
   }
   return 0;
 }

@@ -73,14 +73,7 @@ class V1Manager implements CgroupManager {
   async create(path: string, resources: Resources = {}): Promise<CgroupHandle> {
     const rel = this.normalizePath(path);
     validateResources(resources); // before the try: invalid input is the caller's, unwrapped
-    const group = new V1Group(this.shared, rel);
-    try {
-      await group.create(resources);
-    } catch (err) {
-      throw wrap(err, `create cgroup ${rel}`);
-    }
-    this.shared.ctx.logger.debug({ path: rel, warnings: group.warnings }, 'cgroup created');
-    return group;
+    return createGroup(new V1Group(this.shared, rel), rel, resources, this.shared.ctx);
   }
 
   open(path: string): CgroupHandle | null {
@@ -107,18 +100,27 @@ class V2Manager implements CgroupManager {
   async create(path: string, resources: Resources = {}): Promise<CgroupHandle> {
     const rel = this.normalizePath(path);
     validateResources(resources);
-    const group = new V2Group(this.shared, rel);
-    try {
-      await group.create(resources);
-    } catch (err) {
-      throw wrap(err, `create cgroup ${rel}`);
-    }
-    this.shared.ctx.logger.debug({ path: rel, warnings: group.warnings }, 'cgroup created');
-    return group;
+    return createGroup(new V2Group(this.shared, rel), rel, resources, this.shared.ctx);
   }
 
   open(path: string): CgroupHandle | null {
     const group = new V2Group(this.shared, this.normalizePath(path));
     return group.exists() ? group : null;
   }
+}
+
+/** The one create path of both managers: make the group, wrap failures with its path, log. */
+async function createGroup(
+  group: (V1Group | V2Group) & CgroupHandle,
+  rel: string,
+  resources: Resources,
+  ctx: Ctx,
+): Promise<CgroupHandle> {
+  try {
+    await group.create(resources);
+  } catch (err) {
+    throw wrap(err, `create cgroup ${rel}`);
+  }
+  ctx.logger.debug({ path: rel, warnings: group.warnings }, 'cgroup created');
+  return group;
 }

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { BerthError } from '@berth/errors';
 import { nativePaths } from './paths.js';
+import type { StatfsInfo } from './syscalls.js';
 
 /** The raw functions of the addon. Failures throw an Error with errno, code, syscall, path, dest. */
 export interface NativeAddon {
@@ -13,16 +14,7 @@ export interface NativeAddon {
   lchown(path: string, uid: number, gid: number): void;
   lsetxattr(path: string, name: string, value: Buffer, flags: number): void;
   lgetxattr(path: string, name: string): Buffer | null;
-  statfs(path: string): {
-    type: number;
-    bsize: number;
-    blocks: number;
-    bfree: number;
-    bavail: number;
-    files: number;
-    ffree: number;
-    flags: number;
-  };
+  statfs(path: string): StatfsInfo;
   setns(fd: number, nstype: number): void;
   unshare(flags: number): void;
   gettid(): number;

@@ -19,7 +19,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** Which package types a package of each type may import (its own type included only if listed). */
 export const allowedImports = Object.freeze({
-  app: ['core', 'domain', 'adapter', 'contract', 'errors', 'log'],
+  // An app's builtins.ts is the explicit list of the built-in plugins it binds.
+  app: ['core', 'domain', 'adapter', 'plugin', 'contract', 'errors', 'log'],
   core: ['domain', 'adapter', 'contract', 'errors', 'log'],
   domain: ['domain', 'adapter', 'contract', 'errors', 'log'],
   adapter: ['contract', 'errors', 'log'],

@@ -1,0 +1,151 @@
+/**
+ * What berthd's routes call: one method per Engine API operation, in wire terms (libs/api
+ * types), with no HTTP in it. Routes parse and validate the request, call one method, and
+ * write the answer; every error is a BerthError whose kind berthd maps to a status.
+ *
+ * References (`ref`) are what a user types: a full id, a unique id prefix, or a name with or
+ * without the leading slash. Unknown references throw NotFound `No such container: <ref>`.
+ */
+import type { Duplex, Readable } from 'node:stream';
+import type {
+  ContainerCreateBody,
+  ContainerCreateResponse,
+  ContainerInspect,
+  ContainerSummary,
+  EventMessage,
+  ExecCreateBody,
+  ExecInspect,
+  ExecStartBody,
+  Filters,
+  ImageDeleteItem,
+  ImageInspect,
+  ImageSummary,
+  InfoResponse,
+  JsonMessage,
+  TopResponse,
+  VersionResponse,
+  WaitResponse,
+} from '@berth/api';
+
+export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
+
+/** A registered wait: registration is synchronous with the call, the result comes later. */
+export interface WaitHandle {
+  result: Promise<WaitResponse>;
+  /** The client went away: forget the waiter. */
+  cancel(): void;
+}
+
+export interface AttachOptions {
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+  /** Stream live output (else only replay logs when `logs`). */
+  stream: boolean;
+  /** Replay the json-file log first. */
+  logs: boolean;
+  /** Docker's detach key spec, e.g. `ctrl-p,ctrl-q`; undefined means the default. */
+  detachKeys?: string | undefined;
+}
+
+/**
+ * A stream session for attach and exec start. `tty` tells raw vs multiplexed framing (the
+ * engine writes bytes already framed: berthd only picks the Content-Type). `pipe` joins the
+ * client's hijacked socket to the container and resolves when the session ends (process
+ * exit, detach keys, or client close); it never rejects after it has started writing: an
+ * error after the start is written in-band.
+ */
+export interface StreamSession {
+  tty: boolean;
+  pipe(client: Duplex): Promise<void>;
+}
+
+export interface LogsOptions {
+  follow: boolean;
+  stdout: boolean;
+  stderr: boolean;
+  /** Unix seconds (fractional allowed); 0 = from the start. */
+  since: number;
+  /** Unix seconds; 0 = no bound. */
+  until: number;
+  timestamps: boolean;
+  /** Number of lines from the end, or 'all'. */
+  tail: number | 'all';
+}
+
+/** Bytes to send as the logs body (framed unless tty), ending when the logs end. */
+export interface LogsStream {
+  tty: boolean;
+  body: Readable;
+}
+
+export interface StopOptions {
+  /** Seconds before SIGKILL; undefined = the container's StopTimeout or 10. */
+  timeout?: number | undefined;
+  /** Signal name or number; undefined = the container's StopSignal or SIGTERM. */
+  signal?: string | undefined;
+}
+
+export interface ImportOptions {
+  /** `repo[:tag]` to tag the image with, or empty. */
+  repo: string;
+  tag: string;
+  message: string;
+  /** Dockerfile instructions (`CMD ["sh"]`, `ENV A=b`, ...) applied to the config. */
+  changes: string[];
+}
+
+export interface EventsOptions {
+  since?: number | undefined;
+  until?: number | undefined;
+  filters: Filters;
+}
+
+/** Yields past events (since) then live ones until `until` or the signal aborts. */
+export type EventSubscription = AsyncIterable<EventMessage>;
+
+export interface Engine {
+  // system
+  version(): VersionResponse;
+  info(): Promise<InfoResponse>;
+  events(opts: EventsOptions, signal: AbortSignal): EventSubscription;
+
+  // containers
+  createContainer(name: string | undefined, body: ContainerCreateBody): Promise<ContainerCreateResponse>;
+  listContainers(opts: { all: boolean; limit: number; size: boolean; filters: Filters }): Promise<ContainerSummary[]>;
+  inspectContainer(ref: string, opts?: { size: boolean }): Promise<ContainerInspect>;
+  /** 'not-modified' when it already runs (HTTP 304). */
+  startContainer(ref: string): Promise<'started' | 'not-modified'>;
+  /** 'not-modified' when it is not running (HTTP 304). */
+  stopContainer(ref: string, opts: StopOptions): Promise<'stopped' | 'not-modified'>;
+  restartContainer(ref: string, opts: StopOptions): Promise<void>;
+  killContainer(ref: string, signal?: string): Promise<void>;
+  removeContainer(ref: string, opts: { force: boolean; volumes: boolean }): Promise<void>;
+  waitContainer(ref: string, condition: WaitCondition): Promise<WaitHandle>;
+  attachContainer(ref: string, opts: AttachOptions): Promise<StreamSession>;
+  resizeContainer(ref: string, height: number, width: number): Promise<void>;
+  renameContainer(ref: string, newName: string): Promise<void>;
+  topContainer(ref: string, psArgs: string): Promise<TopResponse>;
+  pauseContainer(ref: string): Promise<void>;
+  unpauseContainer(ref: string): Promise<void>;
+  containerLogs(ref: string, opts: LogsOptions): Promise<LogsStream>;
+  exportContainer(ref: string): Promise<Readable>;
+
+  // exec
+  createExec(ref: string, body: ExecCreateBody): Promise<{ Id: string }>;
+  /** null when detached (the process was started); a session otherwise. */
+  startExec(id: string, body: ExecStartBody): Promise<StreamSession | null>;
+  resizeExec(id: string, height: number, width: number): Promise<void>;
+  inspectExec(id: string): Promise<ExecInspect>;
+
+  // images
+  listImages(opts: { all: boolean; filters: Filters }): Promise<ImageSummary[]>;
+  inspectImage(ref: string): Promise<ImageInspect>;
+  /** The progress stream of an import; resolves with the image id once done. */
+  importImage(tar: Readable, opts: ImportOptions, progress: (msg: JsonMessage) => void): Promise<string>;
+  tagImage(ref: string, repo: string, tag: string): Promise<void>;
+  removeImage(ref: string, opts: { force: boolean; noprune: boolean }): Promise<ImageDeleteItem[]>;
+
+  /** Stops serving: detaches from shims (containers keep running), closes event streams. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,13 @@
+export type {
+  Engine,
+  WaitCondition,
+  WaitHandle,
+  AttachOptions,
+  StreamSession,
+  LogsOptions,
+  LogsStream,
+  StopOptions,
+  ImportOptions,
+  EventsOptions,
+  EventSubscription,
+} from './contract.js';

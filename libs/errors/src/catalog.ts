@@ -19,6 +19,12 @@ export const catalog = {
   BERTH_SECCOMP_PROFILE: { kind: ErrorKind.InvalidArgument, summary: 'A seccomp profile names an unknown syscall, action or architecture.' },
   BERTH_FIXTURE_UNAVAILABLE: { kind: ErrorKind.FailedPrecondition, summary: 'A test fixture cannot be built on this host: a host binary it needs is missing or failed.' },
   BERTH_INTERNAL: { kind: ErrorKind.Internal, summary: 'An unexpected failure; the message says where.' },
+  BERTH_IMAGE_NOT_FOUND: { kind: ErrorKind.NotFound, summary: 'No image matches the reference or id.' },
+  BERTH_REFERENCE_INVALID: { kind: ErrorKind.InvalidArgument, summary: 'An image reference (name, tag or digest) is malformed.' },
+  BERTH_IMAGE_CONFLICT: { kind: ErrorKind.Conflict, summary: 'The image cannot be removed or tagged as asked (in use, referenced, or must be forced).' },
+  BERTH_ARCHIVE_INVALID: { kind: ErrorKind.InvalidArgument, summary: 'A tar archive or layer is malformed or tries to leave its layer (.., writes through symlinks, hardlinks outside).' },
+  BERTH_LAYER_NOT_FOUND: { kind: ErrorKind.NotFound, summary: 'No layer or container layer has that id.' },
+  BERTH_STORAGE: { kind: ErrorKind.Internal, summary: 'A storage driver or the image/layer store failed on disk.' },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
 
 export type ErrorCode = keyof typeof catalog;

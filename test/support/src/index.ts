@@ -27,3 +27,5 @@ export { snapshotLeaks, diffLeaks, assertNoLeaks, assertNoLeaksEventually } from
 export type { LeakScope, LeakSnapshot } from './leaks.js';
 export { parseProbeOutput } from './probe.js';
 export type { ProbeReport, ProbeMount, ProbeFdKind, ProbeSignalReport, ProbeWriteReport, ProbeSyscallReport } from './probe.js';
+export { startDaemon, restartDaemon, berthdPath, berthCliPath, ping } from './daemon.js';
+export type { Daemon, DaemonOptions } from './daemon.js';

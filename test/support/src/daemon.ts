@@ -1,0 +1,126 @@
+/**
+ * A berthd on a scratch data root, exec root and socket, for end-to-end and interop tests:
+ * many can run at once, and `stop()` leaves nothing behind but what the test left running.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { request } from 'node:http';
+import * as path from 'node:path';
+import { BerthError } from '@berth/errors';
+import { makeTempDir, repoRoot, uniqueSuffix } from './paths.js';
+
+export interface DaemonOptions {
+  /** Extra berthd arguments. */
+  args?: string[];
+  /** Reuse a data root (a restart test); default: a fresh temp dir. */
+  dataRoot?: string;
+  /** Reuse an exec root; default: a fresh dir under /run. */
+  execRoot?: string;
+  logLevel?: string;
+  /** How long to wait for the socket to answer /_ping. */
+  readyTimeoutMs?: number;
+}
+
+export interface Daemon {
+  dataRoot: string;
+  execRoot: string;
+  socket: string;
+  /** `unix://<socket>`, for BERTH_HOST / DOCKER_HOST. */
+  host: string;
+  process: ChildProcess;
+  /** What berthd wrote to stdout and stderr so far (its pino log). */
+  output(): string;
+  /** SIGTERM and wait; containers keep running (live restore). */
+  stop(): Promise<void>;
+  /** SIGKILL and wait: a crash. */
+  kill(): Promise<void>;
+  /** Removes the data and exec roots (after stop; containers must be gone). */
+  cleanup(): Promise<void>;
+}
+
+/** The berthd launcher in this tree. */
+export function berthdPath(): string {
+  return path.join(repoRoot(), 'apps/berthd/bin/berthd');
+}
+
+/** The berth CLI launcher in this tree. */
+export function berthCliPath(): string {
+  return path.join(repoRoot(), 'apps/berth/bin/berth');
+}
+
+/** GET /_ping over a unix socket: true when it answers 200. */
+export function ping(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request({ socketPath: socket, path: '/_ping', method: 'GET', timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => {
+      req.destroy();
+      resolve(false);
+    });
+    req.end();
+  });
+}
+
+export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
+  if (!existsSync(berthdPath())) throw new BerthError('BERTH_FIXTURE_UNAVAILABLE', `berthd is not built: ${berthdPath()} is missing`);
+  const dataRoot = opts.dataRoot ?? (await makeTempDir('berthd-data')).path;
+  const execRoot = opts.execRoot ?? `/run/berth-test-${process.pid}-${uniqueSuffix()}`;
+  await mkdir(execRoot, { recursive: true });
+  const socket = path.join(execRoot, 'berth.sock');
+  return launch({ ...opts, dataRoot, execRoot }, socket);
+}
+
+async function launch(opts: DaemonOptions & { dataRoot: string; execRoot: string }, socket: string): Promise<Daemon> {
+  const args = [
+    '--data-root', opts.dataRoot,
+    '--exec-root', opts.execRoot,
+    '--host', `unix://${socket}`,
+    '--pidfile', path.join(opts.execRoot, 'berthd.pid'),
+    '--config-file', path.join(opts.execRoot, 'no-daemon.json'),
+    '--log-level', opts.logLevel ?? 'info',
+    ...(opts.args ?? []),
+  ];
+  const child = spawn(berthdPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const deadline = Date.now() + (opts.readyTimeoutMs ?? 20_000);
+  while (!(await ping(socket))) {
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new BerthError('BERTH_INTERNAL', `berthd exited with ${child.exitCode ?? child.signalCode} before it answered:\n${out}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new BerthError('BERTH_INTERNAL', `berthd did not answer /_ping on ${socket} in time:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const wait = async (signal: NodeJS.Signals): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    await exited;
+  };
+  return {
+    dataRoot: opts.dataRoot,
+    execRoot: opts.execRoot,
+    socket,
+    host: `unix://${socket}`,
+    process: child,
+    output: () => out,
+    stop: () => wait('SIGTERM'),
+    kill: () => wait('SIGKILL'),
+    cleanup: async () => {
+      await wait('SIGTERM');
+      await rm(opts.dataRoot, { recursive: true, force: true });
+      await rm(opts.execRoot, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Starts berthd again on the same roots (a restart test). */
+export function restartDaemon(previous: Daemon, opts: DaemonOptions = {}): Promise<Daemon> {
+  return launch({ ...opts, dataRoot: previous.dataRoot, execRoot: previous.execRoot }, previous.socket);
+}

@@ -1,1 +1,20 @@
-export {};
+export { ImageStore } from './store.js';
+export type { ImageStoreOptions } from './store.js';
+export type { ImageConfig, ImageHistory, ResolvedImage, ImportTarOptions, RemoveImageOptions, ImageInUse } from './types.js';
+export {
+  parseNormalizedReference,
+  parseTaggedReference,
+  isValidTag,
+  fullName,
+  familiarName,
+  familiarString,
+  fullString,
+  asFullImageId,
+  idPrefixOf,
+  shortId,
+  DEFAULT_DOMAIN,
+  DEFAULT_TAG,
+} from './reference.js';
+export type { Reference } from './reference.js';
+export { chainIdOf, chainIds, sha256Digest } from './chain.js';
+export { applyChanges } from './changes.js';

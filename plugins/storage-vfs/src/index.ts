@@ -1,1 +1,4 @@
-export {};
+export { vfsDriver, VfsDriver } from './driver.js';
+export type { VfsDriverOptions } from './driver.js';
+export { applyTar, packDir } from './archive.js';
+export type { ApplyTarOptions, ArchiveFs } from './archive.js';

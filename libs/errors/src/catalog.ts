@@ -26,6 +26,7 @@ export const catalog = {
   BERTH_LAYER_NOT_FOUND: { kind: ErrorKind.NotFound, summary: 'No layer or container layer has that id.' },
   BERTH_STORAGE: { kind: ErrorKind.Internal, summary: 'A storage driver or the image/layer store failed on disk.' },
   BERTH_NOT_IMPLEMENTED: { kind: ErrorKind.NotImplemented, summary: 'The operation is not implemented (yet) by this daemon; the message names it.' },
+  BERTH_EXEC_NOT_FOUND: { kind: ErrorKind.NotFound, summary: 'No exec instance has that id.' },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
 
 export type ErrorCode = keyof typeof catalog;

@@ -27,6 +27,8 @@ export const catalog = {
   BERTH_STORAGE: { kind: ErrorKind.Internal, summary: 'A storage driver or the image/layer store failed on disk.' },
   BERTH_NOT_IMPLEMENTED: { kind: ErrorKind.NotImplemented, summary: 'The operation is not implemented (yet) by this daemon; the message names it.' },
   BERTH_EXEC_NOT_FOUND: { kind: ErrorKind.NotFound, summary: 'No exec instance has that id.' },
+  BERTH_SHIM_NOT_FOUND: { kind: ErrorKind.NotFound, summary: 'Neither the shim control socket nor the exit file of a container process exists.' },
+  BERTH_SHIM_FAILED: { kind: ErrorKind.Internal, summary: 'The container shim refused a request or answered outside its protocol.' },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
 
 export type ErrorCode = keyof typeof catalog;

@@ -22,7 +22,7 @@
     {
       "target_name": "berth-shim",
       "type": "executable",
-      "sources": ["src/shim/shim.c", "src/common/util.c"],
+      "sources": ["src/shim/shim.c", "src/shim/jsonlog.c", "src/common/util.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"],
       "ldflags": ["-static"]
     }

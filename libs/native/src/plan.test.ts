@@ -33,6 +33,7 @@ function samplePlan(): InitPlan {
     capabilities: { bounding: 0xa80425fbn, effective: 0xa80425fbn, permitted: 0xa80425fbn, inheritable: 0n, ambient: 0n },
     seccomp: Buffer.from('0600000000000000', 'hex'),
     startFifo: '/run/berth/c1/exec.fifo',
+    reaper: true,
   };
 }
 

@@ -13,7 +13,7 @@ const T = {
   SYMLINK: 16, BIND_DEV: 17, MASK: 18, READONLY_PATH: 19, SYSCTL: 20, HOSTNAME: 21,
   DOMAINNAME: 22, CWD: 30, ARG: 31, ENV: 32, UID: 33, GID: 34, GROUP: 35, UMASK: 36,
   RLIMIT: 37, CAPS: 38, NO_NEW_PRIVS: 39, SECCOMP: 40, SECCOMP_FLAGS: 41, OOM_SCORE_ADJ: 42,
-  TERMINAL: 43, CONSOLE_SOCKET: 44, START_FIFO: 45, EXEC_PATH: 46,
+  TERMINAL: 43, CONSOLE_SOCKET: 44, START_FIFO: 45, EXEC_PATH: 46, REAPER: 47,
 } as const;
 
 const F = {
@@ -119,6 +119,11 @@ export interface InitPlan {
   startFifo: string | null;
   /** The program to exec when it is not args[0] looked up in the container's PATH. */
   execPath: string | null;
+  /**
+   * PID 1 forks after the start fifo: the child execs the process, PID 1 forwards signals,
+   * reaps every zombie and exits with the child's status (Docker's --init). Create mode only.
+   */
+  reaper?: boolean;
 }
 
 class Writer {
@@ -225,6 +230,7 @@ export function encodePlan(plan: InitPlan): Buffer {
   if (plan.oomScoreAdj !== null) w.str(T.OOM_SCORE_ADJ, String(plan.oomScoreAdj));
   if (plan.terminal) w.u32(T.TERMINAL, 1);
   w.str(T.CONSOLE_SOCKET, plan.consoleSocket).str(T.START_FIFO, plan.startFifo).str(T.EXEC_PATH, plan.execPath);
+  if (plan.reaper) w.u32(T.REAPER, 1);
   const body = w.bytes();
   const head = Buffer.alloc(16);
   head.write(PLAN_MAGIC, 0, 'latin1');

@@ -1,5 +1,8 @@
 export { Runtime } from './runtime.js';
-export type { RuntimeOptions, RuntimeCgroups, OciState, ContainerStatus, CreateOptions, RunOptions } from './runtime.js';
+export type { RuntimeOptions, RuntimeCgroups, OciState, ContainerStatus, CreateOptions, RunOptions, ExecStarted } from './runtime.js';
+export { ShimClient } from './shim-client.js';
+export type { AttachStreams, ShimStatus } from './shim-client.js';
+export type { ContainerIo } from './launch.js';
 export { runtimeCgroups } from './cgroup-binding.js';
 export { loadSpec, validateSpec, namespaceTypes } from './spec.js';
 export type { OciSpec, OciProcess, OciMount, OciLinux, OciNamespace, OciUser, OciCapabilities, OciDevice, OciIdMapping, NamespaceType } from './spec.js';

@@ -14,6 +14,24 @@ export interface InitFailure {
   detail: string;
 }
 
+/**
+ * How the shim owns a container's stdio (docs/shim-protocol.md). With it the shim is
+ * detached, makes pipes (or takes the pty with tty), logs and serves attach on `socket`.
+ */
+export interface ContainerIo {
+  /** The shim's control socket (unix stream, 0600). */
+  socket: string;
+  /** Docker json-file log to append to. */
+  logFile?: string;
+  tty: boolean;
+  /** Keep a writable stdin (Docker's OpenStdin). */
+  stdin: boolean;
+  /** Close the container's stdin when the first stdin client detaches. */
+  stdinOnce: boolean;
+  /** Read no output until the first attach (exec). */
+  hold?: boolean;
+}
+
 export interface LaunchOptions {
   paths: NativePaths;
   plan: Buffer;
@@ -23,6 +41,8 @@ export interface LaunchOptions {
   detach: boolean;
   /** fds 0-2 of the container. */
   stdio: ['inherit' | 'ignore' | number, 'inherit' | 'ignore' | number, 'inherit' | 'ignore' | number];
+  /** The shim owns stdio (stdio is then ignored); consoleSocket is required with io.tty. */
+  io?: ContainerIo & { consoleSocket?: string };
   /** Resolve once the init reported "ready" (it then waits on the start fifo) instead of at exec. */
   untilReady: boolean;
 }
@@ -55,7 +75,19 @@ export function describeFailure(f: InitFailure): { message: string; exitCode: nu
 export function launch(opts: LaunchOptions): Promise<Launched> {
   const args = ['--init', opts.paths.init, '--pid-file', opts.pidFile, '--exit-file', opts.exitFile];
   if (opts.detach) args.push('--detach');
-  const stdio: StdioOptions = [...opts.stdio, 'pipe', 'pipe'];
+  const io = opts.io;
+  if (io) {
+    args.push('--socket', io.socket);
+    if (io.logFile) args.push('--log', io.logFile);
+    if (io.tty) {
+      if (!io.consoleSocket) throw new BerthError('BERTH_INTERNAL', 'launch: a tty needs a console socket');
+      args.push('--tty', '--console-socket', io.consoleSocket);
+    }
+    if (io.stdin) args.push('--stdin');
+    if (io.stdinOnce) args.push('--stdin-once');
+    if (io.hold) args.push('--hold');
+  }
+  const stdio: StdioOptions = [...(io ? (['ignore', 'ignore', 'ignore'] as const) : opts.stdio), 'pipe', 'pipe'];
   const shim = spawn(opts.paths.shim, args, { stdio, detached: opts.detach });
   const planPipe = shim.stdio[3] as NodeJS.WritableStream;
   const report = shim.stdio[4] as NodeJS.ReadableStream;

@@ -48,6 +48,8 @@ export interface PlanContext {
   seccomp: Buffer | null;
   consoleSocket: string | null;
   startFifo: string | null;
+  /** PID 1 is a reaper that runs the process as its child (Docker's --init). */
+  reaper?: boolean;
 }
 
 interface DefaultDevice {
@@ -273,6 +275,7 @@ export function buildCreatePlan(spec: OciSpec, ctx: PlanContext): InitPlan {
   plan.hostname = spec.hostname ?? null;
   plan.domainname = spec.domainname ?? null;
   applyProcess(plan, spec, ctx);
+  plan.reaper = ctx.reaper === true;
   plan.env = withHome(plan.env, rootfs, plan.uid);
   return plan;
 }

@@ -2,15 +2,17 @@
  * The built-in OCI runtime: create/start/state/kill/delete/run/exec on bundles, with runc's
  * semantics. Used by the berth-runtime CLI and, in-process, by the engine.
  */
-import { chmodSync, closeSync, openSync, readSync, unlinkSync, constants as fsc, rmSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync, readFileSync, readdirSync, readSync, unlinkSync, constants as fsc, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { BerthError } from '@berth/errors';
 import type { Logger } from '@berth/log';
 import { S_IFIFO, encodePlan, nativePaths, type NativePaths, type Syscalls } from '@berth/native';
 import { loadSpec, type OciProcess, type OciSpec } from './spec.js';
 import { buildCreatePlan, buildExecPlan, type CgroupMountSource } from './plan-builder.js';
-import { launch } from './launch.js';
-import { StateStore, writeAtomic, type ContainerRecord } from './state-store.js';
+import { launch, type ContainerIo } from './launch.js';
+import { ShimClient } from './shim-client.js';
+import { StateStore, validateId, writeAtomic, type ContainerRecord } from './state-store.js';
 import { isAlive, processStartTime, waitGone } from './proc.js';
 import { parseSignal } from './signals.js';
 import { containerDeviceRules, type DeviceRule } from './device-rules.js';
@@ -57,6 +59,20 @@ export interface CreateOptions {
   consoleSocket?: string | undefined;
   pidFile?: string | undefined;
   stdio?: Stdio;
+  /**
+   * The shim is detached and owns the container's stdio (pipes or a pty), writes the log and
+   * serves attach on io.socket; stdio and consoleSocket are then ignored (with a tty the
+   * console socket is the runtime's own, in the container's state dir).
+   */
+  io?: ContainerIo | undefined;
+  /** PID 1 is a small reaper that runs the process as its child (Docker's --init). */
+  reaper?: boolean | undefined;
+}
+
+/** An exec process started by execProcess. */
+export interface ExecStarted {
+  pid: number;
+  exitFile: string;
 }
 
 export interface RunOptions extends CreateOptions {
@@ -68,6 +84,34 @@ export interface RunOptions extends CreateOptions {
 }
 
 const OCI_VERSION = '1.0.2';
+/** In the state dir: where the io-created container's shim listens. */
+const SHIM_RECORD = 'shim.json';
+
+/**
+ * Lets a shim finish: an attach without streams ends any --hold, then waits until the shim
+ * has closed the connection and removed its socket (it writes the exit file before).
+ */
+async function releaseShim(socket: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  try {
+    const s = await ShimClient.attach(socket, { stdin: false, stdout: false, stderr: false });
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => resolve(), timeoutMs);
+      s.on('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      s.on('error', () => undefined);
+      s.resume();
+    });
+    s.destroy();
+  } catch (err) {
+    // No shim: a stale socket file of a killed shim is ours to remove.
+    if (err instanceof BerthError && err.code === 'BERTH_SHIM_NOT_FOUND') rmSync(socket, { force: true });
+    return;
+  }
+  while (existsSync(socket) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+}
 
 export class Runtime {
   readonly store: StateStore;
@@ -102,13 +146,18 @@ export class Runtime {
       if (startFifo) this.makeFifo(startFifo);
       const seccomp = spec.linux?.seccomp ? this.opts.syscalls().compileSeccomp(spec.linux.seccomp) : null;
       const pidFile = this.store.file(id, 'init.pid');
-      const plan = buildCreatePlan(spec, {
+      const io = options.io;
+      const consoleSocket = io ? (io.tty ? join(this.store.dir(id), 'console.sock') : null) : options.consoleSocket ?? null;
+      const planSpec: OciSpec = io ? { ...spec, process: { ...spec.process!, terminal: io.tty } } : spec;
+      if (io) writeAtomic(join(this.store.dir(id), SHIM_RECORD), JSON.stringify({ socket: io.socket }));
+      const plan = buildCreatePlan(planSpec, {
         bundle, pidFile, cgroupProcs: cg.procsFiles, cgroupMounts: cg.mounts, seccomp,
-        consoleSocket: options.consoleSocket ?? null, startFifo,
+        consoleSocket, startFifo, reaper: options.reaper === true,
       });
       const launched = await launch({
         paths: this.paths, plan: encodePlan(plan), pidFile, exitFile: this.store.file(id, 'exit'),
-        detach: how.detach, stdio: options.stdio ?? ['inherit', 'inherit', 'inherit'], untilReady: how.fifo,
+        detach: how.detach || io !== undefined, stdio: options.stdio ?? ['inherit', 'inherit', 'inherit'], untilReady: how.fifo,
+        ...(io ? { io: { ...io, ...(consoleSocket ? { consoleSocket } : {}) } } : {}),
       }).catch((err: unknown) => {
         const pid = (err as BerthError).details?.pid;
         if (typeof pid === 'number' && pid > 0) undo.push(() => this.killAndWait(pid));
@@ -223,8 +272,78 @@ export class Runtime {
     if ((status === 'running' || status === 'paused') && !force)
       throw new BerthError('BERTH_CONTAINER_STATE', `cannot delete container "${id}": it is ${status} (use --force)`, { details: { id, status } });
     if (status !== 'stopped') await this.killAndWait(rec.pid, rec.startTime);
+    // The shims write their exit files into the state dir: let them finish before it goes.
+    for (const socket of this.shimSockets(id)) await releaseShim(socket);
     await this.opts.cgroups.destroy(rec.cgroupPath);
     this.store.remove(id);
+  }
+
+  /** Where the shim of an io-created container records the exit status. */
+  exitFile(id: string): string {
+    validateId(id);
+    return this.store.file(id, 'exit');
+  }
+
+  /** Control sockets of the container's shim and of its exec shims, from the state dir. */
+  private shimSockets(id: string): string[] {
+    const dir = this.store.dir(id);
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return [];
+    }
+    const out: string[] = [];
+    for (const name of names) {
+      if (name !== SHIM_RECORD && !(name.startsWith('exec-') && name.endsWith('.json'))) continue;
+      try {
+        const socket = (JSON.parse(readFileSync(join(dir, name), 'utf8')) as { socket?: unknown }).socket;
+        if (typeof socket === 'string') out.push(socket);
+      } catch {
+        // A record half written by a crash: nothing to release.
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Starts a process in a running container under its own detached shim, which owns its stdio
+   * per io (usually with hold, so nothing is lost before the attach). Resolves once the process
+   * runs; rejects with the init's failure (exitCode 127/126 in details for exec errors).
+   */
+  async execProcess(id: string, execId: string, proc: OciProcess, io: ContainerIo): Promise<ExecStarted> {
+    validateId(execId);
+    const rec = this.store.load(id);
+    const status = this.status(rec);
+    if (status !== 'running') throw new BerthError('BERTH_CONTAINER_STATE', `cannot exec in container "${id}": it is ${status}`, { details: { id, status } });
+    const dir = this.store.dir(id);
+    const file = (ext: string): string => join(dir, `exec-${execId}.${ext}`);
+    const record = file('json');
+    if (existsSync(record))
+      throw new BerthError('BERTH_INVALID_ARGUMENT', `exec id "${execId}" is in use in container "${id}"`, { details: { id, execId } });
+    const pidFile = file('pid');
+    const exitFile = file('exit');
+    const consoleSocket = io.tty ? file('console') : null;
+    const base = loadSpec(rec.bundle);
+    const spec: OciSpec = { ...base, process: { ...proc, terminal: io.tty } };
+    const seccomp = spec.linux?.seccomp ? this.opts.syscalls().compileSeccomp(spec.linux.seccomp) : null;
+    const plan = buildExecPlan(spec, rec.pid, {
+      seccomp, consoleSocket, pidFile, cgroupProcs: this.opts.cgroups.procsFiles(rec.cgroupPath), rootfs: rec.rootfs,
+    });
+    writeAtomic(record, JSON.stringify({ socket: io.socket }));
+    try {
+      const launched = await launch({
+        paths: this.paths, plan: encodePlan(plan), pidFile, exitFile, detach: true,
+        stdio: ['ignore', 'ignore', 'ignore'], untilReady: false,
+        io: { ...io, ...(consoleSocket ? { consoleSocket } : {}) },
+      });
+      this.opts.logger.debug({ containerId: id, execId, pid: launched.pid }, 'exec started');
+      return { pid: launched.pid, exitFile };
+    } catch (err) {
+      await releaseShim(io.socket);
+      for (const ext of ['pid', 'exit', 'json', 'console']) rmSync(file(ext), { force: true });
+      throw err;
+    }
   }
 
   private async killAndWait(pid: number, startTime?: string): Promise<void> {

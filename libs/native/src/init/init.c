@@ -106,6 +106,60 @@ static int wait_start(int fifo, struct berr *e) {
   return 0;
 }
 
+/* argv of berth-init, overwritten in the reaper so `ps` shows what PID 1 is, not a host path. */
+static char *argv0;
+static size_t argv0_len;
+
+/*
+ * Docker's --init: PID 1 forks, the child execs the process in its own process group (the
+ * terminal's foreground one), PID 1 forwards every signal it gets to the child, reaps every
+ * zombie and exits with the child's status (128+N for a signal).
+ */
+static __attribute__((noreturn)) void run_reaper(const struct plan *p, const char *exe) {
+  struct berr e = {0};
+  sigset_t all, old;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, &old);
+  pid_t child = fork();
+  if (child < 0) {
+    BERR_SYS(&e, "fork", "reaper");
+    report_error(&e);
+    _exit(1);
+  }
+  if (child == 0) {
+    setpgid(0, 0);
+    if (isatty(0)) tcsetpgrp(0, getpid()); /* SIGTTOU is blocked here */
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    execve(exe, p->args, p->env);
+    BERR_SYS(&e, "execve", exe);
+    report_error(&e);
+    _exit(exit_code_of(&e));
+  }
+  close(REPORT_FD);
+  for (int fd = 0; fd < 3; fd++) close(fd);
+  prctl(PR_SET_NAME, "berth-init", 0, 0, 0);
+  if (argv0 != NULL && argv0_len >= 11) {
+    memset(argv0, 0, argv0_len);
+    memcpy(argv0, "berth-init", 10);
+  }
+  for (;;) {
+    siginfo_t si;
+    int sig = sigwaitinfo(&all, &si);
+    if (sig < 0) continue;
+    if (sig != SIGCHLD) {
+      kill(child, sig);
+      continue;
+    }
+    int status;
+    pid_t w;
+    while ((w = waitpid(-1, &status, WNOHANG)) > 0) {
+      if (w != child) continue;
+      if (WIFEXITED(status)) _exit(WEXITSTATUS(status));
+      _exit(128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0));
+    }
+  }
+}
+
 static __attribute__((noreturn)) void child_main(const struct plan *p, int sync_fd, int console_fd, int fifo) {
   struct berr e = {0};
   char go;
@@ -161,6 +215,7 @@ static __attribute__((noreturn)) void child_main(const struct plan *p, int sync_
   }
   report("ready\n");
   if (fifo >= 0 && wait_start(fifo, &e) < 0) goto fail;
+  if (p->reaper && p->mode == 0) run_reaper(p, exe);
   execve(exe, p->args, p->env);
   BERR_SYS(&e, "execve", exe);
 fail:
@@ -168,7 +223,7 @@ fail:
   _exit(exit_code_of(&e));
 }
 
-int main(void) {
+int main(int argc, char **argv) {
   struct berr e = {0};
   struct plan p;
   char *buf = NULL;
@@ -177,6 +232,11 @@ int main(void) {
   cleanup_fd int start_fifo = -1;
   cleanup_fd int pid_dir = -1;
 
+  if (argc > 0) {
+    argv0 = argv[0];
+    /* argv and environ are one contiguous area; only argv's own strings are reused. */
+    argv0_len = (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) - argv[0]);
+  }
   signal(SIGPIPE, SIG_IGN);
   if (fcntl(REPORT_FD, F_SETFD, FD_CLOEXEC) < 0) return 2;
   ssize_t len = read_all(PLAN_FD, &buf);

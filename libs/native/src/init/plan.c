@@ -221,6 +221,7 @@ int plan_parse(const char *buf, size_t len, struct plan *p, struct berr *e) {
       case T_CONSOLE_SOCKET: p->console_socket = str_of(&r); break;
       case T_START_FIFO: p->start_fifo = str_of(&r); break;
       case T_EXEC_PATH: p->exec_path = str_of(&r); break;
+      case T_REAPER: if (u32_of(&r, &p->reaper)) return BAD(e, "reaper"); break;
       default: return berr_set(e, EINVAL, "plan", "tag", "unknown plan tag %u", r.tag);
     }
   }

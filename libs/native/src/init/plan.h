@@ -57,6 +57,7 @@ enum plan_tag {
   T_CONSOLE_SOCKET = 44, /* string, unix socket path the pty master is sent to */
   T_START_FIFO = 45,     /* string, host path; the init waits on it before exec */
   T_EXEC_PATH = 46,      /* string: the program to exec (args[0] resolved against PATH inside) */
+  T_REAPER = 47,         /* u32 bool: PID 1 forks the process and reaps (Docker's --init) */
 };
 
 enum plan_field {
@@ -91,7 +92,7 @@ struct plan_rlimit { uint32_t type; uint64_t soft, hard; };
 
 struct plan {
   uint32_t mode, ns_flags, pivot, root_readonly, uid, gid, umask, has_umask, no_new_privs,
-      terminal, seccomp_flags;
+      terminal, seccomp_flags, reaper;
   unsigned long root_propagation;
   const char *uid_map, *gid_map, *pid_file, *rootfs, *hostname, *domainname, *cwd,
       *oom_score_adj, *console_socket, *start_fifo, *exec_path;

@@ -2,3 +2,12 @@ export * from './types.js';
 export { StreamType, MULTIPLEXED_STREAM, RAW_STREAM, frame, frameHeader, Demuxer } from './stream.js';
 export { parseFilters, encodeFilters } from './filters.js';
 export { CONTAINER_NAME_PATTERN, isValidContainerName } from './names.js';
+export {
+  ContainerCreateBodySchema,
+  HostConfigBodySchema,
+  EndpointSettingsBodySchema,
+  HealthConfigSchema,
+  ExecCreateBodySchema,
+  ExecStartBodySchema,
+  checkBody,
+} from './schemas.js';

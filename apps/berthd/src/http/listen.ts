@@ -1,0 +1,125 @@
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { chmod, chown, lstat, mkdir, readFile, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { BerthError } from '@berth/errors';
+
+export type HostAddress = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
+
+/** `unix:///run/berth/berth.sock`, `tcp://127.0.0.1:2375` (Docker's -H forms). */
+export function parseHost(spec: string): HostAddress {
+  if (spec.startsWith('unix://')) {
+    const path = spec.slice('unix://'.length);
+    if (!path.startsWith('/')) throw new BerthError('BERTH_INVALID_ARGUMENT', `invalid host ${spec}: the socket path must be absolute`, { details: { field: 'host' } });
+    return { kind: 'unix', path };
+  }
+  if (spec.startsWith('/')) return { kind: 'unix', path: spec };
+  const m = /^tcp:\/\/(\[[^\]]+\]|[^:/]*):(\d+)\/?$/.exec(spec);
+  if (m) {
+    const port = Number(m[2]);
+    if (port > 65535) throw new BerthError('BERTH_INVALID_ARGUMENT', `invalid host ${spec}: bad port`, { details: { field: 'host' } });
+    const host = m[1]!.replace(/^\[|\]$/g, '') || '127.0.0.1';
+    return { kind: 'tcp', host, port };
+  }
+  throw new BerthError('BERTH_INVALID_ARGUMENT', `invalid host ${spec}: expected unix:///path or tcp://host:port`, { details: { field: 'host' } });
+}
+
+export interface ListenOptions {
+  /** Mode of unix sockets (default 0o660). */
+  socketMode?: number;
+  /** Group owning unix sockets when it exists in /etc/group (default `berth`). */
+  socketGroup?: string;
+}
+
+export interface Listener {
+  /** What is listening: socket paths, and `host:port` with the real port for tcp. */
+  addresses: string[];
+  /** Stops accepting, ends open connections, removes socket files. */
+  close(): Promise<void>;
+}
+
+async function groupId(name: string): Promise<number | undefined> {
+  try {
+    const text = await readFile('/etc/group', 'utf8');
+    for (const line of text.split('\n')) {
+      const [n, , gid] = line.split(':');
+      if (n === name && gid !== undefined) return Number(gid);
+    }
+  } catch {
+    // no /etc/group: no group to set
+  }
+  return undefined;
+}
+
+/** A socket file left by a daemon that did not clean up; anything else there is not ours. */
+async function removeStaleSocket(path: string): Promise<void> {
+  try {
+    const st = await lstat(path);
+    if (!st.isSocket()) throw new BerthError('BERTH_INVALID_ARGUMENT', `${path} exists and is not a socket`, { details: { field: 'host' } });
+    await unlink(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+function listenOn(server: Server, addr: HostAddress): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    const done = (): void => {
+      server.off('error', reject);
+      resolve();
+    };
+    if (addr.kind === 'unix') server.listen(addr.path, done);
+    else server.listen(addr.port, addr.host, done);
+  });
+}
+
+/**
+ * Serves a server from createServer() on every host. Each host gets its own node http server
+ * routed into the same fastify instance, with the upgrade handler for hijacks.
+ */
+export async function listen(app: FastifyInstance, hosts: readonly string[], opts: ListenOptions = {}): Promise<Listener> {
+  await app.ready();
+  const addrs = hosts.map(parseHost);
+  const servers: { server: Server; addr: HostAddress }[] = [];
+  const addresses: string[] = [];
+  const gid = await groupId(opts.socketGroup ?? 'berth');
+  const close = async (): Promise<void> => {
+    await Promise.all(
+      servers.map(
+        ({ server }) =>
+          new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            server.closeAllConnections();
+          }),
+      ),
+    );
+    for (const s of app.berthSockets) s.destroy();
+    for (const { addr } of servers) if (addr.kind === 'unix') await unlink(addr.path).catch(() => {});
+  };
+  try {
+    for (const addr of addrs) {
+      // No request timeout: image uploads and streams last as long as they last.
+      const server = createHttpServer({ requestTimeout: 0 }, (req, res) => app.routing(req, res));
+      server.on('upgrade', (req, socket, head) => void app.berthUpgrade(req, socket, head));
+      if (addr.kind === 'unix') {
+        await mkdir(dirname(addr.path), { recursive: true, mode: 0o755 });
+        await removeStaleSocket(addr.path);
+      }
+      await listenOn(server, addr);
+      servers.push({ server, addr });
+      if (addr.kind === 'unix') {
+        await chmod(addr.path, opts.socketMode ?? 0o660);
+        if (gid !== undefined) await chown(addr.path, process.getuid?.() ?? 0, gid).catch(() => {});
+        addresses.push(addr.path);
+      } else {
+        const a = server.address();
+        addresses.push(typeof a === 'object' && a ? `${addr.host}:${a.port}` : `${addr.host}:${addr.port}`);
+      }
+    }
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { addresses, close };
+}

@@ -1,0 +1,52 @@
+import type { FastifyReply } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import { httpStatusOfKind, kindOf } from '@berth/errors';
+
+/**
+ * JSON as Docker writes it: `application/json` exactly (the Go client compares the header as a
+ * string; fastify's default `; charset=utf-8` makes it treat the body as plain text), a
+ * trailing newline, no HTML escaping (JSON.stringify does none).
+ */
+export const JSON_TYPE = 'application/json';
+
+export function jsonBytes(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value) + '\n');
+}
+
+export function sendJson(reply: FastifyReply, status: number, value: unknown): FastifyReply {
+  // A Buffer payload keeps the content type as set; a string would get a charset appended.
+  return reply.code(status).header('content-type', JSON_TYPE).send(jsonBytes(value));
+}
+
+export function sendEmpty(reply: FastifyReply, status: number): FastifyReply {
+  return reply.code(status).send();
+}
+
+/** Status and message of any error: BerthError kinds (walking `cause`), fastify's own 4xx. */
+export function errorStatus(err: unknown): number {
+  const code = (err as { code?: unknown } | null)?.code;
+  const statusCode = (err as { statusCode?: unknown } | null)?.statusCode;
+  // fastify's parser and validation errors (FST_ERR_CTP_*, FST_ERR_VALIDATION): Docker answers 400.
+  if (typeof code === 'string' && code.startsWith('FST_') && typeof statusCode === 'number' && statusCode < 500) return 400;
+  return httpStatusOfKind[kindOf(err)];
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Takes the response away from fastify and sends the status line and headers at once, so a
+ * client that waits for headers (wait, events, logs -f) is not held up by a body that comes
+ * later. The common headers set by the onRequest hook are kept.
+ */
+export function openStream(reply: FastifyReply, status: number, contentType: string | undefined): ServerResponse {
+  const headers: Record<string, string | string[] | number> = {};
+  for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) headers[k] = v as string | string[] | number;
+  if (contentType !== undefined) headers['content-type'] = contentType;
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(status, headers);
+  res.flushHeaders();
+  return res;
+}

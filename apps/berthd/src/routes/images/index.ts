@@ -1,0 +1,112 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import { BerthError } from '@berth/errors';
+import { parseFilters, type JsonMessage } from '@berth/api';
+import { all, bool, str, type Query } from '../../http/query.js';
+import { JSON_TYPE, errorMessage, openStream, sendJson } from '../../http/reply.js';
+import { paramsOf, queryOf, type RouteDeps } from '../deps.js';
+
+const notImplemented = (what: string): BerthError => new BerthError('BERTH_NOT_IMPLEMENTED', `${what} is not implemented yet`);
+const pageNotFound = (reply: FastifyReply): FastifyReply => sendJson(reply, 404, { message: 'page not found' });
+
+/**
+ * A JSON message stream (engine-api.md §7.2): objects separated by `\r\n`. The head goes out
+ * with the first message, so an error before any output is still a normal error status.
+ */
+class MessageStream {
+  private res: ServerResponse | undefined;
+  constructor(private readonly reply: FastifyReply) {}
+  get started(): boolean {
+    return this.res !== undefined;
+  }
+  write(msg: JsonMessage): void {
+    this.res ??= openStream(this.reply, 200, JSON_TYPE);
+    if (!this.res.destroyed) this.res.write(JSON.stringify(msg) + '\r\n');
+  }
+  end(): void {
+    this.res ??= openStream(this.reply, 200, JSON_TYPE);
+    this.res.end();
+  }
+}
+
+async function importImage({ engine }: RouteDeps, req: FastifyRequest, reply: FastifyReply, q: Query): Promise<void> {
+  const src = str(q, 'fromSrc');
+  if (src !== '-') throw notImplemented(`import from a URL (fromSrc=${src})`);
+  const out = new MessageStream(reply);
+  try {
+    const id = await engine.importImage(
+      req.raw,
+      { repo: str(q, 'repo') ?? '', tag: str(q, 'tag') ?? '', message: str(q, 'message') ?? '', changes: all(q, 'changes') },
+      (msg) => out.write(msg),
+    );
+    out.write({ status: id });
+    out.end();
+  } catch (err) {
+    if (!out.started) throw err;
+    req.log.info({ err }, 'import failed after the stream started');
+    const message = errorMessage(err);
+    out.write({ errorDetail: { message }, error: message });
+    out.end();
+  }
+}
+
+export function imageRoutes(app: FastifyInstance, deps: RouteDeps): void {
+  const { engine } = deps;
+
+  app.get('/images/json', async (req, reply) => {
+    const q = queryOf(req);
+    return sendJson(reply, 200, await engine.listImages({ all: bool(q, 'all'), filters: parseFilters(str(q, 'filters')) }));
+  });
+
+  // Raw bodies: `docker import` sends its tar as text/plain, `docker load` as application/x-tar.
+  void app.register(async (raw) => {
+    raw.removeAllContentTypeParsers();
+    raw.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
+
+    raw.post('/images/create', async (req, reply) => {
+      const q = queryOf(req);
+      const fromImage = str(q, 'fromImage');
+      if (fromImage !== undefined && fromImage !== '') {
+        const tag = str(q, 'tag');
+        throw notImplemented(`pull (${fromImage}${tag ? `:${tag}` : ''})`);
+      }
+      if (str(q, 'fromSrc') === undefined)
+        throw new BerthError('BERTH_INVALID_ARGUMENT', 'fromImage or fromSrc is required', { details: { field: 'fromSrc' } });
+      return importImage(deps, req, reply, q);
+    });
+    raw.post('/images/load', async () => {
+      throw notImplemented('image load');
+    });
+  });
+
+  app.get('/images/get', async () => {
+    throw notImplemented('image save');
+  });
+
+  // Image names contain slashes (`library/busybox:latest`): one wildcard, dispatched on the suffix.
+  app.get('/images/*', async (req, reply) => {
+    const path = paramsOf(req)['*'] ?? '';
+    if (path.endsWith('/json') && path.length > 5) return sendJson(reply, 200, await engine.inspectImage(path.slice(0, -5)));
+    if (path.endsWith('/get') && path.length > 4) throw notImplemented('image save');
+    if (path.endsWith('/history') && path.length > 8) throw notImplemented('image history');
+    return pageNotFound(reply);
+  });
+
+  app.post('/images/*', async (req, reply) => {
+    const path = paramsOf(req)['*'] ?? '';
+    if (path.endsWith('/tag') && path.length > 4) {
+      const q = queryOf(req);
+      await engine.tagImage(path.slice(0, -4), str(q, 'repo') ?? '', str(q, 'tag') ?? '');
+      return reply.code(201).send();
+    }
+    if (path.endsWith('/push') && path.length > 5) throw notImplemented('push');
+    return pageNotFound(reply);
+  });
+
+  app.delete('/images/*', async (req, reply) => {
+    const path = paramsOf(req)['*'] ?? '';
+    if (path === '') return pageNotFound(reply);
+    const q = queryOf(req);
+    return sendJson(reply, 200, await engine.removeImage(path, { force: bool(q, 'force'), noprune: bool(q, 'noprune') }));
+  });
+}

@@ -1,0 +1,43 @@
+import { API_VERSION, parseFilters } from '@berth/api';
+import type { FastifyReply } from 'fastify';
+import type { RouteDeps } from '../deps.js';
+import { queryOf } from '../deps.js';
+import type { FastifyInstance } from 'fastify';
+import { str, timestamp } from '../../http/query.js';
+import { JSON_TYPE, openStream, sendJson } from '../../http/reply.js';
+
+function pingHeaders(reply: FastifyReply): FastifyReply {
+  return reply
+    .header('api-version', API_VERSION)
+    .header('swarm', 'inactive')
+    .header('cache-control', 'no-cache, no-store, must-revalidate')
+    .header('pragma', 'no-cache')
+    .header('content-type', 'text/plain; charset=utf-8');
+}
+
+export function systemRoutes(app: FastifyInstance, { engine }: RouteDeps): void {
+  app.get('/_ping', async (_req, reply) => pingHeaders(reply).code(200).send('OK'));
+  app.head('/_ping', async (_req, reply) => pingHeaders(reply).header('content-length', '0').code(200).send());
+
+  app.get('/version', async (_req, reply) => sendJson(reply, 200, engine.version()));
+  app.get('/info', async (_req, reply) => sendJson(reply, 200, await engine.info()));
+
+  app.get('/events', async (req, reply) => {
+    const q = queryOf(req);
+    const opts = { since: timestamp(q, 'since'), until: timestamp(q, 'until'), filters: parseFilters(str(q, 'filters')) };
+    const abort = new AbortController();
+    const res = openStream(reply, 200, JSON_TYPE);
+    res.on('close', () => abort.abort());
+    try {
+      for await (const ev of engine.events(opts, abort.signal)) {
+        if (res.destroyed) break;
+        res.write(JSON.stringify(ev) + '\n');
+      }
+    } catch (err) {
+      if (!abort.signal.aborted) req.log.warn({ err }, 'events stream ended by an error');
+    } finally {
+      abort.abort();
+      res.end();
+    }
+  });
+}

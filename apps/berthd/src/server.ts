@@ -1,0 +1,133 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { BerthError } from '@berth/errors';
+import type { Engine } from '@berth/engine';
+import { Component, componentLogger, type Logger } from '@berth/log';
+import { commonHeaders } from './http/headers.js';
+import { JSON_TYPE, errorMessage, errorStatus, sendJson } from './http/reply.js';
+import { createUpgradeHandler } from './http/upgrade.js';
+import { checkVersion, splitVersion } from './http/version.js';
+import type { RouteDeps } from './routes/deps.js';
+import { containerRoutes } from './routes/containers/index.js';
+import { execRoutes } from './routes/exec/index.js';
+import { imageRoutes } from './routes/images/index.js';
+import { systemRoutes } from './routes/system/index.js';
+
+export interface ServerOptions {
+  engine: Engine;
+  logger: Logger;
+  /** Berth's version for the `Server` header; defaults to the engine's `version().Version`. */
+  version?: string;
+  /** Limit of JSON request bodies (raw tar uploads have none). Default 4 MiB. */
+  bodyLimit?: number;
+}
+
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void>;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Serves requests with `Connection: Upgrade` (attach, exec start); see listen.ts. */
+    berthUpgrade: UpgradeHandler;
+    /** Hijacked sockets still open; destroyed when the server closes. */
+    berthSockets: Set<Duplex>;
+  }
+}
+
+const kVersion = Symbol('berth.apiVersion');
+type VersionedRequest = IncomingMessage & { [kVersion]?: string };
+
+function mediaType(contentType: string | undefined): string {
+  return (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+/**
+ * The Engine API over HTTP: a fastify instance (not listening; see listen.ts) whose routes
+ * parse and validate requests, call one Engine method and write Docker's wire answers.
+ */
+export function createServer(opts: ServerOptions): FastifyInstance {
+  const { engine } = opts;
+  const log = componentLogger(opts.logger, Component.Api);
+  const headers = commonHeaders(opts.version ?? engine.version().Version);
+  const sockets = new Set<Duplex>();
+
+  const app = Fastify({
+    loggerInstance: log as unknown as FastifyBaseLogger,
+    // Errors are logged once by our error handler, requests at debug by onResponse.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
+    // Image references with registry, path, tag and digest exceed the default 100.
+    routerOptions: { maxParamLength: 2048 },
+    exposeHeadRoutes: false,
+    bodyLimit: opts.bodyLimit ?? 4 * 1024 * 1024,
+    // Every route is also served under /v<version>/: strip the prefix once, keep the version.
+    rewriteUrl(req) {
+      const { version, url } = splitVersion(req.url ?? '/');
+      (req as VersionedRequest)[kVersion] = version;
+      return url;
+    },
+  });
+
+  app.decorateRequest('apiVersion', '');
+  app.decorate('berthSockets', sockets);
+  app.decorate('berthUpgrade', createUpgradeHandler({ engine, logger: log, headers, sockets }));
+  // So that `app.listen()` serves hijacks too (listen.ts wires its own servers the same way).
+  app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void app.berthUpgrade(req, socket, head));
+
+  app.addHook('onRequest', async (req, reply) => {
+    for (const [k, v] of Object.entries(headers)) reply.header(k, v);
+    req.apiVersion = checkVersion((req.raw as VersionedRequest)[kVersion]);
+  });
+
+  // Go's client reads JSON only when the type is exactly application/json.
+  app.addHook('onSend', async (_req, reply, payload) => {
+    const type = reply.getHeader('content-type');
+    if (typeof type === 'string' && mediaType(type) === JSON_TYPE && type !== JSON_TYPE) reply.header('content-type', JSON_TYPE);
+    return payload;
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.debug({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+
+  app.addHook('onClose', async () => {
+    for (const s of sockets) s.destroy();
+  });
+
+  // JSON bodies: an empty body (with or without a type) is no body; else the type must be JSON.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (req, body: Buffer, done) => {
+    if (body.length === 0) return done(null, undefined);
+    const type = mediaType(req.headers['content-type']);
+    if (type !== JSON_TYPE)
+      return done(
+        new BerthError('BERTH_INVALID_ARGUMENT', `unsupported Content-Type header (${req.headers['content-type'] ?? ''}): must be 'application/json'`, {
+          details: { field: 'Content-Type' },
+        }),
+        undefined,
+      );
+    try {
+      // JSON.parse rejects trailing data after the value, as Docker does.
+      done(null, JSON.parse(body.toString('utf8')));
+    } catch (err) {
+      done(new BerthError('BERTH_INVALID_ARGUMENT', `invalid JSON body: ${errorMessage(err)}`, { cause: err, details: { field: 'body' } }), undefined);
+    }
+  });
+
+  app.setErrorHandler(async (err, req, reply) => {
+    const status = errorStatus(err);
+    // Logged once, here at the boundary.
+    if (status >= 500) req.log.error({ err, method: req.method, url: req.url, status }, 'request failed');
+    else req.log.info({ err, method: req.method, url: req.url, status }, 'request failed');
+    const message = (err as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'request body is too large' : errorMessage(err);
+    return sendJson(reply, status, { message });
+  });
+
+  app.setNotFoundHandler(async (_req, reply) => sendJson(reply, 404, { message: 'page not found' }));
+
+  const deps: RouteDeps = { engine, logger: log, headers };
+  systemRoutes(app, deps);
+  containerRoutes(app, deps);
+  execRoutes(app, deps);
+  imageRoutes(app, deps);
+  return app;
+}

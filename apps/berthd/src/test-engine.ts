@@ -1,0 +1,385 @@
+/**
+ * A small in-memory Engine for berthd's route tests (not exported from the package). It keeps
+ * just enough state to answer like the real engine and records what the routes asked.
+ */
+import { PassThrough, Readable, type Duplex } from 'node:stream';
+import { BerthError } from '@berth/errors';
+import { API_VERSION, MIN_API_VERSION, StreamType, frame } from '@berth/api';
+import type {
+  ContainerCreateBody,
+  ContainerCreateResponse,
+  ContainerInspect,
+  ContainerSummary,
+  EventMessage,
+  ExecInspect,
+  ExecStartBody,
+  ImageDeleteItem,
+  ImageInspect,
+  ImageSummary,
+  InfoResponse,
+  JsonMessage,
+  TopResponse,
+  VersionResponse,
+  WaitResponse,
+} from '@berth/api';
+import type {
+  AttachOptions,
+  Engine,
+  EventsOptions,
+  EventSubscription,
+  ImportOptions,
+  LogsOptions,
+  LogsStream,
+  StopOptions,
+  StreamSession,
+  WaitCondition,
+  WaitHandle,
+} from '@berth/engine';
+
+interface FakeContainer {
+  id: string;
+  name: string;
+  image: string;
+  tty: boolean;
+  running: boolean;
+  paused: boolean;
+}
+
+export interface Call {
+  method: string;
+  args: unknown[];
+}
+
+const notFound = (ref: string): BerthError => new BerthError('BERTH_CONTAINER_NOT_FOUND', `No such container: ${ref}`);
+
+/** A session that writes `hello` on stdout, echoes stdin on stdout until the client half-closes. */
+export function echoSession(tty: boolean, log: Call[]): StreamSession {
+  return {
+    tty,
+    pipe(client: Duplex): Promise<void> {
+      log.push({ method: 'session.pipe', args: [tty] });
+      const out = (b: Buffer | string): boolean => client.write(tty ? Buffer.from(b) : frame(StreamType.Stdout, b));
+      out('hello\n');
+      return new Promise((resolve) => {
+        client.on('data', (d: Buffer) => out(d));
+        client.on('end', () => {
+          if (!tty) client.write(frame(StreamType.Stderr, 'bye\n'));
+          resolve();
+        });
+        client.on('close', () => resolve());
+        client.resume();
+      });
+    },
+  };
+}
+
+export class TestEngine implements Engine {
+  readonly calls: Call[] = [];
+  readonly containers = new Map<string, FakeContainer>();
+  readonly images = new Map<string, string>([['busybox:latest', 'sha256:' + 'b'.repeat(64)]]);
+  /** Throw this from the next call of the named method. */
+  readonly failNext = new Map<string, unknown>();
+  readonly waits: { id: string; condition: WaitCondition; resolve: (r: WaitResponse) => void; cancelled: boolean }[] = [];
+  readonly pastEvents: EventMessage[] = [];
+  private readonly live = new Set<(e: EventMessage) => void>();
+  private seq = 0;
+  closed = false;
+
+  private record(method: string, ...args: unknown[]): void {
+    this.calls.push({ method, args });
+    const err = this.failNext.get(method);
+    if (err !== undefined) {
+      this.failNext.delete(method);
+      throw err;
+    }
+  }
+
+  private find(ref: string): FakeContainer {
+    const r = ref.replace(/^\//, '');
+    for (const c of this.containers.values()) if (c.id === r || c.name === r || (r.length >= 3 && c.id.startsWith(r))) return c;
+    throw notFound(ref);
+  }
+
+  /** Adds a container directly (tests). */
+  add(name: string, opts: { tty?: boolean; running?: boolean } = {}): FakeContainer {
+    const id = (++this.seq).toString(16).padStart(2, '0').repeat(32);
+    const c = { id, name, image: 'busybox', tty: opts.tty ?? false, running: opts.running ?? false, paused: false };
+    this.containers.set(id, c);
+    return c;
+  }
+
+  emit(e: EventMessage): void {
+    for (const l of this.live) l(e);
+  }
+
+  get listeners(): number {
+    return this.live.size;
+  }
+
+  version(): VersionResponse {
+    return {
+      Platform: { Name: 'Berth' },
+      Components: [
+        {
+          Name: 'Engine',
+          Version: '0.1.0-test',
+          Details: { ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, GitCommit: 'test', GoVersion: 'node20', Os: 'linux', Arch: 'amd64', BuildTime: '', KernelVersion: '6.0', Experimental: 'false' },
+        },
+      ],
+      Version: '0.1.0-test',
+      ApiVersion: API_VERSION,
+      MinAPIVersion: MIN_API_VERSION,
+      GitCommit: 'test',
+      GoVersion: 'node20',
+      Os: 'linux',
+      Arch: 'amd64',
+      KernelVersion: '6.0',
+      BuildTime: '',
+    };
+  }
+
+  async info(): Promise<InfoResponse> {
+    this.record('info');
+    return { ID: 'test', Containers: this.containers.size, ContainersRunning: 0, ContainersPaused: 0, ContainersStopped: 0, Images: this.images.size, Driver: 'vfs', DriverStatus: [], ServerVersion: '0.1.0-test', Name: 'test' };
+  }
+
+  events(opts: EventsOptions, signal: AbortSignal): EventSubscription {
+    this.record('events', opts);
+    const self = this;
+    return {
+      async *[Symbol.asyncIterator]() {
+        for (const e of self.pastEvents) if (opts.since === undefined || e.time >= opts.since) yield e;
+        const queue: EventMessage[] = [];
+        let wake: (() => void) | undefined;
+        const listener = (e: EventMessage): void => {
+          queue.push(e);
+          wake?.();
+        };
+        self.live.add(listener);
+        const onAbort = (): void => wake?.();
+        signal.addEventListener('abort', onAbort);
+        try {
+          while (!signal.aborted && !self.closed) {
+            if (opts.until !== undefined && Date.now() / 1000 >= opts.until) return;
+            if (queue.length) {
+              yield queue.shift()!;
+              continue;
+            }
+            const wait = opts.until === undefined ? undefined : Math.max(0, opts.until * 1000 - Date.now());
+            await new Promise<void>((r) => {
+              wake = r;
+              if (wait !== undefined) setTimeout(r, wait);
+            });
+            wake = undefined;
+          }
+        } finally {
+          self.live.delete(listener);
+          signal.removeEventListener('abort', onAbort);
+        }
+      },
+    };
+  }
+
+  async createContainer(name: string | undefined, body: ContainerCreateBody): Promise<ContainerCreateResponse> {
+    this.record('createContainer', name, body);
+    const image = body.Image ?? '';
+    if (![...this.images.keys()].some((k) => k === image || k.split(':')[0] === image)) throw new BerthError('BERTH_IMAGE_NOT_FOUND', `No such image: ${image}`);
+    const c = this.add(name ?? `c${this.seq + 1}`, { tty: body.Tty ?? false });
+    return { Id: c.id, Warnings: [] };
+  }
+
+  async listContainers(opts: { all: boolean; limit: number; size: boolean }): Promise<ContainerSummary[]> {
+    this.record('listContainers', opts);
+    return [...this.containers.values()]
+      .filter((c) => opts.all || c.running)
+      .map((c) => ({
+        Id: c.id,
+        Names: ['/' + c.name],
+        Image: c.image,
+        ImageID: 'sha256:' + 'b'.repeat(64),
+        Command: 'sh',
+        Created: 1700000000,
+        Ports: [],
+        Labels: {},
+        State: c.running ? 'running' : 'created',
+        Status: c.running ? 'Up 1 second' : 'Created',
+        HostConfig: { NetworkMode: 'bridge' },
+        NetworkSettings: { Networks: {} },
+        Mounts: [],
+      }));
+  }
+
+  async inspectContainer(ref: string, opts?: { size: boolean }): Promise<ContainerInspect> {
+    this.record('inspectContainer', ref, opts);
+    const c = this.find(ref);
+    return { Id: c.id, Name: '/' + c.name, State: { Status: c.running ? 'running' : 'created', Running: c.running }, Config: { Tty: c.tty } } as unknown as ContainerInspect;
+  }
+
+  async startContainer(ref: string): Promise<'started' | 'not-modified'> {
+    this.record('startContainer', ref);
+    const c = this.find(ref);
+    if (c.running) return 'not-modified';
+    c.running = true;
+    return 'started';
+  }
+
+  async stopContainer(ref: string, opts: StopOptions): Promise<'stopped' | 'not-modified'> {
+    this.record('stopContainer', ref, opts);
+    const c = this.find(ref);
+    if (!c.running) return 'not-modified';
+    c.running = false;
+    return 'stopped';
+  }
+
+  async restartContainer(ref: string, opts: StopOptions): Promise<void> {
+    this.record('restartContainer', ref, opts);
+    this.find(ref).running = true;
+  }
+
+  async killContainer(ref: string, signal?: string): Promise<void> {
+    this.record('killContainer', ref, signal);
+    const c = this.find(ref);
+    if (!c.running) throw new BerthError('BERTH_CONTAINER_STATE', `cannot kill container: ${c.name}: container ${c.id} is not running`);
+    c.running = false;
+  }
+
+  async removeContainer(ref: string, opts: { force: boolean; volumes: boolean }): Promise<void> {
+    this.record('removeContainer', ref, opts);
+    const c = this.find(ref);
+    if (c.running && !opts.force)
+      throw new BerthError('BERTH_CONTAINER_STATE', `cannot remove container "/${c.name}": container is running: stop the container before removing or force remove`);
+    this.containers.delete(c.id);
+  }
+
+  async waitContainer(ref: string, condition: WaitCondition): Promise<WaitHandle> {
+    this.record('waitContainer', ref, condition);
+    const c = this.find(ref);
+    let resolve!: (r: WaitResponse) => void;
+    const result = new Promise<WaitResponse>((r) => (resolve = r));
+    const w = { id: c.id, condition, resolve, cancelled: false };
+    this.waits.push(w);
+    return { result, cancel: () => void (w.cancelled = true) };
+  }
+
+  async attachContainer(ref: string, opts: AttachOptions): Promise<StreamSession> {
+    this.record('attachContainer', ref, opts);
+    return echoSession(this.find(ref).tty, this.calls);
+  }
+
+  async resizeContainer(ref: string, height: number, width: number): Promise<void> {
+    this.record('resizeContainer', ref, height, width);
+    this.find(ref);
+  }
+
+  async renameContainer(ref: string, newName: string): Promise<void> {
+    this.record('renameContainer', ref, newName);
+    this.find(ref).name = newName.replace(/^\//, '');
+  }
+
+  async topContainer(ref: string, psArgs: string): Promise<TopResponse> {
+    this.record('topContainer', ref, psArgs);
+    this.find(ref);
+    return { Titles: ['PID', 'CMD'], Processes: [['1', 'sh']] };
+  }
+
+  async pauseContainer(ref: string): Promise<void> {
+    this.record('pauseContainer', ref);
+    this.find(ref).paused = true;
+  }
+
+  async unpauseContainer(ref: string): Promise<void> {
+    this.record('unpauseContainer', ref);
+    this.find(ref).paused = false;
+  }
+
+  async containerLogs(ref: string, opts: LogsOptions): Promise<LogsStream> {
+    this.record('containerLogs', ref, opts);
+    const c = this.find(ref);
+    if (opts.follow) {
+      const body = new PassThrough();
+      body.write(c.tty ? 'line1\n' : frame(StreamType.Stdout, 'line1\n'));
+      return { tty: c.tty, body };
+    }
+    const chunks = c.tty ? [Buffer.from('line1\nline2\n')] : [frame(StreamType.Stdout, 'line1\n'), frame(StreamType.Stderr, 'line2\n')];
+    return { tty: c.tty, body: Readable.from(chunks) };
+  }
+
+  async exportContainer(ref: string): Promise<Readable> {
+    this.record('exportContainer', ref);
+    this.find(ref);
+    return Readable.from([Buffer.from('tar-bytes')]);
+  }
+
+  private execs = new Map<string, { container: string; tty: boolean }>();
+
+  async createExec(ref: string, body: { Tty?: boolean }): Promise<{ Id: string }> {
+    this.record('createExec', ref, body);
+    const c = this.find(ref);
+    if (!c.running) throw new BerthError('BERTH_CONTAINER_STATE', `container ${c.id} is not running`);
+    const id = 'e'.repeat(63) + String(this.execs.size);
+    this.execs.set(id, { container: c.id, tty: body.Tty ?? false });
+    return { Id: id };
+  }
+
+  async startExec(id: string, body: ExecStartBody): Promise<StreamSession | null> {
+    this.record('startExec', id, body);
+    const e = this.execs.get(id);
+    if (!e) throw new BerthError('BERTH_CONTAINER_NOT_FOUND', `No such exec instance: ${id}`);
+    return body.Detach ? null : echoSession(e.tty, this.calls);
+  }
+
+  async resizeExec(id: string, height: number, width: number): Promise<void> {
+    this.record('resizeExec', id, height, width);
+    if (!this.execs.has(id)) throw new BerthError('BERTH_CONTAINER_NOT_FOUND', `No such exec instance: ${id}`);
+  }
+
+  async inspectExec(id: string): Promise<ExecInspect> {
+    this.record('inspectExec', id);
+    const e = this.execs.get(id);
+    if (!e) throw new BerthError('BERTH_CONTAINER_NOT_FOUND', `No such exec instance: ${id}`);
+    return { ID: id, Running: false, ExitCode: 0, ProcessConfig: { tty: e.tty, entrypoint: 'sh', arguments: [] }, OpenStdin: false, OpenStderr: true, OpenStdout: true, CanRemove: false, ContainerID: e.container, DetachKeys: null, Pid: 0 };
+  }
+
+  async listImages(opts: { all: boolean }): Promise<ImageSummary[]> {
+    this.record('listImages', opts);
+    return [...this.images].map(([ref, id]) => ({ Id: id, ParentId: '', RepoTags: [ref], RepoDigests: [], Created: 1700000000, Size: 1, SharedSize: -1, Labels: null, Containers: -1 }));
+  }
+
+  async inspectImage(ref: string): Promise<ImageInspect> {
+    this.record('inspectImage', ref);
+    const id = this.images.get(ref) ?? this.images.get(`${ref}:latest`);
+    if (!id) throw new BerthError('BERTH_IMAGE_NOT_FOUND', `No such image: ${ref}`);
+    return { Id: id, RepoTags: [ref] } as unknown as ImageInspect;
+  }
+
+  async importImage(tar: Readable, opts: ImportOptions, progress: (msg: JsonMessage) => void): Promise<string> {
+    this.record('importImage', opts);
+    const chunks: Buffer[] = [];
+    for await (const c of tar) chunks.push(Buffer.from(c as Buffer));
+    const body = Buffer.concat(chunks).toString();
+    if (body === 'bad-early') throw new BerthError('BERTH_ARCHIVE_INVALID', 'archive/tar: invalid tar header');
+    progress({ status: 'Importing', progressDetail: { current: body.length } });
+    if (body === 'bad-late') throw new BerthError('BERTH_ARCHIVE_INVALID', 'unexpected EOF');
+    const id = 'sha256:' + 'c'.repeat(64);
+    if (opts.repo) this.images.set(opts.tag ? `${opts.repo}:${opts.tag}` : opts.repo, id);
+    return id;
+  }
+
+  async tagImage(ref: string, repo: string, tag: string): Promise<void> {
+    this.record('tagImage', ref, repo, tag);
+    const img = await this.inspectImage(ref);
+    this.images.set(`${repo}:${tag || 'latest'}`, img.Id);
+  }
+
+  async removeImage(ref: string, opts: { force: boolean; noprune: boolean }): Promise<ImageDeleteItem[]> {
+    this.record('removeImage', ref, opts);
+    const img = await this.inspectImage(ref);
+    this.images.delete(ref);
+    return [{ Untagged: ref }, { Deleted: img.Id }];
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const l of this.live) l({ Type: 'daemon', Action: 'shutdown', Actor: { ID: '', Attributes: {} }, scope: 'local', time: 0, timeNano: 0 });
+  }
+}

@@ -1,0 +1,245 @@
+/**
+ * The create body as stored: every Config and HostConfig key present (Docker serialises them
+ * all), NetworkMode normalised, the image's defaults merged into Config by Docker's rules, and
+ * values checked before anything is made.
+ */
+import type { ContainerConfig, ContainerCreateBody, HostConfig, ImageRuntimeConfig, RestartPolicy } from '@berth/api';
+import { BerthError } from '@berth/errors';
+
+export function invalid(field: string, message: string): BerthError {
+  return new BerthError('BERTH_INVALID_ARGUMENT', message, { details: { field } });
+}
+
+const arr = <T>(v: T[] | null | undefined): T[] | null => (Array.isArray(v) ? v : null);
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+const bool = (v: unknown): boolean => v === true;
+
+/** Config as given, with every key present. `Cmd` and `Entrypoint` may arrive as strings. */
+export function normaliseConfig(body: ContainerCreateBody): ContainerConfig {
+  const list = (v: unknown, field: string): string[] | null => {
+    if (v === undefined || v === null) return null;
+    if (typeof v === 'string') return [v];
+    if (Array.isArray(v) && v.every((s) => typeof s === 'string')) return v as string[];
+    throw invalid(field, `invalid ${field}: expected a list of strings`);
+  };
+  const env = list(body.Env, 'Env');
+  for (const e of env ?? []) if (e === '' || e.startsWith('=')) throw invalid('Env', `invalid environment variable: ${e}`);
+  const cfg: ContainerConfig = {
+    Hostname: str(body.Hostname),
+    Domainname: str(body.Domainname),
+    User: str(body.User),
+    AttachStdin: bool(body.AttachStdin),
+    AttachStdout: bool(body.AttachStdout),
+    AttachStderr: bool(body.AttachStderr),
+    Tty: bool(body.Tty),
+    OpenStdin: bool(body.OpenStdin),
+    StdinOnce: bool(body.StdinOnce),
+    Env: env,
+    Cmd: list(body.Cmd, 'Cmd'),
+    Image: str(body.Image),
+    Volumes: body.Volumes && typeof body.Volumes === 'object' ? body.Volumes : null,
+    WorkingDir: str(body.WorkingDir),
+    Entrypoint: list(body.Entrypoint, 'Entrypoint'),
+    OnBuild: arr(body.OnBuild),
+    Labels: body.Labels && typeof body.Labels === 'object' ? { ...body.Labels } : {},
+  };
+  if (body.ExposedPorts && Object.keys(body.ExposedPorts).length) cfg.ExposedPorts = body.ExposedPorts;
+  if (body.Healthcheck) cfg.Healthcheck = body.Healthcheck;
+  if (typeof body.StopSignal === 'string' && body.StopSignal) cfg.StopSignal = body.StopSignal;
+  if (typeof body.StopTimeout === 'number') cfg.StopTimeout = body.StopTimeout;
+  if (Array.isArray(body.Shell) && body.Shell.length) cfg.Shell = body.Shell;
+  if (body.NetworkDisabled) cfg.NetworkDisabled = true;
+  if (cfg.WorkingDir && !cfg.WorkingDir.startsWith('/'))
+    throw invalid('WorkingDir', `the working directory '${cfg.WorkingDir}' is invalid, it needs to be an absolute path`);
+  if (cfg.Hostname && !/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/.test(cfg.Hostname)) throw invalid('Hostname', `invalid hostname format: ${cfg.Hostname}`);
+  return cfg;
+}
+
+const envKey = (e: string): string => (e.includes('=') ? e.slice(0, e.indexOf('=')) : e);
+
+/** Docker's merge of the image config into the container config (daemon/commit.go merge). */
+export function mergeImageConfig(cfg: ContainerConfig, img: ImageRuntimeConfig): ContainerConfig {
+  const out: ContainerConfig = { ...cfg };
+  if (!out.User) out.User = img.User ?? '';
+  if (img.ExposedPorts && Object.keys(img.ExposedPorts).length) out.ExposedPorts = { ...img.ExposedPorts, ...(out.ExposedPorts ?? {}) };
+  if (img.Env?.length) {
+    const env = [...(out.Env ?? [])];
+    const keys = new Set(env.map(envKey));
+    for (const e of img.Env) if (!keys.has(envKey(e))) env.push(e);
+    out.Env = env;
+  }
+  if (img.Labels) out.Labels = { ...img.Labels, ...(out.Labels ?? {}) };
+  if (!out.Entrypoint || out.Entrypoint.length === 0) {
+    if (!out.Cmd || out.Cmd.length === 0) out.Cmd = img.Cmd ?? null;
+    if (out.Entrypoint === null) out.Entrypoint = img.Entrypoint ?? null;
+  }
+  if (!out.Healthcheck && img.Healthcheck) out.Healthcheck = img.Healthcheck;
+  if (!out.WorkingDir) out.WorkingDir = img.WorkingDir ?? '';
+  if (img.Volumes && Object.keys(img.Volumes).length) out.Volumes = { ...img.Volumes, ...(out.Volumes ?? {}) };
+  if (!out.StopSignal && img.StopSignal) out.StopSignal = img.StopSignal;
+  if ((!out.OnBuild || out.OnBuild.length === 0) && img.OnBuild?.length) out.OnBuild = img.OnBuild;
+  if (!out.Shell && img.Shell?.length) out.Shell = img.Shell;
+  return out;
+}
+
+/** The process: entrypoint + cmd, where `--entrypoint ""` (`[""]`) means none. */
+export function commandLine(cfg: ContainerConfig): string[] {
+  const ep = cfg.Entrypoint && !(cfg.Entrypoint.length === 1 && cfg.Entrypoint[0] === '') ? cfg.Entrypoint : [];
+  return [...ep, ...(cfg.Cmd ?? [])];
+}
+
+const restartNames = new Set(['', 'no', 'always', 'unless-stopped', 'on-failure']);
+
+/** HostConfig as stored: every key present with Docker's zero values. */
+export function normaliseHostConfig(raw: Partial<HostConfig> | null | undefined): HostConfig {
+  const h = raw ?? {};
+  const rp = (h.RestartPolicy ?? { Name: '', MaximumRetryCount: 0 }) as Partial<RestartPolicy>;
+  const restart: RestartPolicy = { Name: (rp.Name ?? '') as RestartPolicy['Name'], MaximumRetryCount: num(rp.MaximumRetryCount) };
+  let networkMode = str(h.NetworkMode);
+  if (networkMode === '' || networkMode === 'default') networkMode = 'bridge';
+  const out: HostConfig = {
+    Binds: arr(h.Binds),
+    ContainerIDFile: str(h.ContainerIDFile),
+    LogConfig: { Type: h.LogConfig?.Type || 'json-file', Config: h.LogConfig?.Config ?? {} },
+    NetworkMode: networkMode,
+    PortBindings: h.PortBindings ?? {},
+    RestartPolicy: restart,
+    AutoRemove: bool(h.AutoRemove),
+    VolumeDriver: str(h.VolumeDriver),
+    VolumesFrom: arr(h.VolumesFrom),
+    ConsoleSize: Array.isArray(h.ConsoleSize) ? [num(h.ConsoleSize[0]), num(h.ConsoleSize[1])] : [0, 0],
+    CapAdd: arr(h.CapAdd),
+    CapDrop: arr(h.CapDrop),
+    CgroupnsMode: str(h.CgroupnsMode) || 'private',
+    Dns: arr(h.Dns) ?? [],
+    DnsOptions: arr(h.DnsOptions) ?? [],
+    DnsSearch: arr(h.DnsSearch) ?? [],
+    ExtraHosts: arr(h.ExtraHosts),
+    GroupAdd: arr(h.GroupAdd),
+    IpcMode: str(h.IpcMode) || 'private',
+    Cgroup: str(h.Cgroup),
+    Links: arr(h.Links),
+    OomScoreAdj: num(h.OomScoreAdj),
+    PidMode: str(h.PidMode),
+    Privileged: bool(h.Privileged),
+    PublishAllPorts: bool(h.PublishAllPorts),
+    ReadonlyRootfs: bool(h.ReadonlyRootfs),
+    SecurityOpt: arr(h.SecurityOpt),
+    UTSMode: str(h.UTSMode),
+    UsernsMode: str(h.UsernsMode),
+    ShmSize: num(h.ShmSize) || 64 * 1024 * 1024,
+    Runtime: str(h.Runtime) || 'runc',
+    Isolation: str(h.Isolation),
+    MaskedPaths: arr(h.MaskedPaths),
+    ReadonlyPaths: arr(h.ReadonlyPaths),
+    CpuShares: num(h.CpuShares),
+    Memory: num(h.Memory),
+    NanoCpus: num(h.NanoCpus),
+    CgroupParent: str(h.CgroupParent),
+    BlkioWeight: num(h.BlkioWeight),
+    CpuPeriod: num(h.CpuPeriod),
+    CpuQuota: num(h.CpuQuota),
+    CpuRealtimePeriod: num(h.CpuRealtimePeriod),
+    CpuRealtimeRuntime: num(h.CpuRealtimeRuntime),
+    CpusetCpus: str(h.CpusetCpus),
+    CpusetMems: str(h.CpusetMems),
+    Devices: arr(h.Devices) ?? [],
+    DeviceCgroupRules: arr(h.DeviceCgroupRules),
+    MemoryReservation: num(h.MemoryReservation),
+    MemorySwap: num(h.MemorySwap),
+    MemorySwappiness: typeof h.MemorySwappiness === 'number' ? h.MemorySwappiness : null,
+    OomKillDisable: typeof h.OomKillDisable === 'boolean' ? h.OomKillDisable : null,
+    PidsLimit: typeof h.PidsLimit === 'number' ? h.PidsLimit : null,
+    Ulimits: arr(h.Ulimits),
+  };
+  if (h.Tmpfs && typeof h.Tmpfs === 'object' && Object.keys(h.Tmpfs).length) out.Tmpfs = { ...h.Tmpfs };
+  if (h.Sysctls && typeof h.Sysctls === 'object' && Object.keys(h.Sysctls).length) out.Sysctls = { ...h.Sysctls };
+  if (h.StorageOpt && Object.keys(h.StorageOpt).length) out.StorageOpt = h.StorageOpt;
+  if (typeof h.Init === 'boolean') out.Init = h.Init;
+  const extra = h as Record<string, unknown>;
+  for (const k of ['Mounts', 'Annotations', 'BlkioWeightDevice', 'BlkioDeviceReadBps', 'BlkioDeviceWriteBps', 'BlkioDeviceReadIOps', 'BlkioDeviceWriteIOps', 'DeviceRequests'])
+    if (extra[k] !== undefined) (out as unknown as Record<string, unknown>)[k] = extra[k];
+  validateHostConfig(out, restartNames);
+  return out;
+}
+
+function validateHostConfig(h: HostConfig, names: Set<string>): void {
+  const rp = h.RestartPolicy;
+  if (!names.has(rp.Name)) throw invalid('HostConfig.RestartPolicy.Name', `invalid restart policy '${rp.Name}'`);
+  if (rp.MaximumRetryCount < 0) throw invalid('HostConfig.RestartPolicy.MaximumRetryCount', 'invalid value for MaximumRetryCount: must be a positive integer');
+  if (rp.MaximumRetryCount > 0 && rp.Name !== 'on-failure')
+    throw invalid('HostConfig.RestartPolicy.MaximumRetryCount', `invalid restart policy: maximum retry count can only be used with 'on-failure'`);
+  if (h.AutoRemove && rp.Name !== '' && rp.Name !== 'no')
+    throw invalid('HostConfig.AutoRemove', `can't create 'AutoRemove' container with restart policy`);
+  if (h.Memory < 0) throw invalid('HostConfig.Memory', 'invalid value for Memory: must be positive');
+  if (h.Memory > 0 && h.Memory < 6 * 1024 * 1024) throw invalid('HostConfig.Memory', 'Minimum memory limit allowed is 6MB');
+  if (h.MemorySwap > 0 && h.Memory > 0 && h.MemorySwap < h.Memory)
+    throw invalid('HostConfig.MemorySwap', 'Minimum memoryswap limit should be larger than memory limit, see usage');
+  if (h.MemorySwap > 0 && h.Memory === 0) throw invalid('HostConfig.MemorySwap', 'You should always set the Memory limit when using Memoryswap limit, see usage');
+  if (h.NanoCpus < 0) throw invalid('HostConfig.NanoCpus', 'invalid value for NanoCpus: must be positive');
+  if (h.NanoCpus > 0 && (h.CpuPeriod > 0 || h.CpuQuota > 0))
+    throw invalid('HostConfig.NanoCpus', 'Conflicting options: Nano CPUs and CPU Period cannot both be set');
+  if (h.CpuPeriod !== 0 && (h.CpuPeriod < 1000 || h.CpuPeriod > 1_000_000))
+    throw invalid('HostConfig.CpuPeriod', 'CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)');
+  if (h.CpuQuota > 0 && h.CpuQuota < 1000) throw invalid('HostConfig.CpuQuota', 'CPU cfs quota can not be less than 1ms (i.e. 1000)');
+  if (h.CpuShares < 0) throw invalid('HostConfig.CpuShares', 'invalid value for CpuShares: must be positive');
+  if (h.BlkioWeight !== 0 && (h.BlkioWeight < 10 || h.BlkioWeight > 1000))
+    throw invalid('HostConfig.BlkioWeight', 'Range of blkio weight is from 10 to 1000');
+  if (h.CpusetCpus && !/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(h.CpusetCpus)) throw invalid('HostConfig.CpusetCpus', `Invalid value ${h.CpusetCpus} for cpuset cpus`);
+  if (h.CpusetMems && !/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(h.CpusetMems)) throw invalid('HostConfig.CpusetMems', `Invalid value ${h.CpusetMems} for cpuset mems`);
+  if (h.ShmSize < 0) throw invalid('HostConfig.ShmSize', 'SHM size can not be less than 0');
+  if (h.OomScoreAdj < -1000 || h.OomScoreAdj > 1000) throw invalid('HostConfig.OomScoreAdj', `Invalid value ${h.OomScoreAdj}, range for oom score adj is [-1000, 1000]`);
+  const nm = h.NetworkMode;
+  if (!['bridge', 'host', 'none'].includes(nm) && !nm.startsWith('container:'))
+    throw invalid('HostConfig.NetworkMode', `network ${nm} not found (only bridge, host, none and container:<name|id> are supported)`);
+  if (nm === 'container:') throw invalid('HostConfig.NetworkMode', 'invalid container format container:<name|id>');
+  for (const [field, mode] of [['HostConfig.PidMode', h.PidMode], ['HostConfig.IpcMode', h.IpcMode], ['HostConfig.UTSMode', h.UTSMode]] as const) {
+    if (field === 'HostConfig.IpcMode') {
+      if (!['', 'private', 'shareable', 'host', 'none'].includes(mode) && !mode.startsWith('container:'))
+        throw invalid(field, `invalid IPC mode: ${mode}`);
+    } else if (mode !== '' && mode !== 'host' && !(field === 'HostConfig.PidMode' && mode.startsWith('container:')))
+      throw invalid(field, `invalid ${field === 'HostConfig.PidMode' ? 'PID' : 'UTS'} mode: ${mode}`);
+  }
+  if (!['private', 'host'].includes(h.CgroupnsMode)) throw invalid('HostConfig.CgroupnsMode', `invalid cgroup namespace mode: ${h.CgroupnsMode}`);
+  if (h.UsernsMode !== '' && h.UsernsMode !== 'host') throw invalid('HostConfig.UsernsMode', `invalid USER mode: ${h.UsernsMode}`);
+  for (const [i, b] of (h.Binds ?? []).entries()) parseBind(b, `HostConfig.Binds[${i}]`);
+  for (const [dst, opts] of Object.entries(h.Tmpfs ?? {})) {
+    if (!dst.startsWith('/')) throw invalid('HostConfig.Tmpfs', `invalid mount path ${dst}: mount path must be absolute`);
+    void opts;
+  }
+  for (const [i, u] of (h.Ulimits ?? []).entries()) {
+    if (!u || typeof u.Name !== 'string' || !rlimitNames.has(u.Name)) throw invalid(`HostConfig.Ulimits[${i}]`, `invalid ulimit type: ${String(u?.Name)}`);
+    if (u.Soft > u.Hard) throw invalid(`HostConfig.Ulimits[${i}]`, `ulimit soft limit must be less than or equal to hard limit: ${u.Soft} > ${u.Hard}`);
+  }
+}
+
+export const rlimitNames = new Set(['core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue', 'nice', 'nofile', 'nproc', 'rss', 'rtprio', 'rttime', 'sigpending', 'stack', 'as']);
+
+export interface Bind {
+  source: string;
+  destination: string;
+  readonly: boolean;
+  propagation: string;
+  mode: string;
+}
+
+/** `src:dst[:opts]` with opts among ro, rw, z, Z, and a propagation mode. Named volumes are not supported yet. */
+export function parseBind(spec: string, field: string): Bind {
+  const parts = spec.split(':');
+  if (parts.length < 2 || parts.length > 3) throw invalid(field, `invalid volume specification: '${spec}'`);
+  const [source, destination, mode = ''] = parts as [string, string, string?];
+  if (!destination.startsWith('/')) throw invalid(field, `invalid volume specification: '${spec}': invalid mount config: invalid mount path: '${destination}' mount path must be absolute`);
+  if (destination === '/') throw invalid(field, `invalid volume specification: '${spec}': invalid mount config: destination can't be '/'`);
+  if (!source.startsWith('/')) throw invalid(field, `invalid volume specification: '${spec}': named volumes are not supported yet`);
+  let readonly = false;
+  let propagation = 'rprivate';
+  for (const o of mode.split(',').filter(Boolean)) {
+    if (o === 'ro') readonly = true;
+    else if (o === 'rw') readonly = false;
+    else if (['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave'].includes(o)) propagation = o;
+    else if (o === 'z' || o === 'Z' || o === 'nocopy') continue;
+    else throw invalid(field, `invalid mode: ${mode}`);
+  }
+  return { source, destination, readonly, propagation, mode };
+}

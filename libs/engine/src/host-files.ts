@@ -1,0 +1,41 @@
+/** The per-container /etc/hostname, /etc/hosts and /etc/resolv.conf. */
+import type { HostConfig } from '@berth/api';
+
+export function hostnameFile(hostname: string): string {
+  return `${hostname}\n`;
+}
+
+export function hostsFile(h: Pick<HostConfig, 'ExtraHosts'>, hostIp?: string, hostname?: string): string {
+  const lines = [
+    '127.0.0.1\tlocalhost',
+    '::1\tlocalhost ip6-localhost ip6-loopback',
+    'fe00::0\tip6-localnet',
+    'ff00::0\tip6-mcastprefix',
+    'ff02::1\tip6-allnodes',
+    'ff02::2\tip6-allrouters',
+  ];
+  for (const e of h.ExtraHosts ?? []) {
+    const sep = e.indexOf(':');
+    if (sep <= 0) continue;
+    lines.push(`${e.slice(sep + 1)}\t${e.slice(0, sep)}`);
+  }
+  if (hostIp && hostname) lines.push(`${hostIp}\t${hostname}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The host's resolv.conf without loopback nameservers (unreachable from a private network
+ * namespace); as is when that would leave none. --dns, --dns-search, --dns-option replace
+ * their parts.
+ */
+export function resolvConf(host: string, h: Pick<HostConfig, 'Dns' | 'DnsSearch' | 'DnsOptions' | 'NetworkMode'>): string {
+  const lines = host.split('\n');
+  const isLoopbackNs = (l: string): boolean => /^\s*nameserver\s+(127\.|::1\b)/.test(l);
+  let kept = h.NetworkMode === 'host' ? lines : lines.filter((l) => !isLoopbackNs(l));
+  if (!kept.some((l) => /^\s*nameserver\s/.test(l))) kept = lines;
+  if (h.Dns?.length) kept = [...kept.filter((l) => !/^\s*nameserver\s/.test(l)), ...h.Dns.map((d) => `nameserver ${d}`)];
+  if (h.DnsSearch?.length) kept = [...kept.filter((l) => !/^\s*(search|domain)\s/.test(l)), `search ${h.DnsSearch.join(' ')}`];
+  if (h.DnsOptions?.length) kept = [...kept.filter((l) => !/^\s*options\s/.test(l)), `options ${h.DnsOptions.join(' ')}`];
+  const text = kept.join('\n').replace(/\n+$/, '');
+  return `${text}\n`;
+}

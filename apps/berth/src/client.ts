@@ -1,0 +1,264 @@
+/**
+ * The Engine API client: HTTP/1.1 over node:http (no agent, one connection per request: a unix
+ * socket connect costs microseconds and nothing keeps the process alive afterwards).
+ * Version negotiation as the docker CLI does it (engine-api.md §2): HEAD /_ping, then
+ * /v<min(client max, server Api-Version)>/ on every route.
+ */
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+
+export const CLIENT_API_VERSION = '1.47';
+export const DEFAULT_HOST = 'unix:///run/berth/berth.sock';
+
+export interface Endpoint {
+  /** As given, for messages. */
+  host: string;
+  socketPath?: string;
+  hostname?: string;
+  port?: number;
+}
+
+export function parseHost(host: string): Endpoint {
+  if (host.startsWith('unix://')) return { host, socketPath: host.slice('unix://'.length) };
+  if (host.startsWith('/')) return { host: `unix://${host}`, socketPath: host };
+  const m = /^(?:tcp|http):\/\/(\[[^\]]+\]|[^:/]*)(?::(\d+))?\/?$/.exec(host);
+  if (m) return { host, hostname: m[1]!.replace(/^\[|\]$/g, '') || '127.0.0.1', port: m[2] ? Number(m[2]) : 2375 };
+  throw new CliError(`unable to parse docker host \`${host}\``, 1);
+}
+
+/** An error the CLI prints as is (to stderr) and exits with `code`. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly code = 1,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+/** The daemon answered with an error status. `message` is docker's `Error response from daemon: …`. */
+export class DaemonError extends CliError {
+  constructor(
+    status: number,
+    readonly daemonMessage: string,
+  ) {
+    super(`Error response from daemon: ${daemonMessage}`, 1, status);
+    this.name = 'DaemonError';
+  }
+}
+
+export class ConnectError extends CliError {
+  constructor(host: string, cause?: unknown) {
+    super(`Cannot connect to the Berth daemon at ${host}. Is berthd running?`, 1);
+    this.name = 'ConnectError';
+    this.cause = cause;
+  }
+}
+
+export type Query = Record<string, string | number | boolean | undefined | null | string[]>;
+
+export interface RequestOptions {
+  query?: Query;
+  /** JSON-serialised unless a Buffer or stream. */
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Do not prefix the path with /vX.Y. */
+  unversioned?: boolean;
+}
+
+function encodeQuery(q: Query | undefined): string {
+  if (!q) return '';
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(q)) {
+    if (v === undefined || v === null) continue;
+    const vs = Array.isArray(v) ? v : [typeof v === 'boolean' ? (v ? '1' : '0') : String(v)];
+    for (const one of vs) parts.push(`${encodeURIComponent(k)}=${encodeURIComponent(one)}`);
+  }
+  return parts.length ? `?${parts.join('&')}` : '';
+}
+
+function isStream(b: unknown): b is Readable {
+  return typeof b === 'object' && b !== null && typeof (b as Readable).pipe === 'function';
+}
+
+export class Client {
+  readonly endpoint: Endpoint;
+  private version: string | undefined;
+  /** What the server said on /_ping. */
+  serverApiVersion: string | undefined;
+
+  constructor(host: string, fixedVersion?: string) {
+    this.endpoint = parseHost(host);
+    this.version = fixedVersion;
+  }
+
+  get apiVersion(): string {
+    return this.version ?? CLIENT_API_VERSION;
+  }
+
+  /** HEAD /_ping and negotiate (done once, lazily, before the first versioned request). */
+  async negotiate(): Promise<void> {
+    if (this.version) return;
+    const res = await this.raw('HEAD', '/_ping', { unversioned: true });
+    res.resume();
+    const v = res.headers['api-version'];
+    this.serverApiVersion = typeof v === 'string' ? v : undefined;
+    const server = this.serverApiVersion ?? '1.24';
+    this.version = compareVersions(server, CLIENT_API_VERSION) < 0 ? server : CLIENT_API_VERSION;
+  }
+
+  private path(path: string, opts: RequestOptions): string {
+    return (opts.unversioned ? path : `/v${this.apiVersion}${path}`) + encodeQuery(opts.query);
+  }
+
+  private options(method: string, path: string, opts: RequestOptions): http.RequestOptions {
+    const e = this.endpoint;
+    const headers: Record<string, string> = { 'User-Agent': `Berth-Client/0.1.0 (linux)`, ...opts.headers };
+    const o: http.RequestOptions = { method, path: this.path(path, opts), headers, agent: false };
+    if (e.socketPath) {
+      o.socketPath = e.socketPath;
+      headers.Host = 'api.moby.localhost';
+    } else {
+      o.hostname = e.hostname;
+      o.port = e.port;
+    }
+    return o;
+  }
+
+  private send(req: http.ClientRequest, body: unknown, headers: Record<string, string>): void {
+    if (body === undefined) req.end();
+    else if (isStream(body)) body.pipe(req);
+    else if (Buffer.isBuffer(body)) req.end(body);
+    else {
+      void headers;
+      req.end(JSON.stringify(body));
+    }
+  }
+
+  private prepare(opts: RequestOptions): RequestOptions {
+    const headers = { ...opts.headers };
+    if (opts.body !== undefined && !isStream(opts.body) && !Buffer.isBuffer(opts.body))
+      headers['Content-Type'] ??= 'application/json';
+    return { ...opts, headers };
+  }
+
+  /** A request whose response status is not checked; the body is left unread. */
+  raw(method: string, path: string, opts: RequestOptions = {}): Promise<http.IncomingMessage> {
+    opts = this.prepare(opts);
+    return new Promise((resolve, reject) => {
+      const req = http.request(this.options(method, path, opts), resolve);
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (['ENOENT', 'ECONNREFUSED', 'EACCES', 'ENOTSOCK', 'ECONNRESET', 'EHOSTUNREACH'].includes(err.code ?? '') && !req.reusedSocket)
+          reject(new ConnectError(this.endpoint.host, err));
+        else reject(err);
+      });
+      this.send(req, opts.body, opts.headers ?? {});
+    });
+  }
+
+  /** A versioned request; error statuses (>= 400) become DaemonError. Returns the open response. */
+  async stream(method: string, path: string, opts: RequestOptions = {}): Promise<http.IncomingMessage> {
+    if (!opts.unversioned) await this.negotiate();
+    const res = await this.raw(method, path, opts);
+    const status = res.statusCode ?? 0;
+    if (status >= 400) throw await errorFrom(res);
+    return res;
+  }
+
+  /** A versioned request with the whole body read; JSON-decoded when the body is JSON. */
+  async call<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const res = await this.stream(method, path, opts);
+    const buf = await readAll(res);
+    if (buf.length === 0) return undefined as T;
+    const ct = String(res.headers['content-type'] ?? '');
+    if (ct.startsWith('application/json')) return JSON.parse(buf.toString('utf8')) as T;
+    return buf.toString('utf8') as T;
+  }
+
+  get<T = unknown>(path: string, query?: Query): Promise<T> {
+    return this.call<T>('GET', path, { query });
+  }
+
+  post<T = unknown>(path: string, query?: Query, body?: unknown): Promise<T> {
+    return this.call<T>('POST', path, { query, body });
+  }
+
+  /**
+   * A hijacked session (attach, exec start): `Connection: Upgrade`, `Upgrade: tcp`; the daemon
+   * must answer 101. Returns the raw bidirectional socket and any bytes read past the headers.
+   */
+  async hijack(path: string, opts: RequestOptions = {}): Promise<{ socket: Socket; head: Buffer }> {
+    await this.negotiate();
+    opts = this.prepare(opts);
+    const headers = { 'Content-Type': 'text/plain', ...opts.headers, Connection: 'Upgrade', Upgrade: 'tcp' };
+    const o = this.options('POST', path, { ...opts, headers });
+    return new Promise((resolve, reject) => {
+      const req = http.request(o);
+      req.on('upgrade', (res, socket, head) => {
+        if (res.statusCode !== 101) {
+          socket.destroy();
+          reject(new CliError(`unable to upgrade to tcp, received ${res.statusCode}`));
+          return;
+        }
+        resolve({ socket, head });
+      });
+      req.on('response', (res) => {
+        const status = res.statusCode ?? 0;
+        if (status >= 400) errorFrom(res).then(reject, reject);
+        else {
+          res.resume();
+          reject(new CliError(`unable to upgrade to tcp, received ${status}`));
+        }
+      });
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (['ENOENT', 'ECONNREFUSED', 'EACCES', 'ENOTSOCK'].includes(err.code ?? '')) reject(new ConnectError(this.endpoint.host, err));
+        else reject(err);
+      });
+      this.send(req, opts.body, headers);
+    });
+  }
+}
+
+export function readAll(res: Readable): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('end', () => resolve(Buffer.concat(chunks)));
+    res.on('error', reject);
+  });
+}
+
+/** Docker's reading of an error response: JSON `message` only for exactly `application/json`. */
+export async function errorFrom(res: http.IncomingMessage): Promise<DaemonError | CliError> {
+  const status = res.statusCode ?? 0;
+  const body = (await readAll(res)).toString('utf8');
+  const ct = String(res.headers['content-type'] ?? '');
+  if (ct === 'application/json') {
+    try {
+      const parsed = JSON.parse(body) as { message?: string };
+      if (typeof parsed.message === 'string') return new DaemonError(status, parsed.message);
+    } catch {
+      /* fall through: the body as text */
+    }
+  }
+  if (body.trim() === '')
+    return new CliError(
+      `Error response from daemon: request returned ${http.STATUS_CODES[status] ?? status} for API route and version ${(res as { req?: { path?: string } }).req?.path ?? ''}, check if the server supports the requested API version`,
+      1,
+      status,
+    );
+  return new DaemonError(status, body.trim());
+}
+
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return d < 0 ? -1 : 1;
+  }
+  return 0;
+}

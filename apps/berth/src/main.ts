@@ -1,0 +1,216 @@
+/**
+ * `berth`: docker's verbs and flags over the Engine API. This file only parses the global
+ * flags and picks the command; every command module is imported lazily so `berth --help` and
+ * `berth version` load almost nothing.
+ */
+import { UsageError, parseArgs, renderHelp, type CommandSpec, type ParsedArgs } from './cli/args.js';
+import type { Context } from './context.js';
+
+export interface Command {
+  spec: CommandSpec;
+  run(ctx: Context, p: ParsedArgs): Promise<number>;
+}
+
+type Loader = () => Promise<Record<string, Command>>;
+
+const lifecycle: Loader = async () => (await import('./commands/lifecycle.js')).commands;
+const run: Loader = async () => (await import('./commands/run.js')).commands;
+const ps: Loader = async () => (await import('./commands/ps.js')).commands;
+const inspect: Loader = async () => (await import('./commands/inspect.js')).commands;
+const logs: Loader = async () => (await import('./commands/logs.js')).commands;
+const attach: Loader = async () => (await import('./commands/attach.js')).commands;
+const exec: Loader = async () => (await import('./commands/exec.js')).commands;
+const misc: Loader = async () => (await import('./commands/misc.js')).commands;
+const images: Loader = async () => (await import('./commands/images.js')).commands;
+const system: Loader = async () => (await import('./commands/system.js')).commands;
+
+/** name -> [loader, key in the module, one-line description for `berth --help`]. */
+const TOP: Record<string, [Loader, string, string]> = {
+  run: [run, 'run', 'Create and run a new container from an image'],
+  exec: [exec, 'exec', 'Execute a command in a running container'],
+  ps: [ps, 'ps', 'List containers'],
+  images: [images, 'images', 'List images'],
+  version: [system, 'version', 'Show the Berth version information'],
+  info: [system, 'info', 'Display system-wide information'],
+  attach: [attach, 'attach', "Attach local standard input, output, and error streams to a running container"],
+  create: [run, 'create', 'Create a new container'],
+  events: [misc, 'events', 'Get real time events from the server'],
+  export: [misc, 'export', "Export a container's filesystem as a tar archive"],
+  import: [images, 'import', 'Import the contents from a tarball to create a filesystem image'],
+  inspect: [inspect, 'inspect', 'Return low-level information on Berth objects'],
+  kill: [lifecycle, 'kill', 'Kill one or more running containers'],
+  logs: [logs, 'logs', 'Fetch the logs of a container'],
+  pause: [lifecycle, 'pause', 'Pause all processes within one or more containers'],
+  rename: [lifecycle, 'rename', 'Rename a container'],
+  restart: [lifecycle, 'restart', 'Restart one or more containers'],
+  rm: [lifecycle, 'rm', 'Remove one or more containers'],
+  rmi: [images, 'rmi', 'Remove one or more images'],
+  start: [lifecycle, 'start', 'Start one or more stopped containers'],
+  stop: [lifecycle, 'stop', 'Stop one or more running containers'],
+  tag: [images, 'tag', 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE'],
+  top: [misc, 'top', 'Display the running processes of a container'],
+  unpause: [lifecycle, 'unpause', 'Unpause all processes within one or more containers'],
+  wait: [lifecycle, 'wait', 'Block until one or more containers stop, then print their exit codes'],
+};
+
+const CONTAINER: Record<string, [Loader, string]> = {
+  attach: [attach, 'attach'],
+  create: [run, 'create'],
+  exec: [exec, 'exec'],
+  export: [misc, 'export'],
+  inspect: [inspect, 'container inspect'],
+  kill: [lifecycle, 'kill'],
+  logs: [logs, 'logs'],
+  ls: [ps, 'ps'],
+  list: [ps, 'ps'],
+  ps: [ps, 'ps'],
+  pause: [lifecycle, 'pause'],
+  rename: [lifecycle, 'rename'],
+  restart: [lifecycle, 'restart'],
+  rm: [lifecycle, 'rm'],
+  remove: [lifecycle, 'rm'],
+  run: [run, 'run'],
+  start: [lifecycle, 'start'],
+  stop: [lifecycle, 'stop'],
+  top: [misc, 'top'],
+  unpause: [lifecycle, 'unpause'],
+  wait: [lifecycle, 'wait'],
+};
+
+const IMAGE: Record<string, [Loader, string]> = {
+  import: [images, 'import'],
+  inspect: [inspect, 'image inspect'],
+  ls: [images, 'images'],
+  list: [images, 'images'],
+  rm: [images, 'rmi'],
+  remove: [images, 'rmi'],
+  tag: [images, 'tag'],
+};
+
+const GLOBAL: CommandSpec = {
+  usage: '[OPTIONS] COMMAND',
+  description: 'A self-sufficient runtime for containers',
+  stopAtFirstPositional: true,
+  flags: [
+    { name: 'host', short: 'H', type: 'list', valueName: 'list', description: 'Daemon socket to connect to' },
+    { name: 'debug', short: 'D', type: 'bool', description: 'Enable debug mode' },
+    { name: 'log-level', short: 'l', type: 'string', valueName: 'string', description: 'Set the logging level ("debug", "info", "warn", "error", "fatal")', default: 'info' },
+    { name: 'config', type: 'string', valueName: 'string', description: 'Location of client config files', hidden: true },
+    { name: 'version', short: 'v', type: 'bool', description: 'Print version information and quit' },
+  ],
+};
+
+function mainHelp(): string {
+  const names = Object.keys(TOP);
+  const w = Math.max(...names.map((n) => n.length)) + 4;
+  const cmds = names.map((n) => `  ${n.padEnd(w)}${TOP[n]![2]}`).join('\n');
+  return (
+    renderHelp('berth', GLOBAL).replace(/\nOptions:/, '\nManagement Commands:\n  container   Manage containers\n  image       Manage images\n\nCommands:\n' + cmds + '\n\nGlobal Options:') +
+    "\nRun 'berth COMMAND --help' for more information on a command.\n"
+  );
+}
+
+function subHelp(group: string, table: Record<string, [Loader, string]>): string {
+  return `\nUsage:  berth ${group} COMMAND\n\nManage ${group}s\n\nCommands:\n${Object.keys(table)
+    .map((n) => `  ${n}`)
+    .join('\n')}\n\nRun 'berth ${group} COMMAND --help' for more information on a command.\n`;
+}
+
+function writeErr(s: string): void {
+  process.stderr.write(s.endsWith('\n') ? s : s + '\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let g: ParsedArgs;
+  try {
+    g = parseArgs(GLOBAL, argv);
+  } catch (err) {
+    writeErr(`${(err as Error).message}\nSee 'berth --help'.`);
+    return 125;
+  }
+  if (g.flags.version) {
+    process.stdout.write('Berth version 0.1.0\n');
+    return 0;
+  }
+  const [name, ...rest] = g.args;
+  if (!name || (g.help && !name)) {
+    process.stdout.write(mainHelp());
+    return 0;
+  }
+  let entry: [Loader, string] | undefined;
+  let path = name;
+  let argsLeft = rest;
+  if (name === 'container' || name === 'image') {
+    const table = name === 'container' ? CONTAINER : IMAGE;
+    const sub = rest[0];
+    if (!sub || sub === '--help' || sub === '-h') {
+      process.stdout.write(subHelp(name, table));
+      return 0;
+    }
+    entry = table[sub];
+    if (!entry) {
+      writeErr(`berth: '${name} ${sub}' is not a berth command.\nSee 'berth ${name} --help'`);
+      return 1;
+    }
+    path = `${name} ${sub}`;
+    argsLeft = rest.slice(1);
+  } else {
+    const top = TOP[name];
+    if (!top) {
+      if (name === 'help') {
+        process.stdout.write(mainHelp());
+        return 0;
+      }
+      writeErr(`berth: '${name}' is not a berth command.\nSee 'berth --help'`);
+      return 1;
+    }
+    entry = [top[0], top[1]];
+  }
+  const mod = await entry[0]();
+  const cmd = mod[entry[1]]!;
+  let p: ParsedArgs;
+  try {
+    p = parseArgs(cmd.spec, argsLeft);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      const prefix = path === 'run' || path === 'container run' ? 'berth: ' : '';
+      writeErr(`${prefix}${err.message}\n\nUsage:  berth ${cmd.spec.usage}\n\nRun 'berth ${path} --help' for more information`);
+      return 125;
+    }
+    throw err;
+  }
+  if (p.help) {
+    process.stdout.write(renderHelp('berth', { ...cmd.spec, usage: cmd.spec.usage.replace(/^\S+/, path) }));
+    return 0;
+  }
+  const min = cmd.spec.minArgs ?? 0;
+  const max = cmd.spec.maxArgs;
+  if (p.args.length < min || (max !== undefined && p.args.length > max)) {
+    const what =
+      max === min
+        ? `exactly ${min} argument${min === 1 ? '' : 's'}`
+        : p.args.length < min
+          ? `at least ${min} argument${min === 1 ? '' : 's'}`
+          : max === 0
+            ? 'no arguments'
+            : `at most ${max} argument${max === 1 ? '' : 's'}`;
+    writeErr(`berth: 'berth ${path}' requires ${what}\n\nUsage:  berth ${cmd.spec.usage.replace(/^\S+/, path)}\n\nRun 'berth ${path} --help' for more information`);
+    return 1;
+  }
+  const hosts = g.flags.host as string[];
+  const { makeContext } = await import('./context.js');
+  const ctx = makeContext(hosts[hosts.length - 1] ?? process.env.BERTH_HOST ?? undefined, path);
+  try {
+    return await cmd.run(ctx, p);
+  } catch (err) {
+    const { reportError } = await import('./context.js');
+    return reportError(err);
+  }
+}
+
+/** Exit once stdout has drained (a hijacked socket or stdin must not keep the process alive). */
+export function exit(code: number): void {
+  const done = (): never => process.exit(code);
+  if (process.stdout.writableLength > 0) process.stdout.once('drain', done);
+  else done();
+}

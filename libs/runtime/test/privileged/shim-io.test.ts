@@ -181,10 +181,34 @@ test('the shim outlives the process that made it; a new client adopts the contai
   await rt.delete(id);
 });
 
+test('a client that never reads is dropped; the container, the log and other clients go on', async () => {
+  const id = `slow-${uniq}`;
+  const io = env.io('slow');
+  await rt.create(id, env.bundle('slow', 'seq 1 200000; echo end'), { io });
+  const slow = await ShimClient.attach(io.socket, { stdin: false, stdout: true, stderr: true });
+  let slowClosed = false;
+  slow.on('close', () => (slowClosed = true));
+  slow.on('error', () => undefined);
+  const good = await ShimClient.attach(io.socket, { stdin: false, stdout: true, stderr: false });
+  const got = collect(good);
+  await rt.start(id);
+  assert.equal(await finished(id, io.socket), 0);
+  const out = demux(await got).stdout;
+  assert.equal(out.length, 1288895 + 4, 'the reading client got everything');
+  const entries = readLog(io.logFile);
+  assert.equal(entries.length, 200001);
+  assert.equal(entries.at(-1)!.log, 'end\n');
+  // The slow client's connection was closed by the shim: reading what was queued ends with EOF, short of the whole.
+  const rest = await collect(slow);
+  assert.ok(rest.length < out.length, `the slow client got ${rest.length} bytes`);
+  await until('slow client closed', () => slowClosed);
+  await rt.delete(id);
+});
+
 test('nothing is left: processes, cgroups, mounts, state, sockets, fds', async () => {
   await until('no marked processes', () => markedProcesses(uniq).length === 0, 3000).catch(() => undefined);
   assert.deepEqual(markedProcesses(uniq), []);
-  for (const id of ['log', 'utf', 'att', 'cat', 'once', 'wait', 'code', 'err', 'adopt']) assert.deepEqual(env.cgroupDirs(`${id}-${uniq}`), []);
+  for (const id of ['log', 'utf', 'att', 'cat', 'once', 'wait', 'code', 'err', 'adopt', 'slow']) assert.deepEqual(env.cgroupDirs(`${id}-${uniq}`), []);
   assert.deepEqual(mountsUnder(work), []);
   assert.deepEqual(rt.store.ids(), []);
   const sockets = spawnSync('sh', ['-c', `ls ${work} | grep -c '\\.sock$' || true`], { encoding: 'utf8' }).stdout.trim();

@@ -29,7 +29,7 @@ export function hostsFile(h: Pick<HostConfig, 'ExtraHosts'>, hostIp?: string, ho
  * their parts.
  */
 export function resolvConf(host: string, h: Pick<HostConfig, 'Dns' | 'DnsSearch' | 'DnsOptions' | 'NetworkMode'>): string {
-  const lines = host.split('\n');
+  const lines = host.split('\n').filter((l) => l.trim() !== '');
   const isLoopbackNs = (l: string): boolean => /^\s*nameserver\s+(127\.|::1\b)/.test(l);
   let kept = h.NetworkMode === 'host' ? lines : lines.filter((l) => !isLoopbackNs(l));
   if (!kept.some((l) => /^\s*nameserver\s/.test(l))) kept = lines;

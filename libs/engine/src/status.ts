@@ -5,7 +5,7 @@ import { parseRfc3339Nano } from './time.js';
 
 function since(time: string, nowMs: number): string {
   const t = parseRfc3339Nano(time);
-  const ms = t === null ? 0 : nowMs - Number(t / 1_000_000n);
+  const ms = t === null ? 0 : Number(BigInt(Math.round(nowMs)) * 1_000_000n - t) / 1e6;
   return humanDuration(Math.max(0, ms));
 }
 

@@ -121,6 +121,11 @@ function writeErr(s: string): void {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // `berth ... | head`: a closed stdout ends us the way SIGPIPE ends docker
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(141);
+    throw err;
+  });
   let g: ParsedArgs;
   try {
     g = parseArgs(GLOBAL, argv);
@@ -173,8 +178,7 @@ export async function main(argv: string[]): Promise<number> {
     p = parseArgs(cmd.spec, argsLeft);
   } catch (err) {
     if (err instanceof UsageError) {
-      const prefix = path === 'run' || path === 'container run' ? 'berth: ' : '';
-      writeErr(`${prefix}${err.message}\n\nUsage:  berth ${cmd.spec.usage}\n\nRun 'berth ${path} --help' for more information`);
+      writeErr(`${err.message}\n\nUsage:  berth ${cmd.spec.usage}\n\nRun 'berth ${path} --help' for more information`);
       return 125;
     }
     throw err;

@@ -26,52 +26,65 @@ export const PS_HEADERS: Record<string, string> = {
   Platform: 'PLATFORM',
 };
 
-/** docker's DisplayablePorts: sorted, `ip:public->private/proto`, contiguous ranges merged. */
+/**
+ * docker's DisplayablePorts: sorted by private port, IP, public port, type; unpublished and
+ * same-number mappings merged into ranges; other host mappings listed after them.
+ */
 export function displayPorts(ports: PortSummary[]): string {
-  const groups = new Map<string, { first: number; last: number; pubFirst?: number; pubLast?: number }[]>();
-  const order: string[] = [];
-  const sorted = [...ports].sort(
-    (a, b) => (a.Type < b.Type ? -1 : a.Type > b.Type ? 1 : 0) || (a.IP ?? '').localeCompare(b.IP ?? '') || (a.PublicPort ?? 0) - (b.PublicPort ?? 0) || a.PrivatePort - b.PrivatePort,
-  );
-  const out: string[] = [];
+  const sorted = [...ports].sort((i, j) => {
+    if (i.PrivatePort !== j.PrivatePort) return i.PrivatePort - j.PrivatePort;
+    const ii = i.IP ?? '';
+    const ji = j.IP ?? '';
+    if (ii !== ji) return ii < ji ? -1 : 1;
+    if ((i.PublicPort ?? 0) !== (j.PublicPort ?? 0)) return (i.PublicPort ?? 0) - (j.PublicPort ?? 0);
+    return i.Type < j.Type ? -1 : i.Type > j.Type ? 1 : 0;
+  });
+  const groups = new Map<string, { first: number; last: number }>();
+  const keys: string[] = [];
+  const result: string[] = [];
+  const hostMappings: string[] = [];
+  const host = (ip: string): string => (ip.includes(':') ? `[${ip}]` : ip);
+  const formGroup = (key: string, first: number, last: number): string => {
+    const slash = key.lastIndexOf('/');
+    const ip = slash >= 0 ? key.slice(0, slash) : '';
+    const type = slash >= 0 ? key.slice(slash + 1) : key;
+    let g = first === last ? `${first}` : `${first}-${last}`;
+    if (ip) g = `${host(ip)}:${g}->${g}`;
+    return `${g}/${type}`;
+  };
   for (const p of sorted) {
-    const key = `${p.IP ?? ''}|${p.Type}|${p.PublicPort === undefined || p.PublicPort === 0 ? 'n' : 'p'}`;
-    if (!groups.has(key)) {
-      groups.set(key, []);
-      order.push(key);
-    }
-    const g = groups.get(key)!;
-    const last = g[g.length - 1];
-    const pub = p.PublicPort || undefined;
-    if (last && last.last + 1 === p.PrivatePort && (pub === undefined ? last.pubLast === undefined : last.pubLast !== undefined && last.pubLast + 1 === pub)) {
-      last.last = p.PrivatePort;
-      if (pub !== undefined) last.pubLast = pub;
-    } else g.push({ first: p.PrivatePort, last: p.PrivatePort, pubFirst: pub, pubLast: pub });
-  }
-  for (const key of order) {
-    const [ip, type] = key.split('|');
-    for (const r of groups.get(key)!) {
-      const priv = r.first === r.last ? `${r.first}` : `${r.first}-${r.last}`;
-      if (r.pubFirst === undefined) out.push(`${priv}/${type}`);
-      else {
-        const pub = r.pubFirst === r.pubLast ? `${r.pubFirst}` : `${r.pubFirst}-${r.pubLast}`;
-        const host = ip!.includes(':') ? `[${ip}]` : ip;
-        out.push(`${host}:${pub}->${priv}/${type}`);
+    const current = p.PrivatePort;
+    let key = p.Type;
+    if (p.IP) {
+      if ((p.PublicPort ?? 0) !== current) {
+        hostMappings.push(`${host(p.IP)}:${p.PublicPort ?? 0}->${p.PrivatePort}/${p.Type}`);
+        continue;
       }
+      key = `${p.IP}/${p.Type}`;
     }
+    const g = groups.get(key);
+    if (!g) {
+      groups.set(key, { first: current, last: current });
+      keys.push(key);
+      continue;
+    }
+    if (current === g.last + 1) {
+      g.last = current;
+      continue;
+    }
+    result.push(formGroup(key, g.first, g.last));
+    groups.set(key, { first: current, last: current });
   }
-  return out.join(', ');
+  for (const k of keys) result.push(formGroup(k, groups.get(k)!.first, groups.get(k)!.last));
+  return [...result, ...hostMappings].join(', ');
 }
 
 /** The object a ps template sees: docker's placeholder names, all strings. */
 export function containerRow(c: ContainerSummary, trunc: boolean, now = Date.now()): Record<string, unknown> {
   const names = (c.Names ?? []).map((n) => n.replace(/^\//, '')).filter((n) => !trunc || !n.includes('/'));
   const labels = c.Labels ?? {};
-  let size = '';
-  if (c.SizeRw !== undefined || c.SizeRootFs !== undefined) {
-    size = humanSize(c.SizeRw ?? 0, 3);
-    if ((c.SizeRootFs ?? 0) > 0) size += ` (virtual ${humanSize(c.SizeRootFs!, 3)})`;
-  }
+  let size = humanSize(c.SizeRw ?? 0, 3);
+  if ((c.SizeRootFs ?? 0) > 0) size += ` (virtual ${humanSize(c.SizeRootFs!, 3)})`;
   let image = c.Image ?? '';
   if (trunc && /^sha256:[0-9a-f]{64}$/.test(image)) image = shortId(image);
   else if (trunc && /^[0-9a-f]{64}$/.test(image)) image = shortId(image);

@@ -23,6 +23,17 @@ function clientInfo(apiVersion: string): Record<string, unknown> {
   return c;
 }
 
+/** Go's time.ANSIC in the local zone, as docker shows the engine's build time. */
+export function ansic(value: string): string {
+  const ms = Date.parse(value);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(ms)) return value;
+  const d = new Date(ms);
+  const days = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const p2 = (n: number): string => String(n).padStart(2, '0');
+  return `${days[d.getDay()]} ${months[d.getMonth()]} ${String(d.getDate()).padStart(2, ' ')} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())} ${d.getFullYear()}`;
+}
+
 function renderVersion(client: Record<string, unknown>, server: VersionResponse | undefined): string {
   const lines = [
     'Client:',
@@ -42,7 +53,7 @@ function renderVersion(client: Record<string, unknown>, server: VersionResponse 
           `  API version:\t${d.ApiVersion ?? server.ApiVersion} (minimum version ${d.MinAPIVersion ?? server.MinAPIVersion})`,
           `  Go version:\t${d.GoVersion ?? server.GoVersion}`,
           `  Git commit:\t${d.GitCommit ?? server.GitCommit}`,
-          `  Built:\t${d.BuildTime ?? server.BuildTime}`,
+          `  Built:\t${ansic(d.BuildTime ?? server.BuildTime)}`,
           `  OS/Arch:\t${d.Os ?? server.Os}/${d.Arch ?? server.Arch}`,
           `  Experimental:\t${d.Experimental ?? 'false'}`,
         );

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Sets up a Debian 12 machine for Berth and runs the main job (a busybox container run by
-# berth-runtime). Idempotent: each step does nothing when its result is already in place.
+# Sets up a Debian 12 machine for Berth and runs the main job (berthd, the busybox:latest
+# image, and a container run by the berth CLI). Idempotent: each step does nothing when its result is already in place.
 #
 #   bash tools/setup.sh [--no-main] [--no-apt-if-present]
 #
@@ -170,51 +170,33 @@ path_step() {
 }
 
 main_step() {
-  local runtime=apps/berth-runtime/bin/berth-runtime rootfs native bundle id rc=0
+  # The main job: berthd running on /run/berth/berth.sock (started here in the background when
+  # nothing answers there; it keeps running, like an installed daemon), the busybox:latest
+  # image imported from the host's busybox-static, and a container run by the berth CLI.
+  local berth=apps/berth/bin/berth berthd=apps/berthd/bin/berthd sock=/run/berth/berth.sock tar
   if [[ ${#FAILED_STEPS[@]} -gt 0 ]]; then
     echo "skipping main job: earlier steps failed (${FAILED_STEPS[*]})"
     return 0
   fi
-  if [[ ! -f $runtime ]]; then
-    skip "main job" "$runtime missing"
-    return 0
+  for f in $berth $berthd tools/fixtures/bin/make-busybox-tar; do
+    [[ -f $f ]] || { skip "main job" "$f missing"; return 0; }
+  done
+  if ! BERTH_HOST=unix://$sock "$berth" version >/dev/null 2>&1; then
+    mkdir -p /var/log/berth
+    echo "starting berthd (log: /var/log/berth/berthd.log; stop it with: kill \$(cat /run/berth/berthd.pid))"
+    setsid "$ROOT/$berthd" >>/var/log/berth/berthd.log 2>&1 </dev/null &
+    for _ in $(seq 200); do
+      BERTH_HOST=unix://$sock "$berth" version >/dev/null 2>&1 && break
+      sleep 0.05
+    done
   fi
-  native=$(node tools/test/build-state.mjs native)
-  if [[ $native == unbuildable* ]]; then
-    skip "main job" "the native build: libs/native sources missing: ${native#unbuildable: }"
-    return 0
+  export BERTH_HOST=unix://$sock
+  if ! "$berth" image inspect busybox:latest >/dev/null 2>&1; then
+    tar=$(node tools/fixtures/bin/make-busybox-tar | tail -1)
+    "$berth" import -c 'CMD ["sh"]' "$tar" busybox:latest
   fi
-  if ! rootfs=$(node --input-type=module -e "import { busyboxRootfsPath } from '@berth/fixtures'; console.log(busyboxRootfsPath())" 2>/dev/null); then
-    skip "main job" "@berth/fixtures has no busyboxRootfsPath()"
-    return 0
-  fi
-  if [[ ! -x $rootfs/bin/busybox ]]; then
-    skip "main job" "no busybox rootfs at $rootfs"
-    return 0
-  fi
-  bundle=$(mktemp -d "${TMPDIR:-/tmp}/berth-main.XXXXXX")
-  # shellcheck disable=SC2064 # expand now: the trap runs after the locals are gone
-  trap "rm -rf '$bundle'" EXIT
-  id=berth-main-$$
-  cp -a "$rootfs" "$bundle/rootfs"
-  (cd "$bundle" && "$ROOT/$runtime" spec)
-  local args
-  args=$(cat <<'JSON'
-["sh","-c","echo hello from a berth container; cat /proc/1/cmdline | tr '\\0' ' '; hostname"]
-JSON
-)
-  jq --argjson args "$args" '.process.args = $args | .process.terminal = false' "$bundle/config.json" >"$bundle/config.json.new"
-  mv "$bundle/config.json.new" "$bundle/config.json"
-  echo "bundle $bundle, container $id"
-  "$ROOT/$runtime" run --bundle "$bundle" "$id" || rc=$?
-  if [[ $rc -ne 0 ]]; then
-    # leave nothing behind if run failed half way
-    "$ROOT/$runtime" delete --force "$id" >/dev/null 2>&1 || true
-  fi
-  if [[ $rc -ne 0 ]]; then
-    echo "berth-runtime run exited with status $rc" >&2
-  fi
-  return "$rc"
+  "$berth" images
+  "$berth" run --rm busybox sh -c 'echo hello from a berth container; cat /proc/1/cmdline | tr "\0" " "; echo; hostname; ps -ef'
 }
 
 echo "setup: $ROOT$([[ $MAIN -eq 0 ]] && echo ' (no main job)')"

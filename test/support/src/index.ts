@@ -29,3 +29,4 @@ export { parseProbeOutput } from './probe.js';
 export type { ProbeReport, ProbeMount, ProbeFdKind, ProbeSignalReport, ProbeWriteReport, ProbeSyscallReport } from './probe.js';
 export { startDaemon, restartDaemon, berthdPath, berthCliPath, ping } from './daemon.js';
 export type { Daemon, DaemonOptions } from './daemon.js';
+export { busyboxImageTar } from './image.js';

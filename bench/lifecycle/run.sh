@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Container lifecycle through the daemon, berth vs Docker, medians side by side (issue 3).
+#
+#   bash bench/lifecycle/run.sh            # RUNS=30 by default
+#
+# Starts its own berthd on a scratch data root and socket (the tree's apps/berthd), imports
+# busybox:latest from the fixture tarball, and compares with a dockerd when one answers:
+# DOCKER_BENCH_HOST (default unix:///run/docker-ref.sock). It never starts or stops a dockerd.
+# Timing with hyperfine -N (the CLI's own start is included, as users see it; this
+# environment's NODE_EXTRA_CA_CERTS is kept). Benchmarks print figures; they assert nothing.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+RUNS=${RUNS:-30}
+DOCKER_BENCH_HOST=${DOCKER_BENCH_HOST:-unix:///run/docker-ref.sock}
+command -v hyperfine >/dev/null || { echo "hyperfine is needed (apt-get install hyperfine)"; exit 2; }
+
+work=$(mktemp -d /tmp/berth-bench-XXXXXX)
+exec_root=/run/berth-bench-$$
+sock=$exec_root/berth.sock
+mkdir -p "$exec_root"
+"$root/apps/berthd/bin/berthd" --data-root "$work/data" --exec-root "$exec_root" --host "unix://$sock" \
+  --pidfile "$exec_root/berthd.pid" --config-file "$exec_root/none.json" --log-level warn >"$work/berthd.log" 2>&1 &
+berthd_pid=$!
+cleanup() {
+  BERTH_HOST=unix://$sock "$root/apps/berth/bin/berth" ps -aq 2>/dev/null | xargs -r env BERTH_HOST=unix://$sock "$root/apps/berth/bin/berth" rm -f >/dev/null 2>&1 || true
+  kill "$berthd_pid" 2>/dev/null || true
+  wait "$berthd_pid" 2>/dev/null || true
+  rm -rf "$work" "$exec_root"
+}
+trap cleanup EXIT
+for _ in $(seq 200); do [ -S "$sock" ] && break; sleep 0.05; done
+
+export BERTH_HOST=unix://$sock
+berth="$root/apps/berth/bin/berth"
+tar=$(node "$root/tools/fixtures/bin/make-busybox-tar" 2>/dev/null | tail -1)
+"$berth" import -c 'CMD ["sh"]' "$tar" busybox:latest >/dev/null
+
+have_docker=0
+if DOCKER_HOST=$DOCKER_BENCH_HOST docker version >/dev/null 2>&1; then
+  have_docker=1
+  DOCKER_HOST=$DOCKER_BENCH_HOST docker image inspect busybox:latest >/dev/null 2>&1 ||
+    DOCKER_HOST=$DOCKER_BENCH_HOST docker import -c 'CMD ["sh"]' "$tar" busybox:latest >/dev/null
+else
+  echo "note: no dockerd answers at $DOCKER_BENCH_HOST; Docker columns are empty"
+fi
+
+results=$work/results.tsv
+: >"$results"
+hf() { # name prepare cmd...
+  local name=$1 prepare=$2
+  shift 2
+  local args=(-N -w 3 -r "$RUNS" --export-json "$work/$name.json")
+  [ -n "$prepare" ] && args+=(--prepare "$prepare")
+  hyperfine "${args[@]}" "$@" >"$work/$name.txt" 2>&1 || { cat "$work/$name.txt"; return 1; }
+  jq -r --arg n "$name" '.results[] | [$n, (.median*1000*10|round/10), .command] | @tsv' "$work/$name.json" >>"$results"
+}
+
+D="env DOCKER_HOST=$DOCKER_BENCH_HOST docker"
+DB="env DOCKER_HOST=unix://$sock docker"
+
+hf run_rm "" "$berth run --rm busybox true" $([ $have_docker = 1 ] && echo "$D run --rm busybox true")
+hf docker_cli_run_rm "" "$DB run --rm busybox true"
+hf run_d "sh -c '$berth rm -f bench-d >/dev/null 2>&1; true'" "$berth run -d --name bench-d busybox sleep 1000"
+[ $have_docker = 1 ] && hf docker_run_d "sh -c '$D rm -f bench-d >/dev/null 2>&1; true'" "$D run -d --name bench-d busybox sleep 1000"
+hf rm_f "sh -c '$berth rm -f bench-r >/dev/null 2>&1; $berth run -d --name bench-r busybox sleep 1000 >/dev/null'" "$berth rm -f bench-r"
+[ $have_docker = 1 ] && hf docker_rm_f "sh -c '$D rm -f bench-r >/dev/null 2>&1; $D run -d --name bench-r busybox sleep 1000 >/dev/null'" "$D rm -f bench-r"
+"$berth" rm -f bench-d bench-r >/dev/null 2>&1 || true
+[ $have_docker = 1 ] && { $D rm -f bench-d bench-r >/dev/null 2>&1 || true; }
+
+# Throughput: 50 sequential and 8-concurrent `run --rm true` through the CLI, and the same 50
+# sequential through the API from one Node process (no CLI start per run).
+rate() { # label seconds
+  awk -v l="$1" -v s="$2" 'BEGIN { printf "%s\t%.2f\t(50 in %.2f s)\n", l, 50 / s, s }'
+}
+seconds() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N); awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'; }
+seq50() { for _ in $(seq 50); do "$@" run --rm busybox true || return 1; done; }
+par50() { seq 50 | xargs -P 8 -I{} "$@" run --rm busybox true; }
+{
+  rate "berth CLI, 50 sequential run --rm (runs/s)" "$(seconds seq50 "$berth")"
+  rate "berth CLI, 50 run --rm 8 concurrent (runs/s)" "$(seconds par50 "$berth")"
+  rate "berthd API, 50 sequential create+attach+start+wait+rm (runs/s)" "$(node "$here/api-runs.mjs" "$sock" 50)"
+  if [ $have_docker = 1 ]; then
+    rate "docker, 50 sequential run --rm (runs/s)" "$(seconds seq50 $D)"
+    rate "docker, 50 run --rm 8 concurrent (runs/s)" "$(seconds par50 $D)"
+  fi
+} >"$work/rates.tsv"
+
+# Memory: berthd idle, then 10 sleeping containers' shims.
+rss() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+idle_kib=$(rss "$berthd_pid")
+for i in $(seq 10); do "$berth" run -d --name "bench-m$i" busybox sleep 1000 >/dev/null; done
+shim_total=0
+shims=0
+for p in $(pgrep -f "berth-shim.*$exec_root" || true); do shim_total=$((shim_total + $(rss "$p"))); shims=$((shims + 1)); done
+busy_kib=$(rss "$berthd_pid")
+for i in $(seq 10); do "$berth" rm -f "bench-m$i" >/dev/null; done
+
+echo
+echo "== bench/lifecycle (medians of $RUNS, ms) =="
+printf '%-22s %10s  %s\n' case median command
+while IFS=$'\t' read -r n m c; do printf '%-22s %10s  %s\n' "$n" "$m" "$c"; done <"$results"
+echo
+cat "$work/rates.tsv"
+echo
+echo "berthd idle RSS: $((idle_kib / 1024)) MiB ($idle_kib KiB); with 10 running: $((busy_kib / 1024)) MiB"
+[ "$shims" -gt 0 ] && echo "berth-shim RSS: $((shim_total / shims)) KiB per container ($shims shims)"

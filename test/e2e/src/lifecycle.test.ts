@@ -1,0 +1,184 @@
+/**
+ * The berth CLI against a berthd on scratch roots, as a user drives it: the lifecycle verbs,
+ * a daemon killed and restarted under running containers (live restore), restart policies
+ * applied at daemon start, and bad input answered with Docker's statuses, leaving nothing.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import {
+  assertNoLeaksEventually,
+  berthCliPath,
+  busyboxImageTar,
+  restartDaemon,
+  snapshotLeaks,
+  startDaemon,
+  type Daemon,
+} from '@berth/test-support';
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+let daemon: Daemon;
+
+function berth(args: string[], opts: { timeoutMs?: number } = {}): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(berthCliPath(), args, { env: { ...process.env, BERTH_HOST: daemon.host }, timeout: opts.timeoutMs ?? 30_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+async function ok(args: string[]): Promise<string> {
+  const r = await berth(args);
+  assert.equal(r.code, 0, `berth ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+  return r.stdout;
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const name = (what: string): string => `e2e-${what}-${process.pid}`;
+
+describe('berth CLI and berthd: container lifecycle', { timeout: 180_000 }, () => {
+  before(async () => {
+    daemon = await startDaemon();
+    await ok(['import', '-c', 'CMD ["sh"]', await busyboxImageTar(), 'busybox:latest']);
+  });
+  after(async () => {
+    const ids = (await berth(['ps', '-aq'])).stdout.trim().split('\n').filter(Boolean);
+    if (ids.length) await berth(['rm', '-f', ...ids]);
+    await daemon.cleanup();
+  });
+
+  test('run in the foreground passes output and the exit code', async () => {
+    const r = await berth(['run', '--rm', 'busybox', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+    assert.equal(r.stdout, 'out\n');
+    assert.equal(r.stderr, 'err\n');
+    assert.equal(r.code, 3);
+  });
+
+  test('the command is PID 1 and ps shows only the container', async () => {
+    const out = await ok(['run', '--rm', 'busybox', 'ps', '-o', 'pid,comm']);
+    assert.deepEqual(out.trim().split('\n').slice(1).map((l) => l.trim()), ['1 ps']);
+  });
+
+  test('--init puts a reaper at PID 1 with the command under it', async () => {
+    const out = await ok(['run', '--rm', '--init', 'busybox', 'ps', '-o', 'pid,ppid,comm']);
+    const rows = out.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/));
+    assert.equal(rows.length, 2, out);
+    const ps = rows.find((r) => r[2] === 'ps');
+    assert.ok(ps && ps[1] === '1' && ps[0] !== '1', out);
+  });
+
+  test('stop, start, restart, logs, rename and rm of a detached container', async () => {
+    const n = name('life');
+    const id = (await ok(['run', '-d', '--name', n, 'busybox', 'sh', '-c', 'echo started; trap "exit 0" TERM; while true; do sleep 0.1; done'])).trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    await until('the first log line', async () => ((await ok(['logs', n])) === 'started\n' ? true : undefined));
+    assert.equal((await ok(['stop', n])).trim(), n);
+    assert.equal((await ok(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', n])).trim(), 'exited 0');
+    await ok(['start', n]);
+    await until('the second start', async () => ((await ok(['logs', n])) === 'started\nstarted\n' ? true : undefined));
+    await ok(['restart', '-t', '1', n]);
+    assert.equal((await ok(['inspect', '-f', '{{.State.Running}}', n])).trim(), 'true');
+    await ok(['rename', n, `${n}-2`]);
+    assert.equal((await ok(['ps', '--filter', `name=${n}-2`, '--format', '{{.Names}}'])).trim(), `${n}-2`);
+    const rm = await berth(['rm', `${n}-2`]);
+    assert.equal(rm.code, 1);
+    assert.match(rm.stderr, /stop the container before removing or force remove/);
+    await ok(['rm', '-f', `${n}-2`]);
+    assert.equal((await ok(['ps', '-aq', '--filter', `id=${id}`])).trim(), '');
+  });
+
+  test('bad input: invalid name 400, name in use 409, unknown container 404', async () => {
+    const bad = await berth(['create', '--name', '-bad', 'busybox']);
+    assert.equal(bad.code, 125);
+    assert.match(bad.stderr, /Invalid container name/i);
+    const n = name('dup');
+    const first = (await ok(['create', '--name', n, 'busybox', 'true'])).trim();
+    const dup = await berth(['create', '--name', n, 'busybox', 'true']);
+    assert.equal(dup.code, 125);
+    assert.match(dup.stderr, new RegExp(`is already in use by container "${first}"`));
+    const missing = await berth(['stop', 'no-such-container-e2e']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /No such container: no-such-container-e2e/);
+    await ok(['rm', n]);
+  });
+
+  test('a start that fails leaves the container created with the error and nothing behind', async () => {
+    const before = await snapshotLeaks({ cgroupPrefix: 'berth', processMarkers: [daemon.execRoot], mountFilter: (mp) => mp.startsWith(daemon.dataRoot) || mp.startsWith(daemon.execRoot) });
+    const n = name('fail');
+    await ok(['create', '--name', n, 'busybox', 'no-such-binary']);
+    const r = await berth(['start', n]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /executable file not found/);
+    const state = (await ok(['inspect', '-f', '{{.State.Status}}|{{.State.ExitCode}}|{{.State.Error}}', n])).trim().split('|');
+    assert.equal(state[0], 'created');
+    assert.equal(state[1], '127');
+    assert.match(state[2]!, /executable file not found/);
+    await ok(['rm', n]);
+    await assertNoLeaksEventually(before);
+  });
+
+  test('berthd killed and restarted: the container keeps running, its log continues, its exit code is collected', async () => {
+    const n = name('live');
+    await ok(['run', '-d', '--name', n, 'busybox', 'sh', '-c', 'i=0; while [ $i -lt 30 ]; do echo tick $i; i=$((i+1)); sleep 0.1; done; exit 42']);
+    await until('a tick', async () => ((await ok(['logs', n])).includes('tick 1') ? true : undefined));
+    await daemon.kill();
+    await new Promise((r) => setTimeout(r, 500));
+    daemon = await restartDaemon(daemon);
+    const status = (await ok(['inspect', '-f', '{{.State.Status}}', n])).trim();
+    assert.ok(status === 'running' || status === 'exited', status);
+    const code = (await ok(['wait', n])).trim();
+    assert.equal(code, '42');
+    const logs = await ok(['logs', n]);
+    assert.match(logs, /tick 29\n$/);
+    assert.equal(logs.split('\n').filter(Boolean).length, 30);
+    await ok(['rm', n]);
+  });
+
+  test('restart policies: on-failure retries up to its count; always comes back after a daemon restart', async () => {
+    const f = name('onfail');
+    await ok(['run', '-d', '--name', f, '--restart', 'on-failure:2', 'busybox', 'sh', '-c', 'exit 1']);
+    await until('two restarts', async () => {
+      const [status, count] = (await ok(['inspect', '-f', '{{.State.Status}} {{.RestartCount}}', f])).trim().split(' ');
+      return status === 'exited' && count === '2' ? true : undefined;
+    }, 15_000);
+    const a = name('always');
+    await ok(['run', '-d', '--name', a, '--restart', 'always', 'busybox', 'sleep', '1000']);
+    const pid = (await ok(['inspect', '-f', '{{.State.Pid}}', a])).trim();
+    await daemon.stop();
+    process.kill(Number(pid), 'SIGKILL');
+    daemon = await restartDaemon(daemon);
+    await until('the always container to run again', async () => {
+      const [running, p] = (await ok(['inspect', '-f', '{{.State.Running}} {{.State.Pid}}', a])).trim().split(' ');
+      return running === 'true' && p !== pid ? true : undefined;
+    });
+    await ok(['rm', '-f', f, a]);
+  });
+
+  test('the json-file log is in Docker format on disk', async () => {
+    const n = name('log');
+    const id = (await ok(['run', '-d', '--name', n, 'busybox', 'sh', '-c', 'echo a; echo b >&2'])).trim();
+    await ok(['wait', n]);
+    const file = `${daemon.dataRoot}/containers/${id}/${id}-json.log`;
+    assert.ok(existsSync(file), file);
+    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { log: string; stream: string; time: string });
+    assert.deepEqual(lines.map((l) => [l.log, l.stream]).sort(), [['a\n', 'stdout'], ['b\n', 'stderr']]);
+    for (const l of lines) assert.match(l.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+    await ok(['rm', n]);
+  });
+});

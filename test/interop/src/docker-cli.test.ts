@@ -1,0 +1,126 @@
+/**
+ * The real docker CLI (client 28, /usr/local/bin/docker) against berthd on a scratch socket:
+ * the verbs users type every day, with docker's own output and exit codes.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { busyboxImageTar, startDaemon, type Daemon } from '@berth/test-support';
+
+const DOCKER = process.env.BERTH_DOCKER_CLI ?? '/usr/local/bin/docker';
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+let daemon: Daemon;
+let dockerConfig: string;
+
+function docker(args: string[], timeoutMs = 30_000): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(
+      DOCKER,
+      args,
+      { env: { ...process.env, DOCKER_HOST: daemon.host, DOCKER_CONFIG: dockerConfig }, timeout: timeoutMs },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+async function ok(args: string[]): Promise<string> {
+  const r = await docker(args);
+  assert.equal(r.code, 0, `docker ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+  return r.stdout;
+}
+
+const name = (what: string): string => `interop-${what}-${process.pid}`;
+
+describe('docker CLI against berthd', { timeout: 120_000 }, () => {
+  before(async () => {
+    dockerConfig = mkdtempSync(path.join(tmpdir(), 'docker-config-'));
+    daemon = await startDaemon();
+  });
+  after(async () => {
+    const ids = (await docker(['ps', '-aq'])).stdout.trim().split('\n').filter(Boolean);
+    if (ids.length) await docker(['rm', '-f', ...ids]);
+    await daemon.cleanup();
+    rmSync(dockerConfig, { recursive: true, force: true });
+  });
+
+  test('version and info are served and parsed', async () => {
+    const v = await ok(['version', '--format', '{{.Server.APIVersion}} {{.Server.Os}}']);
+    assert.equal(v.trim(), '1.47 linux');
+    const info = await ok(['info', '--format', '{{.Driver}} {{.OSType}} {{.Containers}}']);
+    assert.equal(info.trim(), 'vfs linux 0');
+  });
+
+  test('import makes an image that images and image inspect show', async () => {
+    const tar = await busyboxImageTar();
+    const id = (await ok(['import', '-c', 'CMD ["sh"]', tar, 'busybox:latest'])).trim();
+    assert.match(id, /^sha256:[0-9a-f]{64}$/);
+    const list = await ok(['images', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}']);
+    assert.match(list, new RegExp(`^busybox:latest ${id.slice(7, 19)}$`, 'm'));
+    assert.equal((await ok(['image', 'inspect', '-f', '{{json .Config.Cmd}}', 'busybox'])).trim(), '["sh"]');
+  });
+
+  test('run --rm splits stdout from stderr, passes the exit code and removes the container', async () => {
+    const r = await docker(['run', '--rm', '--name', name('rm'), 'busybox', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(r.stdout, 'out\n');
+    assert.equal(r.stderr, 'err\n');
+    assert.equal((await ok(['ps', '-a', '--filter', `name=${name('rm')}`, '-q'])).trim(), '');
+  });
+
+  test('run -d, ps, logs, exec, inspect, stop, rm', async () => {
+    const n = name('d');
+    const id = (await ok(['run', '-d', '--name', n, 'busybox', 'sh', '-c', 'echo hello; exec sleep 1000'])).trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    const ps = await ok(['ps', '--format', '{{.ID}} {{.Names}} {{.Status}}']);
+    assert.match(ps, new RegExp(`^${id.slice(0, 12)} ${n} Up`, 'm'));
+    let logs = '';
+    for (let i = 0; i < 50 && logs === ''; i++) {
+      logs = await ok(['logs', n]);
+      if (logs === '') await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(logs, 'hello\n');
+    const ex = await docker(['exec', n, 'sh', '-c', 'echo $((1+2)); exit 4']);
+    assert.equal(ex.stdout, '3\n');
+    assert.equal(ex.code, 4);
+    assert.equal((await ok(['inspect', '-f', '{{.State.Running}} {{.Config.Image}} {{.Name}}', n])).trim(), `true busybox /${n}`);
+    const rm = await docker(['rm', n]);
+    assert.equal(rm.code, 1);
+    assert.match(rm.stderr, /Error response from daemon: .*stop the container before removing or force remove/i);
+    assert.equal((await ok(['stop', '-t', '1', n])).trim(), n);
+    assert.equal((await ok(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', n])).trim(), 'exited 137');
+    assert.equal((await ok(['rm', n])).trim(), n);
+    const gone = await docker(['container', 'inspect', n]);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, new RegExp(`No such container: ${n}`));
+  });
+
+  test('a command not in the image exits 127, one that cannot run exits 126', async () => {
+    const missing = await docker(['run', '--rm', 'busybox', 'no-such-command']);
+    assert.equal(missing.code, 127, missing.stderr);
+    assert.match(missing.stderr, /executable file not found/);
+    const notExec = await docker(['run', '--rm', 'busybox', '/etc/passwd']);
+    assert.equal(notExec.code, 126, notExec.stderr);
+    assert.match(notExec.stderr, /permission denied/);
+  });
+
+  test('unknown image and container answer 404 texts the CLI prints', async () => {
+    const img = await docker(['create', 'no-such-image-here']);
+    assert.notEqual(img.code, 0);
+    assert.match(img.stderr, /no-such-image-here/);
+    const stop = await docker(['stop', 'no-such-container']);
+    assert.equal(stop.code, 1);
+    assert.match(stop.stderr, /Error response from daemon: No such container: no-such-container/);
+  });
+});

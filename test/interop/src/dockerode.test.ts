@@ -26,7 +26,8 @@ describe('dockerode against berthd', { timeout: 120_000 }, () => {
     daemon = await startDaemon();
     docker = new Docker({ socketPath: daemon.socket });
     const tar = await busyboxImageTar();
-    const stream = await docker.importImage(createReadStream(tar), { repo: 'busybox', tag: 'latest', changes: ['CMD ["sh"]'] } as never);
+    const importImage = docker.importImage.bind(docker) as unknown as (src: NodeJS.ReadableStream, opts: object) => Promise<NodeJS.ReadableStream>;
+    const stream = await importImage(createReadStream(tar), { repo: 'busybox', tag: 'latest', changes: ['CMD ["sh"]'] });
     await new Promise<void>((resolve, reject) => docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())));
   });
   after(async () => {

@@ -361,6 +361,13 @@ export class Runtime {
   async run(id: string, bundle: string, options: RunOptions = {}): Promise<number> {
     const rec = await this.createWith(id, bundle, options, { fifo: false, detach: options.detach === true });
     if (options.detach) return 0;
+    if (options.io) {
+      // The shim is detached whenever it owns the stdio: its socket tells the exit.
+      options.onStarted?.((signal) => process.kill(rec.pid, signal));
+      const code = await ShimClient.wait(options.io.socket, this.exitFile(id));
+      if (!options.keep) await this.delete(id, true);
+      return code;
+    }
     const shim = rec.shim!;
     options.onStarted?.((signal) => shim.kill(signal));
     const code = await new Promise<number>((resolve) => {

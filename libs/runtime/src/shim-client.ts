@@ -77,7 +77,8 @@ function parseExitFile(text: string, exitFile: string): number {
 /**
  * Attaches to the process's streams. Resolves once the shim answered `ok`; the socket then
  * carries the output (raw with a tty, else Docker's multiplexed frames) and takes stdin.
- * The socket is paused: read it or pipe it. End the socket's write side to close stdin
+ * Nothing is lost before the caller reads it (a 'data' listener or pipe starts the flow).
+ * End the socket's write side to close stdin
  * (with --stdin-once that closes the container's stdin); it ends when the output is drained.
  */
 async function attach(socket: string, streams: AttachStreams): Promise<Socket> {
@@ -86,8 +87,11 @@ async function attach(socket: string, streams: AttachStreams): Promise<Socket> {
   const s = await connect(socket);
   return new Promise((resolve, reject) => {
     let head = Buffer.alloc(0);
-    const onData = (d: Buffer): void => {
-      head = Buffer.concat([head, d]);
+    // 'readable' + read(), not 'data': once the listener is gone the stream is back to its
+    // initial mode, so the caller's first 'data' listener or pipe starts the flow.
+    const onReadable = (): void => {
+      let chunk: Buffer | null;
+      while (head.length < 3 && (chunk = s.read() as Buffer | null) !== null) head = Buffer.concat([head, chunk]);
       if (head.length < 3) return;
       cleanup();
       if (head.subarray(0, 3).toString('latin1') !== 'ok\n') {
@@ -95,7 +99,6 @@ async function attach(socket: string, streams: AttachStreams): Promise<Socket> {
         reject(failed(socket, line, `unexpected answer ${JSON.stringify(head.toString('utf8'))}`));
         return;
       }
-      s.pause();
       if (head.length > 3) s.unshift(head.subarray(3));
       // The shim closes the connection once the output is drained: nothing more to send then.
       s.once('end', () => s.end());
@@ -111,11 +114,11 @@ async function attach(socket: string, streams: AttachStreams): Promise<Socket> {
       reject(failed(socket, line, err.message, err));
     };
     const cleanup = (): void => {
-      s.off('data', onData);
+      s.off('readable', onReadable);
       s.off('end', onEnd);
       s.off('error', onError);
     };
-    s.on('data', onData);
+    s.on('readable', onReadable);
     s.on('end', onEnd);
     s.on('error', onError);
     s.write(`${line}\n`);

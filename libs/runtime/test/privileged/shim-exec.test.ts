@@ -96,6 +96,14 @@ test('exec with hold loses no output, gets its own exit code; a tty exec gets a 
   assert.match((await collect(ts)).toString('utf8'), /^\/dev\/pts\/\d+\r\n$/);
   assert.equal(await ShimClient.wait(tio.socket, t.exitFile), 0);
 
+  // A background process keeps the pipes open: the shim stops draining 1 s after the exit.
+  const bio = env.io('exh-bg');
+  const bg = await rt.execProcess(id, 'bg', proc(['sh', '-c', 'sleep 30 & echo bg']), bio);
+  const t0 = Date.now();
+  assert.equal(await ShimClient.wait(bio.socket, bg.exitFile), 0);
+  assert.ok(Date.now() - t0 < 3000, `waited ${Date.now() - t0} ms`);
+  assert.deepEqual(readLog(bio.logFile).map((e) => e.log), ['bg\n']);
+
   // An exec id is one process.
   await assert.rejects(rt.execProcess(id, 'e1', proc(['true']), env.io('exh-dup')), /in use/);
   await rt.delete(id, true);

@@ -4,7 +4,7 @@
  * sessions (restored on every way out), client-side detach keys, resize and signal proxying.
  */
 import type { Socket } from 'node:net';
-import { Demuxer, StreamType } from '@berth/api';
+import { Demuxer, StreamType } from '@berth/api/wire';
 import { CliError } from './client.js';
 
 export const DEFAULT_DETACH_KEYS = 'ctrl-p,ctrl-q';

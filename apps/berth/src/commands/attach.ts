@@ -1,5 +1,5 @@
 /** `attach`: hijacked attach to a running container; exit code from wait once the output ends. */
-import type { ContainerInspect } from '@berth/api';
+import type { ContainerInspect } from '@berth/api/wire';
 import { bool, str, type CommandSpec, type ParsedArgs } from '../cli/args.js';
 import { CliError } from '../client.js';
 import type { Context } from '../context.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Demuxer, frame, StreamType } from '@berth/api';
+import { Demuxer, frame, StreamType } from '@berth/api/wire';
 import { parseArgs } from '../cli/args.js';
 import { EscapeProxy, parseDetachKeys } from '../session.js';
 import { toApiTimestamp } from './logs.js';

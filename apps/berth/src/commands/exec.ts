@@ -2,7 +2,7 @@
  * `exec`: inspect → POST /containers/{C}/exec → POST /exec/{id}/start (hijacked, or Detach) →
  * resize for a TTY → GET /exec/{id}/json for the exit code.
  */
-import type { ExecCreateBody, ExecInspect } from '@berth/api';
+import type { ExecCreateBody, ExecInspect } from '@berth/api/wire';
 import { bool, list, str, type CommandSpec, type ParsedArgs } from '../cli/args.js';
 import { CliError, compareVersions } from '../client.js';
 import type { Context } from '../context.js';

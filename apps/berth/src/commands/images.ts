@@ -1,6 +1,6 @@
 /** images (image ls), rmi, tag, import. */
 import { createReadStream } from 'node:fs';
-import { encodeFilters, type ImageDeleteItem, type ImageSummary } from '@berth/api';
+import { encodeFilters, type ImageDeleteItem, type ImageSummary } from '@berth/api/wire';
 import { bool, list, str, type CommandSpec, type ParsedArgs } from '../cli/args.js';
 import { CliError } from '../client.js';
 import type { Context } from '../context.js';

@@ -1,5 +1,5 @@
 /** start, stop, kill, restart, rm, wait, pause, unpause, rename. */
-import type { ContainerInspect, WaitResponse } from '@berth/api';
+import type { ContainerInspect, WaitResponse } from '@berth/api/wire';
 import { bool, int, str, type CommandSpec, type ParsedArgs } from '../cli/args.js';
 import { CliError, DaemonError } from '../client.js';
 import type { Context } from '../context.js';

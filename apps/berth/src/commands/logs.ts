@@ -1,5 +1,5 @@
 /** `logs`: inspect (for Tty), then GET /containers/{id}/logs; demultiplexed unless the container has a TTY. */
-import { Demuxer, StreamType, type ContainerInspect } from '@berth/api';
+import { Demuxer, StreamType, type ContainerInspect } from '@berth/api/wire';
 import { bool, str, type CommandSpec, type ParsedArgs } from '../cli/args.js';
 import { CliError } from '../client.js';
 import type { Context } from '../context.js';

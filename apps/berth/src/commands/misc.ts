@@ -1,7 +1,7 @@
 /** top, export, events. */
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { encodeFilters, type TopResponse } from '@berth/api';
+import { encodeFilters, type TopResponse } from '@berth/api/wire';
 import { list, str, type CommandSpec, type ParsedArgs } from '../cli/args.js';
 import { CliError } from '../client.js';
 import type { Context } from '../context.js';

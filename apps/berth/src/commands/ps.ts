@@ -1,5 +1,5 @@
 /** `ps` / `container ls`: GET /containers/json, rendered with docker's placeholders and table. */
-import { encodeFilters, type ContainerSummary, type PortSummary } from '@berth/api';
+import { encodeFilters, type ContainerSummary, type PortSummary } from '@berth/api/wire';
 import { bool, int, list, str, type CommandSpec, type ParsedArgs } from '../cli/args.js';
 import { CliError } from '../client.js';
 import type { Context } from '../context.js';

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
-import type { ContainerCreateBody, ContainerCreateResponse, HostConfig, WaitResponse } from '@berth/api';
+import type { ContainerCreateBody, ContainerCreateResponse, HostConfig, WaitResponse } from '@berth/api/wire';
 import { bool, int, list, str, type CommandSpec, type FlagSpec, type ParsedArgs } from '../cli/args.js';
 import { CliError, DaemonError, readAll, type Client } from '../client.js';
 import type { Context } from '../context.js';

@@ -1,5 +1,5 @@
 /** version and info, in docker's layouts. */
-import type { InfoResponse, VersionResponse } from '@berth/api';
+import type { InfoResponse, VersionResponse } from '@berth/api/wire';
 import { str, type CommandSpec, type ParsedArgs } from '../cli/args.js';
 import { CLIENT_API_VERSION, CliError } from '../client.js';
 import type { Context } from '../context.js';

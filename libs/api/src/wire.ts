@@ -1,0 +1,8 @@
+/**
+ * The light entry `@berth/api/wire`: wire types, stream framing, filters and the name rule,
+ * without the typebox schemas (loading typebox costs ~80 ms, too much for a CLI start).
+ */
+export * from './types.js';
+export { StreamType, MULTIPLEXED_STREAM, RAW_STREAM, frame, frameHeader, Demuxer } from './stream.js';
+export { parseFilters, encodeFilters } from './filters.js';
+export { CONTAINER_NAME_PATTERN, isValidContainerName } from './names.js';

@@ -12,10 +12,21 @@ export interface ArchiveFs {
   lgetxattr(path: string, name: string): Buffer | null;
 }
 
+/**
+ * What extraction does with `.wh.` whiteout entries:
+ * - `apply`: delete what they hide from the directory (a layer that is a full copy, vfs);
+ * - `overlay`: record them as overlayfs does in an upper dir: `.wh.x` becomes a 0/0 character
+ *   device `x`, `.wh..wh..opq` the xattr `trusted.overlay.opaque=y` on its directory;
+ * - `keep`: extract them as the plain files they are (aufs).
+ */
+export type WhiteoutFormat = 'apply' | 'overlay' | 'keep';
+
 export interface ApplyTarOptions {
   fs: ArchiveFs;
-  /** Honour `.wh.` whiteouts (delete lower content); default true. */
+  /** Honour `.wh.` whiteouts (delete lower content); default true. Same as `whiteoutFormat` `apply` / `keep`. */
   whiteouts?: boolean;
+  /** Overrides `whiteouts`; default `apply`. */
+  whiteoutFormat?: WhiteoutFormat;
 }
 
 const WH_PREFIX = '.wh.';
@@ -24,6 +35,8 @@ const WH_OPAQUE = '.wh..wh..opq';
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
 const S_IFIFO = 0o010000;
+/** overlayfs marks an upper directory that hides its lower ones with this xattr = "y". */
+export const OVERLAY_OPAQUE_XATTR = 'trusted.overlay.opaque';
 
 function archiveError(entry: string, why: string): BerthError {
   return new BerthError('BERTH_ARCHIVE_INVALID', `layer archive: entry ${JSON.stringify(entry)}: ${why}`, { details: { entry } });
@@ -55,7 +68,7 @@ async function lstatOrNull(p: string): Promise<Stats | null> {
  * layer, absolute symlink targets kept verbatim. Answers the bytes of file content written.
  */
 export async function applyTar(dir: string, tar: Readable | AsyncIterable<Buffer>, opts: ApplyTarOptions): Promise<number> {
-  const whiteouts = opts.whiteouts ?? true;
+  const format: WhiteoutFormat = opts.whiteoutFormat ?? (opts.whiteouts === false ? 'keep' : 'apply');
   const root = path.resolve(dir);
   /** Directories (layer-relative) known to be real directories: skips repeated lstat walks. */
   const knownDirs = new Set<string>(['']);
@@ -102,7 +115,25 @@ export async function applyTar(dir: string, tar: Readable | AsyncIterable<Buffer
       const parentParts = parts.slice(0, -1);
       const rel = parts.join('/');
 
-      if (whiteouts && base.startsWith(WH_PREFIX)) {
+      if (format === 'overlay' && base.startsWith(WH_PREFIX)) {
+        // The lower layers are not here: record the whiteout for overlayfs to apply.
+        const parentAbs = await ensureParents(h.name, parentParts, true);
+        const parentRel = parentParts.join('/');
+        if (base === WH_OPAQUE) {
+          opts.fs.lsetxattr(parentAbs, OVERLAY_OPAQUE_XATTR, Buffer.from('y'), 0);
+        } else if (!base.startsWith(WH_META_PREFIX)) {
+          const victim = base.slice(WH_PREFIX.length);
+          const victimRel = parentRel === '' ? victim : `${parentRel}/${victim}`;
+          if (victim !== '' && !written.has(victimRel)) {
+            const victimAbs = path.join(parentAbs, victim);
+            if ((await lstatOrNull(victimAbs)) !== null) await removeLower(victimRel, victimAbs);
+            opts.fs.mknod(victimAbs, S_IFCHR, 0, 0);
+            await fs.lchown(victimAbs, h.uid, h.gid);
+          }
+        }
+        continue;
+      }
+      if (format === 'apply' && base.startsWith(WH_PREFIX)) {
         const parentAbs = path.join(root, ...parentParts);
         // Nothing to hide below a directory the lower layers do not have.
         if ((await lstatOrNull(parentAbs)) === null) continue;
@@ -214,6 +245,11 @@ export interface PackOptions {
   include?: readonly string[];
   /** Layer-relative paths to emit as `.wh.` whiteouts. */
   whiteouts?: readonly string[];
+  /**
+   * `dir` is an overlayfs upper dir: emit its 0/0 character devices as `.wh.` whiteouts and a
+   * `.wh..wh..opq` after each directory marked `trusted.overlay.opaque=y`. Default false.
+   */
+  overlayWhiteouts?: boolean;
 }
 
 /**
@@ -282,8 +318,22 @@ async function* packEntries(root: string, afs: ArchiveFs, opts: PackOptions): As
         // no xattr support here: nothing to carry
       }
     }
-    if (st.isDirectory()) {
+    if (opts.overlayWhiteouts && st.isCharacterDevice() && st.rdev === 0) {
+      const i = rel.lastIndexOf('/');
+      const name = i === -1 ? WH_PREFIX + rel : `${rel.slice(0, i + 1)}${WH_PREFIX}${rel.slice(i + 1)}`;
+      yield encodeHeader({ ...h, name, type: 'file', mode: 0o600, xattrs: new Map() });
+    } else if (st.isDirectory()) {
       yield encodeHeader({ ...h, name: `${rel}/`, type: 'dir' });
+      if (opts.overlayWhiteouts) {
+        let opaque: Buffer | null = null;
+        try {
+          opaque = afs.lgetxattr(abs, OVERLAY_OPAQUE_XATTR);
+        } catch {
+          // no trusted.* xattrs here: not an overlay upper dir
+        }
+        if (opaque !== null && opaque.toString() === 'y')
+          yield encodeHeader({ ...emptyHeader(`${rel}/${WH_OPAQUE}`), mode: st.mode & 0o777, uid: st.uid, gid: st.gid, mtime: h.mtime });
+      }
     } else if (st.isSymbolicLink()) {
       yield encodeHeader({ ...h, type: 'symlink', linkname: await fs.readlink(abs) });
     } else if (st.isFile()) {

@@ -14,8 +14,7 @@ import type {
   GraphDriverDeps,
   GraphDriverDescriptor,
 } from '@berth/plugin-api';
-import { applyTar, packDir, type ArchiveFs } from './archive.js';
-import { changesBetween, diskUsage } from './changes.js';
+import { applyTar, changesBetween, diskUsage, packDir, type ArchiveFs } from '@berth/archive';
 
 const execFileP = promisify(execFile);
 

@@ -1,7 +1,5 @@
 export { vfsDriver, VfsDriver } from './driver.js';
 export type { VfsDriverOptions } from './driver.js';
-export { applyTar, packDir, entryComponents } from './archive.js';
-export type { ApplyTarOptions, ArchiveFs, PackOptions } from './archive.js';
-export { readTar, encodeHeader } from './tar.js';
-export type { TarHeader, TarEntry, EntryType } from './tar.js';
-export { changesBetween, diskUsage } from './changes.js';
+// The tar helpers moved to @berth/archive; re-exported here for existing importers.
+export { applyTar, packDir, entryComponents, readTar, encodeHeader, changesBetween, diskUsage } from '@berth/archive';
+export type { ApplyTarOptions, ArchiveFs, PackOptions, TarHeader, TarEntry, EntryType } from '@berth/archive';

@@ -1,0 +1,567 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import type { Stats } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import { applyTar, changesBetween, diskUsage, packDir, OVERLAY_OPAQUE_XATTR } from '@berth/archive';
+import { BerthError } from '@berth/errors';
+import { FsMagic, MNT_DETACH, MS_BIND, MS_PRIVATE, type Syscalls } from '@berth/native';
+import {
+  ChangeKind,
+  type Change,
+  type CreateOpts,
+  type DriverLogger,
+  type DriverSkip,
+  type GraphDriver,
+  type GraphDriverCapabilities,
+  type GraphDriverDeps,
+  type GraphDriverDescriptor,
+} from '@berth/plugin-api';
+import { backingFsName, plainFormatOptions, probeOverlay, skipReason } from './probe.js';
+
+const execFileP = promisify(execFile);
+
+/** The kernel calls the driver makes (@berth/native's realSyscalls() in production). */
+export type OverlaySyscalls = Pick<Syscalls, 'mount' | 'umount2' | 'mknod' | 'lsetxattr' | 'lgetxattr' | 'statfs'>;
+
+export interface Overlay2DriverOptions {
+  /** The driver home, e.g. /var/lib/berth/overlay2. */
+  root: string;
+  logger: DriverLogger;
+  sys: OverlaySyscalls;
+  /** Extra overlay mount options (see `plainFormatOptions`); default none. */
+  mountOptions?: string[];
+  /**
+   * Make the home a private mount (bind onto itself when it is not a mount point) so layer
+   * mounts never propagate to other mount namespaces; default true. Needs root.
+   */
+  privateHome?: boolean;
+  /** The mount(2) data size limit (one page); a longer lowerdir list mounts with relative paths. */
+  pageSize?: number;
+}
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+const LINK_DIR = 'l';
+const SHORT_LEN = 26;
+const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+
+/** A 26-character base32 name for `l/` (Docker's short link ids). */
+export function shortId(): string {
+  const bytes = randomBytes(SHORT_LEN);
+  let s = '';
+  for (let i = 0; i < SHORT_LEN; i++) s += B32[bytes[i]! & 31];
+  return s;
+}
+
+function storageError(what: string, cause: unknown, details: Record<string, unknown> = {}): BerthError {
+  const inner = cause instanceof Error ? cause.message : String(cause);
+  return new BerthError('BERTH_STORAGE', `overlay2: ${what}: ${inner}`, { cause, details });
+}
+
+function isErrno(err: unknown, code: string): boolean {
+  return (err as { code?: unknown }).code === code;
+}
+
+async function readOrNull(p: string): Promise<string | null> {
+  try {
+    return (await fs.readFile(p, 'utf8')).trim();
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return null;
+    throw err;
+  }
+}
+
+async function lstatOrNull(p: string): Promise<Stats | null> {
+  try {
+    return await fs.lstat(p);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return null;
+    throw err;
+  }
+}
+
+const isWhiteout = (st: Stats): boolean => st.isCharacterDevice() && st.rdev === 0;
+
+interface Mounted {
+  count: number;
+  merged: string;
+}
+
+/**
+ * Docker's overlay2 layout under the home:
+ *   <id>/diff/    the layer's own files (an overlay upper dir: whiteouts are 0/0 char devices)
+ *   <id>/link     the 26-char short name;  l/<short> -> ../<id>/diff
+ *   <id>/lower    `l/<short>:l/<short>...` of every parent, nearest first (absent for a base layer)
+ *   <id>/work/, <id>/merged/   overlay's work dir and the mount point (layers with a parent)
+ * `get` mounts lowerdir=l/... (through the short links), upperdir=diff, workdir=work on merged.
+ */
+export class Overlay2Driver implements GraphDriver {
+  readonly name = 'overlay2';
+  private readonly root: string;
+  private readonly log: DriverLogger;
+  private readonly sys: OverlaySyscalls;
+  private readonly mountOptions: string[];
+  private readonly pageSize: number;
+  private readonly mounts = new Map<string, Mounted>();
+  /** Per-layer queue: get/put/remove of one layer never interleave. */
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private homeBound = false;
+
+  constructor(private readonly opts: Overlay2DriverOptions) {
+    this.root = path.resolve(opts.root);
+    this.log = opts.logger;
+    this.sys = opts.sys;
+    this.mountOptions = opts.mountOptions ?? [];
+    this.pageSize = opts.pageSize ?? 4096;
+  }
+
+  /** Prepares the home (mode 0700, `l/`) and, unless told not to, makes it a private mount. */
+  async init(): Promise<void> {
+    try {
+      await fs.mkdir(path.join(this.root, LINK_DIR), { recursive: true, mode: 0o700 });
+      await fs.chmod(this.root, 0o700);
+    } catch (err) {
+      throw storageError(`prepare ${this.root}`, err);
+    }
+    if (this.opts.privateHome ?? true) {
+      try {
+        if (!(await isMountPoint(this.root))) {
+          this.sys.mount(this.root, this.root, null, MS_BIND, null);
+          this.homeBound = true;
+        }
+        this.sys.mount(null, this.root, null, MS_PRIVATE, null);
+      } catch (err) {
+        throw storageError(`make ${this.root} a private mount`, err);
+      }
+    }
+  }
+
+  private dir(id: string): string {
+    if (!ID.test(id)) throw new BerthError('BERTH_INVALID_ARGUMENT', `overlay2: invalid layer id ${JSON.stringify(id)}`, { details: { layerId: id } });
+    return path.join(this.root, id);
+  }
+
+  private async existing(id: string): Promise<string> {
+    const d = this.dir(id);
+    const st = await lstatOrNull(path.join(d, 'diff')).catch((err: unknown) => {
+      throw storageError(`stat layer ${id}`, err, { layerId: id });
+    });
+    if (st?.isDirectory()) return d;
+    throw new BerthError('BERTH_LAYER_NOT_FOUND', `overlay2: no layer ${id}`, { details: { layerId: id } });
+  }
+
+  private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(id) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.locks.set(id, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    }
+  }
+
+  async create(id: string, parent: string, opts?: CreateOpts): Promise<void> {
+    const d = this.dir(id);
+    if (opts?.storageOpt !== undefined && Object.keys(opts.storageOpt).length > 0)
+      throw new BerthError('BERTH_INVALID_ARGUMENT', 'overlay2: --storage-opt is not supported (it needs xfs project quotas)', {
+        details: { layerId: id, storageOpt: Object.keys(opts.storageOpt) },
+      });
+    let lower = '';
+    if (parent !== '') {
+      const pd = await this.existing(parent);
+      const parentLink = await readOrNull(path.join(pd, 'link'));
+      if (parentLink === null) throw storageError(`layer ${parent} has no link file`, new Error('missing'), { layerId: parent });
+      const parentLower = await readOrNull(path.join(pd, 'lower'));
+      lower = `${LINK_DIR}/${parentLink}${parentLower ? `:${parentLower}` : ''}`;
+    }
+    try {
+      await fs.mkdir(d, { mode: 0o700 });
+    } catch (err) {
+      if (isErrno(err, 'EEXIST')) throw new BerthError('BERTH_STORAGE', `overlay2: layer ${id} already exists`, { details: { layerId: id } });
+      throw storageError(`create layer ${id}`, err, { layerId: id });
+    }
+    const short = shortId();
+    try {
+      await fs.mkdir(path.join(d, 'diff'), { mode: 0o755 });
+      await fs.chmod(path.join(d, 'diff'), 0o755);
+      await fs.symlink(`../${id}/diff`, path.join(this.root, LINK_DIR, short));
+      await fs.writeFile(path.join(d, 'link'), short, { mode: 0o644 });
+      if (lower !== '') {
+        await fs.writeFile(path.join(d, 'lower'), lower, { mode: 0o644 });
+        await fs.mkdir(path.join(d, 'work'), { mode: 0o700 });
+        await fs.mkdir(path.join(d, 'merged'), { mode: 0o700 });
+      }
+    } catch (err) {
+      await fs.rm(path.join(this.root, LINK_DIR, short), { force: true }).catch(() => undefined);
+      await fs.rm(d, { recursive: true, force: true }).catch(() => undefined);
+      throw storageError(`create layer ${id}`, err, { layerId: id });
+    }
+    this.log.debug({ layerId: id, parent, depth: lower === '' ? 0 : lower.split(':').length }, 'layer created');
+  }
+
+  async createReadWrite(id: string, parent: string, opts?: CreateOpts): Promise<void> {
+    return this.create(id, parent, opts);
+  }
+
+  async remove(id: string): Promise<void> {
+    const d = this.dir(id);
+    await this.locked(id, async () => {
+      const merged = path.join(d, 'merged');
+      if (this.mounts.has(id) || this.isMounted(merged)) {
+        try {
+          this.sys.umount2(merged, MNT_DETACH);
+        } catch (err) {
+          if (!isErrno(err, 'EINVAL') && !isErrno(err, 'ENOENT')) throw storageError(`unmount layer ${id}`, err, { layerId: id });
+        }
+        this.mounts.delete(id);
+      }
+      try {
+        const short = await readOrNull(path.join(d, 'link'));
+        if (short !== null && short !== '' && !short.includes('/')) await fs.rm(path.join(this.root, LINK_DIR, short), { force: true });
+        await fs.rm(d, { recursive: true, force: true });
+      } catch (err) {
+        throw storageError(`remove layer ${id}`, err, { layerId: id });
+      }
+    });
+  }
+
+  /** Whether an overlay is mounted on `merged` (statfs magic; the home itself is never overlayfs). */
+  private isMounted(merged: string): boolean {
+    try {
+      return this.sys.statfs(merged).type === FsMagic.OVERLAYFS;
+    } catch {
+      return false;
+    }
+  }
+
+  async get(id: string, mountLabel?: string): Promise<string> {
+    const d = this.dir(id);
+    const held = this.mounts.get(id);
+    if (held !== undefined) {
+      // Fast path, no I/O: the layer is mounted and counted.
+      held.count++;
+      return held.merged;
+    }
+    return this.locked(id, async () => {
+      const again = this.mounts.get(id);
+      if (again !== undefined) {
+        again.count++;
+        return again.merged;
+      }
+      const lower = await readOrNull(path.join(d, 'lower')).catch((err: unknown) => {
+        throw storageError(`read layer ${id}`, err, { layerId: id });
+      });
+      if (lower === null) {
+        // A base layer: nothing to mount, its diff is the whole tree.
+        await this.existing(id);
+        return path.join(d, 'diff');
+      }
+      if (mountLabel) this.log.debug({ layerId: id, mountLabel }, 'mount label ignored (no SELinux)');
+      const merged = path.join(d, 'merged');
+      if (this.isMounted(merged)) {
+        // Mounted by an earlier daemon that did not clean up: adopt it.
+        this.mounts.set(id, { count: 1, merged });
+        return merged;
+      }
+      await fs.mkdir(merged, { mode: 0o700 }).catch((err: unknown) => {
+        if (!isErrno(err, 'EEXIST')) throw storageError(`create ${merged}`, err, { layerId: id });
+      });
+      const lowers = lower.split(':');
+      const tail = [`upperdir=${d}/diff`, `workdir=${d}/work`, ...this.mountOptions];
+      const data = [`lowerdir=${lowers.map((l) => path.join(this.root, l)).join(':')}`, ...tail].join(',');
+      try {
+        if (Buffer.byteLength(data) < this.pageSize) {
+          this.sys.mount('overlay', merged, 'overlay', 0, data);
+        } else {
+          // Too long for one page with absolute paths: mount(8) run from the home with relative
+          // lowerdirs (the daemon itself never changes its working directory).
+          const rel = [`lowerdir=${lowers.join(':')}`, `upperdir=${id}/diff`, `workdir=${id}/work`, ...this.mountOptions].join(',');
+          if (Buffer.byteLength(rel) >= this.pageSize)
+            throw new Error(`${lowers.length} lower layers do not fit the mount data page even with relative paths`);
+          await execFileP('mount', ['-n', '-i', '-t', 'overlay', '-o', rel, 'overlay', `${id}/merged`], { cwd: this.root });
+        }
+      } catch (err) {
+        const stderr = (err as { stderr?: string }).stderr?.trim();
+        throw storageError(`mount layer ${id}`, stderr ? new Error(stderr) : err, { layerId: id, depth: lowers.length });
+      }
+      this.mounts.set(id, { count: 1, merged });
+      return merged;
+    });
+  }
+
+  async put(id: string): Promise<void> {
+    const d = this.dir(id);
+    const held = this.mounts.get(id);
+    if (held !== undefined && held.count > 1) {
+      held.count--;
+      return;
+    }
+    await this.locked(id, async () => {
+      const m = this.mounts.get(id);
+      if (m !== undefined && m.count > 1) {
+        m.count--;
+        return;
+      }
+      const merged = path.join(d, 'merged');
+      if (m === undefined && !this.isMounted(merged)) return; // a base layer, or not mounted
+      this.mounts.delete(id);
+      try {
+        this.sys.umount2(merged, MNT_DETACH);
+      } catch (err) {
+        if (!isErrno(err, 'EINVAL') && !isErrno(err, 'ENOENT')) throw storageError(`unmount layer ${id}`, err, { layerId: id });
+      }
+    });
+  }
+
+  async exists(id: string): Promise<boolean> {
+    try {
+      return (await fs.lstat(this.dir(id))).isDirectory();
+    } catch {
+      return false;
+    }
+  }
+
+  async status(): Promise<[string, string][]> {
+    let backing = 'unknown';
+    try {
+      backing = backingFsName(this.sys.statfs(this.root).type);
+    } catch {
+      // keep "unknown"
+    }
+    return [
+      ['Backing Filesystem', backing],
+      ['Supports d_type', 'true'],
+      ['Using metacopy', 'false'],
+      ['Native Overlay Diff', 'true'],
+      ['userxattr', 'false'],
+    ];
+  }
+
+  /** The diff dirs of the parents, nearest first (resolved from the short links). */
+  private async lowerDirs(id: string): Promise<string[]> {
+    const lower = await readOrNull(path.join(this.dir(id), 'lower'));
+    if (lower === null || lower === '') return [];
+    const out: string[] = [];
+    for (const l of lower.split(':')) {
+      const link = path.join(this.root, l);
+      out.push(path.resolve(path.dirname(link), await fs.readlink(link)));
+    }
+    return out;
+  }
+
+  async getMetadata(id: string): Promise<Record<string, string>> {
+    const d = await this.existing(id);
+    const md: Record<string, string> = {
+      MergedDir: path.join(d, 'merged'),
+      UpperDir: path.join(d, 'diff'),
+      WorkDir: path.join(d, 'work'),
+    };
+    const lowers = await this.lowerDirs(id);
+    if (lowers.length > 0) md.LowerDir = lowers.join(':');
+    return md;
+  }
+
+  async cleanup(): Promise<void> {
+    for (const [id, m] of this.mounts) {
+      try {
+        this.sys.umount2(m.merged, MNT_DETACH);
+      } catch (err) {
+        this.log.warn({ layerId: id, err }, 'unmount at cleanup failed');
+      }
+    }
+    this.mounts.clear();
+    if (this.homeBound) {
+      try {
+        this.sys.umount2(this.root, MNT_DETACH);
+      } catch (err) {
+        this.log.warn({ err }, 'unmount of the driver home failed');
+      }
+      this.homeBound = false;
+    }
+  }
+
+  /** Whether `parent` is the layer `id` was created on (then diff/ alone is the answer). */
+  private async isParent(id: string, parent: string): Promise<boolean> {
+    const d = await this.existing(id);
+    const lower = (await readOrNull(path.join(d, 'lower'))) ?? '';
+    if (parent === '') return lower === '';
+    const pd = await this.existing(parent);
+    const link = await readOrNull(path.join(pd, 'link'));
+    return link !== null && lower.split(':')[0] === `${LINK_DIR}/${link}`;
+  }
+
+  /** Runs `fn` on the mounted views of `id` and `parent` (null for ''), then releases them. */
+  private async withViews<T>(id: string, parent: string, fn: (view: string, parentView: string | null) => Promise<T>): Promise<T> {
+    const view = await this.get(id);
+    try {
+      if (parent === '') return await fn(view, null);
+      const pview = await this.get(parent);
+      try {
+        return await fn(view, pview);
+      } finally {
+        await this.put(parent);
+      }
+    } finally {
+      await this.put(id);
+    }
+  }
+
+  async diff(id: string, parent: string): Promise<Readable> {
+    const d = await this.existing(id);
+    if (await this.isParent(id, parent)) return packDir(path.join(d, 'diff'), this.sys, { overlayWhiteouts: true });
+    // Against another layer: compare the mounted trees; the mounts last as long as the stream.
+    const view = await this.get(id);
+    let pview: string | null = null;
+    const release = async (): Promise<void> => {
+      await this.put(id);
+      if (parent !== '' && pview !== null) await this.put(parent);
+    };
+    try {
+      if (parent !== '') pview = await this.get(parent);
+      const changes = await changesBetween(pview, view);
+      const include = changes.filter((c) => c.kind !== ChangeKind.Delete).map((c) => c.path.slice(1));
+      const whiteouts = changes.filter((c) => c.kind === ChangeKind.Delete).map((c) => c.path.slice(1));
+      const stream = packDir(view, this.sys, pview === null ? {} : { include, whiteouts });
+      stream.once('close', () => void release().catch((err: unknown) => this.log.warn({ layerId: id, err }, 'release after diff failed')));
+      return stream;
+    } catch (err) {
+      await release();
+      throw err;
+    }
+  }
+
+  async changes(id: string, parent: string): Promise<Change[]> {
+    if (await this.isParent(id, parent)) return this.nativeChanges(id);
+    return this.withViews(id, parent, (view, pview) => changesBetween(pview, view));
+  }
+
+  /**
+   * Changes read from diff/ alone: a whiteout is a deletion, anything else is a modification
+   * when some parent has the path (a copied-up directory counts, as Docker reports it) and an
+   * addition otherwise. Below an opaque directory everything is new.
+   */
+  private async nativeChanges(id: string): Promise<Change[]> {
+    const upper = path.join(this.dir(id), 'diff');
+    const lowers = await this.lowerDirs(id);
+    const out: Change[] = [];
+    const inLower = async (rel: string): Promise<boolean> => {
+      const parts = rel.split('/');
+      for (const l of lowers) {
+        let hiddenBelow = false;
+        for (let i = 0; i < parts.length; i++) {
+          const p = path.join(l, ...parts.slice(0, i + 1));
+          const st = await lstatOrNull(p);
+          if (st === null) {
+            if (hiddenBelow) return false;
+            break; // not in this layer: look further down
+          }
+          if (isWhiteout(st)) return false;
+          if (i === parts.length - 1) return true;
+          if (!st.isDirectory()) return false;
+          if (this.isOpaque(p)) hiddenBelow = true;
+        }
+      }
+      return false;
+    };
+    const walk = async (rel: string, lowerVisible: boolean): Promise<void> => {
+      const abs = rel === '' ? upper : path.join(upper, rel);
+      for (const n of (await fs.readdir(abs)).sort()) {
+        const childRel = rel === '' ? n : `${rel}/${n}`;
+        const st = await fs.lstat(path.join(abs, n));
+        if (isWhiteout(st)) {
+          out.push({ path: `/${childRel}`, kind: ChangeKind.Delete });
+          continue;
+        }
+        const existed = lowerVisible && (await inLower(childRel));
+        out.push({ path: `/${childRel}`, kind: existed ? ChangeKind.Modify : ChangeKind.Add });
+        if (st.isDirectory()) await walk(childRel, existed && !this.isOpaque(path.join(abs, n)));
+      }
+    };
+    await walk('', lowers.length > 0);
+    return out;
+  }
+
+  private isOpaque(dir: string): boolean {
+    try {
+      return this.sys.lgetxattr(dir, OVERLAY_OPAQUE_XATTR)?.toString() === 'y';
+    } catch {
+      return false;
+    }
+  }
+
+  async applyDiff(id: string, parent: string, diff: Readable): Promise<number> {
+    const d = await this.existing(id);
+    const t0 = performance.now();
+    let size: number;
+    if (await this.isParent(id, parent)) {
+      size = await applyTar(path.join(d, 'diff'), diff, { fs: this.sys, whiteoutFormat: 'overlay' });
+    } else {
+      // Not on its own parent: apply through the mount, where deleting is how whiteouts work.
+      size = await this.withViews(id, '', (view) => applyTar(view, diff, { fs: this.sys, whiteoutFormat: 'apply' }));
+    }
+    this.log.debug({ layerId: id, size, ms: Math.round(performance.now() - t0) }, 'layer applied');
+    return size;
+  }
+
+  async diffSize(id: string, parent: string): Promise<number> {
+    const d = await this.existing(id);
+    if (await this.isParent(id, parent)) return diskUsage(path.join(d, 'diff'));
+    return this.withViews(id, parent, async (view, pview) => {
+      if (pview === null) return diskUsage(view);
+      let size = 0;
+      for (const c of await changesBetween(pview, view)) {
+        if (c.kind === ChangeKind.Delete) continue;
+        const st = await lstatOrNull(path.join(view, c.path));
+        if (st?.isFile()) size += st.size;
+      }
+      return size;
+    });
+  }
+
+  async capabilities(): Promise<GraphDriverCapabilities> {
+    return { reproducesExactDiffs: false };
+  }
+}
+
+/** Whether `dir` is a mount point, by /proc/self/mountinfo (field 5, octal escapes decoded). */
+export async function isMountPoint(dir: string): Promise<boolean> {
+  const info = await fs.readFile('/proc/self/mountinfo', 'utf8');
+  const want = path.resolve(dir);
+  for (const line of info.split('\n')) {
+    const mp = line.split(' ')[4];
+    if (mp !== undefined && mp.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))) === want) return true;
+  }
+  return false;
+}
+
+export const overlay2Driver: GraphDriverDescriptor = {
+  kind: 'graph',
+  name: 'overlay2',
+  async create(deps: GraphDriverDeps): Promise<GraphDriver | DriverSkip> {
+    // Loaded here so a process that never makes the driver never loads the addon.
+    const { realSyscalls } = await import('@berth/native');
+    const sys = realSyscalls();
+    const logger = deps.logger.child({ driver: 'overlay2' });
+    const mountOptions = await plainFormatOptions();
+    const driver = new Overlay2Driver({ root: deps.root, logger, sys, mountOptions });
+    try {
+      await driver.init();
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause;
+      if (cause?.code !== 'EPERM') throw err;
+      return { skip: 'overlay2: mounting needs CAP_SYS_ADMIN' };
+    }
+    const facts = await probeOverlay(path.resolve(deps.root), sys, mountOptions);
+    const reason = skipReason(facts);
+    if (reason !== null) {
+      await driver.cleanup();
+      logger.info({ reason }, 'overlay2 not available');
+      return { skip: reason };
+    }
+    return driver;
+  },
+};

@@ -560,8 +560,12 @@ export class BerthEngine implements Engine {
     c.watch?.cancel();
     const w = watchShim(this.socketOf(c.id), this.runtime.exitFile(c.id));
     c.watch = w;
+    this.log.debug({ containerId: c.id }, 'watching the shim for the exit');
     w.result.then(
-      (code) => void this.onExit(c, code),
+      (code) => {
+        this.log.debug({ containerId: c.id, exitCode: code }, 'the shim reported the exit');
+        void this.onExit(c, code).catch((err: unknown) => this.log.error({ err, containerId: c.id }, 'exit handling failed'));
+      },
       (err: unknown) => {
         this.log.warn({ err, containerId: c.id }, 'lost the shim without an exit status');
         void this.onExit(c, 255);

@@ -48,6 +48,8 @@ export function watchShim(socket: string, exitFile: string): ShimWatch {
       if (cancelled) return;
       if (!connected) fromFile(err);
     });
+    // Half-open sockets: the shim ending its side is the answer; close ours too.
+    s.on('end', () => s.destroy());
     s.on('close', () => {
       if (cancelled || !connected) return;
       const m = /^exit (\d+)\n?$/.exec(text);

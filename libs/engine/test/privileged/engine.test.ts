@@ -1,0 +1,361 @@
+/**
+ * The engine on the real kernel: a temp data root and exec root, the busybox fixture image,
+ * berth-shim and berth-init. Each test checks what it leaves behind.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import { createServer, createConnection, type Socket } from 'node:net';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Demuxer } from '@berth/api';
+import { silentLogger } from '@berth/log';
+import type { GraphDriver } from '@berth/plugin-api';
+import { createEngine, type Engine } from '@berth/engine';
+
+const BUSYBOX_TAR = '/var/lib/berth/fixtures/busybox.tar';
+const skip = (process.getuid?.() !== 0 && 'needs root') || (!fs.existsSync(BUSYBOX_TAR) && `no ${BUSYBOX_TAR}`);
+
+/** Full copies on disk, layers unpacked by GNU tar: enough for the engine's use, trusted input only. */
+function copyDriver(home: string): GraphDriver {
+  const dir = (id: string): string => path.join(home, id);
+  return {
+    name: 'copytest',
+    async create(id, parent) {
+      fs.mkdirSync(dir(id), { recursive: true });
+      if (parent) execFileSync('cp', ['-a', '-T', dir(parent), dir(id)]);
+    },
+    async createReadWrite(id, parent) {
+      return this.create(id, parent);
+    },
+    async remove(id) {
+      fs.rmSync(dir(id), { recursive: true, force: true });
+    },
+    async get(id) {
+      if (!fs.existsSync(dir(id))) throw Object.assign(new Error(`no layer ${id}`), { code: 'BERTH_LAYER_NOT_FOUND' });
+      return dir(id);
+    },
+    async put() {},
+    async exists(id) {
+      return fs.existsSync(dir(id));
+    },
+    async status() {
+      return [['Backing Filesystem', 'test']];
+    },
+    async getMetadata() {
+      return {};
+    },
+    async cleanup() {},
+    async diff() {
+      throw new Error('not used');
+    },
+    async changes() {
+      return [];
+    },
+    async applyDiff(id, _parent, diff) {
+      const child = spawn('tar', ['-C', dir(id), '--numeric-owner', '-xpf', '-'], { stdio: ['pipe', 'ignore', 'inherit'] });
+      diff.pipe(child.stdin);
+      await new Promise<void>((res, rej) => child.on('exit', (code) => (code === 0 ? res() : rej(new Error(`tar exited ${code}`)))));
+      return 0;
+    },
+    async diffSize() {
+      return 0;
+    },
+    async capabilities() {
+      return { reproducesExactDiffs: false };
+    },
+  } as GraphDriver;
+}
+
+let tmp: string;
+let dataRoot: string;
+let execRoot: string;
+let driver: GraphDriver;
+let engine: Engine;
+
+async function open(): Promise<Engine> {
+  return createEngine({ dataRoot, execRoot, logger: silentLogger(), graphDriver: driver });
+}
+
+/** A connected socket pair: the engine gets one end, the test the other. */
+async function socketPair(): Promise<{ server: Socket; client: Socket; close(): void }> {
+  const sock = path.join(tmp, `p${Math.random().toString(16).slice(2, 8)}.sock`);
+  const srv = createServer({ allowHalfOpen: true });
+  const accepted = new Promise<Socket>((r) => srv.once('connection', r));
+  await new Promise<void>((r) => srv.listen(sock, r));
+  const client = createConnection({ path: sock, allowHalfOpen: true });
+  const server = await accepted;
+  return { server, client, close: () => srv.close() };
+}
+
+async function readAll(s: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of s) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function demux(buf: Buffer): { stdout: string; stderr: string } {
+  const out = { stdout: '', stderr: '' };
+  new Demuxer((t, p) => {
+    if (t === 1) out.stdout += p.toString();
+    else if (t === 2) out.stderr += p.toString();
+  }).push(buf);
+  return out;
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** What a container may leave on the host: mounts, cgroup dirs, runtime state, shim sockets, processes. */
+function leftovers(id: string): string[] {
+  const out: string[] = [];
+  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  if (mounts.includes(id)) out.push('mount');
+  for (const h of fs.readdirSync('/sys/fs/cgroup')) {
+    const p = path.join('/sys/fs/cgroup', h, 'berth', id);
+    if (fs.existsSync(p)) out.push(`cgroup ${p}`);
+  }
+  if (fs.existsSync(path.join(execRoot, 'runtime', id))) out.push('runtime state');
+  if (fs.existsSync(path.join(execRoot, 'shim', `${id}.sock`))) out.push('shim socket');
+  const ps = execFileSync('ps', ['-eo', 'args']).toString();
+  if (ps.includes(id)) out.push('process');
+  return out;
+}
+
+async function create(body: Record<string, unknown>, name?: string): Promise<string> {
+  return (await engine.createContainer(name, { Image: 'busybox', ...body })).Id;
+}
+
+describe('engine (privileged)', { skip, concurrency: false }, () => {
+  before(async () => {
+    tmp = fs.mkdtempSync(`/tmp/be${process.pid % 1000}`);
+    dataRoot = path.join(tmp, 'd');
+    execRoot = path.join(tmp, 'x');
+    driver = copyDriver(path.join(tmp, 'layers'));
+    engine = await open();
+    const id = await engine.importImage(fs.createReadStream(BUSYBOX_TAR), { repo: 'busybox', tag: 'latest', message: '', changes: ['CMD ["sh"]'] }, () => undefined);
+    assert.match(id, /^sha256:[0-9a-f]{64}$/);
+  });
+
+  after(async () => {
+    for (const c of await engine.listContainers({ all: true, limit: 0, size: false, filters: new Map() }))
+      await engine.removeContainer(c.Id, { force: true, volumes: false }).catch(() => undefined);
+    await engine.close();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('create -> attach -> start: output per stream, exit code, logs, inspect, events', async () => {
+    const since = Date.now() / 1000;
+    await assert.rejects(create({ Image: 'nothere' }), { message: 'No such image: nothere' });
+    const id = await create({ Cmd: ['sh', '-c', 'echo out; echo err >&2; exit 3'], AttachStdout: true, AttachStderr: true, Labels: { tier: 'x' } }, 'first');
+    await assert.rejects(create({}, 'first'), { message: `Conflict. The container name "/first" is already in use by container "${id}". You have to remove (or rename) that container to be able to reuse that name.` });
+    const pair = await socketPair();
+    const session = await engine.attachContainer('first', { stdin: false, stdout: true, stderr: true, stream: true, logs: false });
+    assert.equal(session.tty, false);
+    const piped = session.pipe(pair.server);
+    const output = readAll(pair.client);
+    const wait = await engine.waitContainer(id, 'next-exit');
+    assert.equal(await engine.startContainer(id.slice(0, 10)), 'started');
+    assert.deepEqual(await wait.result, { StatusCode: 3 });
+    await piped;
+    assert.deepEqual(demux(await output), { stdout: 'out\n', stderr: 'err\n' });
+    pair.close();
+
+    const ins = await engine.inspectContainer('/first');
+    assert.equal(ins.State.Status, 'exited');
+    assert.equal(ins.State.ExitCode, 3);
+    assert.match(ins.State.FinishedAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+    assert.equal(ins.Name, '/first');
+    assert.deepEqual(ins.Config.Cmd, ['sh', '-c', 'echo out; echo err >&2; exit 3']);
+    assert.ok(fs.existsSync(path.join(dataRoot, 'containers', id, 'config.v2.json')));
+    assert.ok(fs.existsSync(path.join(dataRoot, 'containers', id, 'hostconfig.json')));
+    assert.deepEqual(leftovers(id), []);
+
+    const logs = await engine.containerLogs(id, { follow: false, stdout: true, stderr: false, since: 0, until: 0, timestamps: true, tail: 'all' });
+    const text = demux(await readAll(logs.body)).stdout;
+    assert.match(text, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z out\n$/);
+
+    const [ps] = await engine.listContainers({ all: true, limit: 0, size: false, filters: new Map([['label', new Set(['tier=x'])]]) });
+    assert.equal(ps!.Id, id);
+    assert.match(ps!.Status, /^Exited \(3\) (Less than a second|\d+ seconds?) ago$/);
+    assert.equal(ps!.Command, "sh -c 'echo out; echo err >&2; exit 3'");
+    assert.equal((await engine.listContainers({ all: false, limit: 0, size: false, filters: new Map() })).length, 0);
+
+    const ac = new AbortController();
+    const actions: string[] = [];
+    for await (const e of engine.events({ since, until: Date.now() / 1000, filters: new Map([['container', new Set(['first'])]]) }, ac.signal)) actions.push(e.Action);
+    assert.deepEqual(actions, ['create', 'attach', 'start', 'die']);
+    await engine.removeContainer(id, { force: false, volumes: false });
+    assert.ok(!fs.existsSync(path.join(dataRoot, 'containers', id)));
+    await assert.rejects(engine.inspectContainer(id), { message: `No such container: ${id}` });
+  });
+
+  it('wait conditions: not-running at once for a created container, next-exit, removed', async () => {
+    const id = await create({ Cmd: ['sh', '-c', 'exit 4'] });
+    const nr = await engine.waitContainer(id, 'not-running');
+    assert.deepEqual(await nr.result, { StatusCode: 0 });
+    const next = await engine.waitContainer(id, 'next-exit');
+    const removed = await engine.waitContainer(id, 'removed');
+    let removedDone = false;
+    void removed.result.then(() => (removedDone = true));
+    await engine.startContainer(id);
+    assert.deepEqual(await next.result, { StatusCode: 4 });
+    assert.equal(removedDone, false);
+    await engine.removeContainer(id, { force: false, volumes: false });
+    assert.deepEqual(await removed.result, { StatusCode: 4 });
+  });
+
+  it('stop: SIGTERM ignored by PID 1, SIGKILL after the timeout; 304 when stopped; kill 409 text', async () => {
+    const id = await create({ Cmd: ['sleep', '100'] }, 'stopper');
+    await engine.startContainer(id);
+    assert.equal(await engine.startContainer(id), 'not-modified');
+    const t0 = Date.now();
+    assert.equal(await engine.stopContainer(id, { timeout: 1 }), 'stopped');
+    const took = Date.now() - t0;
+    assert.ok(took >= 900 && took < 8000, `stop took ${took} ms`);
+    const ins = await engine.inspectContainer(id);
+    assert.equal(ins.State.ExitCode, 137);
+    assert.equal(await engine.stopContainer(id, {}), 'not-modified');
+    await assert.rejects(engine.killContainer('stopper'), { message: `cannot kill container: stopper: container ${id} is not running` });
+    assert.deepEqual(leftovers(id), []);
+    await engine.removeContainer(id, { force: false, volumes: false });
+  });
+
+  it('kill with a signal; rm without force is refused; rm -f leaves nothing', async () => {
+    const id = await create({ Cmd: ['sh', '-c', 'trap "exit 42" USR1; while true; do sleep 0.1; done'] }, 'killme');
+    await engine.startContainer(id);
+    await new Promise((r) => setTimeout(r, 300));
+    const w = await engine.waitContainer(id, 'next-exit');
+    await engine.killContainer(id, 'USR1');
+    assert.deepEqual(await w.result, { StatusCode: 42 });
+
+    const id2 = await create({ Cmd: ['sleep', '100'] }, 'forceme');
+    await engine.startContainer(id2);
+    const pid = (await engine.inspectContainer(id2)).State.Pid;
+    assert.ok(pid > 0 && fs.existsSync(`/proc/${pid}`));
+    await assert.rejects(engine.removeContainer(id2, { force: false, volumes: false }), {
+      message: 'cannot remove container "/forceme": container is running: stop the container before removing or force remove',
+    });
+    await engine.removeContainer(id2, { force: true, volumes: false });
+    assert.deepEqual(leftovers(id2), []);
+    assert.ok(!fs.existsSync(`/proc/${pid}`) || !fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('sleep'));
+    assert.ok(!fs.existsSync(path.join(dataRoot, 'containers', id2)));
+    assert.ok(!fs.existsSync(path.join(execRoot, 'containers', id2)));
+    await engine.removeContainer(id, { force: false, volumes: false });
+  });
+
+  it('--rm: the container is removed after exit and removed-waiters resolve', async () => {
+    const id = await create({ Cmd: ['sh', '-c', 'exit 2'], HostConfig: { AutoRemove: true } });
+    const w = await engine.waitContainer(id, 'removed');
+    await engine.startContainer(id);
+    assert.deepEqual(await w.result, { StatusCode: 2 });
+    await assert.rejects(engine.inspectContainer(id), /No such container/);
+    assert.deepEqual(leftovers(id), []);
+  });
+
+  it('restart policy on-failure:2 restarts twice, counting RestartCount', async () => {
+    const id = await create({ Cmd: ['sh', '-c', 'exit 1'], HostConfig: { RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 2 } } });
+    await engine.startContainer(id);
+    const ins = await until('two restarts and a final exit', async () => {
+      const i = await engine.inspectContainer(id);
+      return i.RestartCount === 2 && i.State.Status === 'exited' ? i : undefined;
+    });
+    assert.equal(ins.State.ExitCode, 1);
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal((await engine.inspectContainer(id)).RestartCount, 2);
+    await engine.removeContainer(id, { force: true, volumes: false });
+  });
+
+  it('exec: output, exit code in inspectExec, ExecIDs, missing command 127 in-band', async () => {
+    const id = await create({ Cmd: ['sleep', '100'] });
+    await engine.startContainer(id);
+    const { Id: ex } = await engine.createExec(id, { Cmd: ['sh', '-c', 'echo hi; echo oops >&2; exit 5'], AttachStdout: true, AttachStderr: true });
+    const session = await engine.startExec(ex, {});
+    assert.ok(session);
+    const pair = await socketPair();
+    const out = readAll(pair.client);
+    await session.pipe(pair.server);
+    assert.deepEqual(demux(await out), { stdout: 'hi\n', stderr: 'oops\n' });
+    pair.close();
+    const ei = await until('exec exit code', async () => {
+      const i = await engine.inspectExec(ex);
+      return i.Running ? undefined : i;
+    });
+    assert.equal(ei.ExitCode, 5);
+    assert.deepEqual((await engine.inspectContainer(id)).ExecIDs, [ex]);
+
+    const { Id: bad } = await engine.createExec(id, { Cmd: ['nosuchcmd'], AttachStdout: true, AttachStderr: true });
+    const s2 = await engine.startExec(bad, {});
+    const pair2 = await socketPair();
+    const out2 = readAll(pair2.client);
+    await s2!.pipe(pair2.server);
+    assert.match(demux(await out2).stderr, /nosuchcmd.*\r\n$/);
+    pair2.close();
+    assert.equal((await engine.inspectExec(bad)).ExitCode, 127);
+    await assert.rejects(engine.createExec(id, { Cmd: [] }), { message: 'No exec command specified' });
+    await assert.rejects(engine.inspectExec('nope'), { message: 'No such exec instance: nope' });
+    await engine.removeContainer(id, { force: true, volumes: false });
+    assert.deepEqual(leftovers(id), []);
+  });
+
+  it('start failure for a missing command: 127, stays created with Error, nothing leaked', async () => {
+    const id = await create({ Cmd: ['/nonexistent'] });
+    await assert.rejects(engine.startContainer(id), /executable file not found|no such file/i);
+    const ins = await engine.inspectContainer(id);
+    assert.equal(ins.State.Status, 'created');
+    assert.equal(ins.State.ExitCode, 127);
+    assert.match(ins.State.Error, /nonexistent/);
+    assert.deepEqual(leftovers(id), []);
+    await engine.removeContainer(id, { force: false, volumes: false });
+  });
+
+  it('top, pause/unpause, rename', async () => {
+    const id = await create({ Cmd: ['sleep', '100'] }, 'topme');
+    await engine.startContainer(id);
+    const top = await engine.topContainer(id, '');
+    assert.ok(top.Titles.includes('PID'));
+    assert.equal(top.Processes.length, 1);
+    assert.match(top.Processes[0]!.at(-1)!, /sleep 100/);
+    await engine.pauseContainer(id);
+    assert.equal((await engine.inspectContainer(id)).State.Status, 'paused');
+    const [ps] = await engine.listContainers({ all: false, limit: 0, size: false, filters: new Map([['name', new Set(['topme'])]]) });
+    assert.match(ps!.Status, /\(Paused\)$/);
+    await engine.unpauseContainer(id);
+    await engine.renameContainer(id, 'renamed');
+    assert.equal((await engine.inspectContainer('renamed')).Name, '/renamed');
+    await engine.removeContainer(id, { force: true, volumes: false });
+    assert.deepEqual(leftovers(id), []);
+  });
+
+  it('a second engine (berthd restart) re-adopts a running container and collects its exit code', async () => {
+    const id = await create({ Cmd: ['sh', '-c', 'sleep 1.5; echo bye; exit 7'] });
+    await engine.startContainer(id);
+    await engine.close();
+    engine = await open();
+    const ins = await engine.inspectContainer(id);
+    assert.equal(ins.State.Status, 'running');
+    const w = await engine.waitContainer(id, 'next-exit');
+    assert.deepEqual(await w.result, { StatusCode: 7 });
+    const logs = await engine.containerLogs(id, { follow: false, stdout: true, stderr: true, since: 0, until: 0, timestamps: false, tail: 'all' });
+    assert.equal(demux(await readAll(logs.body)).stdout, 'bye\n');
+    assert.deepEqual(leftovers(id), []);
+    await engine.removeContainer(id, { force: false, volumes: false });
+  });
+
+  it('logs --follow ends when the container stops', async () => {
+    const id = await create({ Cmd: ['sh', '-c', 'for i in 1 2 3; do echo $i; sleep 0.2; done'], Tty: true });
+    await engine.startContainer(id);
+    const logs = await engine.containerLogs(id, { follow: true, stdout: true, stderr: true, since: 0, until: 0, timestamps: false, tail: 'all' });
+    assert.equal(logs.tty, true);
+    const text = (await readAll(logs.body)).toString();
+    assert.equal(text.replace(/\r/g, ''), '1\n2\n3\n');
+    await engine.removeContainer(id, { force: true, volumes: false });
+  });
+});

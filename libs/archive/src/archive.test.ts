@@ -263,3 +263,32 @@ describe('tar format', () => {
     assert.equal(listing[0], `${'d'.repeat(120)}/`);
   });
 });
+
+describe('applyTar with overlay whiteouts', () => {
+  it('makes .wh.x a 0/0 char device x and .wh..wh..opq the opaque xattr, creating missing parents', async () => {
+    const { layer } = freshLayer();
+    const afs = fakeFs();
+    await applyTar(
+      layer,
+      Readable.from([
+        tarOf([
+          { name: 'a/', type: 'dir', mode: 0o755 },
+          { name: 'a/.wh.gone', mode: 0o600 },
+          { name: 'b/', type: 'dir', mode: 0o700 },
+          { name: 'b/.wh..wh..opq', mode: 0o700 },
+          { name: 'b/new', data: 'n' },
+          { name: 'deep/er/.wh.x' },
+          { name: 'c/.wh..wh.plnk' },
+        ]),
+      ]),
+      { fs: afs, whiteoutFormat: 'overlay' },
+    );
+    assert.deepEqual(afs.nodes, [`${path.join(layer, 'a/gone')} 20000 0:0`, `${path.join(layer, 'deep/er/x')} 20000 0:0`]);
+    assert.deepEqual(afs.xattrs.get(`${path.join(layer, 'b')}#trusted.overlay.opaque`), Buffer.from('y'));
+    assert.equal(fs.readFileSync(path.join(layer, 'b/new'), 'utf8'), 'n');
+    assert.equal(fs.existsSync(path.join(layer, 'a/.wh.gone')), false);
+    assert.equal(fs.existsSync(path.join(layer, 'b/.wh..wh..opq')), false);
+    // other .wh..wh. metadata is dropped, its directory still made
+    assert.deepEqual(fs.readdirSync(path.join(layer, 'c')), []);
+  });
+});

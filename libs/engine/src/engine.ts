@@ -521,7 +521,7 @@ export class BerthEngine implements Engine {
       // Attach sessions that were waiting join before the process runs, so they miss no output.
       const pending = [...c.pendingAttach];
       c.pendingAttach.clear();
-      await Promise.all(pending.map((p) => p().catch(() => undefined)));
+      await Promise.all(pending.map((p) => p()));
       await this.runtime.start(id);
       const st = this.runtime.state(id);
       const s = c.rec.State;
@@ -846,18 +846,24 @@ export class BerthEngine implements Engine {
       }
       return;
     }
-    // Not running: join at the next start (docker run attaches before it starts).
+    // Not running: join at the next start (docker run attaches before it starts). The hook runs
+    // between the runtime's create and start, and returns once the shim has accepted the attach,
+    // so no output is missed.
     await new Promise<void>((resolve) => {
-      let joined: Promise<void> | null = null;
-      const hook = (): Promise<void> => {
+      const hook = async (): Promise<void> => {
         client.off('close', gone);
-        joined = connect().finally(resolve);
-        // The shim stream is established when connect's attach answered; that is enough for start to go on.
-        return new Promise<void>((r) => setTimeout(r, 0));
+        try {
+          const shim = await ShimClient.attach(this.socketOf(c.id), streams);
+          void this.pipeShim(shim, client, streams, keys).finally(resolve);
+        } catch (err) {
+          this.log.debug({ err, containerId: c.id }, 'attach at start failed');
+          if (!client.destroyed) client.end();
+          resolve();
+        }
       };
       const gone = (): void => {
         c.pendingAttach.delete(hook);
-        if (!joined) resolve();
+        resolve();
       };
       client.once('close', gone);
       c.pendingAttach.add(hook);
@@ -867,6 +873,10 @@ export class BerthEngine implements Engine {
   /** Pipes a client socket to a shim attach stream until either side ends or detach keys arrive. */
   private async joinShim(socket: string, client: Duplex, streams: { stdin: boolean; stdout: boolean; stderr: boolean }, keys: Buffer): Promise<void> {
     const shim = await ShimClient.attach(socket, streams);
+    return this.pipeShim(shim, client, streams, keys);
+  }
+
+  private async pipeShim(shim: import('node:net').Socket, client: Duplex, streams: { stdin: boolean; stdout: boolean; stderr: boolean }, keys: Buffer): Promise<void> {
     let done!: () => void;
     const finished = new Promise<void>((r) => (done = r));
     let ended = false;

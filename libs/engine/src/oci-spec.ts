@@ -242,7 +242,9 @@ export function buildSpec(input: SpecInput): OciSpec {
   ].filter((m) => !dests.has(m.destination));
   const allMounts = [...base, ...etc, ...user].sort((a, b) => depth(a.destination) - depth(b.destination));
 
-  const namespaces: { type: string; path?: string }[] = [{ type: 'mount' }];
+  // Mount last: berth-init opens each namespace path after joining the ones before it (exec),
+  // and /proc/<pid>/ns/* must still be the host's /proc when it does.
+  const namespaces: { type: string; path?: string }[] = [];
   if (h.NetworkMode.startsWith('container:')) namespaces.push({ type: 'network', path: input.joinNetns ?? '' });
   else if (h.NetworkMode !== 'host') namespaces.push({ type: 'network' });
   if (h.PidMode.startsWith('container:')) namespaces.push({ type: 'pid', path: input.joinPid ?? '' });
@@ -251,6 +253,7 @@ export function buildSpec(input: SpecInput): OciSpec {
   else if (h.IpcMode !== 'host') namespaces.push({ type: 'ipc' });
   if (h.UTSMode !== 'host' && h.NetworkMode !== 'host') namespaces.push({ type: 'uts' });
   if (h.CgroupnsMode !== 'host') namespaces.push({ type: 'cgroup' });
+  namespaces.push({ type: 'mount' });
 
   const resources: Record<string, unknown> = {};
   resources.devices = h.Privileged ? [{ allow: true, access: 'rwm' }] : [{ allow: false, access: 'rwm' }];

@@ -72,6 +72,7 @@ let dataRoot: string;
 let execRoot: string;
 let driver: GraphDriver;
 let engine: Engine;
+const servers: import('node:net').Server[] = [];
 
 async function open(): Promise<Engine> {
   return createEngine({ dataRoot, execRoot, logger: silentLogger(), graphDriver: driver });
@@ -85,6 +86,7 @@ async function socketPair(): Promise<{ server: Socket; client: Socket; close(): 
   await new Promise<void>((r) => srv.listen(sock, r));
   const client = createConnection({ path: sock, allowHalfOpen: true });
   const server = await accepted;
+  servers.push(srv);
   return { server, client, close: () => srv.close() };
 }
 
@@ -148,6 +150,7 @@ describe('engine (privileged)', { skip, concurrency: false }, () => {
     for (const c of await engine.listContainers({ all: true, limit: 0, size: false, filters: new Map() }))
       await engine.removeContainer(c.Id, { force: true, volumes: false }).catch(() => undefined);
     await engine.close();
+    for (const s of servers) s.close();
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 

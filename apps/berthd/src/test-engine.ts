@@ -11,6 +11,7 @@ import type {
   ContainerInspect,
   ContainerSummary,
   EventMessage,
+  ExecCreateBody,
   ExecInspect,
   ExecStartBody,
   ImageDeleteItem,
@@ -312,7 +313,7 @@ export class TestEngine implements Engine {
 
   private execs = new Map<string, { container: string; tty: boolean }>();
 
-  async createExec(ref: string, body: { Tty?: boolean }): Promise<{ Id: string }> {
+  async createExec(ref: string, body: ExecCreateBody): Promise<{ Id: string }> {
     this.record('createExec', ref, body);
     const c = this.find(ref);
     if (!c.running) throw new BerthError('BERTH_CONTAINER_STATE', `container ${c.id} is not running`);

@@ -85,16 +85,12 @@ export async function listen(app: FastifyInstance, hosts: readonly string[], opt
   const addresses: string[] = [];
   const gid = await groupId(opts.socketGroup ?? 'berth');
   const close = async (): Promise<void> => {
-    await Promise.all(
-      servers.map(
-        ({ server }) =>
-          new Promise<void>((resolve) => {
-            server.close(() => resolve());
-            server.closeAllConnections();
-          }),
-      ),
-    );
+    // Stop accepting first; then end open connections (upgraded sockets still count as
+    // connections of their server, but node no longer tracks them as HTTP ones).
+    const closed = servers.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve())));
     for (const s of app.berthSockets) s.destroy();
+    for (const { server } of servers) server.closeAllConnections();
+    await Promise.all(closed);
     for (const { addr } of servers) if (addr.kind === 'unix') await unlink(addr.path).catch(() => {});
   };
   try {

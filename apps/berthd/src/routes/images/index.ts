@@ -68,7 +68,8 @@ export function imageRoutes(app: FastifyInstance, deps: RouteDeps): void {
       const fromImage = str(q, 'fromImage');
       if (fromImage !== undefined && fromImage !== '') {
         const tag = str(q, 'tag');
-        throw notImplemented(`pull (${fromImage}${tag ? `:${tag}` : ''})`);
+        const ref = tag ? `${fromImage}${tag.includes(':') ? '@' : ':'}${tag}` : fromImage;
+        throw new BerthError('BERTH_NOT_IMPLEMENTED', `pull is not implemented yet: cannot pull ${ref}`, { details: { field: 'fromImage' } });
       }
       if (str(q, 'fromSrc') === undefined)
         throw new BerthError('BERTH_INVALID_ARGUMENT', 'fromImage or fromSrc is required', { details: { field: 'fromSrc' } });

@@ -87,7 +87,14 @@ async function socketPair(): Promise<{ server: Socket; client: Socket; close(): 
   const client = createConnection({ path: sock, allowHalfOpen: true });
   const server = await accepted;
   servers.push(srv);
-  return { server, client, close: () => srv.close() };
+  return {
+    server,
+    client,
+    close: () => {
+      client.destroy();
+      srv.close();
+    },
+  };
 }
 
 async function readAll(s: NodeJS.ReadableStream): Promise<Buffer> {
@@ -350,6 +357,61 @@ describe('engine (privileged)', { skip, concurrency: false }, () => {
     assert.equal(demux(await readAll(logs.body)).stdout, 'bye\n');
     assert.deepEqual(leftovers(id), []);
     await engine.removeContainer(id, { force: false, volumes: false });
+  });
+
+  it('attach with stdin (docker run -i): client half-close is stdin EOF; output framed; exit 0', async () => {
+    const id = await create({ Cmd: ['cat'], OpenStdin: true, StdinOnce: true, AttachStdin: true, AttachStdout: true, AttachStderr: true });
+    const pair = await socketPair();
+    const session = await engine.attachContainer(id, { stdin: true, stdout: true, stderr: true, stream: true, logs: false });
+    const piped = session.pipe(pair.server);
+    const out = readAll(pair.client);
+    const w = await engine.waitContainer(id, 'next-exit');
+    await engine.startContainer(id);
+    pair.client.end('abc\ndef\n');
+    assert.deepEqual(await w.result, { StatusCode: 0 });
+    await piped;
+    assert.deepEqual(demux(await out), { stdout: 'abc\ndef\n', stderr: '' });
+    pair.close();
+    await engine.removeContainer(id, { force: false, volumes: false });
+  });
+
+  it('attach with a tty (docker run -it): echo through the pty, detach keys end the session, the container goes on', async () => {
+    const id = await create({ Cmd: ['cat'], Tty: true, OpenStdin: true, StdinOnce: true, AttachStdin: true, AttachStdout: true, AttachStderr: true });
+    const pair = await socketPair();
+    const session = await engine.attachContainer(id, { stdin: true, stdout: true, stderr: true, stream: true, logs: false, detachKeys: 'ctrl-x' });
+    assert.equal(session.tty, true);
+    const piped = session.pipe(pair.server);
+    let text = '';
+    pair.client.on('data', (d: Buffer) => (text += d.toString()));
+    await engine.startContainer(id);
+    await engine.resizeContainer(id, 40, 100);
+    pair.client.write('hello\n');
+    await until('the echo', () => (text.match(/hello/g) ?? []).length >= 2);
+    pair.client.write(Buffer.from([0x18]));
+    await piped;
+    assert.equal((await engine.inspectContainer(id)).State.Running, true);
+    pair.close();
+    await engine.removeContainer(id, { force: true, volumes: false });
+    assert.deepEqual(leftovers(id), []);
+  });
+
+  it('restart policy always applies at daemon start to a container that exited while berthd was down', async () => {
+    const id = await create({ Cmd: ['sh', '-c', 'sleep 0.5; exit 1'], HostConfig: { RestartPolicy: { Name: 'always', MaximumRetryCount: 0 } } });
+    await engine.startContainer(id);
+    const firstStart = (await engine.inspectContainer(id)).State.StartedAt;
+    await engine.close();
+    await until('the exit while down', () => fs.existsSync(path.join(execRoot, 'runtime', id, 'exit')));
+    engine = await open();
+    const ins = await until('a restart at daemon start', async () => {
+      const i = await engine.inspectContainer(id);
+      return i.State.Running && i.State.StartedAt !== firstStart ? i : undefined;
+    });
+    assert.ok(ins.State.Pid > 0);
+    assert.equal(await engine.stopContainer(id, { timeout: 0 }), 'stopped');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await engine.inspectContainer(id)).State.Running, false, 'a stopped container is not restarted');
+    await engine.removeContainer(id, { force: false, volumes: false });
+    assert.deepEqual(leftovers(id), []);
   });
 
   it('logs --follow ends when the container stops', async () => {

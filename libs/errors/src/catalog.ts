@@ -29,6 +29,7 @@ export const catalog = {
   BERTH_EXEC_NOT_FOUND: { kind: ErrorKind.NotFound, summary: 'No exec instance has that id.' },
   BERTH_SHIM_NOT_FOUND: { kind: ErrorKind.NotFound, summary: 'Neither the shim control socket nor the exit file of a container process exists.' },
   BERTH_SHIM_FAILED: { kind: ErrorKind.Internal, summary: 'The container shim refused a request or answered outside its protocol.' },
+  BERTH_DAEMON_RUNNING: { kind: ErrorKind.Conflict, summary: 'Another live berthd holds the pid file.' },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
 
 export type ErrorCode = keyof typeof catalog;

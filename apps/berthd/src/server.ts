@@ -86,7 +86,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   });
 
   app.addHook('onResponse', async (req, reply) => {
-    req.log.debug({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    req.log.debug({ method: req.method, url: req.originalUrl, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
 
   app.addHook('onClose', async () => {
@@ -116,8 +116,8 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   app.setErrorHandler(async (err, req, reply) => {
     const status = errorStatus(err);
     // Logged once, here at the boundary.
-    if (status >= 500) req.log.error({ err, method: req.method, url: req.url, status }, 'request failed');
-    else req.log.info({ err, method: req.method, url: req.url, status }, 'request failed');
+    if (status >= 500) req.log.error({ err, method: req.method, url: req.originalUrl, status }, 'request failed');
+    else req.log.info({ err, method: req.method, url: req.originalUrl, status }, 'request failed');
     const message = (err as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'request body is too large' : errorMessage(err);
     return sendJson(reply, status, { message });
   });

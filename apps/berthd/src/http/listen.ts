@@ -34,6 +34,8 @@ export interface ListenOptions {
 export interface Listener {
   /** What is listening: socket paths, and `host:port` with the real port for tcp. */
   addresses: string[];
+  /** Stops accepting new connections; open ones go on (shutdown lets the engine end them). */
+  stopAccepting(): void;
   /** Stops accepting, ends open connections, removes socket files. */
   close(): Promise<void>;
 }
@@ -84,13 +86,17 @@ export async function listen(app: FastifyInstance, hosts: readonly string[], opt
   const servers: { server: Server; addr: HostAddress }[] = [];
   const addresses: string[] = [];
   const gid = await groupId(opts.socketGroup ?? 'berth');
+  let closed: Promise<void>[] | undefined;
+  const stopAccepting = (): void => {
+    closed ??= servers.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve())));
+  };
   const close = async (): Promise<void> => {
     // Stop accepting first; then end open connections (upgraded sockets still count as
     // connections of their server, but node no longer tracks them as HTTP ones).
-    const closed = servers.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve())));
+    stopAccepting();
     for (const s of app.berthSockets) s.destroy();
     for (const { server } of servers) server.closeAllConnections();
-    await Promise.all(closed);
+    await Promise.all(closed!);
     for (const { addr } of servers) if (addr.kind === 'unix') await unlink(addr.path).catch(() => {});
   };
   try {
@@ -117,5 +123,5 @@ export async function listen(app: FastifyInstance, hosts: readonly string[], opt
     await close();
     throw err;
   }
-  return { addresses, close };
+  return { addresses, stopAccepting, close };
 }

@@ -1,0 +1,186 @@
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { BerthError } from '@berth/errors';
+import type { Level } from '@berth/log';
+
+/** berthd's settings, from flags and the config file (Docker's daemon.json key names). */
+export interface DaemonConfig {
+  dataRoot: string;
+  execRoot: string;
+  hosts: string[];
+  logLevel: Level;
+  storageDriver: string;
+  liveRestore: boolean;
+  pidfile: string;
+  configFile: string;
+}
+
+export const DEFAULTS = {
+  dataRoot: '/var/lib/berth',
+  execRoot: '/run/berth',
+  hosts: ['unix:///run/berth/berth.sock'],
+  logLevel: 'info' as Level,
+  storageDriver: 'vfs',
+  liveRestore: true,
+  pidfile: '/run/berth/berthd.pid',
+  configFile: '/etc/berth/daemon.json',
+};
+
+/** Config file key -> setting. Keys are Docker's daemon.json names. */
+const FILE_KEYS = {
+  'data-root': 'dataRoot',
+  'exec-root': 'execRoot',
+  hosts: 'hosts',
+  'log-level': 'logLevel',
+  'storage-driver': 'storageDriver',
+  'live-restore': 'liveRestore',
+  pidfile: 'pidfile',
+} as const satisfies Record<string, keyof DaemonConfig>;
+type FileKey = keyof typeof FILE_KEYS;
+
+const LEVELS: readonly Level[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export const USAGE = `Usage: berthd [OPTIONS]
+
+A container engine daemon that speaks the Docker Engine API.
+
+Options:
+      --config-file string      Daemon configuration file (default "${DEFAULTS.configFile}")
+      --data-root string        Root directory of persistent state (default "${DEFAULTS.dataRoot}")
+      --exec-root string        Root directory of execution state (default "${DEFAULTS.execRoot}")
+  -H, --host list               Daemon socket(s) to listen on: unix:///path or tcp://host:port
+                                (default ${DEFAULTS.hosts[0]})
+  -l, --log-level string        fatal, error, warn, info, debug or trace (default "info")
+      --live-restore            Keep containers alive while the daemon is down (default true)
+  -p, --pidfile string          Path of the daemon's pid file (default "${DEFAULTS.pidfile}")
+  -s, --storage-driver string   Storage driver (default "${DEFAULTS.storageDriver}")
+  -h, --help                    Print usage
+  -v, --version                 Print version information and quit
+`;
+
+const invalid = (message: string, field: string): BerthError => new BerthError('BERTH_INVALID_ARGUMENT', message, { details: { field } });
+
+export interface ParsedArgs {
+  help: boolean;
+  version: boolean;
+  /** Only the settings given as flags. */
+  flags: Partial<DaemonConfig>;
+  configFile: string | undefined;
+}
+
+export function parseFlags(argv: readonly string[]): ParsedArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        'config-file': { type: 'string' },
+        'data-root': { type: 'string' },
+        'exec-root': { type: 'string' },
+        host: { type: 'string', short: 'H', multiple: true },
+        'log-level': { type: 'string', short: 'l' },
+        'live-restore': { type: 'boolean' },
+        pidfile: { type: 'string', short: 'p' },
+        'storage-driver': { type: 'string', short: 's' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    });
+  } catch (err) {
+    throw invalid(`${err instanceof Error ? err.message : String(err)}\nSee 'berthd --help'.`, 'flags');
+  }
+  const v = parsed.values;
+  const flags: Partial<DaemonConfig> = {};
+  if (v['data-root'] !== undefined) flags.dataRoot = v['data-root'];
+  if (v['exec-root'] !== undefined) flags.execRoot = v['exec-root'];
+  if (v.host !== undefined) flags.hosts = v.host;
+  if (v['log-level'] !== undefined) flags.logLevel = checkLevel(v['log-level']);
+  if (v['live-restore'] !== undefined) flags.liveRestore = v['live-restore'];
+  if (v.pidfile !== undefined) flags.pidfile = v.pidfile;
+  if (v['storage-driver'] !== undefined) flags.storageDriver = v['storage-driver'];
+  return { help: v.help ?? false, version: v.version ?? false, flags, configFile: v['config-file'] };
+}
+
+function checkLevel(s: string): Level {
+  if (!(LEVELS as readonly string[]).includes(s)) throw invalid(`unknown log level ${JSON.stringify(s)}: use one of ${LEVELS.join(', ')}`, 'log-level');
+  return s as Level;
+}
+
+/** Validates a parsed daemon.json into settings; names the file and the key on errors. */
+export function parseConfigFile(text: string, path: string): Partial<DaemonConfig> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw invalid(`unable to configure the daemon with file ${path}: ${err instanceof Error ? err.message : String(err)}`, 'config-file');
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw invalid(`unable to configure the daemon with file ${path}: not a JSON object`, 'config-file');
+  const entries = Object.entries(raw as Record<string, unknown>);
+  const unknown = entries.map(([k]) => k).filter((k) => !(k in FILE_KEYS));
+  if (unknown.length)
+    throw invalid(`unable to configure the daemon with file ${path}: the following directives don't match any configuration option: ${unknown.join(', ')}`, unknown[0]!);
+  const out: Partial<DaemonConfig> = {};
+  const bad = (key: string, want: string): BerthError => invalid(`unable to configure the daemon with file ${path}: ${key} must be ${want}`, key);
+  for (const [key, value] of entries as [FileKey, unknown][]) {
+    switch (key) {
+      case 'hosts':
+        if (!Array.isArray(value) || !value.every((h) => typeof h === 'string')) throw bad(key, 'an array of strings');
+        out.hosts = value as string[];
+        break;
+      case 'live-restore':
+        if (typeof value !== 'boolean') throw bad(key, 'a boolean');
+        out.liveRestore = value;
+        break;
+      case 'log-level':
+        if (typeof value !== 'string') throw bad(key, 'a string');
+        out.logLevel = checkLevel(value);
+        break;
+      default: {
+        if (typeof value !== 'string' || value === '') throw bad(key, 'a non-empty string');
+        const setting = FILE_KEYS[key] as 'dataRoot' | 'execRoot' | 'storageDriver' | 'pidfile';
+        out[setting] = value;
+      }
+    }
+  }
+  return out;
+}
+
+const fileKeyOf = (setting: string): string => Object.entries(FILE_KEYS).find(([, s]) => s === setting)![0];
+
+/** Flags over file over defaults; a setting given both as a flag and in the file is an error (as in Docker). */
+export function mergeConfig(flags: Partial<DaemonConfig>, file: Partial<DaemonConfig>, configFile: string): DaemonConfig {
+  const both = Object.keys(flags).filter((k) => k in file) as (keyof DaemonConfig)[];
+  if (both.length) {
+    const list = both.map((k) => `${fileKeyOf(k)}: (from flag: ${show(flags[k])}, from file: ${show(file[k])})`).join(', ');
+    throw invalid(
+      `unable to configure the daemon with file ${configFile}: the following directives are specified both as a flag and in the configuration file: ${list}`,
+      fileKeyOf(both[0]!),
+    );
+  }
+  return { ...DEFAULTS, ...file, ...flags, configFile };
+}
+
+function show(v: unknown): string {
+  return Array.isArray(v) ? `[${v.join(' ')}]` : String(v);
+}
+
+/**
+ * Reads the settings: flags, then the config file. The default file may be absent; a file
+ * named with --config-file must exist.
+ */
+export async function loadConfig(parsed: ParsedArgs): Promise<DaemonConfig> {
+  const path = parsed.configFile ?? DEFAULTS.configFile;
+  let file: Partial<DaemonConfig> = {};
+  try {
+    file = parseConfigFile(await readFile(path, 'utf8'), path);
+  } catch (err) {
+    const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+    if (!missing || parsed.configFile !== undefined) {
+      if (missing) throw invalid(`unable to configure the daemon with file ${path}: no such file`, 'config-file');
+      throw err;
+    }
+  }
+  return mergeConfig(parsed.flags, file, path);
+}

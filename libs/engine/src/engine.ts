@@ -549,7 +549,8 @@ export class BerthEngine implements Engine {
       c.rec.State.Error = message;
       c.rec.State.ExitCode = code;
       this.save(c);
-      this.emit(c, 'die', { exitCode: String(code), execDuration: '0' });
+      // As Docker: a --rm container whose start failed goes away.
+      if (c.host.AutoRemove) await this.removeNow(c).catch((e: unknown) => log.warn({ err: e }, 'auto-remove after a failed start failed'));
       if (err instanceof BerthError && (code === 126 || code === 127))
         throw new BerthError('BERTH_INVALID_ARGUMENT', `failed to create task for container: ${message}`, { cause: err, details: { exitCode: code } });
       throw err;
@@ -1280,6 +1281,13 @@ export class BerthEngine implements Engine {
         continue;
       }
       if (!s.Running && !s.Restarting) {
+        // A start cut short by the crash may have left runtime state, a cgroup or a mount.
+        if (existsSync(join(this.opts.execRoot, 'runtime', rec.Id))) {
+          await this.runtime.delete(rec.Id, true).catch(() => undefined);
+          await this.rtCgroups.destroy(this.cgroupPathOf(c)).catch(() => undefined);
+          await this.images.unmountContainerLayer(rec.Id).catch(() => undefined);
+          rmSync(this.socketOf(rec.Id), { force: true });
+        }
         if (s.Status === 'exited' && !rec.HasBeenManuallyStopped) restartable.push(c);
         continue;
       }

@@ -414,6 +414,67 @@ describe('engine (privileged)', { skip, concurrency: false }, () => {
     assert.deepEqual(leftovers(id), []);
   });
 
+  it('spec features: binds (ro, missing source made), tmpfs, read-only root, user, env, workdir, hostname, --init, caps', async () => {
+    const src = path.join(tmp, 'bindsrc');
+    fs.mkdirSync(src);
+    fs.writeFileSync(path.join(src, 'f'), 'from-host');
+    const missing = path.join(tmp, 'made-by-start');
+    const script = [
+      'cat /b/f; echo', 'echo x > /b/g 2>/dev/null || echo ro-bind', 'touch /root/x 2>/dev/null || echo ro-root', 'echo t > /t/x && cat /t/x',
+      'id -u', 'id -g', 'echo $FOO', 'pwd', 'hostname', 'cat /proc/1/cmdline | tr "\\0" " "; echo', 'grep CapEff /proc/self/status', 'ls -d /m',
+    ].join('; ');
+    const id = await create({
+      Cmd: ['sh', '-c', script], User: 'user', Env: ['FOO=bar'], WorkingDir: '/tmp', Hostname: 'myhost',
+      HostConfig: { Binds: [`${src}:/b:ro`, `${missing}:/m`], Tmpfs: { '/t': 'size=1m' }, ReadonlyRootfs: true, Init: true, CapDrop: ['ALL'] },
+    });
+    const w = await engine.waitContainer(id, 'next-exit');
+    await engine.startContainer(id);
+    assert.deepEqual(await w.result, { StatusCode: 0 });
+    const logs = await engine.containerLogs(id, { follow: false, stdout: true, stderr: true, since: 0, until: 0, timestamps: false, tail: 'all' });
+    const lines = demux(await readAll(logs.body)).stdout.split('\n');
+    assert.deepEqual(lines.slice(0, 9), ['from-host', 'ro-bind', 'ro-root', 't', '1000', '1000', 'bar', '/tmp', 'myhost']);
+    assert.notEqual(lines[9]!.trim(), 'sh -c ' + script, 'PID 1 is the reaper, not the command');
+    assert.equal(lines[10], 'CapEff:\t0000000000000000');
+    assert.equal(lines[11], '/m');
+    assert.ok(fs.statSync(missing).isDirectory());
+    await engine.removeContainer(id, { force: false, volumes: false });
+  });
+
+  it('a failed create leaves nothing; a --rm container whose start fails is removed', async () => {
+    const before = fs.readdirSync(path.join(dataRoot, 'containers')).length;
+    await assert.rejects(create({ HostConfig: { Memory: 1 } }), /Minimum memory limit/);
+    await assert.rejects(create({ HostConfig: { CapAdd: ['NOPE'] } }), /invalid capability: NOPE/);
+    await assert.rejects(create({ HostConfig: { NetworkMode: 'container:ghost' } }), /No such container: ghost/);
+    await assert.rejects(engine.createContainer('x', { Image: 'busybox' }), /Invalid container name/);
+    assert.equal(fs.readdirSync(path.join(dataRoot, 'containers')).length, before);
+    const id = await create({ Cmd: ['/nope'], HostConfig: { AutoRemove: true } });
+    await assert.rejects(engine.startContainer(id), /nope/);
+    await assert.rejects(engine.inspectContainer(id), /No such container/);
+    assert.deepEqual(leftovers(id), []);
+  });
+
+  it('network modes: none has only lo, host shares the host netns, container: joins a running one', async () => {
+    const a = await create({ Cmd: ['sleep', '100'], HostConfig: { NetworkMode: 'none' } }, 'netnone');
+    await engine.startContainer(a);
+    const pidA = (await engine.inspectContainer(a)).State.Pid;
+    assert.notEqual(fs.readlinkSync(`/proc/${pidA}/ns/net`), fs.readlinkSync('/proc/self/ns/net'));
+    const b = await create({ Cmd: ['sh', '-c', 'ls /sys/class/net'], HostConfig: { NetworkMode: 'container:netnone' } });
+    const c = await create({ Cmd: ['sleep', '100'], HostConfig: { NetworkMode: 'host' } });
+    const wb = await engine.waitContainer(b, 'next-exit');
+    await engine.startContainer(b);
+    assert.deepEqual(await wb.result, { StatusCode: 0 });
+    const logs = await engine.containerLogs(b, { follow: false, stdout: true, stderr: true, since: 0, until: 0, timestamps: false, tail: 'all' });
+    assert.equal(demux(await readAll(logs.body)).stdout.trim(), 'lo');
+    await engine.startContainer(c);
+    const pidC = (await engine.inspectContainer(c)).State.Pid;
+    assert.equal(fs.readlinkSync(`/proc/${pidC}/ns/net`), fs.readlinkSync('/proc/self/ns/net'));
+    const ins = await engine.inspectContainer(a);
+    assert.deepEqual(Object.keys(ins.NetworkSettings.Networks), ['none']);
+    await engine.stopContainer(a, { timeout: 0 });
+    await assert.rejects(engine.startContainer(b), /non running container/);
+    for (const id of [a, b, c]) await engine.removeContainer(id, { force: true, volumes: false });
+  });
+
   it('logs --follow ends when the container stops', async () => {
     const id = await create({ Cmd: ['sh', '-c', 'for i in 1 2 3; do echo $i; sleep 0.2; done'], Tty: true });
     await engine.startContainer(id);

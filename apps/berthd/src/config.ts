@@ -167,20 +167,19 @@ function show(v: unknown): string {
 }
 
 /**
- * Reads the settings: flags, then the config file. The default file may be absent; a file
- * named with --config-file must exist.
+ * Reads the settings: flags, then the config file. A missing file is no file (unlike dockerd,
+ * which refuses a missing --config-file: test/support points every daemon at a file that does
+ * not exist to keep the host's /etc/berth/daemon.json out); `fileFound` tells the caller.
  */
-export async function loadConfig(parsed: ParsedArgs): Promise<DaemonConfig> {
+export async function loadConfig(parsed: ParsedArgs): Promise<DaemonConfig & { fileFound: boolean }> {
   const path = parsed.configFile ?? DEFAULTS.configFile;
   let file: Partial<DaemonConfig> = {};
+  let fileFound = true;
   try {
     file = parseConfigFile(await readFile(path, 'utf8'), path);
   } catch (err) {
-    const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
-    if (!missing || parsed.configFile !== undefined) {
-      if (missing) throw invalid(`unable to configure the daemon with file ${path}: no such file`, 'config-file');
-      throw err;
-    }
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    fileFound = false;
   }
-  return mergeConfig(parsed.flags, file, path);
+  return { ...mergeConfig(parsed.flags, file, path), fileFound };
 }

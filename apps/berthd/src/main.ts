@@ -32,6 +32,7 @@ async function main(argv: string[]): Promise<void> {
 
   const root = createRootLogger(cfg.logLevel);
   const log = componentLogger(root, Component.Daemon);
+  if (!cfg.fileFound) log.info({ configFile: cfg.configFile }, 'no config file: using flags and defaults');
   const releasePidfile = await acquirePidfile(cfg.pidfile);
   try {
     const graphDriver = await makeGraphDriver(cfg, root);

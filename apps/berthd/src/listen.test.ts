@@ -231,3 +231,33 @@ test('close() ends hijacked sessions and removes the socket', async () => {
   assert.equal(existsSync(sock), false);
   rmSync(dir, { recursive: true, force: true });
 });
+
+test('events: headers before any event, one line per event, client close ends the subscription', async (t) => {
+  const { sock, engine } = await setup(t);
+  const r = req(sock, 'GET', '/v1.47/events');
+  const res = await new Promise<IncomingMessage>((resolve) => r.on('response', resolve));
+  assert.equal(res.statusCode, 200);
+  assert.equal(res.headers['content-type'], 'application/json');
+  assert.equal(engine.listeners, 1);
+  const line = new Promise<string>((resolve) => res.once('data', (d: Buffer) => resolve(d.toString())));
+  engine.emit({ Type: 'container', Action: 'die', Actor: { ID: 'x', Attributes: { exitCode: '0' } }, scope: 'local', time: 1, timeNano: 1e9 });
+  assert.equal(await line, '{"Type":"container","Action":"die","Actor":{"ID":"x","Attributes":{"exitCode":"0"}},"scope":"local","time":1,"timeNano":1000000000}\n');
+  r.on('error', () => {});
+  r.destroy();
+  for (let i = 0; i < 100 && engine.listeners > 0; i++) await new Promise((res2) => setTimeout(res2, 10));
+  assert.equal(engine.listeners, 0);
+});
+
+test('logs -f: headers at once, body streams, client close ends it', async (t) => {
+  const { sock, engine } = await setup(t);
+  engine.add('f');
+  const r = req(sock, 'GET', '/v1.47/containers/f/logs?stdout=1&follow=1');
+  const res = await new Promise<IncomingMessage>((resolve) => r.on('response', resolve));
+  assert.equal(res.headers['content-type'], MULTIPLEXED_STREAM);
+  const first = await new Promise<Buffer>((resolve) => res.once('data', resolve));
+  const frames: string[] = [];
+  new Demuxer((_t, p) => frames.push(p.toString())).push(first);
+  assert.deepEqual(frames, ['line1\n']);
+  r.on('error', () => {});
+  r.destroy();
+});

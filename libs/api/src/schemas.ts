@@ -185,7 +185,7 @@ export function checkBody<S extends TSchema>(schema: S, body: unknown): Static<S
   if (Value.Check(schema, value)) return value as Static<S>;
   const top = Value.Errors(schema, value).First();
   const first = top ? deepest(top) : undefined;
-  const path = first ? first.path.replace(/^\//, '').split('/').join('.') : '';
+  const path = first ? first.path.replace(/^\//, '').split('/').map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~')).join('.') : '';
   if (path === '') throw new BerthError('BERTH_INVALID_ARGUMENT', 'invalid request body: expected a JSON object', { details: { field: '' } });
   const got = first ? describe(first.value) : 'a value';
   throw new BerthError('BERTH_INVALID_ARGUMENT', `invalid request body: field ${path}: ${first?.message.toLowerCase() ?? 'invalid'}, got ${got}`, {

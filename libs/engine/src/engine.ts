@@ -43,7 +43,6 @@ import {
   parseSignal,
   loadSeccompProfile,
   dockerProfileToOci,
-  capabilityNumbers,
   type DockerSeccompProfile,
   type OciDevice,
   type OciProcess,
@@ -73,7 +72,7 @@ import { checkFilterKeys, containerStates, invalidFilter, matchLabels, matchRege
 import { hostnameFile, hostsFile, resolvConf } from './host-files.js';
 import { readLog } from './logs.js';
 import { generateName, nameConflict, newId, normaliseName, shortId } from './names.js';
-import { buildSpec, containerCapabilities, hostnameOf, parseSecurityOpts, resolveUser, type ResolvedUser } from './oci-spec.js';
+import { buildSpec, capabilitiesOfMask, containerCapabilities, hostnameOf, parseSecurityOpts, resolveUser, type ResolvedUser } from './oci-spec.js';
 import { noSuchContainer, resolveReference } from './references.js';
 import { Backoff, shouldRestart } from './restart.js';
 import { watchShim, readExitFile, type ShimWatch } from './shim-watch.js';
@@ -190,6 +189,8 @@ export class BerthEngine implements Engine {
   private seccompDefault: DockerSeccompProfile | null = null;
   private readonly seccompByCaps = new Map<string, OciSeccomp>();
   private closed = false;
+  /** The daemon's bounding set: what --privileged and --cap-add ALL can give. */
+  private readonly availableCaps: string[] = capabilitiesOfMask(/^CapBnd:\s*([0-9a-f]+)$/m.exec(readTrim('/proc/self/status'))?.[1] ?? 'ffffffffff');
   private readonly liveRestore: boolean;
   private readonly shimDir: string;
   private readonly bundleRoot: string;
@@ -495,12 +496,12 @@ export class BerthEngine implements Engine {
         const bind = parseBind(b, `HostConfig.Binds[${i}]`);
         if (!existsSync(bind.source)) mkdirSync(bind.source, { recursive: true, mode: 0o755 });
       }
-      const caps = containerCapabilities(c.host);
+      const caps = containerCapabilities(c.host, this.availableCaps);
       const user = this.userOf(rootfs, c.rec.Config.User, c.host.GroupAdd ?? []);
       const spec = buildSpec({
         id, config: c.rec.Config, hostConfig: c.host, rootfs,
         files: { hostname: c.rec.HostnamePath, hosts: c.rec.HostsPath, resolvConf: c.rec.ResolvConfPath },
-        user, seccomp: this.seccompFor(c, caps),
+        user, seccomp: this.seccompFor(c, caps), availableCaps: this.availableCaps,
         joinNetns: this.nsPathOf(c.host.NetworkMode, 'net', 'network namespace'),
         joinIpc: this.nsPathOf(c.host.IpcMode, 'ipc', 'IPC namespace'),
         joinPid: this.nsPathOf(c.host.PidMode, 'pid', 'PID namespace'),
@@ -1132,7 +1133,7 @@ export class BerthEngine implements Engine {
       const rootfs = c.spec?.root?.path ?? loadBundleSpec(this.bundleOf(c.id))?.root?.path ?? '/';
       user = this.userOf(rootfs, e.user, []);
     }
-    const all = Object.keys(capabilityNumbers);
+    const all = this.availableCaps;
     const caps = e.privileged ? { bounding: all, effective: all, permitted: all, inheritable: [], ambient: [] } : base.capabilities;
     const proc: OciProcess = { ...base, args: e.cmd, env, cwd: e.workingDir || base.cwd, user, terminal: tty };
     if (caps) proc.capabilities = caps;

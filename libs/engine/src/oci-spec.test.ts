@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dockerDefaultCapabilities } from '@berth/runtime';
 import { normaliseConfig, normaliseHostConfig, mergeImageConfig } from './config.js';
-import { buildSpec, containerCapabilities, parseSecurityOpts, resolveUser, tmpfsOptions, type SpecInput } from './oci-spec.js';
+import { buildSpec, capabilitiesOfMask, containerCapabilities, parseSecurityOpts, resolveUser, tmpfsOptions, type SpecInput } from './oci-spec.js';
 
 const ID = 'abcdef0123456789'.repeat(4);
 
@@ -151,4 +151,13 @@ test('user resolution from the container passwd and group', () => {
   assert.deepEqual(resolveUser('33', passwd, group, ['video', '7']), { uid: 33, gid: 33, additionalGids: [7, 44, 50] });
   assert.throws(() => resolveUser('nobody', passwd, group), /unable to find user nobody/);
   assert.throws(() => resolveUser('www:nogroup', passwd, group), /unable to find group nogroup/);
+});
+
+test('privileged gets the daemon bounding set, not caps the host lacks', () => {
+  const avail = capabilitiesOfMask('1fffeffffff');
+  assert.ok(!avail.includes('CAP_SYS_RESOURCE') && avail.includes('CAP_SYS_ADMIN') && avail.includes('CAP_CHECKPOINT_RESTORE'));
+  assert.equal(avail.length, 40);
+  const s = buildSpec({ ...input({ host: { Privileged: true } }), availableCaps: avail });
+  assert.ok(!s.process!.capabilities!.bounding!.includes('CAP_SYS_RESOURCE'));
+  assert.equal(containerCapabilities({ CapAdd: ['ALL'], CapDrop: null, Privileged: false }, avail).length, 40);
 });

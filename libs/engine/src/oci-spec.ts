@@ -57,8 +57,9 @@ function capName(raw: string, field: string): string {
 }
 
 /** Docker's TweakCapabilities: defaults, then drops, then adds; ALL on either side. */
-export function containerCapabilities(h: Pick<HostConfig, 'CapAdd' | 'CapDrop' | 'Privileged'>): string[] {
-  const all = Object.keys(capabilityNumbers);
+export function containerCapabilities(h: Pick<HostConfig, 'CapAdd' | 'CapDrop' | 'Privileged'>, available?: readonly string[]): string[] {
+  // "All" is what the daemon itself may hand out (its bounding set), as Docker's privileged mode.
+  const all = available ? Object.keys(capabilityNumbers).filter((c) => available.includes(c)) : Object.keys(capabilityNumbers);
   if (h.Privileged) return all;
   const adds = (h.CapAdd ?? []).map((c, i) => capName(c, `HostConfig.CapAdd[${i}]`));
   const drops = (h.CapDrop ?? []).map((c, i) => capName(c, `HostConfig.CapDrop[${i}]`));
@@ -192,6 +193,8 @@ export interface SpecInput {
   joinPid?: string | undefined;
   /** The host's devices, for --privileged. */
   hostDevices: OciDevice[];
+  /** The daemon's bounding set; all known capabilities when absent. */
+  availableCaps?: readonly string[];
   /** Device cgroup rule and node per `--device`. */
   devices?: OciDevice[];
 }
@@ -207,7 +210,7 @@ export function buildSpec(input: SpecInput): OciSpec {
   const args = commandLine(cfg);
   if (args.length === 0) throw invalid('Cmd', 'No command specified');
   const hostname = hostnameOf(id, cfg);
-  const caps = containerCapabilities(h);
+  const caps = containerCapabilities(h, input.availableCaps);
   const sec = parseSecurityOpts(h.SecurityOpt);
   const shm = h.ShmSize > 0 ? h.ShmSize : 64 * MiB;
   const mounts: OciMount[] = [
@@ -318,4 +321,12 @@ export function buildSpec(input: SpecInput): OciSpec {
 
 function depth(p: string): number {
   return p.split('/').filter(Boolean).length;
+}
+
+/** Capability names in a CapBnd-style hex mask (/proc/self/status). */
+export function capabilitiesOfMask(hex: string): string[] {
+  const mask = BigInt(`0x${hex}`);
+  return Object.entries(capabilityNumbers)
+    .filter(([, bit]) => (mask >> BigInt(bit)) & 1n)
+    .map(([name]) => name);
 }

@@ -475,6 +475,18 @@ describe('engine (privileged)', { skip, concurrency: false }, () => {
     for (const id of [a, b, c]) await engine.removeContainer(id, { force: true, volumes: false });
   });
 
+  it('--privileged: every capability the daemon has, no seccomp, devices visible', async () => {
+    const id = await create({ Cmd: ['sh', '-c', 'grep -E "CapEff|Seccomp:" /proc/self/status; ls /dev/loop-control >/dev/null && echo devs'], HostConfig: { Privileged: true } });
+    const w = await engine.waitContainer(id, 'next-exit');
+    await engine.startContainer(id);
+    assert.deepEqual(await w.result, { StatusCode: 0 });
+    const logs = await engine.containerLogs(id, { follow: false, stdout: true, stderr: true, since: 0, until: 0, timestamps: false, tail: 'all' });
+    const out = demux(await readAll(logs.body));
+    const own = /^CapBnd:\s*([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1];
+    assert.equal(out.stdout, `CapEff:\t${own}\nSeccomp:\t0\ndevs\n`);
+    await engine.removeContainer(id, { force: false, volumes: false });
+  });
+
   it('logs --follow ends when the container stops', async () => {
     const id = await create({ Cmd: ['sh', '-c', 'for i in 1 2 3; do echo $i; sleep 0.2; done'], Tty: true });
     await engine.startContainer(id);

@@ -98,3 +98,26 @@ test('docker run: create, attach (101), wait (headers first), start, exit code f
   assert.match(pull.stderr, /Unable to find image 'nosuchimage:latest' locally/);
   assert.match(pull.stderr, /Error response from daemon: pull is not implemented yet: cannot pull docker\.io\/library\/nosuchimage:latest/);
 });
+
+test('docker exec, logs and events against berthd', { skip }, async (t) => {
+  const { engine, docker } = await setup(t);
+  engine.add('c', { running: true });
+  const exec = await docker('exec', 'c', 'sh', '-c', 'true');
+  assert.equal(exec.code, 0, exec.stderr);
+  assert.equal(exec.stdout, 'hello\n');
+  assert.equal(exec.stderr, 'bye\n');
+  assert.deepEqual((engine.calls.find((c) => c.method === 'createExec')?.args[1] as { Cmd: string[] }).Cmd, ['sh', '-c', 'true']);
+  const detached = await docker('exec', '-d', 'c', 'sleep', '1');
+  assert.equal(detached.code, 0, detached.stderr);
+  assert.deepEqual(engine.calls.filter((c) => c.method === 'startExec').at(-1)?.args[1], { Detach: true, Tty: false });
+
+  const logs = await docker('logs', 'c');
+  assert.equal(logs.code, 0, logs.stderr);
+  assert.equal(logs.stdout, 'line1\n');
+  assert.equal(logs.stderr, 'line2\n');
+
+  engine.pastEvents.push({ Type: 'container', Action: 'start', Actor: { ID: 'abc', Attributes: { name: 'c' } }, scope: 'local', time: 1700000000, timeNano: 1700000000e9 });
+  const ev = await docker('events', '--since', '1699999999', '--until', String(Math.floor(Date.now() / 1000) + 1), '--format', '{{.Type}} {{.Action}} {{.Actor.ID}}');
+  assert.equal(ev.code, 0, ev.stderr);
+  assert.equal(ev.stdout, 'container start abc\n');
+});

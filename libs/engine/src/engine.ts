@@ -873,42 +873,68 @@ export class BerthEngine implements Engine {
   }
 
   /** Pipes a client socket to a shim attach stream until either side ends or detach keys arrive. */
-  private async joinShim(socket: string, client: Duplex, streams: { stdin: boolean; stdout: boolean; stderr: boolean }, keys: Buffer): Promise<void> {
+  private async joinShim(
+    socket: string,
+    client: Duplex,
+    streams: { stdin: boolean; stdout: boolean; stderr: boolean },
+    keys: Buffer,
+    beforeEnd?: () => Promise<unknown>,
+  ): Promise<void> {
     const shim = await ShimClient.attach(socket, streams);
-    return this.pipeShim(shim, client, streams, keys);
+    return this.pipeShim(shim, client, streams, keys, beforeEnd);
   }
 
-  private async pipeShim(shim: import('node:net').Socket, client: Duplex, streams: { stdin: boolean; stdout: boolean; stderr: boolean }, keys: Buffer): Promise<void> {
+  /**
+   * Joins the client and the shim stream. The session ends when the shim closes (the process
+   * exited and its output is drained: `beforeEnd` runs first, so an exec's exit code is known
+   * before the client learns the stream ended), on detach keys, or when the client goes away.
+   */
+  private async pipeShim(
+    shim: import('node:net').Socket,
+    client: Duplex,
+    streams: { stdin: boolean; stdout: boolean; stderr: boolean },
+    keys: Buffer,
+    beforeEnd?: () => Promise<unknown>,
+  ): Promise<void> {
     let done!: () => void;
     const finished = new Promise<void>((r) => (done = r));
     let ended = false;
-    const end = (): void => {
+    const end = (graceful: boolean): void => {
       if (ended) return;
       ended = true;
       client.off('data', onData);
       shim.destroy();
-      if (!client.destroyed) client.end();
-      done();
+      const finish = (): void => {
+        if (!client.destroyed) client.end();
+        done();
+      };
+      if (graceful && beforeEnd) void beforeEnd().catch(() => undefined).then(finish);
+      else finish();
     };
     const scanner = new DetachScanner(keys);
     const onData = (chunk: Buffer): void => {
       if (!streams.stdin) return;
       const { forward, detached } = scanner.push(chunk);
       if (forward.length) shim.write(forward);
-      if (detached) end();
+      if (detached) end(false);
     };
     shim.on('data', (d: Buffer) => {
-      if (!client.destroyed) client.write(d);
+      if (client.destroyed) return;
+      // A slow client slows the shim stream down (the shim drops it past its own queue limit).
+      if (!client.write(d)) {
+        shim.pause();
+        client.once('drain', () => shim.resume());
+      }
     });
-    shim.on('end', end);
-    shim.on('close', end);
-    shim.on('error', end);
+    shim.on('end', () => end(true));
+    shim.on('close', () => end(true));
+    shim.on('error', () => end(false));
     client.on('data', onData);
     client.on('end', () => {
       if (streams.stdin && !ended) shim.end();
     });
-    client.on('close', end);
-    client.on('error', end);
+    client.on('close', () => end(false));
+    client.on('error', () => end(false));
     shim.resume();
     await finished;
   }
@@ -1190,7 +1216,10 @@ export class BerthEngine implements Engine {
           return;
         }
         try {
-          await this.joinShim(e.socket, client, streams, keys);
+          // docker exec asks for the exit code as soon as the stream ends: have it recorded by then.
+          const exitKnown = (): Promise<unknown> =>
+            Promise.race([e.watch?.result ?? Promise.resolve(), new Promise((r) => setTimeout(r, 2000).unref())]);
+          await this.joinShim(e.socket, client, streams, keys, exitKnown);
         } catch (err) {
           this.log.debug({ err, execId: id }, 'exec attach failed');
           if (!client.destroyed) client.end();

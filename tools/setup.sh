@@ -192,7 +192,8 @@ main_step() {
   fi
   export BERTH_HOST=unix://$sock
   if ! "$berth" image inspect busybox:latest >/dev/null 2>&1; then
-    tar=$(node tools/fixtures/bin/make-busybox-tar | tail -1)
+    tar=$(node tools/fixtures/bin/make-busybox-tar | tail -1) # "<path>: <diff id>"
+    tar=${tar%%: *}
     "$berth" import -c 'CMD ["sh"]' "$tar" busybox:latest
   fi
   "$berth" images

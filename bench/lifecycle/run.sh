@@ -33,7 +33,8 @@ for _ in $(seq 200); do [ -S "$sock" ] && break; sleep 0.05; done
 
 export BERTH_HOST=unix://$sock
 berth="$root/apps/berth/bin/berth"
-tar=$(node "$root/tools/fixtures/bin/make-busybox-tar" 2>/dev/null | tail -1)
+tar=$(node "$root/tools/fixtures/bin/make-busybox-tar" 2>/dev/null | tail -1) # "<path>: <diff id>"
+tar=${tar%%: *}
 "$berth" import -c 'CMD ["sh"]' "$tar" busybox:latest >/dev/null
 
 have_docker=0

@@ -20,7 +20,7 @@ export const DEFAULTS = {
   execRoot: '/run/berth',
   hosts: ['unix:///run/berth/berth.sock'],
   logLevel: 'info' as Level,
-  storageDriver: 'vfs',
+  storageDriver: '',
   liveRestore: true,
   pidfile: '/run/berth/berthd.pid',
   configFile: '/etc/berth/daemon.json',
@@ -53,7 +53,8 @@ Options:
   -l, --log-level string        fatal, error, warn, info, debug or trace (default "info")
       --live-restore            Keep containers alive while the daemon is down (default true)
   -p, --pidfile string          Path of the daemon's pid file (default "${DEFAULTS.pidfile}")
-  -s, --storage-driver string   Storage driver (default "${DEFAULTS.storageDriver}")
+  -s, --storage-driver string   Storage driver: overlay2 or vfs (default: the one holding data in the
+                                data root, else the first of overlay2, vfs that works here)
   -h, --help                    Print usage
   -v, --version                 Print version information and quit
 `;

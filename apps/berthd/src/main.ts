@@ -1,7 +1,8 @@
 import { createRequire } from 'node:module';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createEngine } from '@berth/engine';
-import { isDriverSkip } from '@berth/plugin-api';
+import { isDriverSkip, type GraphDriver, type GraphDriverDescriptor } from '@berth/plugin-api';
 import { BerthError } from '@berth/errors';
 import { Component, componentLogger, createRootLogger, type Logger } from '@berth/log';
 import { builtinGraphDriver, builtinGraphDrivers } from './builtins.js';
@@ -12,15 +13,39 @@ import { createServer } from './server.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
-async function makeGraphDriver(cfg: DaemonConfig, logger: Logger) {
-  const desc = builtinGraphDriver(cfg.storageDriver);
-  if (!desc)
-    throw new BerthError('BERTH_INVALID_ARGUMENT', `unknown storage driver ${cfg.storageDriver}: built-in drivers are ${builtinGraphDrivers.map((d) => d.name).join(', ')}`, {
-      details: { field: 'storage-driver' },
-    });
-  const driver = await desc.create({ root: join(cfg.dataRoot, desc.name), logger: componentLogger(logger, Component.Storage, { driver: desc.name }) });
-  if (isDriverSkip(driver)) throw new BerthError('BERTH_INVALID_ARGUMENT', `storage driver ${desc.name} cannot run here: ${driver.skip}`, { details: { field: 'storage-driver' } });
-  return driver;
+/**
+ * Docker's choice: the configured driver (an error if it cannot run here); else the one whose
+ * directory in the data root already holds layers, so images are not lost; else the first
+ * built-in in probe order that does not skip.
+ */
+async function makeGraphDriver(cfg: DaemonConfig, logger: Logger): Promise<GraphDriver> {
+  const create = async (desc: GraphDriverDescriptor) =>
+    desc.create({ root: join(cfg.dataRoot, desc.name), logger: componentLogger(logger, Component.Storage, { driver: desc.name }) });
+  if (cfg.storageDriver) {
+    const desc = builtinGraphDriver(cfg.storageDriver);
+    if (!desc)
+      throw new BerthError('BERTH_INVALID_ARGUMENT', `unknown storage driver ${cfg.storageDriver}: built-in drivers are ${builtinGraphDrivers.map((d) => d.name).join(', ')}`, {
+        details: { field: 'storage-driver' },
+      });
+    const driver = await create(desc);
+    if (isDriverSkip(driver)) throw new BerthError('BERTH_INVALID_ARGUMENT', `storage driver ${desc.name} cannot run here: ${driver.skip}`, { details: { field: 'storage-driver' } });
+    return driver;
+  }
+  const holdsImages = (desc: GraphDriverDescriptor): boolean => {
+    try {
+      return readdirSync(join(cfg.dataRoot, 'image', desc.name, 'imagedb', 'content', 'sha256')).length > 0;
+    } catch {
+      return false;
+    }
+  };
+  const prior = builtinGraphDrivers.filter(holdsImages);
+  const skipped: string[] = [];
+  for (const desc of prior.length > 0 ? prior : builtinGraphDrivers) {
+    const driver = await create(desc);
+    if (!isDriverSkip(driver)) return driver;
+    skipped.push(`${desc.name}: ${driver.skip}`);
+  }
+  throw new BerthError('BERTH_INVALID_ARGUMENT', `no storage driver can run here (${skipped.join('; ')})`, { details: { field: 'storage-driver' } });
 }
 
 /** config -> logger -> built-ins -> engine -> server -> listen; SIGTERM/SIGINT shut down. */

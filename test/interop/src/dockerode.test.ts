@@ -49,7 +49,7 @@ describe('dockerode against berthd', { timeout: 120_000 }, () => {
     const err = collect();
     docker.modem.demuxStream(stream, out.stream, err.stream);
     const ended = new Promise((r) => stream.on('end', r));
-    const waited = c.wait();
+    const waited = c.wait({ condition: 'next-exit' });
     await c.start();
     const res = await waited;
     await ended;

@@ -104,12 +104,16 @@ describe('berth CLI and berthd: container lifecycle', { timeout: 180_000 }, () =
   });
 
   test('bad input: invalid name 400, name in use 409, unknown container 404', async () => {
+    // docker's exit codes: 1 for create, 125 for run.
     const bad = await berth(['create', '--name', '-bad', 'busybox']);
-    assert.equal(bad.code, 125);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /Invalid container name/i);
+    const badRun = await berth(['run', '--name', '-bad', 'busybox']);
+    assert.equal(badRun.code, 125);
     assert.match(bad.stderr, /Invalid container name/i);
     const n = name('dup');
     const first = (await ok(['create', '--name', n, 'busybox', 'true'])).trim();
-    const dup = await berth(['create', '--name', n, 'busybox', 'true']);
+    const dup = await berth(['run', '--name', n, 'busybox', 'true']);
     assert.equal(dup.code, 125);
     assert.match(dup.stderr, new RegExp(`is already in use by container "${first}"`));
     const missing = await berth(['stop', 'no-such-container-e2e']);

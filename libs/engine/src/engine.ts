@@ -150,6 +150,14 @@ class Ctr {
   }
 }
 
+/** What an attach asks of the shim, and whether client stdin EOF closes the container's stdin. */
+interface Streams {
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+  closeStdin: boolean;
+}
+
 interface ExecRec {
   id: string;
   containerId: string;
@@ -514,7 +522,7 @@ export class BerthEngine implements Engine {
       await this.runtime.delete(id, true).catch(() => undefined);
       rmSync(this.socketOf(id), { force: true });
       await this.runtime.create(id, bundle, {
-        io: { socket: this.socketOf(id), logFile: c.rec.LogPath, tty: c.rec.Config.Tty, stdin: c.rec.Config.OpenStdin, stdinOnce: c.rec.Config.StdinOnce },
+        io: { socket: this.socketOf(id), logFile: c.rec.LogPath, tty: c.rec.Config.Tty, stdin: c.rec.Config.OpenStdin, stdinOnce: c.rec.Config.StdinOnce && !c.rec.Config.Tty },
         reaper: c.host.Init === true,
       });
       created = true;
@@ -837,7 +845,7 @@ export class BerthEngine implements Engine {
       client.end();
       return;
     }
-    const streams = { stdin: opts.stdin && c.rec.Config.OpenStdin, stdout: opts.stdout, stderr: opts.stderr };
+    const streams: Streams = { stdin: opts.stdin && c.rec.Config.OpenStdin, stdout: opts.stdout, stderr: opts.stderr, closeStdin: c.rec.Config.StdinOnce && !c.rec.Config.Tty };
     const connect = (): Promise<void> => this.joinShim(this.socketOf(c.id), client, streams, keys);
     if (c.rec.State.Running) {
       try {
@@ -876,7 +884,7 @@ export class BerthEngine implements Engine {
   private async joinShim(
     socket: string,
     client: Duplex,
-    streams: { stdin: boolean; stdout: boolean; stderr: boolean },
+    streams: Streams,
     keys: Buffer,
     beforeEnd?: () => Promise<unknown>,
   ): Promise<void> {
@@ -892,7 +900,7 @@ export class BerthEngine implements Engine {
   private async pipeShim(
     shim: import('node:net').Socket,
     client: Duplex,
-    streams: { stdin: boolean; stdout: boolean; stderr: boolean },
+    streams: Streams,
     keys: Buffer,
     beforeEnd?: () => Promise<unknown>,
   ): Promise<void> {
@@ -930,12 +938,18 @@ export class BerthEngine implements Engine {
     shim.on('close', () => end(true));
     shim.on('error', () => end(false));
     client.on('data', onData);
+    // Client stdin EOF, as Docker: with StdinOnce and no tty the container's stdin closes and
+    // output goes on until exit; otherwise the session ends and the container keeps its stdin.
     client.on('end', () => {
-      if (streams.stdin && !ended) shim.end();
+      if (!streams.stdin || ended) return;
+      if (streams.closeStdin) shim.end();
+      else end(false);
     });
     client.on('close', () => end(false));
     client.on('error', () => end(false));
     shim.resume();
+    // The caller may have paused the socket (reading a request body off it): flow again.
+    client.resume();
     await finished;
   }
 
@@ -1186,7 +1200,7 @@ export class BerthEngine implements Engine {
       const proc = this.execProcess(c, e, tty);
       rmSync(e.socket, { force: true });
       const started = await this.runtime.execProcess(c.id, id, proc, {
-        socket: e.socket, tty, stdin: e.attachStdin && !detach, stdinOnce: true, hold: !detach,
+        socket: e.socket, tty, stdin: e.attachStdin && !detach, stdinOnce: !tty, hold: !detach,
       });
       e.pid = started.pid;
       e.exitFile = started.exitFile;
@@ -1206,7 +1220,7 @@ export class BerthEngine implements Engine {
     }
     if (detach) return null;
     const keys = parseDetachKeys(e.detachKeys);
-    const streams = { stdin: e.attachStdin, stdout: e.attachStdout, stderr: e.attachStderr };
+    const streams: Streams = { stdin: e.attachStdin, stdout: e.attachStdout, stderr: e.attachStderr, closeStdin: !tty };
     return {
       tty,
       pipe: async (client) => {
@@ -1310,7 +1324,12 @@ export class BerthEngine implements Engine {
         await this.removeNow(c).catch((err: unknown) => this.log.warn({ err, containerId: rec.Id }, 'finishing removal failed'));
         continue;
       }
-      if (!s.Running && !s.Restarting) {
+      if (!s.Running && s.Restarting) {
+        // Waiting out a restart back-off when the daemon went down: the exit is recorded already.
+        Object.assign(s, { Status: 'exited', Restarting: false });
+        this.save(c);
+      }
+      if (!s.Running) {
         // A start cut short by the crash may have left runtime state, a cgroup or a mount.
         if (existsSync(join(this.opts.execRoot, 'runtime', rec.Id))) {
           await this.runtime.delete(rec.Id, true).catch(() => undefined);

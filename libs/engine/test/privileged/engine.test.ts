@@ -300,6 +300,19 @@ describe('engine (privileged)', { skip, concurrency: false }, () => {
     assert.equal(ei.ExitCode, 5);
     assert.deepEqual((await engine.inspectContainer(id)).ExecIDs, [ex]);
 
+    // docker exec -i: client stdin EOF closes the process's stdin.
+    const { Id: cat } = await engine.createExec(id, { Cmd: ['cat'], AttachStdin: true, AttachStdout: true, AttachStderr: true });
+    const s3 = await engine.startExec(cat, {});
+    const pair3 = await socketPair();
+    pair3.server.pause(); // berthd pauses the socket after reading the request body off it
+    const out3 = readAll(pair3.client);
+    const piped3 = s3!.pipe(pair3.server);
+    pair3.client.end('piped\n');
+    await piped3;
+    assert.deepEqual(demux(await out3), { stdout: 'piped\n', stderr: '' });
+    assert.equal((await engine.inspectExec(cat)).ExitCode, 0);
+    pair3.close();
+
     const { Id: bad } = await engine.createExec(id, { Cmd: ['nosuchcmd'], AttachStdout: true, AttachStderr: true });
     const s2 = await engine.startExec(bad, {});
     const pair2 = await socketPair();
@@ -388,8 +401,22 @@ describe('engine (privileged)', { skip, concurrency: false }, () => {
     await until('the echo', () => (text.match(/hello/g) ?? []).length >= 2);
     pair.client.write(Buffer.from([0x18]));
     await piped;
-    assert.equal((await engine.inspectContainer(id)).State.Running, true);
     pair.close();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await engine.inspectContainer(id)).State.Running, true, 'detaching leaves the container and its stdin alone');
+    // Attach again: stdin is still open and the pty still echoes.
+    const again = await socketPair();
+    const s2 = await engine.attachContainer(id, { stdin: true, stdout: true, stderr: true, stream: true, logs: false });
+    const piped2 = s2.pipe(again.server);
+    let text2 = '';
+    again.client.on('data', (d: Buffer) => (text2 += d.toString()));
+    again.client.write('again\n');
+    await until('the second echo', () => (text2.match(/again/g) ?? []).length >= 2);
+    again.client.end(); // stdin EOF with a tty ends the session only
+    await piped2;
+    again.close();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await engine.inspectContainer(id)).State.Running, true);
     await engine.removeContainer(id, { force: true, volumes: false });
     assert.deepEqual(leftovers(id), []);
   });

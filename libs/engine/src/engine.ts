@@ -8,7 +8,7 @@ import { cpus, hostname as osHostname, release, totalmem, type as osType, arch a
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Duplex, Readable } from 'node:stream';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type {
   ContainerCreateBody,
   ContainerCreateResponse,
@@ -209,7 +209,7 @@ export class BerthEngine implements Engine {
     this.log = opts.logger;
     this.liveRestore = opts.liveRestore ?? true;
     this.store = new ContainerStore(join(opts.dataRoot, 'containers'));
-    this.shimDir = join(opts.execRoot, 'shim');
+    this.shimDir = shimSocketDir(opts.execRoot);
     this.bundleRoot = join(opts.execRoot, 'containers');
   }
 
@@ -231,7 +231,7 @@ export class BerthEngine implements Engine {
   // ---------------------------------------------------------------- paths
 
   private socketOf(id: string): string {
-    return join(this.shimDir, `${id}.sock`);
+    return join(this.shimDir, `${id.slice(0, 32)}.sock`);
   }
   private bundleOf(id: string): string {
     return join(this.bundleRoot, id);
@@ -1144,7 +1144,7 @@ export class BerthEngine implements Engine {
       env: Array.isArray(body.Env) ? body.Env : [], workingDir: body.WorkingDir ?? '', attachStdin: body.AttachStdin === true,
       attachStdout: body.AttachStdout === true, attachStderr: body.AttachStderr === true, detachKeys,
       consoleSize: Array.isArray(body.ConsoleSize) ? body.ConsoleSize : null, running: false, started: false, exitCode: null, pid: 0,
-      socket: join(this.shimDir, `${id}.sock`), exitFile: '', watch: null,
+      socket: this.socketOf(id), exitFile: '', watch: null,
     };
     this.execs.set(id, e);
     c.execs.add(id);
@@ -1388,6 +1388,17 @@ export class BerthEngine implements Engine {
     for (const e of this.execs.values()) e.watch?.cancel();
     for (const close of [...this.closers]) close();
   }
+}
+
+/**
+ * Where shim control sockets live: `<execRoot>/s`, names of 32 hex digits (128 random bits), so
+ * a path fits sun_path's 108 bytes; with an exec root too long even for that, a directory in
+ * /tmp named after a hash of the exec root.
+ */
+export function shimSocketDir(execRoot: string): string {
+  const dir = join(execRoot, 's');
+  if (Buffer.byteLength(dir) + 1 + 32 + 5 < 108) return dir;
+  return join('/tmp', `berth-s-${createHash('sha256').update(execRoot).digest('hex').slice(0, 16)}`);
 }
 
 function frameErr(text: string): Buffer {

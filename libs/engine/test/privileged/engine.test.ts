@@ -132,7 +132,7 @@ function leftovers(id: string): string[] {
     if (fs.existsSync(p)) out.push(`cgroup ${p}`);
   }
   if (fs.existsSync(path.join(execRoot, 'runtime', id))) out.push('runtime state');
-  if (fs.existsSync(path.join(execRoot, 'shim', `${id}.sock`))) out.push('shim socket');
+  if (fs.existsSync(path.join(execRoot, 's', `${id.slice(0, 32)}.sock`))) out.push('shim socket');
   const ps = execFileSync('ps', ['-eo', 'args']).toString();
   if (ps.includes(id)) out.push('process');
   return out;

@@ -119,7 +119,8 @@ class Ctr {
   exited: Deferred<void> = deferred();
   readonly waiters = new Set<Waiter>();
   /** Attach sessions waiting for the next start: called between create and start. */
-  readonly pendingAttach = new Set<() => Promise<void>>();
+  /** Attach sessions waiting for the next start: run between create and start; the value drops one (rm, close). */
+  readonly pendingAttach = new Map<() => Promise<void>, () => void>();
   readonly execs = new Set<string>();
   readonly backoff = new Backoff();
   restartTimer: NodeJS.Timeout | null = null;
@@ -528,7 +529,7 @@ export class BerthEngine implements Engine {
       created = true;
       c.spec = spec;
       // Attach sessions that were waiting join before the process runs, so they miss no output.
-      const pending = [...c.pendingAttach];
+      const pending = [...c.pendingAttach.keys()];
       c.pendingAttach.clear();
       await Promise.all(pending.map((p) => p()));
       await this.runtime.start(id);
@@ -551,7 +552,6 @@ export class BerthEngine implements Engine {
       else await this.rtCgroups.destroy(this.cgroupPathOf(c)).catch(() => undefined);
       rmSync(this.socketOf(id), { force: true });
       if (rootfs !== null) await this.images.unmountContainerLayer(id).catch((e: unknown) => log.warn({ err: e }, 'rollback: unmount failed'));
-      for (const p of c.pendingAttach) void p;
       const message = err instanceof Error ? err.message : String(err);
       const details = err instanceof BerthError ? err.details : undefined;
       const code = typeof details?.exitCode === 'number' && (details.exitCode === 126 || details.exitCode === 127) ? details.exitCode : 128;
@@ -786,8 +786,12 @@ export class BerthEngine implements Engine {
     c.removing = true;
     Object.assign(c.rec.State, { Status: 'removing' });
     this.cancelRestart(c);
-    for (const p of c.pendingAttach) void p;
+    for (const drop of [...c.pendingAttach.values()]) drop();
     c.pendingAttach.clear();
+    for (const eid of c.execs) {
+      this.execs.get(eid)?.watch?.cancel();
+      this.execs.delete(eid);
+    }
     await this.runtime.delete(c.id, true).catch(() => undefined);
     await this.images.unmountContainerLayer(c.id).catch(() => undefined);
     await this.images.removeContainerLayer(c.id).catch((err: unknown) => {
@@ -875,8 +879,14 @@ export class BerthEngine implements Engine {
         c.pendingAttach.delete(hook);
         resolve();
       };
+      const drop = (): void => {
+        client.off('close', gone);
+        c.pendingAttach.delete(hook);
+        if (!client.destroyed) client.end();
+        resolve();
+      };
       client.once('close', gone);
-      c.pendingAttach.add(hook);
+      c.pendingAttach.set(hook, drop);
     });
   }
 
@@ -1383,7 +1393,7 @@ export class BerthEngine implements Engine {
       c.watch?.cancel();
       c.watch = null;
       if (c.restartTimer) clearTimeout(c.restartTimer);
-      for (const p of c.pendingAttach) void p;
+      for (const drop of [...c.pendingAttach.values()]) drop();
     }
     for (const e of this.execs.values()) e.watch?.cancel();
     for (const close of [...this.closers]) close();

@@ -220,6 +220,15 @@ describe('engine (privileged)', { skip, concurrency: false }, () => {
     assert.equal(removedDone, false);
     await engine.removeContainer(id, { force: false, volumes: false });
     assert.deepEqual(await removed.result, { StatusCode: 4 });
+
+    // An attach waiting for a start that never comes ends when the container goes.
+    const id2 = await create({ Cmd: ['true'] });
+    const pair = await socketPair();
+    const session = await engine.attachContainer(id2, { stdin: false, stdout: true, stderr: true, stream: true, logs: false });
+    const piped = session.pipe(pair.server);
+    await engine.removeContainer(id2, { force: false, volumes: false });
+    await piped;
+    pair.close();
   });
 
   it('stop: SIGTERM ignored by PID 1, SIGKILL after the timeout; 304 when stopped; kill 409 text', async () => {

@@ -192,6 +192,12 @@ describe('engine (privileged)', { skip, concurrency: false }, () => {
     const text = demux(await readAll(logs.body)).stdout;
     assert.match(text, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z out\n$/);
 
+    const replay = await socketPair();
+    const replayed = readAll(replay.client);
+    await (await engine.attachContainer(id, { stdin: false, stdout: true, stderr: true, stream: false, logs: true })).pipe(replay.server);
+    assert.deepEqual(demux(await replayed), { stdout: 'out\n', stderr: 'err\n' });
+    replay.close();
+
     const [ps] = await engine.listContainers({ all: true, limit: 0, size: false, filters: new Map([['label', new Set(['tier=x'])]]) });
     assert.equal(ps!.Id, id);
     assert.match(ps!.Status, /^Exited \(3\) (Less than a second|\d+ seconds?) ago$/);
@@ -201,7 +207,7 @@ describe('engine (privileged)', { skip, concurrency: false }, () => {
     const ac = new AbortController();
     const actions: string[] = [];
     for await (const e of engine.events({ since, until: Date.now() / 1000, filters: new Map([['container', new Set(['first'])]]) }, ac.signal)) actions.push(e.Action);
-    assert.deepEqual(actions, ['create', 'attach', 'start', 'die']);
+    assert.deepEqual(actions, ['create', 'attach', 'start', 'die', 'attach']);
     await engine.removeContainer(id, { force: false, volumes: false });
     assert.ok(!fs.existsSync(path.join(dataRoot, 'containers', id)));
     await assert.rejects(engine.inspectContainer(id), { message: `No such container: ${id}` });

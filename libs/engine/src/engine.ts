@@ -622,7 +622,8 @@ export class BerthEngine implements Engine {
     }
     Object.assign(s, { Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: rfc3339Nano(finished) });
     this.save(c);
-    log.info({ exitCode: code }, 'container exited');
+    log.info({ exitCode: code, oomKilled: oom }, 'container exited');
+    if (oom) this.emit(c, 'oom');
     this.emit(c, 'die', { exitCode: String(code), execDuration: String(Math.floor(ranMs / 1000)) });
     for (const w of [...c.waiters]) {
       if (w.condition === 'removed') continue;

@@ -528,6 +528,22 @@ describe('engine (privileged)', { skip, concurrency: false }, () => {
     await engine.removeContainer(id, { force: false, volumes: false });
   });
 
+  it('a memory limit is enforced: OOMKilled, exit 137, an oom event', async () => {
+    const since = Date.now() / 1000;
+    const id = await create({ Cmd: ['sh', '-c', 'x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo survived'], HostConfig: { Memory: 8 << 20, MemorySwap: 8 << 20 } });
+    const w = await engine.waitContainer(id, 'next-exit');
+    await engine.startContainer(id);
+    assert.deepEqual(await w.result, { StatusCode: 137 });
+    const ins = await engine.inspectContainer(id);
+    assert.equal(ins.State.OOMKilled, true);
+    assert.equal(ins.HostConfig.Memory, 8 << 20);
+    const actions: string[] = [];
+    for await (const e of engine.events({ since, until: Date.now() / 1000, filters: new Map([['container', new Set([id])]]) }, new AbortController().signal)) actions.push(e.Action);
+    assert.deepEqual(actions.slice(-2), ['oom', 'die']);
+    await engine.removeContainer(id, { force: false, volumes: false });
+    assert.deepEqual(leftovers(id), []);
+  });
+
   it('logs --follow ends when the container stops', async () => {
     const id = await create({ Cmd: ['sh', '-c', 'for i in 1 2 3; do echo $i; sleep 0.2; done'], Tty: true });
     await engine.startContainer(id);

@@ -127,8 +127,13 @@ export class Overlay2Driver implements GraphDriver {
     }
     if (this.opts.privateHome ?? true) {
       try {
-        if (!(await isMountPoint(this.root))) {
+        const existing = await mountAt(this.root);
+        if (existing === null) {
           this.sys.mount(this.root, this.root, null, MS_BIND, null);
+          this.homeBound = true;
+        } else if (existing.root !== '/') {
+          // A bind of the home onto itself left by a daemon that did not clean up (killed):
+          // ours to undo at cleanup. A filesystem mounted there (root "/") is the admin's.
           this.homeBound = true;
         }
         this.sys.mount(null, this.root, null, MS_PRIVATE, null);
@@ -528,14 +533,22 @@ export class Overlay2Driver implements GraphDriver {
 }
 
 /** Whether `dir` is a mount point, by /proc/self/mountinfo (field 5, octal escapes decoded). */
-export async function isMountPoint(dir: string): Promise<boolean> {
+const unescapeMountinfo = (field: string): string => field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+/** The last mount on `dir` (the one visible), with its root within its filesystem; null if none. */
+export async function mountAt(dir: string): Promise<{ root: string } | null> {
   const info = await fs.readFile('/proc/self/mountinfo', 'utf8');
   const want = path.resolve(dir);
+  let found: { root: string } | null = null;
   for (const line of info.split('\n')) {
-    const mp = line.split(' ')[4];
-    if (mp !== undefined && mp.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))) === want) return true;
+    const f = line.split(' ');
+    if (f[4] !== undefined && unescapeMountinfo(f[4]) === want) found = { root: unescapeMountinfo(f[3] ?? '/') };
   }
-  return false;
+  return found;
+}
+
+export async function isMountPoint(dir: string): Promise<boolean> {
+  return (await mountAt(dir)) !== null;
 }
 
 export const overlay2Driver: GraphDriverDescriptor = {

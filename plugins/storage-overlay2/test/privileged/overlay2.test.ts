@@ -266,3 +266,23 @@ describe('overlay2 driver on real overlay mounts', { skip: isRoot ? false : 'nee
     assert.equal(await d.exists('l1'), false);
   });
 });
+
+describe('overlay2 home left bound by a killed daemon', { skip: isRoot ? false : 'needs root' }, () => {
+  it('a second driver on the same home undoes the leftover bind at cleanup', async () => {
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), `berth-ov2-kill-${process.pid}-`));
+    const root = path.join(work, 'overlay2');
+    try {
+      const first = await overlay2Driver.create({ root, logger: silent });
+      assert.ok(!isDriverSkip(first));
+      // No cleanup: the daemon was killed. The next one finds the home already a mount point.
+      assert.equal(mountLines(` ${root} `).length, 1);
+      const second = await overlay2Driver.create({ root, logger: silent });
+      assert.ok(!isDriverSkip(second));
+      await (second as GraphDriver).cleanup();
+      assert.deepEqual(mountLines(work), [], 'the home bind is left behind');
+    } finally {
+      for (let i = 0; i < 3 && mountLines(` ${root} `).length > 0; i++) realSyscalls().umount2(root, 2);
+      fs.rmSync(work, { recursive: true, force: true });
+    }
+  });
+});

@@ -2,9 +2,9 @@
  * A berthd on a scratch data root, exec root and socket, for end-to-end and interop tests:
  * many can run at once, and `stop()` leaves nothing behind but what the test left running.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import * as path from 'node:path';
 import { BerthError } from '@berth/errors';
@@ -114,10 +114,23 @@ async function launch(opts: DaemonOptions & { dataRoot: string; execRoot: string
     kill: () => wait('SIGKILL'),
     cleanup: async () => {
       await wait('SIGTERM');
+      // A daemon that was killed (a crash test) leaves its mounts; a clean stop leaves none.
+      await unmountUnder([opts.dataRoot, opts.execRoot]);
       await rm(opts.dataRoot, { recursive: true, force: true });
       await rm(opts.execRoot, { recursive: true, force: true });
     },
   };
+}
+
+/** Detaches every mount at or below the given directories, deepest first. */
+async function unmountUnder(dirs: string[]): Promise<void> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  const points = info
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((mp): mp is string => mp !== undefined && dirs.some((d) => mp === d || mp.startsWith(`${d}/`)))
+    .sort((a, b) => b.length - a.length);
+  for (const mp of points) await new Promise<void>((resolve) => execFile('umount', ['-l', mp], () => resolve()));
 }
 
 /** Starts berthd again on the same roots (a restart test). */

@@ -20,7 +20,7 @@ test('defaults when neither flags nor file say anything', () => {
   assert.equal(c.execRoot, '/run/berth');
   assert.deepEqual(c.hosts, ['unix:///run/berth/berth.sock']);
   assert.equal(c.pidfile, '/run/berth/berthd.pid');
-  assert.equal(c.storageDriver, 'vfs');
+  assert.equal(c.storageDriver, ''); // chosen at start: the one holding images, else by probe
   assert.equal(c.logLevel, 'info');
 });
 

@@ -95,8 +95,17 @@ function containerId(caseName: string, rt: RuntimeName): string {
 }
 
 /** The leak scope of one container run. */
-export function leakScope(rt: Runtime, id: string): LeakScope {
-  return { cgroupPrefix: id, processMarkers: [rt.stateRoot, id], stateDirs: [rt.stateRoot] };
+export function leakScope(rt: Runtime, id: string, bundleDir: string): LeakScope {
+  // Mounts a runtime can leave in the host namespace lie under the bundle (the rootfs and what
+  // a spec mounts into it) or the state root; the rest of the host's mount table belongs to
+  // whatever else runs on the machine (another daemon's overlays) and is not compared.
+  const parent = path.dirname(bundleDir);
+  return {
+    cgroupPrefix: id,
+    processMarkers: [rt.stateRoot, id],
+    stateDirs: [rt.stateRoot],
+    mountFilter: (mp) => mp.startsWith(`${parent}/`) || mp.startsWith(`${rt.stateRoot}/`) || mp === parent || mp === rt.stateRoot,
+  };
 }
 
 /** Default run: `run --bundle DIR ID`, foreground, stdio through pipes. */
@@ -128,7 +137,7 @@ export function conformanceCase<O>(name: string, def: CaseDef<O>): void {
         st.after(() => bundle.remove());
         const ctx: CaseContext = { rt, id, bundle };
         await def.prepare?.(ctx);
-        const before = await snapshotLeaks(leakScope(rt, id));
+        const before = await snapshotLeaks(leakScope(rt, id, bundle.dir));
         let r: RunResult;
         try {
           r = await (def.run ? def.run(ctx) : runForeground(ctx, def.timeoutMs));
@@ -212,7 +221,7 @@ export function badInputCase(name: string, def: BadInputDef): void {
         await mkdir(escapeDir);
         const ctx: BadInputContext = { rt, id, bundle, escapeDir };
         await def.prepare?.(ctx);
-        const scope = leakScope(rt, id);
+        const scope = leakScope(rt, id, bundle.dir);
         scope.stateDirs = [...(scope.stateDirs ?? []), escapeDir];
         const before = await snapshotLeaks(scope);
         try {

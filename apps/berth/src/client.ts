@@ -1,12 +1,12 @@
 /**
- * The Engine API client: HTTP/1.1 over node:http (no agent, one connection per request: a unix
+ * The Engine API client: HTTP/1.1 over node:net (./http1.ts; one connection per request: a unix
  * socket connect costs microseconds and nothing keeps the process alive afterwards).
  * Version negotiation as the docker CLI does it (engine-api.md §2): HEAD /_ping, then
  * /v<min(client max, server Api-Version)>/ on every route.
  */
-import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import { httpRequest, STATUS_TEXT, type HttpRequest, type HttpResponse } from './http1.js';
 
 export const CLIENT_API_VERSION = '1.47';
 export const DEFAULT_HOST = 'unix:///run/berth/berth.sock';
@@ -114,10 +114,10 @@ export class Client {
     return (opts.unversioned ? path : `/v${this.apiVersion}${path}`) + encodeQuery(opts.query);
   }
 
-  private options(method: string, path: string, opts: RequestOptions): http.RequestOptions {
+  private options(method: string, path: string, opts: RequestOptions): HttpRequest {
     const e = this.endpoint;
     const headers: Record<string, string> = { 'User-Agent': `Berth-Client/0.1.0 (linux)`, ...opts.headers };
-    const o: http.RequestOptions = { method, path: this.path(path, opts), headers, agent: false };
+    const o: HttpRequest = { method, path: this.path(path, opts), headers };
     if (e.socketPath) {
       o.socketPath = e.socketPath;
       headers.Host = 'api.moby.localhost';
@@ -125,17 +125,10 @@ export class Client {
       o.hostname = e.hostname;
       o.port = e.port;
     }
+    if (opts.body === undefined) return o;
+    if (isStream(opts.body) || Buffer.isBuffer(opts.body)) o.body = opts.body;
+    else o.body = JSON.stringify(opts.body);
     return o;
-  }
-
-  private send(req: http.ClientRequest, body: unknown, headers: Record<string, string>): void {
-    if (body === undefined) req.end();
-    else if (isStream(body)) body.pipe(req);
-    else if (Buffer.isBuffer(body)) req.end(body);
-    else {
-      void headers;
-      req.end(JSON.stringify(body));
-    }
   }
 
   private prepare(opts: RequestOptions): RequestOptions {
@@ -146,21 +139,18 @@ export class Client {
   }
 
   /** A request whose response status is not checked; the body is left unread. */
-  raw(method: string, path: string, opts: RequestOptions = {}): Promise<http.IncomingMessage> {
+  async raw(method: string, path: string, opts: RequestOptions = {}): Promise<HttpResponse> {
     opts = this.prepare(opts);
-    return new Promise((resolve, reject) => {
-      const req = http.request(this.options(method, path, opts), resolve);
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        if (['ENOENT', 'ECONNREFUSED', 'EACCES', 'ENOTSOCK', 'ECONNRESET', 'EHOSTUNREACH'].includes(err.code ?? '') && !req.reusedSocket)
-          reject(new ConnectError(this.endpoint.host, err));
-        else reject(err);
-      });
-      this.send(req, opts.body, opts.headers ?? {});
-    });
+    try {
+      return (await httpRequest(this.options(method, path, opts))).res;
+    } catch (err) {
+      if (CONNECT_ERRORS.includes((err as NodeJS.ErrnoException).code ?? '')) throw new ConnectError(this.endpoint.host, err);
+      throw err;
+    }
   }
 
   /** A versioned request; error statuses (>= 400) become DaemonError. Returns the open response. */
-  async stream(method: string, path: string, opts: RequestOptions = {}): Promise<http.IncomingMessage> {
+  async stream(method: string, path: string, opts: RequestOptions = {}): Promise<HttpResponse> {
     if (!opts.unversioned) await this.negotiate();
     const res = await this.raw(method, path, opts);
     const status = res.statusCode ?? 0;
@@ -195,32 +185,23 @@ export class Client {
     opts = this.prepare(opts);
     const headers = { 'Content-Type': 'text/plain', ...opts.headers, Connection: 'Upgrade', Upgrade: 'tcp' };
     const o = this.options('POST', path, { ...opts, headers });
-    return new Promise((resolve, reject) => {
-      const req = http.request(o);
-      req.on('upgrade', (res, socket, head) => {
-        if (res.statusCode !== 101) {
-          socket.destroy();
-          reject(new CliError(`unable to upgrade to tcp, received ${res.statusCode}`));
-          return;
-        }
-        resolve({ socket, head });
-      });
-      req.on('response', (res) => {
-        const status = res.statusCode ?? 0;
-        if (status >= 400) errorFrom(res).then(reject, reject);
-        else {
-          res.resume();
-          reject(new CliError(`unable to upgrade to tcp, received ${status}`));
-        }
-      });
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        if (['ENOENT', 'ECONNREFUSED', 'EACCES', 'ENOTSOCK'].includes(err.code ?? '')) reject(new ConnectError(this.endpoint.host, err));
-        else reject(err);
-      });
-      this.send(req, opts.body, headers);
-    });
+    o.upgrade = true;
+    let r;
+    try {
+      r = await httpRequest(o);
+    } catch (err) {
+      if (['ENOENT', 'ECONNREFUSED', 'EACCES', 'ENOTSOCK'].includes((err as NodeJS.ErrnoException).code ?? '')) throw new ConnectError(this.endpoint.host, err);
+      throw err;
+    }
+    if (r.kind === 'upgrade') return { socket: r.socket, head: r.head };
+    const status = r.res.statusCode;
+    if (status >= 400) throw await errorFrom(r.res);
+    r.res.resume();
+    throw new CliError(`unable to upgrade to tcp, received ${status}`);
   }
 }
+
+const CONNECT_ERRORS = ['ENOENT', 'ECONNREFUSED', 'EACCES', 'ENOTSOCK', 'ECONNRESET', 'EHOSTUNREACH'];
 
 export function readAll(res: Readable): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -232,7 +213,7 @@ export function readAll(res: Readable): Promise<Buffer> {
 }
 
 /** Docker's reading of an error response: JSON `message` only for exactly `application/json`. */
-export async function errorFrom(res: http.IncomingMessage): Promise<DaemonError | CliError> {
+export async function errorFrom(res: HttpResponse): Promise<DaemonError | CliError> {
   const status = res.statusCode ?? 0;
   const body = (await readAll(res)).toString('utf8');
   const ct = String(res.headers['content-type'] ?? '');
@@ -246,7 +227,7 @@ export async function errorFrom(res: http.IncomingMessage): Promise<DaemonError 
   }
   if (body.trim() === '')
     return new CliError(
-      `Error response from daemon: request returned ${http.STATUS_CODES[status] ?? status} for API route and version ${(res as { req?: { path?: string } }).req?.path ?? ''}, check if the server supports the requested API version`,
+      `Error response from daemon: request returned ${STATUS_TEXT[status] ?? status} for API route and version ${res.req.path}, check if the server supports the requested API version`,
       1,
       status,
     );

@@ -4,7 +4,7 @@
  * wait is registered before the start) → start → resize for a TTY → the exit code from wait.
  */
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage } from 'node:http';
+import type { HttpResponse } from '../http1.js';
 import type { ContainerCreateBody, ContainerCreateResponse, HostConfig, WaitResponse } from '@berth/api/wire';
 import { bool, int, list, str, type CommandSpec, type FlagSpec, type ParsedArgs } from '../cli/args.js';
 import { CliError, DaemonError, readAll, type Client } from '../client.js';
@@ -367,7 +367,7 @@ export function splitReference(ref: string): { name: string; tag: string } {
 }
 
 /** Prints a JSON-message stream (pull, import) and throws on an in-band error. */
-export async function printJsonMessages(res: IncomingMessage, write: (s: string) => void): Promise<void> {
+export async function printJsonMessages(res: HttpResponse, write: (s: string) => void): Promise<void> {
   let buf = '';
   let error: string | undefined;
   const handle = (line: string): void => {

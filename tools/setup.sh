@@ -133,7 +133,7 @@ native_step() {
 }
 
 ts_step() {
-  npx tsc -b
+  npx tsc -b && node apps/berth/scripts/bundle.mjs
 }
 
 probe_step() {

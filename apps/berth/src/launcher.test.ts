@@ -1,11 +1,12 @@
 /**
- * bin/berth runs dist/berth.cjs only while every input recorded in dist/berth.inputs.json still
- * has its recorded mtime (and the node version matches); otherwise dist/src/main.js. Checked on a
- * copy of the launcher in a scratch tree with stand-in modules, so the real dist is not touched.
+ * bin/berth runs dist/berth.cjs only while it and every input recorded in dist/berth.inputs.json
+ * still have their recorded mtimes; otherwise dist/src/main.js. The code cache is used only under
+ * the node version that made it, and a bad one is only slower. Checked on a copy of the launcher
+ * in a scratch tree with stand-in modules, so the real dist is not touched.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +16,14 @@ const pkg = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const root = mkdtempSync(join(tmpdir(), `berth-launcher-${process.pid}-`));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-function tree(): { run: (env?: Record<string, string>) => string; input: string; manifest: (node?: string) => void } {
+interface Tree {
+  run: (env?: Record<string, string>) => string;
+  input: string;
+  bundle: string;
+  manifest: (node?: string) => void;
+}
+
+function tree(): Tree {
   const dir = mkdtempSync(join(root, 't-'));
   mkdirSync(join(dir, 'bin'));
   mkdirSync(join(dir, 'dist', 'src'), { recursive: true });
@@ -24,11 +32,15 @@ function tree(): { run: (env?: Record<string, string>) => string; input: string;
   writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
   const mod = (what: string): string =>
     `main: async (argv) => { process.stdout.write('${what} ' + argv.join(' ')); return 3; }, exit: (c) => process.exit(c)`;
-  writeFileSync(join(dir, 'dist', 'berth.cjs'), `module.exports = { ${mod('bundle')} };`);
+  const bundle = join(dir, 'dist', 'berth.cjs');
+  writeFileSync(bundle, `(function (exports, require, module, __filename, __dirname) { module.exports = { ${mod('bundle')} }; })`);
   writeFileSync(join(dir, 'dist', 'src', 'main.js'), `const m = { ${mod('dist-src')} }; export const main = m.main, exit = m.exit;`);
   const input = join(dir, 'dist', 'src', 'main.js');
   const manifest = (node = process.version): void =>
-    writeFileSync(join(dir, 'dist', 'berth.inputs.json'), JSON.stringify({ node, inputs: [['src/main.js', statSync(input).mtimeMs]] }));
+    writeFileSync(
+      join(dir, 'dist', 'berth.inputs.json'),
+      JSON.stringify({ node, bundle: statSync(bundle).mtimeMs, inputs: [['src/main.js', statSync(input).mtimeMs]] }),
+    );
   const run = (env: Record<string, string> = {}): string => {
     try {
       execFileSync(process.execPath, [join(dir, 'bin', 'berth'), 'ps', '-a'], { env: { ...process.env, ...env }, encoding: 'utf8' });
@@ -39,7 +51,7 @@ function tree(): { run: (env?: Record<string, string>) => string; input: string;
       return e.stdout;
     }
   };
-  return { run, input, manifest };
+  return { run, input, bundle, manifest };
 }
 
 test('the bundle runs while its inputs are unchanged', () => {
@@ -49,15 +61,42 @@ test('the bundle runs while its inputs are unchanged', () => {
   assert.equal(t.run({ BERTH_NO_BUNDLE: '1' }), 'dist-src ps -a');
 });
 
-test('dist/src runs when an input changed since the bundle, or there is no manifest, or another node built it', () => {
+test('dist/src runs when an input or the bundle changed since the manifest, or there is none', () => {
   const t = tree();
   assert.equal(t.run(), 'dist-src ps -a', 'no manifest');
   t.manifest();
   const later = new Date(Date.now() + 5000);
   utimesSync(t.input, later, later);
   assert.equal(t.run(), 'dist-src ps -a', 'a newer input');
-  t.manifest('v0.0.1');
-  assert.equal(t.run(), 'dist-src ps -a', 'another node version');
   t.manifest();
   assert.equal(t.run(), 'bundle ps -a');
+  const laterStill = new Date(Date.now() + 10000);
+  utimesSync(t.bundle, laterStill, laterStill);
+  assert.equal(t.run(), 'dist-src ps -a', 'a bundle the manifest does not describe');
+});
+
+test('a code cache from another node version is not read; a bad one only costs a compile', () => {
+  const t = tree();
+  writeFileSync(`${t.bundle}.cache`, 'not a V8 code cache');
+  t.manifest('v0.0.1');
+  assert.equal(t.run(), 'bundle ps -a');
+  t.manifest();
+  assert.equal(t.run(), 'bundle ps -a');
+});
+
+test('the built bundle accepts its code cache (V8 would silently compile without it)', (t) => {
+  const file = join(pkg, 'dist', 'berth.cjs');
+  let manifest: { node: string };
+  try {
+    manifest = JSON.parse(readFileSync(join(pkg, 'dist', 'berth.inputs.json'), 'utf8')) as { node: string };
+  } catch {
+    return t.skip('not bundled (node apps/berth/scripts/bundle.mjs)');
+  }
+  if (manifest.node !== process.version) return t.skip(`bundled under node ${manifest.node}`);
+  // in a child without our V8 flags, as bin/berth runs (flags are part of the cache's key)
+  const check = `const fs = require('fs'); const { Script } = require('vm'); const f = ${JSON.stringify(file)};
+    const s = new Script(fs.readFileSync(f, 'utf8'), { filename: f, cachedData: fs.readFileSync(f + '.cache') });
+    process.stdout.write(String(s.cachedDataRejected));`;
+  const out = execFileSync(process.execPath, ['-e', check], { env: { ...process.env, NODE_OPTIONS: '' }, encoding: 'utf8' });
+  assert.equal(out, 'false');
 });

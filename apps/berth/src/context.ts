@@ -1,5 +1,6 @@
 /** What every command gets: the client (made on first use), the command path, output helpers. */
 import { CliError, Client, DEFAULT_HOST } from './client.js';
+import { writeOut } from './output/stdio.js';
 import { TemplateError } from './output/template.js';
 
 export interface Context {
@@ -21,7 +22,7 @@ export function makeContext(host: string | undefined, path: string): Context {
       client ??= new Client(h, process.env.BERTH_API_VERSION || process.env.DOCKER_API_VERSION || undefined);
       return client;
     },
-    out: (s) => void process.stdout.write(s),
+    out: (s) => writeOut(s),
     err: (s) => void process.stderr.write(s),
   };
 }

@@ -5,6 +5,7 @@
  */
 import { UsageError, parseArgs, renderHelp, type CommandSpec, type ParsedArgs } from './cli/args.js';
 import type { Context } from './context.js';
+import { stdoutPending, stdout, writeOut } from './output/stdio.js';
 
 export interface Command {
   spec: CommandSpec;
@@ -121,11 +122,6 @@ function writeErr(s: string): void {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  // `berth ... | head`: a closed stdout ends us the way SIGPIPE ends docker
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(141);
-    throw err;
-  });
   let g: ParsedArgs;
   try {
     g = parseArgs(GLOBAL, argv);
@@ -134,12 +130,12 @@ export async function main(argv: string[]): Promise<number> {
     return 125;
   }
   if (g.flags.version) {
-    process.stdout.write('Berth version 0.1.0\n');
+    writeOut('Berth version 0.1.0\n');
     return 0;
   }
   const [name, ...rest] = g.args;
   if (!name || (g.help && !name)) {
-    process.stdout.write(mainHelp());
+    writeOut(mainHelp());
     return 0;
   }
   let entry: [Loader, string] | undefined;
@@ -149,7 +145,7 @@ export async function main(argv: string[]): Promise<number> {
     const table = name === 'container' ? CONTAINER : IMAGE;
     const sub = rest[0];
     if (!sub || sub === '--help' || sub === '-h') {
-      process.stdout.write(subHelp(name, table));
+      writeOut(subHelp(name, table));
       return 0;
     }
     entry = table[sub];
@@ -163,7 +159,7 @@ export async function main(argv: string[]): Promise<number> {
     const top = TOP[name];
     if (!top) {
       if (name === 'help') {
-        process.stdout.write(mainHelp());
+        writeOut(mainHelp());
         return 0;
       }
       writeErr(`berth: '${name}' is not a berth command.\nSee 'berth --help'`);
@@ -184,7 +180,7 @@ export async function main(argv: string[]): Promise<number> {
     throw err;
   }
   if (p.help) {
-    process.stdout.write(renderHelp('berth', { ...cmd.spec, usage: cmd.spec.usage.replace(/^\S+/, path) }));
+    writeOut(renderHelp('berth', { ...cmd.spec, usage: cmd.spec.usage.replace(/^\S+/, path) }));
     return 0;
   }
   const min = cmd.spec.minArgs ?? 0;
@@ -215,6 +211,6 @@ export async function main(argv: string[]): Promise<number> {
 /** Exit once stdout has drained (a hijacked socket or stdin must not keep the process alive). */
 export function exit(code: number): void {
   const done = (): never => process.exit(code);
-  if (process.stdout.writableLength > 0) process.stdout.once('drain', done);
+  if (stdoutPending() > 0) stdout().once('drain', done);
   else done();
 }

@@ -6,6 +6,7 @@
 import type { Socket } from 'node:net';
 import { Demuxer, StreamType } from '@berth/api/wire';
 import { CliError } from './client.js';
+import { stdout } from './output/stdio.js';
 
 export const DEFAULT_DETACH_KEYS = 'ctrl-p,ctrl-q';
 
@@ -124,12 +125,12 @@ export function runSession(o: SessionOptions): Promise<SessionEnd> {
     };
 
     let onOutput: (chunk: Buffer) => void;
-    if (o.tty) onOutput = (chunk) => void process.stdout.write(chunk);
+    if (o.tty) onOutput = (chunk) => void stdout().write(chunk);
     else {
       const demux = new Demuxer((type, payload) => {
         if (type === StreamType.Stderr) process.stderr.write(payload);
         else if (type === StreamType.SystemError) finish('eof', new CliError(payload.toString('utf8').trim()));
-        else process.stdout.write(payload);
+        else stdout().write(payload);
       });
       onOutput = (chunk) => demux.push(chunk);
     }
@@ -165,9 +166,9 @@ export function runSession(o: SessionOptions): Promise<SessionEnd> {
 
 /** Calls `resize(h, w)` now and on every SIGWINCH while our stdout is a terminal. */
 export function monitorTtySize(resize: (h: number, w: number) => Promise<unknown>): () => void {
-  if (!process.stdout.isTTY) return () => {};
+  if (!stdout().isTTY) return () => {};
   const send = (): void => {
-    const [w, h] = process.stdout.getWindowSize();
+    const [w, h] = stdout().getWindowSize();
     resize(h, w).catch(() => {});
   };
   send();
@@ -189,7 +190,7 @@ export function proxySignals(kill: (signal: string) => Promise<unknown>): () => 
 
 /** The terminal size for ConsoleSize ([height, width]), [0, 0] when stdout is no terminal. */
 export function consoleSize(): [number, number] {
-  if (!process.stdout.isTTY) return [0, 0];
-  const [w, h] = process.stdout.getWindowSize();
+  if (!stdout().isTTY) return [0, 0];
+  const [w, h] = stdout().getWindowSize();
   return [h, w];
 }

@@ -4,6 +4,7 @@ import { bool, str, type CommandSpec, type ParsedArgs } from '../cli/args.js';
 import { CliError } from '../client.js';
 import type { Context } from '../context.js';
 import type { Command } from '../main.js';
+import { stdout } from '../output/stdio.js';
 
 const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
@@ -74,10 +75,10 @@ async function logs(ctx: Context, p: ParsedArgs): Promise<number> {
   const demux = new Demuxer((type, payload) => {
     if (type === StreamType.Stderr) process.stderr.write(payload);
     else if (type === StreamType.SystemError) failure = payload.toString('utf8').trim();
-    else process.stdout.write(payload);
+    else stdout().write(payload);
   });
   for await (const chunk of res) {
-    if (info.Config.Tty) process.stdout.write(chunk as Buffer);
+    if (info.Config.Tty) stdout().write(chunk as Buffer);
     else demux.push(chunk as Buffer);
     if (failure) break;
   }

@@ -7,6 +7,7 @@ import { CliError } from '../client.js';
 import type { Context } from '../context.js';
 import type { Command } from '../main.js';
 import { tabwrite } from '../output/format.js';
+import { stdout } from '../output/stdio.js';
 import { formatSpec, parseTemplate } from '../output/template.js';
 import { toApiTimestamp } from './logs.js';
 import { filtersFrom } from './ps.js';
@@ -23,12 +24,12 @@ async function top(ctx: Context, p: ParsedArgs): Promise<number> {
 
 async function exportCmd(ctx: Context, p: ParsedArgs): Promise<number> {
   const output = str(p, 'output');
-  if (!output && process.stdout.isTTY) throw new CliError('cowardly refusing to save to a terminal. Use the -o flag or redirect');
+  if (!output && stdout().isTTY) throw new CliError('cowardly refusing to save to a terminal. Use the -o flag or redirect');
   const res = await ctx.client.stream('GET', `/containers/${encodeURIComponent(p.args[0]!)}/export`);
   if (output) await pipeline(res, createWriteStream(output));
   else
     for await (const chunk of res) {
-      if (!process.stdout.write(chunk as Buffer)) await new Promise((r) => process.stdout.once('drain', r));
+      if (!stdout().write(chunk as Buffer)) await new Promise((r) => stdout().once('drain', r));
     }
   return 0;
 }

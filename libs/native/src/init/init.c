@@ -57,18 +57,36 @@ static int exit_code_of(const struct berr *e) {
   return 1;
 }
 
+/*
+ * Every namespace file is opened before any is joined: once the mount namespace (or a pid
+ * namespace with another /proc) is joined, the later /proc/PID/ns/... paths no longer name
+ * what the plan meant, whatever order the plan lists them in.
+ */
 static int join_namespaces(const struct plan *p, struct berr *e) {
-  /* A user namespace first: the others are owned by it. */
-  for (int pass = 0; pass < 2; pass++) {
-    for (int i = 0; i < p->n_ns_join; i++) {
-      const struct plan_ns *ns = &p->ns_join[i];
-      if ((pass == 0) != (ns->type == CLONE_NEWUSER)) continue;
-      cleanup_fd int fd = open(ns->path, O_RDONLY | O_CLOEXEC);
-      if (fd < 0) return BERR_SYS(e, "open", ns->path);
-      if (setns(fd, (int)ns->type) < 0) return BERR_SYS(e, "setns", ns->path);
+  int fds[sizeof p->ns_join / sizeof p->ns_join[0]];
+  int rc = 0;
+  int n = 0;
+  for (; n < p->n_ns_join; n++) {
+    fds[n] = open(p->ns_join[n].path, O_RDONLY | O_CLOEXEC);
+    if (fds[n] < 0) {
+      rc = BERR_SYS(e, "open", p->ns_join[n].path);
+      goto out;
     }
   }
-  return 0;
+  /* A user namespace first: the others are owned by it. */
+  for (int pass = 0; pass < 2; pass++) {
+    for (int i = 0; i < n; i++) {
+      const struct plan_ns *ns = &p->ns_join[i];
+      if ((pass == 0) != (ns->type == CLONE_NEWUSER)) continue;
+      if (setns(fds[i], (int)ns->type) < 0) {
+        rc = BERR_SYS(e, "setns", ns->path);
+        goto out;
+      }
+    }
+  }
+out:
+  for (int i = 0; i < n; i++) close(fds[i]);
+  return rc;
 }
 
 static int write_id_maps(const struct plan *p, pid_t pid, struct berr *e) {

@@ -1,8 +1,74 @@
 import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
-import type { CgroupManager, Resources } from '@berth/cgroups';
+import { writeFile } from 'node:fs/promises';
+import { basename, join, relative } from 'node:path';
+import type { CgroupLayout, CgroupManager, Resources } from '@berth/cgroups';
 import type { RuntimeCgroups } from './runtime.js';
 import type { CgroupMountSource } from './plan-builder.js';
+
+/**
+ * The cgroup.procs file of this process's own cgroup in one hierarchy (a v1 one with a
+ * controller when there is one, else cgroup2), from /proc/self/cgroup; null if not found.
+ */
+export function ownProcsFile(layout: CgroupLayout, procSelfCgroup: string): string | null {
+  const own = new Map<string, string>();
+  for (const line of procSelfCgroup.split('\n')) {
+    const m = /^(\d+):([^:]*):(.*)$/.exec(line);
+    if (m) own.set(m[2]!.split(',').sort().join(','), m[3]!);
+  }
+  const inside = (mountPoint: string, root: string, path: string | undefined): string | null => {
+    if (path === undefined) return null;
+    const rel = relative(root, path);
+    if (rel.startsWith('..')) return null;
+    return join(mountPoint, rel, 'cgroup.procs');
+  };
+  if (layout.mode !== 'v2') {
+    for (const h of layout.hierarchies) {
+      if (h.controllers.some((c) => c.startsWith('name='))) continue;
+      const f = inside(h.mountPoint, h.root, own.get([...h.controllers].sort().join(',')));
+      if (f) return f;
+    }
+  }
+  if (layout.mode !== 'v1') return inside(layout.unified.mountPoint, layout.unified.root, own.get(''));
+  return null;
+}
+
+/**
+ * Moving a process into a cgroup takes the kernel's cgroup_threadgroup_rwsem for writing, which
+ * waits out an RCU grace period (5-10 ms here) unless a move happened within about the last
+ * grace period. Writing this process's pid into the cgroup it is already in is such a move and
+ * changes nothing; done in the background early (when a container is created, when its start
+ * begins) the grace period passes while the daemon does other work, and berth-init's own move
+ * into the container's cgroups a few ms later is then immediate. The kernel's favordynmods
+ * mount option would do the same for every move, host-wide. Returns a prime function.
+ */
+export function migrationPrimer(
+  layout: CgroupLayout,
+  readSelf: () => string = () => readFileSync('/proc/self/cgroup', 'utf8'),
+): () => Promise<boolean> | undefined {
+  let inFlight = false;
+  // The promise (whether the write went through) is for tests; callers do not wait for it.
+  return () => {
+    if (inFlight) return undefined;
+    let file: string | null;
+    try {
+      file = ownProcsFile(layout, readSelf());
+    } catch {
+      return undefined;
+    }
+    if (!file) return undefined;
+    inFlight = true;
+    return writeFile(file, String(process.pid)).then(
+      () => {
+        inFlight = false;
+        return true;
+      },
+      () => {
+        inFlight = false;
+        return false;
+      },
+    );
+  };
+}
 
 /** The runtime's view of @berth/cgroups: one group per container, in every hierarchy. */
 export function runtimeCgroups(manager: CgroupManager): RuntimeCgroups {
@@ -27,6 +93,7 @@ export function runtimeCgroups(manager: CgroupManager): RuntimeCgroups {
     async destroy(path) {
       await manager.open(path)?.destroy({ kill: true });
     },
+    prime: migrationPrimer(manager.layout),
     isFrozen(path) {
       const h = manager.open(path);
       if (!h) return false;

@@ -3,7 +3,7 @@ export type { RuntimeOptions, RuntimeCgroups, OciState, ContainerStatus, CreateO
 export { ShimClient } from './shim-client.js';
 export type { AttachStreams, ShimStatus } from './shim-client.js';
 export type { ContainerIo } from './launch.js';
-export { runtimeCgroups } from './cgroup-binding.js';
+export { runtimeCgroups, migrationPrimer, ownProcsFile } from './cgroup-binding.js';
 export { loadSpec, validateSpec, namespaceTypes } from './spec.js';
 export type { OciSpec, OciProcess, OciMount, OciLinux, OciNamespace, OciUser, OciCapabilities, OciDevice, OciIdMapping, NamespaceType } from './spec.js';
 export { buildCreatePlan, buildExecPlan, applyProcess, defaultDevices, namespaceFlags, namespaceFiles } from './plan-builder.js';

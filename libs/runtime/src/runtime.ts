@@ -3,11 +3,12 @@
  * semantics. Used by the berth-runtime CLI and, in-process, by the engine.
  */
 import { chmodSync, closeSync, existsSync, openSync, readFileSync, readdirSync, readSync, unlinkSync, constants as fsc, rmSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { BerthError } from '@berth/errors';
 import type { Logger } from '@berth/log';
-import { S_IFIFO, encodePlan, nativePaths, type NativePaths, type Syscalls } from '@berth/native';
+import { S_IFIFO, encodePlan, nativePaths, type NativePaths, type OciSeccomp, type Syscalls } from '@berth/native';
 import { loadSpec, type OciProcess, type OciSpec } from './spec.js';
 import { buildCreatePlan, buildExecPlan, type CgroupMountSource } from './plan-builder.js';
 import { launch, type ContainerIo } from './launch.js';
@@ -16,6 +17,7 @@ import { StateStore, validateId, writeAtomic, type ContainerRecord } from './sta
 import { isAlive, processStartTime, waitGone } from './proc.js';
 import { parseSignal } from './signals.js';
 import { containerDeviceRules, type DeviceRule } from './device-rules.js';
+import { SeccompCache } from './seccomp/cache.js';
 
 export type ContainerStatus = 'creating' | 'created' | 'running' | 'stopped' | 'paused';
 
@@ -41,6 +43,11 @@ export interface RuntimeCgroups {
   /** Kills what is left and removes the group everywhere; a missing group is fine. */
   destroy(path: string): Promise<void>;
   isFrozen(path: string): boolean;
+  /**
+   * Optional: starts, in the background, what makes the next move of a process into a cgroup
+   * fast (see cgroup-binding.ts). Never fails.
+   */
+  prime?(): void;
 }
 
 export interface RuntimeOptions {
@@ -113,13 +120,68 @@ async function releaseShim(socket: string, timeoutMs = 5000): Promise<void> {
   while (existsSync(socket) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
 }
 
+/** How often start checks that an init which has not opened the start fifo yet is still alive. */
+const START_LIVENESS_MS = 20;
+
+/**
+ * Opening the start fifo for reading releases berth-init (blocked opening it for writing); it
+ * writes one byte, then execs. Waits for that byte without polling: the fifo is watched by the
+ * event loop (a pipe handle), so start returns as soon as the init has written. The end of the
+ * fifo without the byte, or the init gone before it opened the fifo, is a failed start. Takes
+ * fd (opened O_RDONLY|O_NONBLOCK) and closes it.
+ */
+export function readStartByte(fd: number, alive: () => boolean, died: () => Error): Promise<void> {
+  const byte = Buffer.alloc(1);
+  try {
+    if (readSync(fd, byte, 0, 1, null) === 1) {
+      closeSync(fd);
+      return Promise.resolve();
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') {
+      closeSync(fd);
+      return Promise.reject(err);
+    }
+  }
+  return new Promise<void>((resolve, reject) => {
+    const pipe = new Socket({ fd, readable: true, writable: false });
+    const finish = (err: Error | null): void => {
+      clearInterval(timer);
+      pipe.removeAllListeners();
+      pipe.on('error', () => undefined);
+      pipe.destroy();
+      if (err) reject(err);
+      else resolve();
+    };
+    pipe.once('data', () => finish(null));
+    pipe.once('end', () => finish(died()));
+    pipe.once('error', (err) => finish(err));
+    const timer = setInterval(() => {
+      if (!alive()) finish(died());
+    }, START_LIVENESS_MS);
+  });
+}
+
 export class Runtime {
   readonly store: StateStore;
   private readonly paths: NativePaths;
+  /** Compiled seccomp programs by profile hash: compiling Docker's profile takes ~15 ms. */
+  private seccompCache: SeccompCache | undefined;
 
   constructor(private readonly opts: RuntimeOptions) {
     this.store = new StateStore(opts.root);
     this.paths = opts.paths ?? nativePaths();
+  }
+
+  /** The BPF program of a seccomp profile, compiled once per distinct profile. */
+  compileSeccomp(profile: OciSeccomp): Buffer {
+    this.seccompCache ??= new SeccompCache(this.opts.syscalls(), { maxEntries: 16 });
+    return this.seccompCache.bpf(profile);
+  }
+
+  /** Lets the cgroups get ready for the next container's move (a hint; see RuntimeCgroups.prime). */
+  primeCgroups(): void {
+    this.opts.cgroups.prime?.();
   }
 
   async create(id: string, bundle: string, options: CreateOptions = {}): Promise<ContainerRecord> {
@@ -133,6 +195,7 @@ export class Runtime {
     how: { fifo: boolean; detach: boolean },
   ): Promise<ContainerRecord & { shim?: import('node:child_process').ChildProcess }> {
     const log = this.opts.logger.child({ containerId: id });
+    this.primeCgroups();
     this.store.claim(id);
     const undo: (() => Promise<void> | void)[] = [() => this.store.remove(id)];
     try {
@@ -144,7 +207,7 @@ export class Runtime {
       undo.push(() => this.opts.cgroups.destroy(cgroupPath));
       const startFifo = how.fifo ? this.store.file(id, 'exec.fifo') : null;
       if (startFifo) this.makeFifo(startFifo);
-      const seccomp = spec.linux?.seccomp ? this.opts.syscalls().compileSeccomp(spec.linux.seccomp) : null;
+      const seccomp = spec.linux?.seccomp ? this.compileSeccomp(spec.linux.seccomp) : null;
       const pidFile = this.store.file(id, 'init.pid');
       const io = options.io;
       const consoleSocket = io ? (io.tty ? join(this.store.dir(id), 'console.sock') : null) : options.consoleSocket ?? null;
@@ -224,25 +287,8 @@ export class Runtime {
       throw new BerthError('BERTH_CONTAINER_STATE', `cannot start container "${id}": it is ${status}, not created`, { details: { id, status } });
     const fifo = this.store.file(id, 'exec.fifo');
     const fd = openSync(fifo, fsc.O_RDONLY | fsc.O_NONBLOCK);
-    try {
-      const byte = Buffer.alloc(1);
-      let delay = 1;
-      for (;;) {
-        let n = 0;
-        try {
-          n = readSync(fd, byte, 0, 1, null);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
-        }
-        if (n === 1) break;
-        if (!isAlive(rec.pid, rec.startTime))
-          throw new BerthError('BERTH_CONTAINER_START_FAILED', `container "${id}" init died before it could start`);
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 10);
-      }
-    } finally {
-      closeSync(fd);
-    }
+    await readStartByte(fd, () => isAlive(rec.pid, rec.startTime), () =>
+      new BerthError('BERTH_CONTAINER_START_FAILED', `container "${id}" init died before it could start`));
     unlinkSync(fifo);
   }
 
@@ -326,7 +372,7 @@ export class Runtime {
     const consoleSocket = io.tty ? file('console') : null;
     const base = loadSpec(rec.bundle);
     const spec: OciSpec = { ...base, process: { ...proc, terminal: io.tty } };
-    const seccomp = spec.linux?.seccomp ? this.opts.syscalls().compileSeccomp(spec.linux.seccomp) : null;
+    const seccomp = spec.linux?.seccomp ? this.compileSeccomp(spec.linux.seccomp) : null;
     const plan = buildExecPlan(spec, rec.pid, {
       seccomp, consoleSocket, pidFile, cgroupProcs: this.opts.cgroups.procsFiles(rec.cgroupPath), rootfs: rec.rootfs,
     });
@@ -385,7 +431,7 @@ export class Runtime {
     if (status !== 'running') throw new BerthError('BERTH_CONTAINER_STATE', `cannot exec in container "${id}": it is ${status}`, { details: { id, status } });
     const base = loadSpec(rec.bundle);
     const spec: OciSpec = { ...base, process: proc };
-    const seccomp = spec.linux?.seccomp ? this.opts.syscalls().compileSeccomp(spec.linux.seccomp) : null;
+    const seccomp = spec.linux?.seccomp ? this.compileSeccomp(spec.linux.seccomp) : null;
     const tag = `exec-${process.pid}-${Date.now()}`;
     const pidFile = `${this.store.dir(id)}/${tag}.pid`;
     const exitFile = `${this.store.dir(id)}/${tag}.exit`;

@@ -1,8 +1,11 @@
 /**
  * The runtime's state directory: one folder per container under the root (runc's --root),
- * records written atomically (temp file, fsync, rename).
+ * records written atomically (temp file, rename). No fsync: the root lives under the exec root
+ * (/run, tmpfs on most hosts) and describes processes, which a power loss or kernel crash ends
+ * anyway (the state is then stale whatever is on disk); the rename alone already keeps a crash
+ * of the daemon from leaving a torn record. As runc, which does not fsync state.json either.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError } from '@berth/errors';
 
@@ -31,7 +34,6 @@ export function writeAtomic(path: string, data: string): void {
   const fd = openSync(tmp, 'w', 0o600);
   try {
     writeSync(fd, data);
-    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createCgroupManager } from '@berth/cgroups';
 import { silentLogger } from '@berth/log';
 import { realSyscalls } from '@berth/native';
-import { Runtime, runtimeCgroups, defaultSpec, dockerProfileToOci, loadSeccompProfile, dockerDefaultCapabilities, type OciSpec } from '../../src/index.js';
+import { Runtime, runtimeCgroups, migrationPrimer, defaultSpec, dockerProfileToOci, loadSeccompProfile, dockerDefaultCapabilities, type OciSpec } from '../../src/index.js';
 
 const uniq = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 const work = mkdtempSync(join(tmpdir(), `berth-rt-${uniq}-`));
@@ -152,6 +152,29 @@ test('exec joins the running container: same pid namespace, own exit code', asyn
   }
 });
 
+test('exec joins every namespace whatever order the spec lists them in, mount first', async () => {
+  const id = `exm-${uniq}`;
+  const b = bundle('exec-mount-first', (s) => {
+    s.process!.args = ['sleep', '100'];
+    s.hostname = 'mountfirst';
+    // Joining the mount namespace first used to hide /proc/<pid>/ns/* from the joins after it.
+    s.linux!.namespaces = [{ type: 'mount' }, { type: 'uts' }, { type: 'ipc' }, { type: 'network' }, { type: 'pid' }];
+  });
+  await rt.run(id, b, { detach: true, stdio: ['ignore', 'ignore', 'ignore'] });
+  try {
+    const outFile = join(work, 'exec-mount-first.out');
+    const fd = openSync(outFile, 'w');
+    const code = await rt.exec(id, { user: { uid: 0, gid: 0 }, cwd: '/', args: ['sh', '-c', 'hostname; ps -o pid,comm'], env: ['PATH=/bin'] }, { stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    const out = readFileSync(outFile, 'utf8');
+    assert.equal(code, 0, out);
+    assert.match(out, /^mountfirst$/m, out);
+    assert.match(out, /^\s*1 sleep$/m, out);
+  } finally {
+    await rt.delete(id, true);
+  }
+});
+
 test("Docker's default seccomp profile loads: Seccomp 2, mount refused", async () => {
   const profile = loadSeccompProfile('/usr/share/containers/seccomp.json');
   const b = bundle('seccomp', (s) => {
@@ -163,4 +186,15 @@ test("Docker's default seccomp profile loads: Seccomp 2, mount refused", async (
   assert.match(out, /^Seccomp:\s+2$/m);
   assert.match(out, /^NoNewPrivs:\s+1$/m);
   assert.deepEqual(readdirSync(join(work, 'state')).filter((d) => d.includes(uniq)), []);
+});
+
+test('the cgroup migration primer moves nothing: the process stays in the cgroups it was in', async () => {
+  const before = readFileSync('/proc/self/cgroup', 'utf8');
+  const prime = migrationPrimer(manager.layout);
+  const first = prime();
+  assert.equal(prime(), undefined, 'a second prime while one is in flight does nothing');
+  assert.equal(await first, true, 'the write into its own cgroup went through');
+  assert.equal(readFileSync('/proc/self/cgroup', 'utf8'), before);
+  // A layout naming no hierarchy this process is in: nothing is written.
+  assert.equal(migrationPrimer({ mode: 'v1', hierarchies: [] })(), undefined);
 });

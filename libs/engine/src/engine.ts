@@ -383,6 +383,8 @@ export class BerthEngine implements Engine {
       LogPath: join(dir, `${id}-json.log`), MountPoints: mountPoints(host), HasBeenStartedBefore: false, HasBeenManuallyStopped: false,
     };
     if (!merged.Hostname) merged.Hostname = host.NetworkMode === 'host' ? osHostname() : id.slice(0, 12);
+    // The start that usually follows moves a process into new cgroups: get that ready meanwhile.
+    this.runtime.primeCgroups();
     const c = new Ctr(rec, host);
     // Reserve the name before the first await that could interleave another create.
     this.containers.set(id, c);
@@ -499,6 +501,7 @@ export class BerthEngine implements Engine {
     const log = this.log.child({ containerId: id });
     let rootfs: string | null = null;
     let created = false;
+    this.runtime.primeCgroups();
     try {
       rootfs = await this.images.mountContainerLayer(id);
       for (const [i, b] of (c.host.Binds ?? []).entries()) {
@@ -518,7 +521,7 @@ export class BerthEngine implements Engine {
       });
       const bundle = this.bundleOf(id);
       mkdirSync(bundle, { recursive: true, mode: 0o700 });
-      writeFileAtomic(join(bundle, 'config.json'), JSON.stringify(spec, null, 2));
+      writeFileAtomic(join(bundle, 'config.json'), JSON.stringify(spec, null, 2), 0o644, false);
       // A run that ended before the daemon restarted may have left runtime state behind.
       await this.runtime.delete(id, true).catch(() => undefined);
       rmSync(this.socketOf(id), { force: true });

@@ -245,8 +245,8 @@ export function buildSpec(input: SpecInput): OciSpec {
   ].filter((m) => !dests.has(m.destination));
   const allMounts = [...base, ...etc, ...user].sort((a, b) => depth(a.destination) - depth(b.destination));
 
-  // Mount last: berth-init opens each namespace path after joining the ones before it (exec),
-  // and /proc/<pid>/ns/* must still be the host's /proc when it does.
+  // runc's order, mount last; berth-init opens every namespace file before joining any, so the
+  // order does not matter to exec.
   const namespaces: { type: string; path?: string }[] = [];
   if (h.NetworkMode.startsWith('container:')) namespaces.push({ type: 'network', path: input.joinNetns ?? '' });
   else if (h.NetworkMode !== 'host') namespaces.push({ type: 'network' });

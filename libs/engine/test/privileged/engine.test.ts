@@ -206,7 +206,7 @@ describe('engine (privileged)', { skip, concurrency: false }, () => {
 
     const ac = new AbortController();
     const actions: string[] = [];
-    for await (const e of engine.events({ since, until: Date.now() / 1000, filters: new Map([['container', new Set(['first'])]]) }, ac.signal)) actions.push(e.Action);
+    for await (const e of engine.events({ since, until: Date.now() / 1000 + 0.01, filters: new Map([['container', new Set(['first'])]]) }, ac.signal)) actions.push(e.Action);
     assert.deepEqual(actions, ['create', 'attach', 'start', 'die', 'attach']);
     await engine.removeContainer(id, { force: false, volumes: false });
     assert.ok(!fs.existsSync(path.join(dataRoot, 'containers', id)));
@@ -538,7 +538,11 @@ describe('engine (privileged)', { skip, concurrency: false }, () => {
     assert.equal(ins.State.OOMKilled, true);
     assert.equal(ins.HostConfig.Memory, 8 << 20);
     const actions: string[] = [];
-    for await (const e of engine.events({ since, until: Date.now() / 1000, filters: new Map([['container', new Set([id])]]) }, new AbortController().signal)) actions.push(e.Action);
+    // Event times come from a monotonic clock based on the wall clock at load, Date.now() is
+    // whole milliseconds: an `until` of now may fall a fraction of a millisecond before the die
+    // event the wait just reported. A little later catches it.
+    const until = Date.now() / 1000 + 0.01;
+    for await (const e of engine.events({ since, until, filters: new Map([['container', new Set([id])]]) }, new AbortController().signal)) actions.push(e.Action);
     assert.deepEqual(actions.slice(-2), ['oom', 'die']);
     await engine.removeContainer(id, { force: false, volumes: false });
     assert.deepEqual(leftovers(id), []);

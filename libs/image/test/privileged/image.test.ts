@@ -125,4 +125,49 @@ describe('image store round trip (privileged)', { skip: (process.getuid?.() !== 
     assert.deepEqual(fs.readdirSync(path.join(root, 'layerdb/mounts')), []);
     assert.deepEqual(fs.readdirSync(path.join(root, 'imagedb/content/sha256')), []);
   });
+
+  it('an export whose reader goes away early (export | head -c 100) ends quietly and releases the mount', async () => {
+    const driverHome = path.join(tmp, 'driver-early');
+    const base = dirDriver(driverHome);
+    let gets = 0;
+    let puts = 0;
+    const driver: GraphDriver = {
+      ...base,
+      get: async (id) => {
+        gets++;
+        return base.get(id);
+      },
+      put: async (id) => {
+        puts++;
+        return base.put(id);
+      },
+    };
+    const store = await ImageStore.open({ root: path.join(tmp, 'image-early'), driver, logger: silentLogger() });
+    const id = await store.importTar(fs.createReadStream(BUSYBOX_TAR), { repo: 'busybox', tag: '', message: '', changes: [] });
+    await store.createContainerLayer('early', id);
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown): void => void uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    try {
+      // Cut after the first chunk, inside a header, and in the middle of bin/busybox's data.
+      for (const cut of [1, 100, 600_000]) {
+        const tar = await store.exportContainer('early');
+        await new Promise<void>((resolve) => {
+          let n = 0;
+          tar.on('data', (d: Buffer) => {
+            n += d.length;
+            if (n >= cut) tar.destroy();
+          });
+          tar.on('close', () => resolve());
+        });
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+    assert.deepEqual(uncaught.map((e) => (e as Error).message), []);
+    assert.equal(gets, 3);
+    assert.equal(puts, 3, 'every export released its mount');
+    await store.removeContainerLayer('early');
+  });
 });

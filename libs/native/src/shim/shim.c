@@ -463,6 +463,9 @@ static void finish(void) {
   if (master >= 0) close(master);
   master = -1;
   if (!init_failed) record_exit(o.exit_file, code);
+  /* The socket path goes before any client hears the exit (docs/shim-protocol.md, Lifetime):
+   * whoever got "exit N" finds no socket. Connections already made are still served. */
+  if (listen_fd >= 0 && o.socket) unlink(o.socket);
   done = 1;
   close_deadline = now_ms() + DRAIN_MS;
   for (int i = 0; i < MAX_CLIENTS; i++) {

@@ -15,6 +15,8 @@ const rawSock = join(dir, 'raw.sock');
 let server: ReturnType<typeof createServer>;
 let raw: Server;
 const seen: { method: string; url: string; headers: IncomingMessage['headers']; body: string }[] = [];
+/** What the test daemon says on /_ping, whether it refuses newer versions (as docker does), whether HEAD /_ping works. */
+const daemon = { version: '1.41', checks: true, headPing: true };
 
 function handler(req: IncomingMessage, res: ServerResponse): void {
   const chunks: Buffer[] = [];
@@ -23,9 +25,18 @@ function handler(req: IncomingMessage, res: ServerResponse): void {
     const body = Buffer.concat(chunks).toString('utf8');
     seen.push({ method: req.method!, url: req.url!, headers: req.headers, body });
     const url = req.url!.split('?')[0]!;
+    const v = /^\/v(\d+\.\d+)\//.exec(url)?.[1];
     if (url === '/_ping') {
-      res.writeHead(200, { 'Api-Version': '1.41', 'Content-Type': 'text/plain' });
+      if (req.method === 'HEAD' && !daemon.headPing) {
+        res.writeHead(405);
+        res.end();
+        return;
+      }
+      res.writeHead(200, { 'Api-Version': daemon.version, 'Content-Type': 'text/plain' });
       res.end(req.method === 'HEAD' ? undefined : 'OK');
+    } else if (daemon.checks && v && Number(v.split('.')[1]) > Number(daemon.version.split('.')[1])) {
+      res.writeHead(400, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ message: `client version ${v} is too new. Maximum supported API version is ${daemon.version}` }));
     } else if (url.endsWith('/json-length')) {
       res.writeHead(200, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify({ a: 1, echo: body }));
@@ -110,6 +121,43 @@ test('negotiates down to the server version and sends JSON bodies with a length'
   assert.equal(last.headers['content-length'], '19');
   assert.equal(last.headers.host, 'api.moby.localhost');
   assert.match(last.headers['user-agent']!, /^Berth-Client\//);
+});
+
+test('the ping comes first, once; later requests use the negotiated version', async () => {
+  const since = (n: number) => seen.slice(n).map((r) => `${r.method} ${r.url}`);
+  try {
+    daemon.version = '1.47';
+    let n = seen.length;
+    assert.deepEqual(await new Client(`unix://${sock}`).post('/json-length', undefined, { x: 1 }), { a: 1, echo: '{"x":1}' });
+    assert.deepEqual(since(n), ['HEAD /_ping', 'POST /v1.47/json-length']);
+    daemon.version = '1.50';
+    n = seen.length;
+    const c = new Client(`unix://${sock}`);
+    await Promise.all([c.get('/json-length'), c.get('/json-length')]);
+    assert.deepEqual(since(n), ['HEAD /_ping', 'GET /v1.47/json-length', 'GET /v1.47/json-length'], 'a newer daemon: the client max');
+  } finally {
+    daemon.version = '1.41';
+  }
+});
+
+test('ping: GET when HEAD is refused; a daemon without Api-Version is taken as 1.24', async () => {
+  try {
+    daemon.headPing = false;
+    const n = seen.length;
+    const c = new Client(`unix://${sock}`);
+    await c.get('/json-length');
+    assert.deepEqual(
+      seen.slice(n).filter((r) => r.url === '/_ping').map((r) => r.method),
+      ['HEAD', 'GET'],
+    );
+    assert.equal(c.apiVersion, '1.41');
+    assert.equal(c.serverApiVersion, '1.41');
+  } finally {
+    daemon.headPing = true;
+  }
+  const r = new Client(`unix://${rawSock}`);
+  await r.negotiate();
+  assert.equal(r.apiVersion, '1.24');
 });
 
 test('chunked responses are de-chunked; 204 has no body; POST without body sends Content-Length: 0', async () => {

@@ -197,7 +197,8 @@ export class Client {
 
   /**
    * A hijacked session (attach, exec start): `Connection: Upgrade`, `Upgrade: tcp`; the daemon
-   * must answer 101. Returns the raw bidirectional socket and any bytes read past the headers.
+   * must answer 101. Returns the raw bidirectional socket, paused (nothing the daemon sends is
+   * lost before the caller listens; resume it), and any bytes read past the headers.
    */
   async hijack(path: string, opts: RequestOptions = {}): Promise<{ socket: Socket; head: Buffer }> {
     await this.negotiate();

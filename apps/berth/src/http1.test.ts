@@ -213,8 +213,11 @@ test('hijack: 101 gives the raw socket and the bytes past the headers', async ()
   assert.equal(req.headers.upgrade, 'tcp');
   assert.equal(req.headers.connection, 'Upgrade');
   let got = h.head.toString();
-  h.socket.on('data', (d: Buffer) => (got += d.toString()));
   h.socket.end('echo-me');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(h.socket.isPaused(), true, 'handed over paused');
+  h.socket.on('data', (d: Buffer) => (got += d.toString()));
+  h.socket.resume();
   await new Promise((r) => h.socket.on('close', r));
   assert.equal(got, 'helloecho-me');
   await assert.rejects(c.hijack('/err-json'), (e: unknown) => e instanceof DaemonError && e.status === 404);

@@ -49,7 +49,10 @@ export class HttpResponse extends Readable {
   }
 }
 
-/** A completed request: either a response, or (upgrade) the raw socket and the bytes past the headers. */
+/**
+ * A completed request: either a response, or (upgrade) the raw socket, paused, and the bytes
+ * read past the headers.
+ */
 export type HttpResult = { kind: 'response'; res: HttpResponse } | { kind: 'upgrade'; res: HttpResponse; socket: Socket; head: Buffer };
 
 function errno(message: string, code: string): NodeJS.ErrnoException {
@@ -195,6 +198,9 @@ export function httpRequest(r: HttpRequest): Promise<HttpResult> {
         socket.removeListener('error', onError);
         bodyDone = true;
         out.push(null);
+        // paused: what the daemon sends before the caller listens (attach does a wait request
+        // first) stays in the socket; the caller resumes it
+        socket.pause();
         resolve({ kind: 'upgrade', res: out, socket, head: rest });
         return;
       }

@@ -136,6 +136,7 @@ export function runSession(o: SessionOptions): Promise<SessionEnd> {
     }
     if (o.head?.length) onOutput(o.head);
     socket.on('data', onOutput);
+    socket.resume(); // the client hands the hijacked socket over paused
     socket.on('end', () => finish('eof'));
     socket.on('close', () => finish('eof'));
     socket.on('error', (err: NodeJS.ErrnoException) => {

@@ -1,4 +1,5 @@
-/** The per-container /etc/hostname, /etc/hosts and /etc/resolv.conf. */
+/** The per-container /etc/hostname, /etc/hosts and /etc/resolv.conf, and reading the host's files. */
+import { readFileSync } from 'node:fs';
 import type { HostConfig } from '@berth/api';
 
 export function hostnameFile(hostname: string): string {
@@ -38,4 +39,22 @@ export function resolvConf(host: string, h: Pick<HostConfig, 'Dns' | 'DnsSearch'
   if (h.DnsOptions?.length) kept = [...kept.filter((l) => !/^\s*options\s/.test(l)), `options ${h.DnsOptions.join(' ')}`];
   const text = kept.join('\n').replace(/\n+$/, '');
   return `${text}\n`;
+}
+
+/** A host file's content trimmed, or '' when it cannot be read. */
+export function readTrim(p: string): string {
+  try {
+    return readFileSync(p, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** A host file's content, or `fallback` when it cannot be read. */
+export function readOr(p: string, fallback: string): string {
+  try {
+    return readFileSync(p, 'utf8');
+  } catch {
+    return fallback;
+  }
 }

@@ -1,0 +1,81 @@
+/** Container create: validation, the image merge, the record, the layer and the host files. */
+import { mkdirSync } from 'node:fs';
+import { hostname as osHostname } from 'node:os';
+import { join } from 'node:path';
+import type { ContainerCreateBody, ContainerCreateResponse, HostConfig, MountPoint } from '@berth/api';
+import { BerthError } from '@berth/errors';
+import { commandLine, invalid, mergeImageConfig, normaliseConfig, normaliseHostConfig, parseBind } from './config.js';
+import { Ctr } from './container.js';
+import type { EngineContext } from './context.js';
+import { hostnameFile, hostsFile, readOr, resolvConf } from './host-files.js';
+import { generateName, nameConflict, newId, normaliseName } from './names.js';
+import { containerCapabilities, hostnameOf, parseSecurityOpts } from './oci-spec.js';
+import { writeFileAtomic, type ContainerRecord } from './store.js';
+import { ZERO_TIME, nowNanos, rfc3339Nano } from './time.js';
+
+export async function createContainer(ctx: EngineContext, name: string | undefined, body: ContainerCreateBody): Promise<ContainerCreateResponse> {
+  if (body === null || typeof body !== 'object') throw invalid('body', 'config cannot be empty in order to create a container');
+  let wanted = name ? normaliseName(name) : undefined;
+  const cfg = normaliseConfig(body);
+  if (!cfg.Image) throw invalid('Image', 'No image specified');
+  const host = normaliseHostConfig(body.HostConfig);
+  containerCapabilities(host);
+  parseSecurityOpts(host.SecurityOpt);
+  const resolved = await ctx.images.resolve(cfg.Image).catch((err: unknown) => {
+    if (err instanceof BerthError && err.code === 'BERTH_IMAGE_NOT_FOUND') throw new BerthError('BERTH_IMAGE_NOT_FOUND', `No such image: ${cfg.Image}`, { cause: err });
+    throw err;
+  });
+  const merged = mergeImageConfig(cfg, resolved.config.config ?? {});
+  const argv = commandLine(merged);
+  if (argv.length === 0) throw invalid('Cmd', 'No command specified');
+  for (const mode of [host.NetworkMode, host.IpcMode, host.PidMode]) {
+    if (mode.startsWith('container:')) ctx.get(mode.slice('container:'.length));
+  }
+  if (wanted) {
+    const holder = [...ctx.containers.values()].find((c) => c.name === wanted);
+    if (holder) throw nameConflict(wanted, holder.id);
+  } else wanted = generateName((n) => [...ctx.containers.values()].some((c) => c.name === n));
+  const id = newId();
+  const dir = ctx.store.dir(id);
+  const created = rfc3339Nano(nowNanos());
+  const rec: ContainerRecord = {
+    Id: id, Created: created, Path: argv[0]!, Args: argv.slice(1), Config: merged, Image: resolved.id, Name: `/${wanted}`,
+    RestartCount: 0, Driver: ctx.opts.graphDriver.name, Platform: 'linux',
+    State: {
+      Status: 'created', Running: false, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: 0, ExitCode: 0, Error: '',
+      StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME,
+    },
+    ResolvConfPath: join(dir, 'resolv.conf'), HostnamePath: join(dir, 'hostname'), HostsPath: join(dir, 'hosts'),
+    LogPath: join(dir, `${id}-json.log`), MountPoints: mountPoints(host), HasBeenStartedBefore: false, HasBeenManuallyStopped: false,
+  };
+  if (!merged.Hostname) merged.Hostname = host.NetworkMode === 'host' ? osHostname() : id.slice(0, 12);
+  // The start that usually follows moves a process into new cgroups: get that ready meanwhile.
+  ctx.runtime.primeCgroups();
+  const c = new Ctr(rec, host);
+  // Reserve the name before the first await that could interleave another create.
+  ctx.containers.set(id, c);
+  let layerMade = false;
+  try {
+    await ctx.images.createContainerLayer(id, resolved.id);
+    layerMade = true;
+    mkdirSync(dir, { recursive: true, mode: 0o710 });
+    writeFileAtomic(rec.HostnamePath, hostnameFile(host.NetworkMode === 'host' ? osHostname() : hostnameOf(id, merged)));
+    writeFileAtomic(rec.HostsPath, host.NetworkMode === 'host' ? readOr('/etc/hosts', hostsFile(host)) : hostsFile(host));
+    writeFileAtomic(rec.ResolvConfPath, resolvConf(readOr('/etc/resolv.conf', ''), host));
+    ctx.save(c, true);
+  } catch (err) {
+    ctx.containers.delete(id);
+    if (layerMade) await ctx.images.removeContainerLayer(id).catch(() => undefined);
+    ctx.store.remove(id);
+    throw err;
+  }
+  ctx.emit(c, 'create');
+  return { Id: id, Warnings: [] };
+}
+
+function mountPoints(h: HostConfig): MountPoint[] {
+  return (h.Binds ?? []).map((b, i) => {
+    const bind = parseBind(b, `HostConfig.Binds[${i}]`);
+    return { Type: 'bind', Source: bind.source, Destination: bind.destination, Mode: bind.mode, RW: !bind.readonly, Propagation: bind.propagation };
+  });
+}

@@ -1,0 +1,102 @@
+/** Exit collection: watching the shim, recording the exit, waking waiters, and what follows an exit. */
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { WaitResponse } from '@berth/api';
+import { BerthError } from '@berth/errors';
+import { invalid } from './config.js';
+import { deferred, type Ctr, type Waiter } from './container.js';
+import type { EngineContext } from './context.js';
+import type { WaitCondition, WaitHandle } from './contract.js';
+import { removeNow } from './remove.js';
+import { restartAfterExit } from './restart-policy.js';
+import { watchShim } from './shim-watch.js';
+import { nowNanos, parseRfc3339Nano, rfc3339Nano } from './time.js';
+
+export function watchExit(ctx: EngineContext, c: Ctr): void {
+  c.watch?.cancel();
+  const w = watchShim(ctx.socketOf(c.id), ctx.runtime.exitFile(c.id));
+  c.watch = w;
+  ctx.log.debug({ containerId: c.id }, 'watching the shim for the exit');
+  w.result.then(
+    (code) => {
+      ctx.log.debug({ containerId: c.id, exitCode: code }, 'the shim reported the exit');
+      void onExit(ctx, c, code).catch((err: unknown) => ctx.log.error({ err, containerId: c.id }, 'exit handling failed'));
+    },
+    (err: unknown) => {
+      ctx.log.warn({ err, containerId: c.id }, 'lost the shim without an exit status');
+      void onExit(ctx, c, 255);
+    },
+  );
+}
+
+async function onExit(ctx: EngineContext, c: Ctr, code: number): Promise<void> {
+  if (ctx.closed) return;
+  c.watch = null;
+  const log = ctx.log.child({ containerId: c.id });
+  const s = c.rec.State;
+  const startedMs = parseRfc3339Nano(s.StartedAt);
+  const finished = nowNanos();
+  const ranMs = startedMs === null ? 0 : Number((finished - startedMs) / 1_000_000n);
+  const oom = oomKilled(ctx, c);
+  try {
+    await ctx.runtime.delete(c.id, true);
+  } catch (err) {
+    if (!(err instanceof BerthError && err.code === 'BERTH_CONTAINER_NOT_FOUND')) log.warn({ err }, 'runtime delete after exit failed');
+  }
+  await ctx.rtCgroups.destroy(ctx.cgroupPathOf(c)).catch(() => undefined);
+  rmSync(ctx.socketOf(c.id), { force: true });
+  await ctx.images.unmountContainerLayer(c.id).catch((err: unknown) => log.warn({ err }, 'unmount after exit failed'));
+  for (const eid of c.execs) {
+    const e = ctx.execs.get(eid);
+    if (e?.running) {
+      e.running = false;
+      e.watch?.cancel();
+    }
+  }
+  Object.assign(s, { Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: rfc3339Nano(finished) });
+  ctx.save(c);
+  log.info({ exitCode: code, oomKilled: oom }, 'container exited');
+  if (oom) ctx.emit(c, 'oom');
+  ctx.emit(c, 'die', { exitCode: String(code), execDuration: String(Math.floor(ranMs / 1000)) });
+  for (const w of [...c.waiters]) {
+    if (w.condition === 'removed') continue;
+    c.waiters.delete(w);
+    w.resolve({ StatusCode: code });
+  }
+  const done = c.exited;
+  const manual = c.suppressRestart || c.rec.HasBeenManuallyStopped || c.removing;
+  if (!manual && c.host.AutoRemove) {
+    done.resolve();
+    void removeNow(ctx, c).catch((err: unknown) => log.warn({ err }, 'auto-remove failed'));
+    return;
+  }
+  if (!manual) restartAfterExit(ctx, c, code, ranMs, log);
+  done.resolve();
+}
+
+function oomKilled(ctx: EngineContext, c: Ctr): boolean {
+  try {
+    const h = ctx.cgroups.open(ctx.cgroupPathOf(c));
+    const mem = h?.paths().memory;
+    if (mem) return /oom_kill [1-9]/.test(readFileSync(join(mem, 'memory.oom_control'), 'utf8'));
+    const uni = h?.paths().unified;
+    if (uni) return /oom_kill [1-9]/.test(readFileSync(join(uni, 'memory.events'), 'utf8'));
+  } catch {
+    // Best effort.
+  }
+  return false;
+}
+
+export async function waitContainer(ctx: EngineContext, ref: string, condition: WaitCondition): Promise<WaitHandle> {
+  if (!['not-running', 'next-exit', 'removed'].includes(condition)) throw invalid('condition', `invalid condition: "${condition}"`);
+  const c = ctx.get(ref);
+  const d = deferred<WaitResponse>();
+  const running = c.rec.State.Running || c.rec.State.Restarting;
+  if (condition === 'not-running' && !running) {
+    d.resolve({ StatusCode: c.rec.State.ExitCode });
+    return { result: d.promise, cancel: () => undefined };
+  }
+  const w: Waiter = { condition, resolve: d.resolve };
+  c.waiters.add(w);
+  return { result: d.promise, cancel: () => c.waiters.delete(w) };
+}

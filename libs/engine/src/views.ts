@@ -1,0 +1,123 @@
+/** Container views: inspect and ps, shaped as Docker answers them. */
+import type { ContainerInspect, ContainerSummary, EndpointSettings, Filters, HostConfig, NetworkSettings } from '@berth/api';
+import type { EngineContext } from './context.js';
+import { checkFilterKeys, containerStates, invalidFilter, matchLabels, matchRegexp, psFilterKeys } from './filters.js';
+import { commandText, statusText } from './status.js';
+import { parseRfc3339Nano } from './time.js';
+
+export async function inspectContainer(ctx: EngineContext, ref: string, opts?: { size: boolean }): Promise<ContainerInspect> {
+  const c = ctx.get(ref);
+  const r = c.rec;
+  const s = r.State;
+  let graph: { Name: string; Data: Record<string, string> | null } = { Name: r.Driver, Data: null };
+  try {
+    graph = await ctx.images.containerGraphDriver(c.id);
+  } catch {
+    // Shown without data.
+  }
+  const out: ContainerInspect = {
+    Id: r.Id, Created: r.Created, Path: r.Path, Args: r.Args,
+    State: {
+      Status: s.Status, Running: s.Running, Paused: s.Paused, Restarting: s.Restarting, OOMKilled: s.OOMKilled, Dead: s.Dead,
+      Pid: s.Pid, ExitCode: s.ExitCode, Error: s.Error, StartedAt: s.StartedAt, FinishedAt: s.FinishedAt,
+    },
+    Image: r.Image, ResolvConfPath: r.ResolvConfPath, HostnamePath: r.HostnamePath, HostsPath: r.HostsPath, LogPath: r.LogPath,
+    Name: r.Name, RestartCount: r.RestartCount, Driver: r.Driver, Platform: r.Platform, MountLabel: '', ProcessLabel: '', AppArmorProfile: '',
+    ExecIDs: c.execs.size ? [...c.execs] : null, HostConfig: c.host, GraphDriver: graph,
+    Mounts: r.MountPoints, Config: r.Config, NetworkSettings: networkSettings(c.host, s.Running ? s.Pid : 0),
+  };
+  if (opts?.size) {
+    const rw = await ctx.images.size(c.id).catch(() => 0);
+    out.SizeRw = rw;
+    out.SizeRootFs = rw + (await imageSize(ctx, r.Image));
+  }
+  return out;
+}
+
+async function imageSize(ctx: EngineContext, imageId: string): Promise<number> {
+  try {
+    return (await ctx.images.inspect(imageId)).Size;
+  } catch {
+    return 0;
+  }
+}
+
+export async function listContainers(ctx: EngineContext, opts: { all: boolean; limit: number; size: boolean; filters: Filters }): Promise<ContainerSummary[]> {
+  const f = opts.filters;
+  checkFilterKeys(f, psFilterKeys);
+  for (const st of f.get('status') ?? []) if (!containerStates.includes(st)) throw invalidFilter('status', st);
+  const all = [...ctx.containers.values()].sort((a, b) => (a.rec.Created < b.rec.Created ? 1 : a.rec.Created > b.rec.Created ? -1 : 0));
+  const ancestors = new Set<string>();
+  for (const a of f.get('ancestor') ?? []) {
+    try {
+      ancestors.add((await ctx.images.resolve(a)).id);
+    } catch {
+      // An unknown image matches nothing.
+    }
+  }
+  const refTime = (key: 'before' | 'since'): string | null => {
+    const v = [...(f.get(key) ?? [])][0];
+    return v === undefined ? null : ctx.get(v).rec.Created;
+  };
+  const before = refTime('before');
+  const since = refTime('since');
+  const showAll = opts.all || opts.limit > 0 || f.has('status') || before !== null || since !== null;
+  const out: ContainerSummary[] = [];
+  for (const c of all) {
+    const r = c.rec;
+    if (!showAll && !r.State.Running && !r.State.Restarting) continue;
+    if (before !== null && r.Created >= before) continue;
+    if (since !== null && r.Created <= since) continue;
+    const status = f.get('status');
+    if (status?.size && !status.has(r.State.Status)) continue;
+    if (!matchRegexp(f.get('name'), r.Name) && !matchRegexp(f.get('name'), c.name)) continue;
+    const ids = f.get('id');
+    if (ids?.size && ![...ids].some((v) => c.id.startsWith(v)) && !matchRegexp(ids, c.id)) continue;
+    if (!matchLabels(f.get('label'), r.Config.Labels)) continue;
+    if (ancestors.size || f.get('ancestor')?.size) {
+      if (!ancestors.has(r.Image) && !f.get('ancestor')!.has(r.Config.Image)) continue;
+    }
+    const exited = f.get('exited');
+    if (exited?.size && (r.State.Status !== 'exited' || !exited.has(String(r.State.ExitCode)))) continue;
+    const net = f.get('network');
+    if (net?.size && !net.has(c.host.NetworkMode)) continue;
+    const summary: ContainerSummary = {
+      Id: c.id, Names: [r.Name], Image: r.Config.Image, ImageID: r.Image, Command: commandText(r.Path, r.Args),
+      Created: Math.floor(Number(parseRfc3339Nano(r.Created) ?? 0n) / 1e9), Ports: ports(r.Config.ExposedPorts),
+      Labels: r.Config.Labels ?? {}, State: r.State.Status, Status: statusText(r.State),
+      HostConfig: { NetworkMode: c.host.NetworkMode }, NetworkSettings: { Networks: networkSettings(c.host, 0).Networks }, Mounts: r.MountPoints,
+    };
+    if (opts.size) {
+      summary.SizeRw = await ctx.images.size(c.id).catch(() => 0);
+      summary.SizeRootFs = summary.SizeRw + (await imageSize(ctx, r.Image));
+    }
+    out.push(summary);
+    if (opts.limit > 0 && out.length >= opts.limit) break;
+  }
+  return out;
+}
+
+function emptyEndpoint(): EndpointSettings {
+  return {
+    IPAMConfig: null, Links: null, Aliases: null, MacAddress: '', DriverOpts: null, NetworkID: '', EndpointID: '', Gateway: '', IPAddress: '',
+    IPPrefixLen: 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, DNSNames: null,
+  };
+}
+
+function networkSettings(h: HostConfig, pid: number): NetworkSettings {
+  const nm = h.NetworkMode;
+  const networks: Record<string, EndpointSettings> = {};
+  if (nm === 'bridge' || nm === 'host' || nm === 'none') networks[nm] = emptyEndpoint();
+  return {
+    Bridge: '', SandboxID: '', SandboxKey: pid > 0 && nm !== 'host' ? `/proc/${pid}/ns/net` : '', Ports: {}, HairpinMode: false,
+    LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0, SecondaryIPAddresses: null, SecondaryIPv6Addresses: null, EndpointID: '',
+    Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', MacAddress: '', Networks: networks,
+  };
+}
+
+function ports(exposed: Record<string, unknown> | null | undefined): ContainerSummary['Ports'] {
+  return Object.keys(exposed ?? {}).map((p) => {
+    const [port, proto = 'tcp'] = p.split('/');
+    return { PrivatePort: Number(port), Type: proto };
+  });
+}

@@ -26,11 +26,17 @@ cleanup() {
   BERTH_HOST=unix://$sock "$root/apps/berth/bin/berth" ps -aq 2>/dev/null | xargs -r env BERTH_HOST=unix://$sock "$root/apps/berth/bin/berth" rm -f >/dev/null 2>&1 || true
   kill "$berthd_pid" 2>/dev/null || true
   wait "$berthd_pid" 2>/dev/null || true
+  # A daemon that died leaves its storage mounts; detach them, deepest first.
+  awk -v w="$work" -v e="$exec_root" 'index($5, w) == 1 || index($5, e) == 1 { print $5 }' /proc/self/mountinfo |
+    sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf "$work" "$exec_root"
 }
 trap cleanup EXIT
 for _ in $(seq 200); do [ -S "$sock" ] && break; sleep 0.05; done
+[ -S "$sock" ] || { echo "berthd did not start:"; cat "$work/berthd.log"; exit 1; }
 
+rss() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+fresh_kib=$(rss "$berthd_pid")
 export BERTH_HOST=unix://$sock
 berth="$root/apps/berth/bin/berth"
 tar=$(node "$root/tools/fixtures/bin/make-busybox-tar" 2>/dev/null | tail -1) # "<path>: <diff id>"
@@ -60,8 +66,13 @@ hf() { # name prepare cmd...
 D="env DOCKER_HOST=$DOCKER_BENCH_HOST docker"
 DB="env DOCKER_HOST=unix://$sock docker"
 
-hf run_rm "" "$berth run --rm busybox true" $([ $have_docker = 1 ] && echo "$D run --rm busybox true")
-hf docker_cli_run_rm "" "$DB run --rm busybox true"
+if [ $have_docker = 1 ]; then
+  hf run_rm "" "$berth run --rm busybox true" "$D run --rm busybox true"
+  hf docker_cli_run_rm "" "$DB run --rm busybox true" "$D run --rm busybox true"
+else
+  hf run_rm "" "$berth run --rm busybox true"
+  hf docker_cli_run_rm "" "$DB run --rm busybox true"
+fi
 hf run_d "sh -c '$berth rm -f bench-d >/dev/null 2>&1; true'" "$berth run -d --name bench-d busybox sleep 1000"
 [ $have_docker = 1 ] && hf docker_run_d "sh -c '$D rm -f bench-d >/dev/null 2>&1; true'" "$D run -d --name bench-d busybox sleep 1000"
 hf rm_f "sh -c '$berth rm -f bench-r >/dev/null 2>&1; $berth run -d --name bench-r busybox sleep 1000 >/dev/null'" "$berth rm -f bench-r"
@@ -87,8 +98,8 @@ par50() { seq 50 | xargs -P 8 -I{} "$@" run --rm busybox true; }
   fi
 } >"$work/rates.tsv"
 
-# Memory: berthd idle, then 10 sleeping containers' shims.
-rss() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+# Memory: berthd idle after all of the above (0 containers), then 10 sleeping containers' shims.
+sleep 2
 idle_kib=$(rss "$berthd_pid")
 for i in $(seq 10); do "$berth" run -d --name "bench-m$i" busybox sleep 1000 >/dev/null; done
 shim_total=0
@@ -104,5 +115,10 @@ while IFS=$'\t' read -r n m c; do printf '%-22s %10s  %s\n' "$n" "$m" "$c"; done
 echo
 cat "$work/rates.tsv"
 echo
-echo "berthd idle RSS: $((idle_kib / 1024)) MiB ($idle_kib KiB); with 10 running: $((busy_kib / 1024)) MiB"
+echo "berthd RSS: just started $((fresh_kib / 1024)) MiB; idle after the runs above $((idle_kib / 1024)) MiB ($idle_kib KiB); with 10 running $((busy_kib / 1024)) MiB"
+if [ $have_docker = 1 ] && [ -f /run/docker-ref.pid ]; then
+  dp=$(cat /run/docker-ref.pid)
+  cp=$(pgrep -P "$dp" containerd | head -1 || true)
+  echo "dockerd RSS (reference daemon): $(( $(rss "$dp") / 1024 )) MiB${cp:+; its containerd $(( $(rss "$cp") / 1024 )) MiB}"
+fi
 [ "$shims" -gt 0 ] && echo "berth-shim RSS: $((shim_total / shims)) KiB per container ($shims shims)"

@@ -11,3 +11,4 @@ export {
   ExecStartBodySchema,
   checkBody,
 } from './schemas.js';
+export { humanDuration } from './human.js';

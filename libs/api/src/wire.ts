@@ -6,3 +6,4 @@ export * from './types.js';
 export { StreamType, MULTIPLEXED_STREAM, RAW_STREAM, frame, frameHeader, Demuxer } from './stream.js';
 export { parseFilters, encodeFilters } from './filters.js';
 export { CONTAINER_NAME_PATTERN, isValidContainerName } from './names.js';
+export { humanDuration } from './human.js';

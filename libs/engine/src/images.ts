@@ -14,8 +14,10 @@ export function inspectImage(ctx: EngineContext, ref: string): Promise<ImageInsp
   return ctx.images.inspect(ref);
 }
 
-export async function importImage(ctx: EngineContext, tar: Readable, opts: ImportOptions, progress: (msg: JsonMessage) => void): Promise<string> {
-  const id = await ctx.images.importTar(tar, { repo: opts.repo, tag: opts.tag, message: opts.message, changes: opts.changes }, progress);
+export async function importImage(ctx: EngineContext, tar: Readable, opts: ImportOptions, _progress: (msg: JsonMessage) => void): Promise<string> {
+  // Docker reports no progress for an import from the request body (only for a URL source),
+  // so `docker import` prints the image id alone; the final status line is berthd's.
+  const id = await ctx.images.importTar(tar, { repo: opts.repo, tag: opts.tag, message: opts.message, changes: opts.changes });
   const name = opts.repo ? (opts.tag ? `${opts.repo}:${opts.tag}` : opts.repo) : '';
   ctx.bus.publish('image', 'import', id, name ? { name } : {});
   if (name) ctx.bus.publish('image', 'tag', id, { name: name.includes(':') ? name : `${name}:latest` });

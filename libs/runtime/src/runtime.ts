@@ -18,6 +18,7 @@ import { isAlive, processStartTime, waitGone } from './proc.js';
 import { parseSignal } from './signals.js';
 import { containerDeviceRules, type DeviceRule } from './device-rules.js';
 import { SeccompCache } from './seccomp/cache.js';
+import { socketPath } from './socket-path.js';
 
 export type ContainerStatus = 'creating' | 'created' | 'running' | 'stopped' | 'paused';
 
@@ -210,7 +211,7 @@ export class Runtime {
       const seccomp = spec.linux?.seccomp ? this.compileSeccomp(spec.linux.seccomp) : null;
       const pidFile = this.store.file(id, 'init.pid');
       const io = options.io;
-      const consoleSocket = io ? (io.tty ? join(this.store.dir(id), 'console.sock') : null) : options.consoleSocket ?? null;
+      const consoleSocket = io ? (io.tty ? socketPath(join(this.store.dir(id), 'console.sock')) : null) : options.consoleSocket ?? null;
       const planSpec: OciSpec = io ? { ...spec, process: { ...spec.process!, terminal: io.tty } } : spec;
       if (io) writeAtomic(join(this.store.dir(id), SHIM_RECORD), JSON.stringify({ socket: io.socket }));
       const plan = buildCreatePlan(planSpec, {
@@ -369,7 +370,7 @@ export class Runtime {
       throw new BerthError('BERTH_INVALID_ARGUMENT', `exec id "${execId}" is in use in container "${id}"`, { details: { id, execId } });
     const pidFile = file('pid');
     const exitFile = file('exit');
-    const consoleSocket = io.tty ? file('console') : null;
+    const consoleSocket = io.tty ? socketPath(file('console')) : null;
     const base = loadSpec(rec.bundle);
     const spec: OciSpec = { ...base, process: { ...proc, terminal: io.tty } };
     const seccomp = spec.linux?.seccomp ? this.compileSeccomp(spec.linux.seccomp) : null;
@@ -388,6 +389,7 @@ export class Runtime {
     } catch (err) {
       await releaseShim(io.socket);
       for (const ext of ['pid', 'exit', 'json', 'console']) rmSync(file(ext), { force: true });
+      if (consoleSocket) rmSync(consoleSocket, { force: true });
       throw err;
     }
   }

@@ -34,6 +34,7 @@ export const catalog = {
   BERTH_REGISTRY_UNAUTHORIZED: { kind: ErrorKind.PermissionDenied, summary: 'The registry wants credentials that were not given or refuses the ones given.' },
   BERTH_REGISTRY_PROTOCOL: { kind: ErrorKind.Internal, summary: 'The registry answered outside the distribution protocol: garbage, an unsupported manifest, or content whose digest does not match.' },
   BERTH_REGISTRY_UNAVAILABLE: { kind: ErrorKind.Unavailable, summary: 'The registry cannot be reached or answered with a server error.' },
+  BERTH_CONTAINER_PATH_NOT_FOUND: { kind: ErrorKind.NotFound, summary: 'A path asked for in a container\'s filesystem (cp, archive) does not exist there.' },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
 
 export type ErrorCode = keyof typeof catalog;

@@ -133,7 +133,7 @@ native_step() {
 }
 
 ts_step() {
-  npx tsc -b && node apps/berth/scripts/bundle.mjs
+  npx tsc -b && node tools/bundle/bundle.mjs apps/berth apps/berth-runtime
 }
 
 probe_step() {

@@ -67,9 +67,9 @@ if [[ $setup_ran -eq 0 ]]; then
     if ! node_modules/.bin/tsc -b; then
       problems+=("TypeScript build failed (tsc -b, see above); the tests ran on what it emitted")
     fi
-    # the berth CLI bundle (bin/berth runs dist/src when it is missing or stale)
-    if ! node apps/berth/scripts/bundle.mjs; then
-      problems+=("apps/berth bundle failed (node apps/berth/scripts/bundle.mjs, see above)")
+    # the CLI bundles (bin/berth and bin/berth-runtime run dist/src when one is missing or stale)
+    if ! node tools/bundle/bundle.mjs apps/berth apps/berth-runtime; then
+      problems+=("CLI bundle failed (node tools/bundle/bundle.mjs apps/berth apps/berth-runtime, see above)")
     fi
   else
     problems+=("node_modules/.bin/tsc is missing: the TypeScript build did not run")

@@ -1,6 +1,7 @@
 /**
  * berth-runtime: an OCI runtime with runc's command line. Each verb's module is imported only
- * when used, so that `state` or `kill` stay quick.
+ * when used, so that `state` or `kill` stay quick. bin/berth-runtime calls main and exit
+ * (tools/bundle/launch.cjs), from the bundle dist/berth-runtime.cjs while it is fresh.
  */
 import { kindOf } from '@berth/errors';
 
@@ -24,7 +25,7 @@ export interface Globals {
   debug: boolean;
 }
 
-async function main(argv: string[]): Promise<number> {
+async function dispatch(argv: string[]): Promise<number> {
   const globals: Globals = { root: '/run/berth-runtime', debug: false };
   let i = 0;
   for (; i < argv.length; i++) {
@@ -67,15 +68,20 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
+/** Runs one command line; a failure is reported on stderr and becomes the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    return await dispatch(argv);
+  } catch (err) {
     const e = err as { message?: string; details?: { exitCode?: unknown } };
     process.stderr.write(`berth-runtime: ${e.message ?? String(err)}\n`);
-    if (process.argv.includes('--debug')) process.stderr.write(`(${kindOf(err)}) ${(err as Error).stack ?? ''}\n`);
+    if (argv.includes('--debug')) process.stderr.write(`(${kindOf(err)}) ${(err as Error).stack ?? ''}\n`);
     const code = e.details?.exitCode;
-    process.exitCode = typeof code === 'number' ? code : 1;
-  },
-);
+    return typeof code === 'number' ? code : 1;
+  }
+}
+
+/** Ends the process with `code` once the event loop is idle (a running container's streams drain first). */
+export function exit(code: number): void {
+  process.exitCode = code;
+}

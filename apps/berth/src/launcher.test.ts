@@ -1,5 +1,5 @@
 /**
- * bin/berth runs dist/berth.cjs only while it and every input recorded in dist/berth.inputs.json
+ * bin/berth (through tools/bundle/launch.cjs) runs dist/berth.cjs only while it and every input recorded in dist/berth.inputs.json
  * still have their recorded mtimes; otherwise dist/src/main.js. The code cache is used only under
  * the node version that made it, and a bad one is only slower. Checked on a copy of the launcher
  * in a scratch tree with stand-in modules, so the real dist is not touched.
@@ -24,11 +24,15 @@ interface Tree {
 }
 
 function tree(): Tree {
-  const dir = mkdtempSync(join(root, 't-'));
-  mkdirSync(join(dir, 'bin'));
+  // <scratch>/apps/berth and <scratch>/tools/bundle/launch.cjs, as in the repository
+  const top = mkdtempSync(join(root, 't-'));
+  const dir = join(top, 'apps', 'berth');
+  mkdirSync(join(dir, 'bin'), { recursive: true });
   mkdirSync(join(dir, 'dist', 'src'), { recursive: true });
+  mkdirSync(join(top, 'tools', 'bundle'), { recursive: true });
   copyFileSync(join(pkg, 'bin', 'berth'), join(dir, 'bin', 'berth'));
   copyFileSync(join(pkg, 'bin', 'package.json'), join(dir, 'bin', 'package.json'));
+  copyFileSync(join(pkg, '..', '..', 'tools', 'bundle', 'launch.cjs'), join(top, 'tools', 'bundle', 'launch.cjs'));
   writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
   const mod = (what: string): string =>
     `main: async (argv) => { process.stdout.write('${what} ' + argv.join(' ')); return 3; }, exit: (c) => process.exit(c)`;
@@ -90,7 +94,7 @@ test('the built bundle accepts its code cache (V8 would silently compile without
   try {
     manifest = JSON.parse(readFileSync(join(pkg, 'dist', 'berth.inputs.json'), 'utf8')) as { node: string };
   } catch {
-    return t.skip('not bundled (node apps/berth/scripts/bundle.mjs)');
+    return t.skip('not bundled (node tools/bundle/bundle.mjs apps/berth)');
   }
   if (manifest.node !== process.version) return t.skip(`bundled under node ${manifest.node}`);
   // in a child without our V8 flags, as bin/berth runs (flags are part of the cache's key)

@@ -1,0 +1,115 @@
+// Bundles a compiled CLI app (its dist/src/main.js and what that imports, @berth/* included) into
+// one CommonJS function, dist/<bin>.cjs, plus a V8 code cache for it, dist/<bin>.cjs.cache, where
+// <bin> is the app directory's name, also its launcher's. The app's launcher (bin/<bin>, through
+// tools/bundle/launch.cjs) compiles the bundle with that cache (vm.Script cachedData): one file,
+// mostly precompiled, instead of dozens of ES modules to resolve, read and compile.
+//
+// dist/<bin>.cjs is `(function (exports, require, module, __filename, __dirname) {...})`, the
+// exact text the cache was made from (V8 checks only the length of the source against a cache).
+// Dynamically imported modules stay lazy (esbuild wraps them in init functions); the cache is
+// made with eager compilation so it holds every function, whatever the command.
+//
+// `import.meta.url` has no CommonJS equivalent: each module's use of it becomes the file URL of
+// that module's compiled file, computed at run time from the bundle's directory (so a moved tree
+// still finds libs/native/build/...). Any other `import.meta` use fails the bundle.
+//
+// dist/<bin>.inputs.json records every input file's mtime, the bundle's mtime and the node version
+// that made the cache. The launcher runs the bundle only while every input still has its recorded
+// mtime, so a `tsc -b` without a re-bundle never runs stale code (it falls back to
+// dist/src/main.js); the cache is used only under the same node version.
+//
+//   node tools/bundle/bundle.mjs apps/berth apps/berth-runtime
+import { build } from 'esbuild';
+import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join, relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { Script } from 'node:vm';
+
+/** The helper every rewritten `import.meta.url` calls: a path relative to the bundle's directory. */
+const urlHelper = '__bundleFileUrl';
+
+/** Bundles one app directory's dist/src/main.js into dist/<name>.cjs; returns that path. */
+export async function bundleApp(appDir, name = basename(resolve(appDir))) {
+  const pkg = resolve(appDir);
+  const dist = join(pkg, 'dist');
+  const out = join(dist, `${name}.cjs`);
+  const cacheOut = `${out}.cache`;
+  const man = join(dist, `${name}.inputs.json`);
+  const tmp = `${out}.${process.pid}.tmp`;
+
+  const importMetaUrl = {
+    name: 'import-meta-url',
+    setup(b) {
+      b.onLoad({ filter: /\.js$/ }, (args) => {
+        const text = readFileSync(args.path, 'utf8');
+        if (!text.includes('import.meta')) return undefined;
+        const rel = JSON.stringify(relative(dist, args.path));
+        return { contents: text.replaceAll('import.meta.url', `${urlHelper}(${rel})`), loader: 'js' };
+      });
+    },
+  };
+  const result = await build({
+    entryPoints: [join(dist, 'src', 'main.js')],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    outfile: tmp,
+    metafile: true,
+    logLevel: 'silent',
+    legalComments: 'none',
+    plugins: [importMetaUrl],
+    banner: {
+      js:
+        '(function (exports, require, module, __filename, __dirname) {\n' +
+        `const ${urlHelper} = (rel) => require('node:url').pathToFileURL(require('node:path').join(__dirname, rel)).href;`,
+    },
+    footer: { js: '})' },
+  });
+  for (const w of result.warnings) {
+    const where = w.location ? `${w.location.file}:${w.location.line}: ` : '';
+    // an import.meta left over would be `{}` at run time: refuse rather than run it
+    if (w.text.includes('import.meta')) {
+      rmSync(tmp, { force: true });
+      throw new Error(`${where}${w.text}`);
+    }
+    process.stderr.write(`bundle ${name}: warning: ${where}${w.text}\n`);
+  }
+
+  // every function compiled now (--no-lazy), the flag restored before the cache is serialised
+  // (V8 rejects a cache made under other flags)
+  const source = readFileSync(tmp, 'utf8');
+  setFlagsFromString('--no-lazy');
+  let script;
+  try {
+    script = new Script(source, { filename: out });
+  } finally {
+    setFlagsFromString('--lazy');
+  }
+  writeFileSync(`${cacheOut}.${process.pid}.tmp`, script.createCachedData());
+
+  const cwd = process.cwd();
+  const inputs = Object.keys(result.metafile.inputs).map((p) => resolve(cwd, p));
+  // no manifest while the files are replaced (the launcher then runs dist/src), the new one after
+  rmSync(man, { force: true });
+  renameSync(tmp, out);
+  renameSync(`${cacheOut}.${process.pid}.tmp`, cacheOut);
+  const manifest = {
+    node: process.version,
+    bundle: statSync(out).mtimeMs,
+    inputs: inputs.map((abs) => [relative(dist, abs), statSync(abs).mtimeMs]),
+  };
+  writeFileSync(`${man}.${process.pid}.tmp`, JSON.stringify(manifest));
+  renameSync(`${man}.${process.pid}.tmp`, man);
+  return out;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const apps = process.argv.slice(2);
+  if (apps.length === 0) {
+    process.stderr.write(`usage: node ${relative(process.cwd(), fileURLToPath(import.meta.url))} APP_DIR...\n`);
+    process.exit(2);
+  }
+  for (const app of apps) await bundleApp(app);
+}

@@ -18,3 +18,5 @@ export {
 export type { Reference } from './reference.js';
 export { chainIdOf, chainIds, sha256Digest } from './chain.js';
 export { applyChanges } from './changes.js';
+export type { AddImageInput, AddImageLayer, ImageParts } from './parts.js';
+export { parseImageConfig, parseTags } from './parts.js';

@@ -10,6 +10,7 @@ import type { GraphDriver } from '@berth/plugin-api';
 import { applyChanges } from './changes.js';
 import { chainIdOf, sha256Digest } from './chain.js';
 import { tarTree } from './export.js';
+import { addImage, commitRecord, imageParts, layerTar, startSplit, type AddImageInput, type ImageParts, type StoreInternals } from './parts.js';
 import { atomicRecordDir, atomicWrite, randomId, readdirOrEmpty, readTextOrNull } from './fsutil.js';
 import {
   asFullImageId,
@@ -92,6 +93,8 @@ export class ImageStore {
   private readonly mounts = new Map<string, MountRecord>();
   /** Full reference string (docker.io/library/busybox:latest) -> image id. */
   private readonly refs = new Map<string, string>();
+  /** Chain ids an operation in flight relies on (load, save): never released while listed. */
+  private readonly pins = new Map<string, number>();
   private readonly driver: GraphDriver;
   private readonly log: Logger;
   private readonly root: string;
@@ -246,6 +249,39 @@ export class ImageStore {
     return this.images.size;
   }
 
+  // ---- image parts (load, save, pull, push; see parts.ts) ----
+
+  private internals(): StoreInternals {
+    return {
+      root: this.root,
+      driver: this.driver,
+      log: this.log,
+      layers: this.layers,
+      images: this.images,
+      pins: this.pins,
+      serial: (fn) => this.serial(fn),
+      setTag: (ref, id) => this.setTag(ref, id),
+      releaseUnusedLayers: () => this.releaseUnusedLayers(),
+      lookupId: (ref) => this.lookup(ref).id,
+      repoTags: (id) => this.repoTags(id),
+    };
+  }
+
+  /** Stores an image from its config bytes and layer tars, verifying every digest; answers its id. */
+  addImage(input: AddImageInput): Promise<string> {
+    return addImage(this.internals(), input);
+  }
+
+  /** The uncompressed tar of a stored layer (hashes to its diffID when its split was recorded). */
+  layerTar(chainId: string): Promise<Readable> {
+    return layerTar(this.internals(), chainId);
+  }
+
+  /** The image's id, exact config bytes, tags and layers (diffID, chainID, size), bottom first. */
+  imageParts(ref: string): Promise<ImageParts> {
+    return imageParts(this.internals(), ref);
+  }
+
   // ---- import ----
 
   /**
@@ -270,11 +306,14 @@ export class ImageStore {
 
     const cacheId = randomId();
     const hash = createHash('sha256');
+    // The tar's split, so save and push give back the same bytes (parts.ts).
+    const split = await startSplit(this.root);
     let read = 0;
     let lastReport = 0;
     const counted = async function* (input: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
       for await (const chunk of input) {
         hash.update(chunk);
+        await split.push(chunk);
         read += chunk.length;
         if (progress && read - lastReport >= 1 << 20) {
           lastReport = read;
@@ -288,6 +327,7 @@ export class ImageStore {
       await this.driver.create(cacheId, '');
       layerMade = true;
       const size = await this.driver.applyDiff(cacheId, '', Readable.from(counted(decompressed(src))));
+      await split.finish();
       const diffId = `sha256:${hash.digest('hex')}`;
       const chainId = chainIdOf(null, diffId);
       const config: ImageConfig = {
@@ -306,13 +346,10 @@ export class ImageStore {
           // Same content already stored: keep the old layer.
           await this.driver.remove(cacheId);
           layerMade = false;
+          await split.abort();
         } else {
           const rec: LayerRecord = { chainId, diffId, parent: null, size, cacheId };
-          await atomicRecordDir(this.p('layerdb/tmp'), this.p('layerdb/sha256', hex(chainId)), {
-            diff: diffId,
-            size: String(size),
-            'cache-id': cacheId,
-          });
+          await commitRecord(this.internals(), split.tmpDir, rec);
           this.layers.set(chainId, rec);
           layerMade = false; // owned by the record now
         }
@@ -326,6 +363,7 @@ export class ImageStore {
       });
     } catch (err) {
       if (layerMade) await this.driver.remove(cacheId).catch(() => undefined);
+      await split.abort();
       if (err instanceof BerthError) throw err;
       throw storageError('import', err);
     }
@@ -534,6 +572,7 @@ export class ImageStore {
     };
     for (const img of this.images.values()) mark(this.topLayerOf(img));
     for (const m of this.mounts.values()) mark(m.parent);
+    for (const c of this.pins.keys()) mark(c);
     const removed: string[] = [];
     for (const layer of [...this.layers.values()]) {
       if (used.has(layer.chainId)) continue;

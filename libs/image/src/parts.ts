@@ -1,0 +1,411 @@
+/**
+ * An image from its parts and back: the primitives under load, save, pull and push.
+ *
+ *   store.addImage(input: AddImageInput): Promise<string>            // -> 'sha256:<image id>'
+ *     AddImageInput = {
+ *       config: Buffer;                       // the image config's exact bytes (id = their sha256)
+ *       layers: { diffId?: string; open(): Promise<Readable> }[];  // bottom first, one per rootfs.diff_ids
+ *       tags: string[];                       // references to point at the image ('busybox:1', 'x@sha256:..')
+ *     }
+ *   store.layerTar(chainId: string): Promise<Readable>                // uncompressed layer tar
+ *   store.imageParts(ref: string): Promise<ImageParts>
+ *     ImageParts = { id: string; config: Buffer; repoTags: string[];
+ *                    layers: { diffId: string; chainId: string; size: number }[] }
+ *
+ * addImage checks everything before it changes anything it cannot undo: the config must be JSON
+ * with `rootfs.type` "layers" and sha256 diff_ids, one layer per diff_id (a given `diffId` must be
+ * the config's), every tag a valid reference (BERTH_REFERENCE_INVALID). Layers are applied in
+ * order on the graph driver, each on its parent's chain; a layer whose chainID is already stored
+ * is reused and its `open()` never called (a puller skips the download). `open()` answers a tar,
+ * plain or gzip. Each applied layer's digest must equal its diff_id, else BERTH_ARCHIVE_INVALID
+ * naming the layer. A failure removes the half-written layer and every layer this call stored
+ * that no image uses; images, tags and pre-existing layers stay as they were.
+ *
+ * layerTar answers the tar that hashes to the layer's diffID (reassembled from the split
+ * recorded when the layer was applied; for a layer stored without one, the driver's diff).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { createGunzip, createGzip } from 'node:zlib';
+import { BerthError } from '@berth/errors';
+import type { Logger } from '@berth/log';
+import type { GraphDriver } from '@berth/plugin-api';
+import { chainIdOf, sha256Digest } from './chain.js';
+import { randomId, syncDir } from './fsutil.js';
+import { parseNormalizedReference, type Reference } from './reference.js';
+import { TarSplitter, assembleTar } from './tarsplit.js';
+import type { ImageConfig } from './types.js';
+
+export const TAR_SPLIT_FILE = 'tar-split.json.gz';
+
+export interface AddImageLayer {
+  /** When known, must equal the config's diff_id at this position. */
+  diffId?: string;
+  /** The layer tar (plain or gzip); called only when the layer is not stored yet. */
+  open(): Promise<Readable>;
+}
+
+export interface AddImageInput {
+  config: Buffer;
+  layers: AddImageLayer[];
+  tags: string[];
+}
+
+export interface ImageParts {
+  id: string;
+  config: Buffer;
+  repoTags: string[];
+  layers: { diffId: string; chainId: string; size: number }[];
+}
+
+/** The store's state these primitives work on (ImageStore hands it over; not exported). */
+export interface StoreInternals {
+  root: string;
+  driver: GraphDriver;
+  log: Logger;
+  layers: Map<string, { chainId: string; diffId: string; parent: string | null; size: number; cacheId: string }>;
+  images: Map<string, { id: string; config: ImageConfig; lastTagTime: string | null }>;
+  /** Chain ids an operation in flight relies on: never released while listed. */
+  pins: Map<string, number>;
+  serial<T>(fn: () => Promise<T>): Promise<T>;
+  setTag(ref: Reference, id: string): Promise<void>;
+  releaseUnusedLayers(): Promise<string[]>;
+  lookupId(ref: string): string;
+  repoTags(id: string): string[];
+}
+
+const DIGEST = /^sha256:[a-f0-9]{64}$/;
+const hex = (id: string): string => (id.startsWith('sha256:') ? id.slice(7) : id);
+
+function invalid(message: string, details: Record<string, unknown> = {}): BerthError {
+  return new BerthError('BERTH_ARCHIVE_INVALID', message, { details });
+}
+
+/** The config's diff ids, after the checks addImage promises. */
+export function parseImageConfig(raw: Buffer): { config: ImageConfig; diffIds: string[] } {
+  let config: unknown;
+  try {
+    config = JSON.parse(raw.toString('utf8'));
+  } catch (err) {
+    throw invalid(`invalid image config: ${(err as Error).message}`);
+  }
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) throw invalid('invalid image config: not a JSON object');
+  const rootfs = (config as { rootfs?: { type?: unknown; diff_ids?: unknown } }).rootfs;
+  if (rootfs === undefined || rootfs === null || rootfs.type !== 'layers') throw invalid('invalid image config: rootfs.type must be "layers"');
+  const ids = rootfs.diff_ids ?? [];
+  if (!Array.isArray(ids) || !ids.every((d): d is string => typeof d === 'string' && DIGEST.test(d)))
+    throw invalid('invalid image config: rootfs.diff_ids must be sha256 digests');
+  return { config: config as ImageConfig, diffIds: ids };
+}
+
+/** Reference strings -> references with a tag or digest (latest when neither). Throws BERTH_REFERENCE_INVALID. */
+export function parseTags(tags: readonly string[]): Reference[] {
+  return tags.map((t) => {
+    const r = parseNormalizedReference(t);
+    if (r.tag === undefined && r.digest === undefined) r.tag = 'latest';
+    return r;
+  });
+}
+
+/** The tar bytes of a layer stream: gzip is detected by its magic; zstd, xz and bzip2 are refused. */
+async function* plainTar(src: AsyncIterable<Buffer | string>, what: string): AsyncGenerator<Buffer> {
+  const it = src[Symbol.asyncIterator]();
+  let head = Buffer.alloc(0);
+  let r = await it.next();
+  while (!r.done && head.length < 6) {
+    head = Buffer.concat([head, Buffer.from(r.value as Buffer)]);
+    if (head.length >= 6) break;
+    r = await it.next();
+  }
+  if (head.length === 0) throw invalid(`${what}: empty layer`);
+  const rest = (async function* () {
+    yield head;
+    if (r.done) return;
+    for (let n = await it.next(); !n.done; n = await it.next()) yield Buffer.from(n.value as Buffer);
+  })();
+  if (head[0] === 0x1f && head[1] === 0x8b) {
+    const gunzip = createGunzip();
+    const piped = Readable.from(rest).on('error', (err) => gunzip.destroy(err));
+    piped.pipe(gunzip);
+    try {
+      yield* gunzip as AsyncIterable<Buffer>;
+    } catch (err) {
+      if (err instanceof BerthError) throw err;
+      throw invalid(`${what}: corrupt gzip data: ${(err as Error).message}`);
+    }
+    return;
+  }
+  if (head.readUInt32LE(0) === 0xfd2fb528) throw invalid(`${what}: zstd layers are not supported by this node`);
+  if (head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) || head.subarray(0, 3).toString('latin1') === 'BZh')
+    throw invalid(`${what}: xz and bzip2 layers are not supported`);
+  yield* rest;
+}
+
+function pin(s: StoreInternals, chain: string): void {
+  s.pins.set(chain, (s.pins.get(chain) ?? 0) + 1);
+}
+function unpin(s: StoreInternals, chain: string): void {
+  const n = (s.pins.get(chain) ?? 1) - 1;
+  if (n <= 0) s.pins.delete(chain);
+  else s.pins.set(chain, n);
+}
+
+/** A layer's split being recorded into a temporary record dir under `layerdb/tmp`. */
+export interface SplitRecording {
+  tmpDir: string;
+  push(chunk: Buffer): Promise<void>;
+  /** Completes the split file; the dir can then become a layer record (commitRecord). */
+  finish(): Promise<void>;
+  /** Drops the dir. */
+  abort(): Promise<void>;
+}
+
+export async function startSplit(root: string): Promise<SplitRecording> {
+  const tmpDir = path.join(root, 'layerdb/tmp', randomBytes(8).toString('hex'));
+  await fs.mkdir(tmpDir, { recursive: true, mode: 0o700 });
+  const gz = createGzip({ level: 1 });
+  const file = createWriteStream(path.join(tmpDir, TAR_SPLIT_FILE), { mode: 0o600 });
+  file.on('error', (err) => gz.destroy(err));
+  gz.pipe(file);
+  const splitter = new TarSplitter(gz);
+  return {
+    tmpDir,
+    push: (chunk) => splitter.push(chunk),
+    async finish() {
+      await splitter.finish();
+      gz.end();
+      await finished(file);
+    },
+    async abort() {
+      gz.destroy();
+      file.destroy();
+      await fs.rm(tmpDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Applies one layer tar on `parentCache`, hashing and splitting it on the way; answers the
+ * digest, size and the temporary record dir that holds the split.
+ */
+async function applyOne(
+  s: StoreInternals,
+  cacheId: string,
+  parentCache: string,
+  src: Readable,
+  what: string,
+): Promise<{ diffId: string; size: number; tmpDir: string }> {
+  const rec = await startSplit(s.root);
+  const hash = createHash('sha256');
+  const it = plainTar(src, what)[Symbol.asyncIterator]();
+  let done = false;
+  const feed = async (b: Buffer): Promise<void> => {
+    hash.update(b);
+    await rec.push(b);
+  };
+  // Not a for-await: a driver that stops reading early must not close the source, whose rest
+  // still counts for the digest.
+  const through = async function* (): AsyncGenerator<Buffer> {
+    for (;;) {
+      const r = await it.next();
+      if (r.done) {
+        done = true;
+        return;
+      }
+      await feed(r.value);
+      yield r.value;
+    }
+  };
+  try {
+    let size: number;
+    try {
+      size = await s.driver.applyDiff(cacheId, parentCache, Readable.from(through()));
+    } catch (err) {
+      if (err instanceof BerthError) throw new BerthError(err.code, `${what}: ${err.message}`, { cause: err, details: { layer: what } });
+      throw new BerthError('BERTH_STORAGE', `image store: apply ${what}: ${(err as Error).message}`, { cause: err });
+    }
+    while (!done) {
+      const r = await it.next();
+      if (r.done) done = true;
+      else await feed(r.value);
+    }
+    await rec.finish();
+    return { diffId: `sha256:${hash.digest('hex')}`, size, tmpDir: rec.tmpDir };
+  } catch (err) {
+    await it.return?.(undefined).catch(() => undefined);
+    await rec.abort();
+    throw err;
+  }
+}
+
+/** Moves a finished temp record (with its split file) into layerdb. */
+export async function commitRecord(s: StoreInternals, tmpDir: string, rec: { chainId: string; diffId: string; parent: string | null; size: number; cacheId: string }): Promise<void> {
+  const files: Record<string, string> = { diff: rec.diffId, size: String(rec.size), 'cache-id': rec.cacheId };
+  if (rec.parent !== null) files.parent = rec.parent;
+  for (const [name, content] of Object.entries(files)) {
+    const fh = await fs.open(path.join(tmpDir, name), 'w', 0o600);
+    try {
+      await fh.writeFile(content);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+  const dest = path.join(s.root, 'layerdb/sha256', hex(rec.chainId));
+  await fs.rename(tmpDir, dest);
+  await syncDir(path.dirname(dest));
+}
+
+export async function addImage(s: StoreInternals, input: AddImageInput): Promise<string> {
+  const { config, diffIds } = parseImageConfig(input.config);
+  if (input.layers.length !== diffIds.length)
+    throw invalid(`image config lists ${diffIds.length} layers, ${input.layers.length} given`, { layers: input.layers.length });
+  input.layers.forEach((l, i) => {
+    if (l.diffId !== undefined && l.diffId !== diffIds[i])
+      throw invalid(`layer ${i + 1} (${l.diffId}): the image config says ${diffIds[i]}`, { layer: l.diffId });
+  });
+  const refs = parseTags(input.tags);
+  const id = sha256Digest(input.config);
+
+  const pinned: string[] = [];
+  const mine: string[] = [];
+  let parent: string | null = null;
+  let parentCache = '';
+  try {
+    for (const [i, layer] of input.layers.entries()) {
+      const diffId = diffIds[i]!;
+      const chainId = chainIdOf(parent, diffId);
+      const what = `layer ${i + 1} (${diffId})`;
+      const existing = await s.serial(async () => {
+        const rec = s.layers.get(chainId);
+        if (rec !== undefined) {
+          pin(s, chainId);
+          pinned.push(chainId);
+        }
+        return rec;
+      });
+      if (existing !== undefined) {
+        parent = chainId;
+        parentCache = existing.cacheId;
+        continue;
+      }
+      const cacheId = randomId();
+      await s.driver.create(cacheId, parentCache);
+      let applied: { diffId: string; size: number; tmpDir: string };
+      try {
+        const src = await layer.open();
+        applied = await applyOne(s, cacheId, parentCache, src, what);
+        if (applied.diffId !== diffId) {
+          await fs.rm(applied.tmpDir, { recursive: true, force: true });
+          throw invalid(`${what}: content digest ${applied.diffId} does not match`, { layer: diffId, actual: applied.diffId });
+        }
+      } catch (err) {
+        await s.driver.remove(cacheId).catch(() => undefined);
+        throw err;
+      }
+      const use = await s.serial(async () => {
+        const other = s.layers.get(chainId);
+        if (other !== undefined) {
+          // Stored meanwhile by someone else: theirs is as good as ours.
+          pin(s, chainId);
+          pinned.push(chainId);
+          return { keep: false, cacheId: other.cacheId };
+        }
+        const rec = { chainId, diffId, parent, size: applied.size, cacheId };
+        try {
+          await commitRecord(s, applied.tmpDir, rec);
+        } catch (err) {
+          await fs.rm(applied.tmpDir, { recursive: true, force: true });
+          throw err;
+        }
+        s.layers.set(chainId, rec);
+        pin(s, chainId);
+        pinned.push(chainId);
+        mine.push(chainId);
+        return { keep: true, cacheId };
+      });
+      if (!use.keep) {
+        await fs.rm(applied.tmpDir, { recursive: true, force: true });
+        await s.driver.remove(cacheId).catch(() => undefined);
+      }
+      parent = chainId;
+      parentCache = use.cacheId;
+      s.log.debug({ layerId: chainId }, use.keep ? 'layer stored' : 'layer already stored');
+    }
+    return await s.serial(async () => {
+      if (!s.images.has(id)) {
+        const file = path.join(s.root, 'imagedb/content/sha256', hex(id));
+        const tmp = `${path.dirname(file)}/.tmp-${hex(id)}-${randomBytes(4).toString('hex')}`;
+        await fs.writeFile(tmp, input.config, { mode: 0o600 });
+        await fs.rename(tmp, file);
+        s.images.set(id, { id, config, lastTagTime: null });
+      }
+      for (const r of refs) await s.setTag(r, id);
+      s.log.info({ image: id, layers: diffIds.length, stored: mine.length }, 'image added');
+      return id;
+    });
+  } catch (err) {
+    for (const c of pinned.splice(0)) unpin(s, c);
+    if (mine.length > 0) await s.serial(() => s.releaseUnusedLayers()).catch(() => undefined);
+    if (err instanceof BerthError) throw err;
+    throw new BerthError('BERTH_STORAGE', `image store: add image: ${(err as Error).message}`, { cause: err });
+  } finally {
+    for (const c of pinned) unpin(s, c);
+  }
+}
+
+export async function layerTar(s: StoreInternals, chainId: string): Promise<Readable> {
+  const rec = s.layers.get(chainId);
+  if (rec === undefined) throw new BerthError('BERTH_LAYER_NOT_FOUND', `no layer ${chainId}`, { details: { layerId: chainId } });
+  const parentCache = rec.parent === null ? '' : (s.layers.get(rec.parent)?.cacheId ?? '');
+  const split = path.join(s.root, 'layerdb/sha256', hex(chainId), TAR_SPLIT_FILE);
+  const hasSplit = await fs
+    .access(split)
+    .then(() => true)
+    .catch(() => false);
+  if (!hasSplit) return s.driver.diff(rec.cacheId, parentCache);
+  pin(s, chainId);
+  let root: string;
+  try {
+    root = await s.driver.get(rec.cacheId);
+  } catch (err) {
+    unpin(s, chainId);
+    throw err;
+  }
+  const out = new PassThrough();
+  let released = false;
+  const release = (): void => {
+    if (released) return;
+    released = true;
+    unpin(s, chainId);
+    void s.driver.put(rec.cacheId).catch((err: unknown) => s.log.warn({ err, layerId: chainId }, 'release layer after tar'));
+  };
+  const src = Readable.from(assembleTar(split, root, rec.diffId));
+  src.on('error', (err) => {
+    out.destroy(err);
+    release();
+  });
+  src.on('end', release);
+  out.on('close', () => {
+    if (!src.destroyed) src.destroy();
+    release();
+  });
+  src.pipe(out);
+  return out;
+}
+
+export async function imageParts(s: StoreInternals, ref: string): Promise<ImageParts> {
+  const id = s.lookupId(ref);
+  const img = s.images.get(id)!;
+  const config = await fs.readFile(path.join(s.root, 'imagedb/content/sha256', hex(id)));
+  let parent: string | null = null;
+  const layers = (img.config.rootfs?.diff_ids ?? []).map((diffId) => {
+    parent = chainIdOf(parent, diffId);
+    return { diffId, chainId: parent, size: s.layers.get(parent)?.size ?? 0 };
+  });
+  return { id, config, repoTags: s.repoTags(id), layers };
+}

@@ -18,7 +18,7 @@ function devNumbers(rdev: number): { major: number; minor: number } {
  * links kept, sockets left out. `done` runs once the walk of the tree is over: every member
  * handed to the packer, the reader gone, or a failure (to release the mount).
  */
-export function tarTree(root: string, done: () => Promise<void>): Readable {
+export function tarTree(root: string, done: () => Promise<void>, opts: { name?: string } = {}): Readable {
   const pack = tarStream.pack();
   const out = new PassThrough();
   const inodes = new Map<string, string>();
@@ -37,8 +37,7 @@ export function tarTree(root: string, done: () => Promise<void>): Readable {
     return sink;
   };
 
-  async function add(rel: string, st: Stats): Promise<void> {
-    const abs = path.join(root, rel);
+  async function add(abs: string, rel: string, st: Stats): Promise<void> {
     const base = { name: rel, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: new Date(Math.floor(st.mtimeMs / 1000) * 1000) };
     if (st.isDirectory()) entry({ ...base, name: `${rel}/`, type: 'directory' });
     else if (st.isSymbolicLink()) {
@@ -65,15 +64,23 @@ export function tarTree(root: string, done: () => Promise<void>): Readable {
     } else if (st.isFIFO()) entry({ ...base, type: 'fifo' });
   }
 
-  async function walk(rel: string): Promise<void> {
-    const abs = rel === '' ? root : path.join(root, rel);
+  async function walk(abs: string, rel: string): Promise<void> {
     for (const name of (await fs.readdir(abs)).sort()) {
       if (stopped) return;
       const childRel = rel === '' ? name : `${rel}/${name}`;
-      const st = await fs.lstat(path.join(abs, name));
-      await add(childRel, st);
-      if (st.isDirectory()) await walk(childRel);
+      const childAbs = path.join(abs, name);
+      const st = await fs.lstat(childAbs);
+      await add(childAbs, childRel, st);
+      if (st.isDirectory()) await walk(childAbs, childRel);
     }
+  }
+
+  /** The tree's members; with `opts.name`, `root` itself is the first member, named so (docker cp). */
+  async function all(): Promise<void> {
+    if (opts.name === undefined) return walk(root, '');
+    const st = await fs.lstat(root);
+    await add(root, opts.name, st);
+    if (st.isDirectory()) await walk(root, opts.name);
   }
 
   // A reader that stops early (`docker export c | head -c 100`) closes `out`; the packer's pipe
@@ -87,7 +94,7 @@ export function tarTree(root: string, done: () => Promise<void>): Readable {
   });
   // The mount is released once the walk is over (no file of it is open any more): after the
   // last member was handed to the packer, when the reader went away, or on a failure.
-  void walk('')
+  void all()
     .then(() => {
       if (!stopped) pack.finalize();
     })

@@ -20,3 +20,8 @@ export { chainIdOf, chainIds, sha256Digest } from './chain.js';
 export { applyChanges } from './changes.js';
 export type { AddImageInput, AddImageLayer, ImageParts } from './parts.js';
 export { parseImageConfig, parseTags } from './parts.js';
+export type { CommitOptions, ContainerChange, ImageDiskUsage, ImageHistoryItem, ImagesPruneResponse, PruneImagesOptions } from './ops-types.js';
+export { resolveInRoot, pinDir, containerPathOf } from './scoped-path.js';
+export type { PinnedDir } from './scoped-path.js';
+export { statContainerPath, archiveContainerPath, extractToContainer, goFileMode, goModeIsDir, goModeIsSymlink } from './container-archive.js';
+export type { ContainerPathStat, ExtractOptions } from './container-archive.js';

@@ -10,6 +10,8 @@ import type { GraphDriver } from '@berth/plugin-api';
 import { applyChanges } from './changes.js';
 import { chainIdOf, sha256Digest } from './chain.js';
 import { tarTree } from './export.js';
+import { commitContainer, containerChanges, imageDiskUsage, imageHistory, pruneImages, type StoreAccess } from './container-ops.js';
+import type { CommitOptions, ContainerChange, ImageDiskUsage, ImageHistoryItem, ImagesPruneResponse, PruneImagesOptions } from './ops-types.js';
 import { addImage, commitRecord, imageParts, layerTar, startSplit, type AddImageInput, type ImageParts, type StoreInternals } from './parts.js';
 import { atomicRecordDir, atomicWrite, randomId, readdirOrEmpty, readTextOrNull } from './fsutil.js';
 import {
@@ -660,6 +662,52 @@ export class ImageStore {
       throw err;
     });
     return { Name: this.driver.name, Data: Object.keys(md).length === 0 ? null : md };
+  }
+
+  // ---- diff, commit, history, prune, df (see container-ops.ts) ----
+
+  private access(): StoreAccess {
+    return {
+      driver: this.driver,
+      log: this.log,
+      images: this.images,
+      layers: this.layers,
+      mounts: this.mounts,
+      p: (...parts) => this.p(...parts),
+      serial: (fn) => this.serial(fn),
+      lookup: (ref) => this.lookup(ref),
+      topLayerOf: (img) => this.topLayerOf(img as ImageRecord),
+      repoTags: (id) => this.repoTags(id),
+      isDangling: (id) => this.refsOf(id).length === 0,
+      setTag: (ref, id) => this.setTag(ref, id),
+      remove: (ref, opts, inUse) => this.remove(ref, opts, inUse),
+      list: () => this.list({ all: true }),
+    };
+  }
+
+  /** `docker diff`: the container layer's changes, sorted by path. */
+  changes(containerId: string): Promise<ContainerChange[]> {
+    return containerChanges(this.access(), containerId);
+  }
+
+  /** `docker commit`: a new image from the container layer; answers its id. */
+  commit(containerId: string, opts: CommitOptions): Promise<string> {
+    return commitContainer(this.access(), containerId, opts);
+  }
+
+  /** `docker history`, newest first. */
+  async history(ref: string): Promise<ImageHistoryItem[]> {
+    return imageHistory(this.access(), ref);
+  }
+
+  /** `docker image prune`. */
+  prune(opts: PruneImagesOptions, isInUse: ImageInUse): Promise<ImagesPruneResponse> {
+    return pruneImages(this.access(), opts, isInUse);
+  }
+
+  /** The image part of `docker system df`. */
+  diskUsage(): Promise<ImageDiskUsage> {
+    return imageDiskUsage(this.access());
   }
 }
 

@@ -1,1 +1,14 @@
-export {};
+export { RegistryClient, Repository } from './repository.js';
+export type { RegistryClientOptions, Action, FetchedManifest, PushBlobResult, BlobSource } from './repository.js';
+export { decodeRegistryAuth, encodeRegistryAuth, basicCredentials, parseChallenges } from './auth.js';
+export type { AuthConfig, Challenge } from './auth.js';
+export { registryHost, isInsecureRegistry, HUB_DOMAIN, HUB_REGISTRY_HOST, DEFAULT_INSECURE_CIDRS } from './hosts.js';
+export { MediaType, MANIFEST_ACCEPT, parseManifest, pickPlatform, hostPlatform, layerCompression, isDigest, sha256Of } from './manifest.js';
+export type { Descriptor, ImageManifest, ManifestIndex, ParsedManifest, Platform } from './manifest.js';
+export { translatePullError, parseErrorBody, errcodeText } from './errors.js';
+export type { RegistryErrorEntry } from './errors.js';
+export { pullImage } from './pull.js';
+export type { PullOptions, PullEvent, PulledImage, PulledLayer, LayerPullState } from './pull.js';
+export { pushImage } from './push.js';
+export type { PushOptions, PushEvent, PushedImage, PushLayer, LayerPushState } from './push.js';
+export type { Transport, HttpRequest, HttpResponse } from './transport.js';

@@ -44,9 +44,19 @@ export async function changesBetween(lower: string | null, upper: string): Promi
         if (lst !== null) out.push({ path: `/${childRel}`, kind: ChangeKind.Delete });
         continue;
       }
+      const at = out.length;
+      let reported = true;
       if (lst === null) out.push({ path: `/${childRel}`, kind: ChangeKind.Add });
       else if (await differs(lst, ust, loPath!, upPath)) out.push({ path: `/${childRel}`, kind: ChangeKind.Modify });
+      else reported = false;
       if (ust.isDirectory()) {
+        // Docker's rule: a directory with changes inside is itself modified (so a diff carries
+        // its mode, owner and times), listed before its children.
+        if (!reported) {
+          await walk(childRel);
+          if (out.length > at) out.splice(at, 0, { path: `/${childRel}`, kind: ChangeKind.Modify });
+          continue;
+        }
         if (lst !== null && !lst.isDirectory()) {
           // was a file, now a directory: everything inside is new
           const before = out.length;

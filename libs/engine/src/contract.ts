@@ -8,6 +8,7 @@
  */
 import type { Duplex, Readable } from 'node:stream';
 import type {
+  ContainerConfig,
   ContainerCreateBody,
   ContainerCreateResponse,
   ContainerInspect,
@@ -26,6 +27,7 @@ import type {
   VersionResponse,
   WaitResponse,
 } from '@berth/api';
+import type { ContainerChange, ContainerPathStat, ImageHistoryItem, ImagesPruneResponse } from '@berth/image';
 
 export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
 
@@ -146,6 +148,42 @@ export interface Engine {
   tagImage(ref: string, repo: string, tag: string): Promise<void>;
   removeImage(ref: string, opts: { force: boolean; noprune: boolean }): Promise<ImageDeleteItem[]>;
 
+  // container images: diff, commit, cp, history, prune, df (image-ops.ts)
+  containerChanges(ref: string): Promise<ContainerChange[]>;
+  /** Answers the new image's id. */
+  commitContainer(ref: string, body: CommitBody): Promise<string>;
+  statContainerPath(ref: string, path: string): Promise<ContainerPathStat>;
+  getContainerArchive(ref: string, path: string): Promise<{ stat: ContainerPathStat; tar: Readable }>;
+  putContainerArchive(ref: string, path: string, tar: Readable, opts: { noOverwriteDirNonDir: boolean }): Promise<void>;
+  imageHistory(ref: string): Promise<ImageHistoryItem[]>;
+  pruneImages(filters: Filters): Promise<ImagesPruneResponse>;
+  systemDf(): Promise<SystemDfResponse>;
+
   /** Stops serving: detaches from shims (containers keep running), closes event streams. */
   close(): Promise<void>;
+}
+
+export type { ContainerChange, ContainerPathStat, ImageHistoryItem, ImagesPruneResponse } from '@berth/image';
+
+/** `POST /commit`: the query's fields and the body's config overrides. */
+export interface CommitBody {
+  repo: string;
+  tag: string;
+  comment: string;
+  author: string;
+  /** Freeze the container while its layer is read (default true). */
+  pause: boolean;
+  /** Dockerfile instructions applied to the config (`CMD ["sh"]`, `ENV A=b`). */
+  changes: string[];
+  /** Config overrides (the request body); unset fields come from the container. */
+  config?: Partial<ContainerConfig> | null;
+}
+
+/** `GET /system/df`. */
+export interface SystemDfResponse {
+  LayersSize: number;
+  Images: ImageSummary[];
+  Containers: ContainerSummary[];
+  Volumes: unknown[];
+  BuildCache: unknown[];
 }

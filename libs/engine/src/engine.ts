@@ -36,6 +36,8 @@ import type {
   WaitHandle,
 } from './contract.js';
 import { EngineContext, type EngineOptions } from './context.js';
+import * as ops from './image-ops.js';
+import type { CommitBody, ContainerChange, ContainerPathStat, ImageHistoryItem, ImagesPruneResponse, SystemDfResponse } from './contract.js';
 import { createContainer } from './create.js';
 import { createExec, inspectExec, resizeExec, startExec } from './exec.js';
 import { waitContainer } from './exit.js';
@@ -158,6 +160,32 @@ export class BerthEngine implements Engine {
   }
   removeImage(ref: string, opts: { force: boolean; noprune: boolean }): Promise<ImageDeleteItem[]> {
     return removeImage(this.ctx, ref, opts);
+  }
+
+  // container images: diff, commit, cp, history, prune, df
+  containerChanges(ref: string): Promise<ContainerChange[]> {
+    return ops.containerChanges(this.ctx, ref);
+  }
+  commitContainer(ref: string, body: CommitBody): Promise<string> {
+    return ops.commitContainer(this.ctx, ref, body);
+  }
+  statContainerPath(ref: string, path: string): Promise<ContainerPathStat> {
+    return ops.statContainerArchive(this.ctx, ref, path);
+  }
+  getContainerArchive(ref: string, path: string): Promise<{ stat: ContainerPathStat; tar: Readable }> {
+    return ops.getContainerArchive(this.ctx, ref, path);
+  }
+  putContainerArchive(ref: string, path: string, tar: Readable, opts: { noOverwriteDirNonDir: boolean }): Promise<void> {
+    return ops.putContainerArchive(this.ctx, ref, path, tar, opts);
+  }
+  imageHistory(ref: string): Promise<ImageHistoryItem[]> {
+    return ops.imageHistory(this.ctx, ref);
+  }
+  pruneImages(filters: Filters): Promise<ImagesPruneResponse> {
+    return ops.pruneImages(this.ctx, filters);
+  }
+  systemDf(): Promise<SystemDfResponse> {
+    return ops.systemDf(this.ctx);
   }
 
   /** Stops serving: detaches from shims (containers keep running), closes event streams. */

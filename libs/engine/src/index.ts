@@ -11,6 +11,7 @@ export type {
   EventsOptions,
   EventSubscription,
 } from './contract.js';
+export type { CommitBody, SystemDfResponse, ContainerChange, ContainerPathStat, ImageHistoryItem, ImagesPruneResponse } from './contract.js';
 export { createEngine, BerthEngine } from './engine.js';
 export type { EngineOptions } from './engine.js';
 export { buildSpec, resolveUser, containerCapabilities, parseSecurityOpts, dockerMaskedPaths, dockerReadonlyPaths } from './oci-spec.js';

@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { close, openSync, readFileSync, write } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import type { CgroupLayout, CgroupManager, Resources } from '@berth/cgroups';
 import type { RuntimeCgroups } from './runtime.js';
@@ -56,17 +55,23 @@ export function migrationPrimer(
       return undefined;
     }
     if (!file) return undefined;
+    // Opened here, written on the thread pool: the open is quick, the write is the move that
+    // waits. An async open would leave the write to a later turn of this thread's event loop,
+    // which a busy start (the CLI's) reaches only after berth-init has already moved.
+    let fd: number;
+    try {
+      fd = openSync(file, 'w');
+    } catch {
+      return undefined;
+    }
     inFlight = true;
-    return writeFile(file, String(process.pid)).then(
-      () => {
+    return new Promise<boolean>((resolve) => {
+      write(fd, String(process.pid), (err) => {
+        close(fd, () => undefined);
         inFlight = false;
-        return true;
-      },
-      () => {
-        inFlight = false;
-        return false;
-      },
-    );
+        resolve(err === null);
+      });
+    });
   };
 }
 

@@ -167,10 +167,15 @@ export class VfsDriver implements GraphDriver {
     if (parent === '') return diskUsage(d);
     const changes = await changesBetween(await this.existing(parent), d);
     let size = 0;
+    const seen = new Set<number>();
     for (const c of changes) {
       if (c.kind === 2) continue;
       const st = await fs.lstat(path.join(d, c.path)).catch(() => null);
-      if (st?.isFile()) size += st.size;
+      // Hard links count once, as the bytes ApplyDiff wrote.
+      if (st?.isFile() && !seen.has(st.ino)) {
+        seen.add(st.ino);
+        size += st.size;
+      }
     }
     return size;
   }

@@ -12,6 +12,7 @@ import type { RouteDeps } from './routes/deps.js';
 import { containerRoutes } from './routes/containers/index.js';
 import { execRoutes } from './routes/exec/index.js';
 import { imageRoutes } from './routes/images/index.js';
+import { containerImageRoutes } from './routes/container-images/index.js';
 import { systemRoutes } from './routes/system/index.js';
 
 export interface ServerOptions {
@@ -129,5 +130,6 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   containerRoutes(app, deps);
   execRoutes(app, deps);
   imageRoutes(app, deps);
+  containerImageRoutes(app, deps);
   return app;
 }

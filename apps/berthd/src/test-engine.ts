@@ -36,6 +36,7 @@ import type {
   WaitCondition,
   WaitHandle,
 } from '@berth/engine';
+import type { CommitBody, ContainerChange, ContainerPathStat, ImageHistoryItem, ImagesPruneResponse, SystemDfResponse } from '@berth/engine';
 
 interface FakeContainer {
   id: string;
@@ -377,6 +378,40 @@ export class TestEngine implements Engine {
     const img = await this.inspectImage(ref);
     this.images.delete(ref);
     return [{ Untagged: ref }, { Deleted: img.Id }];
+  }
+
+  // container images (canned answers; route tests check the wire shapes)
+  async containerChanges(ref: string): Promise<ContainerChange[]> {
+    this.record('containerChanges', ref);
+    return [{ Path: '/tmp', Kind: 0 }, { Path: '/tmp/x', Kind: 1 }];
+  }
+  async commitContainer(ref: string, body: CommitBody): Promise<string> {
+    this.record('commitContainer', ref, body);
+    return 'sha256:' + 'd'.repeat(64);
+  }
+  async statContainerPath(ref: string, path: string): Promise<ContainerPathStat> {
+    this.record('statContainerPath', ref, path);
+    return { name: 'hostname', size: 5, mode: 0o644, mtime: '2026-01-01T00:00:00Z', linkTarget: '' };
+  }
+  async getContainerArchive(ref: string, path: string): Promise<{ stat: ContainerPathStat; tar: Readable }> {
+    this.record('getContainerArchive', ref, path);
+    return { stat: await this.statContainerPath(ref, path), tar: Readable.from([Buffer.alloc(1024)]) };
+  }
+  async putContainerArchive(ref: string, path: string, tar: Readable, opts: { noOverwriteDirNonDir: boolean }): Promise<void> {
+    let n = 0;
+    for await (const c of tar) n += (c as Buffer).length;
+    this.record('putContainerArchive', ref, path, n, opts);
+  }
+  async imageHistory(ref: string): Promise<ImageHistoryItem[]> {
+    this.record('imageHistory', ref);
+    return [{ Id: 'sha256:' + 'd'.repeat(64), Created: 0, CreatedBy: 'sh', Tags: [ref], Size: 0, Comment: '' }];
+  }
+  async pruneImages(filters: Map<string, Set<string>>): Promise<ImagesPruneResponse> {
+    this.record('pruneImages', Object.fromEntries([...filters].map(([k, v]) => [k, [...v]])));
+    return { ImagesDeleted: null, SpaceReclaimed: 0 };
+  }
+  async systemDf(): Promise<SystemDfResponse> {
+    return { LayersSize: 0, Images: [], Containers: [], Volumes: [], BuildCache: [] };
   }
 
   async close(): Promise<void> {

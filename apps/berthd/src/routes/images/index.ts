@@ -89,7 +89,7 @@ export function imageRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const path = paramsOf(req)['*'] ?? '';
     if (path.endsWith('/json') && path.length > 5) return sendJson(reply, 200, await engine.inspectImage(path.slice(0, -5)));
     if (path.endsWith('/get') && path.length > 4) throw notImplemented('image save');
-    if (path.endsWith('/history') && path.length > 8) throw notImplemented('image history');
+    if (path.endsWith('/history') && path.length > 8) return sendJson(reply, 200, await engine.imageHistory(path.slice(0, -8)));
     return pageNotFound(reply);
   });
 

@@ -26,6 +26,8 @@ export interface EngineOptions {
   execRoot: string;
   logger: Logger;
   graphDriver: GraphDriver;
+  /** `insecure-registries`: host[:port] or CIDR reachable over plain HTTP (loopback always is). */
+  insecureRegistries?: string[];
   /** Keep containers running across daemon restarts (default true). */
   liveRestore?: boolean;
   version?: string;

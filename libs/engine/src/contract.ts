@@ -147,6 +147,10 @@ export interface Engine {
   importImage(tar: Readable, opts: ImportOptions, progress: (msg: JsonMessage) => void): Promise<string>;
   tagImage(ref: string, repo: string, tag: string): Promise<void>;
   removeImage(ref: string, opts: { force: boolean; noprune: boolean }): Promise<ImageDeleteItem[]>;
+  /** `POST /images/create?fromImage=`: pulls with Docker's progress messages; resolves with the image id. */
+  pullImage(ref: string, auth: RegistryAuth, progress: (msg: JsonMessage) => void): Promise<string>;
+  /** `POST /images/{name}/push?tag=`: pushes one tag (all of the repository's when empty). */
+  pushImage(name: string, tag: string, auth: RegistryAuth, progress: (msg: JsonMessage) => void): Promise<void>;
 
   // container images: diff, commit, cp, history, prune, df (image-ops.ts)
   containerChanges(ref: string): Promise<ContainerChange[]>;
@@ -164,6 +168,8 @@ export interface Engine {
 }
 
 export type { ContainerChange, ContainerPathStat, ImageHistoryItem, ImagesPruneResponse } from '@berth/image';
+export type { AuthConfig as RegistryAuth } from '@berth/registry';
+import type { AuthConfig as RegistryAuth } from '@berth/registry';
 
 /** `POST /commit`: the query's fields and the body's config overrides. */
 export interface CommitBody {

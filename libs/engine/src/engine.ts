@@ -42,6 +42,8 @@ import { createContainer } from './create.js';
 import { createExec, inspectExec, resizeExec, startExec } from './exec.js';
 import { waitContainer } from './exit.js';
 import { exportContainer, importImage, inspectImage, listImages, removeImage, tagImage } from './images.js';
+import * as registry from './registry.js';
+import type { RegistryAuth } from './contract.js';
 import { pauseContainer, unpauseContainer } from './pause.js';
 import { recover } from './recovery.js';
 import { removeContainer } from './remove.js';
@@ -160,6 +162,12 @@ export class BerthEngine implements Engine {
   }
   removeImage(ref: string, opts: { force: boolean; noprune: boolean }): Promise<ImageDeleteItem[]> {
     return removeImage(this.ctx, ref, opts);
+  }
+  pullImage(ref: string, auth: RegistryAuth, progress: (msg: JsonMessage) => void): Promise<string> {
+    return registry.pullImage(this.ctx, ref, auth, progress);
+  }
+  pushImage(name: string, tag: string, auth: RegistryAuth, progress: (msg: JsonMessage) => void): Promise<void> {
+    return registry.pushImage(this.ctx, name, tag, auth, progress);
   }
 
   // container images: diff, commit, cp, history, prune, df

@@ -13,6 +13,8 @@ export interface DaemonConfig {
   liveRestore: boolean;
   pidfile: string;
   configFile: string;
+  /** Registries reachable over plain HTTP: host[:port] or CIDR (loopback always is). */
+  insecureRegistries: string[];
 }
 
 export const DEFAULTS = {
@@ -24,6 +26,7 @@ export const DEFAULTS = {
   liveRestore: true,
   pidfile: '/run/berth/berthd.pid',
   configFile: '/etc/berth/daemon.json',
+  insecureRegistries: [] as string[],
 };
 
 /** Config file key -> setting. Keys are Docker's daemon.json names. */
@@ -35,6 +38,7 @@ const FILE_KEYS = {
   'storage-driver': 'storageDriver',
   'live-restore': 'liveRestore',
   pidfile: 'pidfile',
+  'insecure-registries': 'insecureRegistries',
 } as const satisfies Record<string, keyof DaemonConfig>;
 type FileKey = keyof typeof FILE_KEYS;
 
@@ -55,6 +59,8 @@ Options:
   -p, --pidfile string          Path of the daemon's pid file (default "${DEFAULTS.pidfile}")
   -s, --storage-driver string   Storage driver: overlay2 or vfs (default: the one holding data in the
                                 data root, else the first of overlay2, vfs that works here)
+      --insecure-registry list  Registry (host[:port] or CIDR) to reach over plain HTTP; 127.0.0.0/8
+                                always is
   -h, --help                    Print usage
   -v, --version                 Print version information and quit
 `;
@@ -85,6 +91,7 @@ export function parseFlags(argv: readonly string[]): ParsedArgs {
         'live-restore': { type: 'boolean' },
         pidfile: { type: 'string', short: 'p' },
         'storage-driver': { type: 'string', short: 's' },
+        'insecure-registry': { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -101,6 +108,7 @@ export function parseFlags(argv: readonly string[]): ParsedArgs {
   if (v['live-restore'] !== undefined) flags.liveRestore = v['live-restore'];
   if (v.pidfile !== undefined) flags.pidfile = v.pidfile;
   if (v['storage-driver'] !== undefined) flags.storageDriver = v['storage-driver'];
+  if (v['insecure-registry'] !== undefined) flags.insecureRegistries = v['insecure-registry'];
   return { help: v.help ?? false, version: v.version ?? false, flags, configFile: v['config-file'] };
 }
 
@@ -129,6 +137,10 @@ export function parseConfigFile(text: string, path: string): Partial<DaemonConfi
       case 'hosts':
         if (!Array.isArray(value) || !value.every((h) => typeof h === 'string')) throw bad(key, 'an array of strings');
         out.hosts = value as string[];
+        break;
+      case 'insecure-registries':
+        if (!Array.isArray(value) || !value.every((h) => typeof h === 'string')) throw bad(key, 'an array of strings');
+        out.insecureRegistries = value as string[];
         break;
       case 'live-restore':
         if (typeof value !== 'boolean') throw bad(key, 'a boolean');

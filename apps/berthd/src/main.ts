@@ -67,6 +67,7 @@ async function main(argv: string[]): Promise<void> {
       logger: componentLogger(root, Component.Engine),
       graphDriver,
       liveRestore: cfg.liveRestore,
+      insecureRegistries: cfg.insecureRegistries,
     });
     const app = createServer({ engine, logger: root });
     const listener = await listen(app, cfg.hosts);

@@ -300,7 +300,7 @@ test('exec create, detached start, resize, inspect', async () => {
   assert.equal(missing.json().message, 'No such exec instance: nosuch');
 });
 
-test('images: list, inspect and tag with slashes in names, delete, load/pull not implemented', async () => {
+test('images: list, inspect and tag with slashes in names, delete, pull and push streams, load not implemented', async () => {
   const { app, engine } = setup();
   engine.images.set('library/busybox:latest', 'sha256:' + 'd'.repeat(64));
   const list = await app.inject({ method: 'GET', url: '/v1.47/images/json?all=1' });
@@ -319,10 +319,27 @@ test('images: list, inspect and tag with slashes in names, delete, load/pull not
   assert.equal(rm.statusCode, 200);
   assert.deepEqual(rm.json(), [{ Untagged: 'reg.local:5000/me/bb:v1' }, { Deleted: 'sha256:' + 'd'.repeat(64) }]);
   assert.equal((await app.inject({ method: 'GET', url: '/v1.47/images/busybox/nothing' })).statusCode, 404);
-  const pull = await app.inject({ method: 'POST', url: '/v1.47/images/create?fromImage=busybox&tag=latest' });
-  assert.equal(pull.statusCode, 501);
+  const auth = Buffer.from(JSON.stringify({ username: 'u', password: 'p' })).toString('base64url');
+  const pull = await app.inject({ method: 'POST', url: '/v1.47/images/create?fromImage=busybox&tag=latest', headers: { 'x-registry-auth': auth } });
+  assert.equal(pull.statusCode, 200);
   assert.equal(pull.headers['content-type'], 'application/json');
-  assert.equal(pull.json().message, 'pull is not implemented yet: cannot pull busybox:latest');
+  assert.deepEqual(pull.body.split('\r\n').filter(Boolean).map((l) => JSON.parse(l).status), ['Pulling from library/busybox', 'Pulling fs layer', 'Pull complete']);
+  assert.deepEqual(engine.calls.find((c) => c.method === 'pullImage')?.args, ['busybox:latest', { username: 'u', password: 'p' }]);
+  const denied = await app.inject({ method: 'POST', url: '/v1.47/images/create?fromImage=nosuch&tag=latest' });
+  assert.equal(denied.statusCode, 404, 'an error before any output keeps its status');
+  assert.match(denied.json().message, /^pull access denied for nosuch, repository does not exist or may require 'docker login'/);
+  const late = await app.inject({ method: 'POST', url: '/v1.47/images/create?fromImage=late-fail' });
+  assert.equal(late.statusCode, 200);
+  assert.match(late.body.split('\r\n').filter(Boolean).at(-1)!, /"error":"filesystem layer verification failed for digest sha256:a+"/);
+  const badAuth = await app.inject({ method: 'POST', url: '/v1.47/images/create?fromImage=busybox', headers: { 'x-registry-auth': '%%%' } });
+  assert.equal(badAuth.statusCode, 400);
+  const push = await app.inject({ method: 'POST', url: '/v1.47/images/reg.local:5000/me/bb/push?tag=v1', headers: { 'x-registry-auth': auth } });
+  assert.equal(push.statusCode, 404, push.body);
+  engine.images.set('reg.local:5000/me/bb:v1', 'sha256:' + 'd'.repeat(64));
+  const push2 = await app.inject({ method: 'POST', url: '/v1.47/images/reg.local:5000/me/bb/push?tag=v1', headers: { 'x-registry-auth': auth } });
+  assert.equal(push2.statusCode, 200, push2.body);
+  assert.match(push2.body, /The push refers to repository \[reg.local:5000\/me\/bb\]/);
+  assert.deepEqual(engine.calls.findLast((c) => c.method === 'pushImage')?.args, ['reg.local:5000/me/bb', 'v1', { username: 'u', password: 'p' }]);
   const load = await app.inject({ method: 'POST', url: '/v1.47/images/load?quiet=1', headers: { 'content-type': 'application/x-tar' }, payload: 'tar' });
   assert.equal(load.statusCode, 501);
 });

@@ -37,6 +37,7 @@ import type {
   WaitHandle,
 } from '@berth/engine';
 import type { CommitBody, ContainerChange, ContainerPathStat, ImageHistoryItem, ImagesPruneResponse, SystemDfResponse } from '@berth/engine';
+import type { RegistryAuth } from '@berth/engine';
 
 interface FakeContainer {
   id: string;
@@ -365,6 +366,27 @@ export class TestEngine implements Engine {
     const id = 'sha256:' + 'c'.repeat(64);
     if (opts.repo) this.images.set(opts.tag ? `${opts.repo}:${opts.tag}` : opts.repo, id);
     return id;
+  }
+
+  async pullImage(ref: string, auth: RegistryAuth, progress: (msg: JsonMessage) => void): Promise<string> {
+    this.record('pullImage', ref, auth);
+    const name = ref.replace(/^docker\.io\/library\//, '').replace(/[:@].*$/, '');
+    if (name.startsWith('nosuch'))
+      throw new BerthError('BERTH_REGISTRY_NOT_FOUND', `pull access denied for ${name}, repository does not exist or may require 'docker login': denied: requested access to the resource is denied`);
+    progress({ status: 'Pulling from library/' + name, id: 'latest' });
+    progress({ status: 'Pulling fs layer', progressDetail: {}, id: 'aaaaaaaaaaaa' });
+    if (name === 'late-fail') throw new BerthError('BERTH_REGISTRY_PROTOCOL', 'filesystem layer verification failed for digest sha256:' + 'a'.repeat(64));
+    progress({ status: 'Pull complete', progressDetail: {}, id: 'aaaaaaaaaaaa' });
+    const id = 'sha256:' + 'e'.repeat(64);
+    this.images.set(ref.includes(':') ? ref : `${ref}:latest`, id);
+    return id;
+  }
+
+  async pushImage(name: string, tag: string, auth: RegistryAuth, progress: (msg: JsonMessage) => void): Promise<void> {
+    this.record('pushImage', name, tag, auth);
+    if (!this.images.has(`${name}:${tag || 'latest'}`)) throw new BerthError('BERTH_IMAGE_NOT_FOUND', `An image does not exist locally with the tag: ${name}`);
+    progress({ status: `The push refers to repository [${name}]` });
+    progress({ status: `${tag}: digest: sha256:${'f'.repeat(64)} size: 527` });
   }
 
   async tagImage(ref: string, repo: string, tag: string): Promise<void> {

@@ -13,6 +13,8 @@ export type {
 } from './contract.js';
 export type { CommitBody, SystemDfResponse, ContainerChange, ContainerPathStat, ImageHistoryItem, ImagesPruneResponse } from './contract.js';
 export { createEngine, BerthEngine } from './engine.js';
+export { decodeRegistryAuth, encodeRegistryAuth } from '@berth/registry';
+export type { RegistryAuth } from './contract.js';
 export type { EngineOptions } from './engine.js';
 export { buildSpec, resolveUser, containerCapabilities, parseSecurityOpts, dockerMaskedPaths, dockerReadonlyPaths } from './oci-spec.js';
 export type { SpecInput, ResolvedUser, SecurityOptions } from './oci-spec.js';

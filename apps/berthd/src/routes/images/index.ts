@@ -5,6 +5,7 @@ import { parseFilters, type JsonMessage } from '@berth/api';
 import { all, bool, str, type Query } from '../../http/query.js';
 import { JSON_TYPE, errorMessage, openStream, sendJson } from '../../http/reply.js';
 import { paramsOf, queryOf, type RouteDeps } from '../deps.js';
+import { pullRoute, pushRoute } from './registry.js';
 
 const notImplemented = (what: string): BerthError => new BerthError('BERTH_NOT_IMPLEMENTED', `${what} is not implemented yet`);
 const pageNotFound = (reply: FastifyReply): FastifyReply => sendJson(reply, 404, { message: 'page not found' });
@@ -66,11 +67,7 @@ export function imageRoutes(app: FastifyInstance, deps: RouteDeps): void {
     raw.post('/images/create', async (req, reply) => {
       const q = queryOf(req);
       const fromImage = str(q, 'fromImage');
-      if (fromImage !== undefined && fromImage !== '') {
-        const tag = str(q, 'tag');
-        const ref = tag ? `${fromImage}${tag.includes(':') ? '@' : ':'}${tag}` : fromImage;
-        throw new BerthError('BERTH_NOT_IMPLEMENTED', `pull is not implemented yet: cannot pull ${ref}`, { details: { field: 'fromImage' } });
-      }
+      if (fromImage !== undefined && fromImage !== '') return pullRoute(deps, req, reply, q);
       if (str(q, 'fromSrc') === undefined)
         throw new BerthError('BERTH_INVALID_ARGUMENT', 'fromImage or fromSrc is required', { details: { field: 'fromSrc' } });
       return importImage(deps, req, reply, q);
@@ -100,7 +97,7 @@ export function imageRoutes(app: FastifyInstance, deps: RouteDeps): void {
       await engine.tagImage(path.slice(0, -4), str(q, 'repo') ?? '', str(q, 'tag') ?? '');
       return reply.code(201).send();
     }
-    if (path.endsWith('/push') && path.length > 5) throw notImplemented('push');
+    if (path.endsWith('/push') && path.length > 5) return pushRoute(deps, req, reply, path.slice(0, -5), queryOf(req));
     return pageNotFound(reply);
   });
 

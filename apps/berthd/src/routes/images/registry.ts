@@ -1,0 +1,62 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import type { JsonMessage } from '@berth/api';
+import { decodeRegistryAuth } from '@berth/engine';
+import { str, type Query } from '../../http/query.js';
+import { JSON_TYPE, errorMessage, openStream } from '../../http/reply.js';
+import type { RouteDeps } from '../deps.js';
+
+/** A JSON message stream whose head goes out with the first message (errors before it keep their status). */
+class Messages {
+  private res: ServerResponse | undefined;
+  constructor(private readonly reply: FastifyReply) {}
+  get started(): boolean {
+    return this.res !== undefined;
+  }
+  write(msg: JsonMessage): void {
+    this.res ??= openStream(this.reply, 200, JSON_TYPE);
+    if (!this.res.destroyed) this.res.write(JSON.stringify(msg) + '\r\n');
+  }
+  end(): void {
+    this.res ??= openStream(this.reply, 200, JSON_TYPE);
+    this.res.end();
+  }
+}
+
+function header(req: FastifyRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+async function streamed(req: FastifyRequest, reply: FastifyReply, what: string, run: (out: Messages) => Promise<void>): Promise<void> {
+  const out = new Messages(reply);
+  try {
+    await run(out);
+    out.end();
+  } catch (err) {
+    if (!out.started) throw err;
+    req.log.info({ err }, `${what} failed after the stream started`);
+    const message = errorMessage(err);
+    out.write({ errorDetail: { message }, error: message });
+    out.end();
+  }
+}
+
+/** `POST /images/create?fromImage=&tag=`: a pull; `tag` may be a digest. */
+export async function pullRoute({ engine }: RouteDeps, req: FastifyRequest, reply: FastifyReply, q: Query): Promise<void> {
+  const fromImage = str(q, 'fromImage') ?? '';
+  const tag = str(q, 'tag') ?? '';
+  const ref = tag !== '' ? `${fromImage}${tag.includes(':') ? '@' : ':'}${tag}` : fromImage;
+  const auth = decodeRegistryAuth(header(req, 'x-registry-auth'));
+  await streamed(req, reply, 'pull', async (out) => {
+    await engine.pullImage(ref, auth, (m) => out.write(m));
+  });
+}
+
+/** `POST /images/{name}/push?tag=`. */
+export async function pushRoute({ engine }: RouteDeps, req: FastifyRequest, reply: FastifyReply, name: string, q: Query): Promise<void> {
+  const auth = decodeRegistryAuth(header(req, 'x-registry-auth'));
+  await streamed(req, reply, 'push', async (out) => {
+    await engine.pushImage(name, str(q, 'tag') ?? '', auth, (m) => out.write(m));
+  });
+}

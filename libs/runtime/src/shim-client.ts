@@ -4,7 +4,6 @@
  * daemon re-adopts a running container with the same calls.
  */
 import { createConnection, type Socket } from 'node:net';
-import { readFile } from 'node:fs/promises';
 import { BerthError } from '@berth/errors';
 
 export interface AttachStreams {
@@ -152,6 +151,8 @@ async function status(socket: string): Promise<ShimStatus> {
 async function wait(socket: string, exitFile: string): Promise<number> {
   const fromFile = async (cause?: unknown): Promise<number> => {
     try {
+      // node:fs/promises only here: most commands never need it
+      const { readFile } = await import('node:fs/promises');
       return parseExitFile(await readFile(exitFile, 'utf8'), exitFile);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT')

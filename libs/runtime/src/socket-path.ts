@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { sha256Hex } from './sha256.js';
 
 /** sockaddr_un.sun_path holds 108 bytes with the terminating NUL. */
 export const MAX_SOCKET_PATH = 107;
@@ -16,5 +16,5 @@ export const SHORT_SOCKET_DIR = '/run/berth-sockets';
 export function socketPath(preferred: string, shortDir: string = SHORT_SOCKET_DIR): string {
   if (Buffer.byteLength(preferred) <= MAX_SOCKET_PATH) return preferred;
   mkdirSync(shortDir, { recursive: true, mode: 0o700 });
-  return join(shortDir, `${createHash('sha256').update(preferred).digest('hex').slice(0, 32)}.sock`);
+  return join(shortDir, `${sha256Hex(preferred).slice(0, 32)}.sock`);
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../sha256.js';
 import type { OciSeccomp, Syscalls } from '@berth/native';
 
 /** A compiled profile, as the cache hands it out. */
@@ -36,7 +36,7 @@ function canonical(value: unknown, key: string | undefined): unknown {
  * decimals): equal profiles hash alike whatever their key order.
  */
 export function seccompProfileHash(profile: OciSeccomp): string {
-  return `sha256:${createHash('sha256').update(JSON.stringify(canonical(profile, undefined))).digest('hex')}`;
+  return `sha256:${sha256Hex(JSON.stringify(canonical(profile, undefined)))}`;
 }
 
 export interface SeccompCacheOptions {

@@ -24,6 +24,7 @@ const exec: Loader = async () => (await import('./commands/exec.js')).commands;
 const misc: Loader = async () => (await import('./commands/misc.js')).commands;
 const images: Loader = async () => (await import('./commands/images.js')).commands;
 const system: Loader = async () => (await import('./commands/system.js')).commands;
+const imageOps: Loader = async () => (await import('./commands/image-ops.js')).commands;
 
 /** name -> [loader, key in the module, one-line description for `berth --help`]. */
 const TOP: Record<string, [Loader, string, string]> = {
@@ -34,9 +35,13 @@ const TOP: Record<string, [Loader, string, string]> = {
   version: [system, 'version', 'Show the Berth version information'],
   info: [system, 'info', 'Display system-wide information'],
   attach: [attach, 'attach', "Attach local standard input, output, and error streams to a running container"],
+  commit: [imageOps, 'commit', "Create a new image from a container's changes"],
+  cp: [imageOps, 'cp', 'Copy files/folders between a container and the local filesystem'],
   create: [run, 'create', 'Create a new container'],
+  diff: [imageOps, 'diff', "Inspect changes to files or directories on a container's filesystem"],
   events: [misc, 'events', 'Get real time events from the server'],
   export: [misc, 'export', "Export a container's filesystem as a tar archive"],
+  history: [imageOps, 'history', 'Show the history of an image'],
   import: [images, 'import', 'Import the contents from a tarball to create a filesystem image'],
   inspect: [inspect, 'inspect', 'Return low-level information on Berth objects'],
   kill: [lifecycle, 'kill', 'Kill one or more running containers'],
@@ -56,7 +61,10 @@ const TOP: Record<string, [Loader, string, string]> = {
 
 const CONTAINER: Record<string, [Loader, string]> = {
   attach: [attach, 'attach'],
+  commit: [imageOps, 'commit'],
+  cp: [imageOps, 'cp'],
   create: [run, 'create'],
+  diff: [imageOps, 'diff'],
   exec: [exec, 'exec'],
   export: [misc, 'export'],
   inspect: [inspect, 'container inspect'],
@@ -79,6 +87,8 @@ const CONTAINER: Record<string, [Loader, string]> = {
 };
 
 const IMAGE: Record<string, [Loader, string]> = {
+  history: [imageOps, 'history'],
+  prune: [imageOps, 'image prune'],
   import: [images, 'import'],
   inspect: [inspect, 'image inspect'],
   ls: [images, 'images'],
@@ -86,6 +96,10 @@ const IMAGE: Record<string, [Loader, string]> = {
   rm: [images, 'rmi'],
   remove: [images, 'rmi'],
   tag: [images, 'tag'],
+};
+
+const SYSTEM: Record<string, [Loader, string]> = {
+  df: [imageOps, 'system df'],
 };
 
 const GLOBAL: CommandSpec = {
@@ -141,8 +155,8 @@ export async function main(argv: string[]): Promise<number> {
   let entry: [Loader, string] | undefined;
   let path = name;
   let argsLeft = rest;
-  if (name === 'container' || name === 'image') {
-    const table = name === 'container' ? CONTAINER : IMAGE;
+  if (name === 'container' || name === 'image' || (name === 'system' && rest[0] !== undefined && rest[0] in SYSTEM)) {
+    const table = name === 'container' ? CONTAINER : name === 'image' ? IMAGE : SYSTEM;
     const sub = rest[0];
     if (!sub || sub === '--help' || sub === '-h') {
       writeOut(subHelp(name, table));

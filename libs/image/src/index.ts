@@ -25,3 +25,7 @@ export { resolveInRoot, pinDir, containerPathOf } from './scoped-path.js';
 export type { PinnedDir } from './scoped-path.js';
 export { statContainerPath, archiveContainerPath, extractToContainer, goFileMode, goModeIsDir, goModeIsSymlink } from './container-archive.js';
 export type { ContainerPathStat, ExtractOptions } from './container-archive.js';
+export { planSave, writeSave } from './save.js';
+export type { SaveImage } from './save.js';
+export { loadArchive } from './load.js';
+export type { LoadOptions, LoadedImage } from './load.js';

@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -8,66 +8,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { silentLogger } from '@berth/log';
-import type { GraphDriver } from '@berth/plugin-api';
 import { ImageStore } from './store.js';
 import { chainIds } from './chain.js';
-
-/** Full copies per layer, extracted by GNU tar: enough for plain files, no root needed. */
-export function tarDirDriver(home: string): GraphDriver & { applied: number } {
-  const dir = (id: string): string => path.join(home, id);
-  const d = {
-    name: 'tardir',
-    applied: 0,
-    async create(id: string, parent: string) {
-      fs.mkdirSync(dir(id), { recursive: true });
-      if (parent !== '') execFileSync('cp', ['-a', '-T', dir(parent), dir(id)]);
-    },
-    async createReadWrite(id: string, parent: string) {
-      return d.create(id, parent);
-    },
-    async remove(id: string) {
-      fs.rmSync(dir(id), { recursive: true, force: true });
-    },
-    async get(id: string) {
-      return dir(id);
-    },
-    async put() {},
-    async exists(id: string) {
-      return fs.existsSync(dir(id));
-    },
-    async status(): Promise<[string, string][]> {
-      return [];
-    },
-    async getMetadata() {
-      return {};
-    },
-    async cleanup() {},
-    async diff(): Promise<Readable> {
-      throw new Error('no diff in this driver');
-    },
-    async changes() {
-      return [];
-    },
-    async applyDiff(id: string, _parent: string, diff: Readable) {
-      d.applied++;
-      const child = spawn('tar', ['-C', dir(id), '--no-same-owner', '-xf', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
-      let err = '';
-      child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-      child.stdin.on('error', () => undefined);
-      diff.on('error', (e) => child.stdin.destroy(e));
-      diff.pipe(child.stdin);
-      await new Promise<void>((res, rej) => child.on('close', (code) => (code === 0 ? res() : rej(new Error(`tar: ${err.trim()}`)))));
-      return 1;
-    },
-    async diffSize() {
-      return 0;
-    },
-    async capabilities() {
-      return { reproducesExactDiffs: false };
-    },
-  };
-  return d;
-}
+import { tarDirDriver } from './test-driver.js';
 
 const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 

@@ -8,6 +8,7 @@
  *       tags: string[];                       // references to point at the image ('busybox:1', 'x@sha256:..')
  *     }
  *   store.layerTar(chainId: string): Promise<Readable>                // uncompressed layer tar
+ *   store.layerTarSize(chainId: string): Promise<number | null>       // its byte size, null when unknown
  *   store.imageParts(ref: string): Promise<ImageParts>
  *     ImageParts = { id: string; config: Buffer; repoTags: string[];
  *                    layers: { diffId: string; chainId: string; size: number }[] }
@@ -37,7 +38,7 @@ import type { GraphDriver } from '@berth/plugin-api';
 import { chainIdOf, sha256Digest } from './chain.js';
 import { randomId, syncDir } from './fsutil.js';
 import { parseNormalizedReference, type Reference } from './reference.js';
-import { TarSplitter, assembleTar } from './tarsplit.js';
+import { TarSplitter, assembleTar, splitTarSize } from './tarsplit.js';
 import type { ImageConfig } from './types.js';
 
 export const TAR_SPLIT_FILE = 'tar-split.json.gz';
@@ -203,6 +204,17 @@ async function applyOne(
   const hash = createHash('sha256');
   const it = plainTar(src, what)[Symbol.asyncIterator]();
   let done = false;
+  // An error of the source (a digest check at its end, a broken gzip) is the layer's error,
+  // whatever the driver made of the stream it saw fail.
+  let failed: { err: unknown } | null = null;
+  const next = async (): Promise<IteratorResult<Buffer>> => {
+    try {
+      return await it.next();
+    } catch (err) {
+      failed ??= { err };
+      throw err;
+    }
+  };
   const feed = async (b: Buffer): Promise<void> => {
     hash.update(b);
     await rec.push(b);
@@ -211,7 +223,7 @@ async function applyOne(
   // still counts for the digest.
   const through = async function* (): AsyncGenerator<Buffer> {
     for (;;) {
-      const r = await it.next();
+      const r = await next();
       if (r.done) {
         done = true;
         return;
@@ -224,15 +236,18 @@ async function applyOne(
     let size: number;
     try {
       size = await s.driver.applyDiff(cacheId, parentCache, Readable.from(through()));
-    } catch (err) {
-      if (err instanceof BerthError) throw new BerthError(err.code, `${what}: ${err.message}`, { cause: err, details: { layer: what } });
-      throw new BerthError('BERTH_STORAGE', `image store: apply ${what}: ${(err as Error).message}`, { cause: err });
+    } catch (caught) {
+      throw layerError(what, (failed as { err: unknown } | null)?.err ?? caught);
     }
-    while (!done) {
-      const r = await it.next();
+    while (!done && (failed as { err: unknown } | null) === null) {
+      const r = await next().catch((err: unknown) => {
+        throw layerError(what, err);
+      });
       if (r.done) done = true;
       else await feed(r.value);
     }
+    const f = failed as { err: unknown } | null;
+    if (f !== null) throw layerError(what, f.err);
     await rec.finish();
     return { diffId: `sha256:${hash.digest('hex')}`, size, tmpDir: rec.tmpDir };
   } catch (err) {
@@ -240,6 +255,11 @@ async function applyOne(
     await rec.abort();
     throw err;
   }
+}
+
+function layerError(what: string, err: unknown): BerthError {
+  if (err instanceof BerthError) return new BerthError(err.code, `${what}: ${err.message}`, { cause: err, details: { layer: what } });
+  return new BerthError('BERTH_STORAGE', `image store: apply ${what}: ${(err as Error).message}`, { cause: err });
 }
 
 /** Moves a finished temp record (with its split file) into layerdb. */
@@ -408,4 +428,16 @@ export async function imageParts(s: StoreInternals, ref: string): Promise<ImageP
     return { diffId, chainId: parent, size: s.layers.get(parent)?.size ?? 0 };
   });
   return { id, config, repoTags: s.repoTags(id), layers };
+}
+
+/** The size of the tar layerTar gives, from the split record; null for a layer stored without one. */
+export async function layerTarSize(s: StoreInternals, chainId: string): Promise<number | null> {
+  if (!s.layers.has(chainId)) throw new BerthError('BERTH_LAYER_NOT_FOUND', `no layer ${chainId}`, { details: { layerId: chainId } });
+  const split = path.join(s.root, 'layerdb/sha256', hex(chainId), TAR_SPLIT_FILE);
+  try {
+    return await splitTarSize(split);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
 }

@@ -12,7 +12,7 @@ import { chainIdOf, sha256Digest } from './chain.js';
 import { tarTree } from './export.js';
 import { commitContainer, containerChanges, imageDiskUsage, imageHistory, pruneImages, type StoreAccess } from './container-ops.js';
 import type { CommitOptions, ContainerChange, ImageDiskUsage, ImageHistoryItem, ImagesPruneResponse, PruneImagesOptions } from './ops-types.js';
-import { addImage, commitRecord, imageParts, layerTar, startSplit, type AddImageInput, type ImageParts, type StoreInternals } from './parts.js';
+import { addImage, commitRecord, imageParts, layerTar, layerTarSize, startSplit, type AddImageInput, type ImageParts, type StoreInternals } from './parts.js';
 import { atomicRecordDir, atomicWrite, randomId, readdirOrEmpty, readTextOrNull } from './fsutil.js';
 import {
   asFullImageId,
@@ -277,6 +277,11 @@ export class ImageStore {
   /** The uncompressed tar of a stored layer (hashes to its diffID when its split was recorded). */
   layerTar(chainId: string): Promise<Readable> {
     return layerTar(this.internals(), chainId);
+  }
+
+  /** Byte size of layerTar's tar; null when the layer has no recorded split. */
+  layerTarSize(chainId: string): Promise<number | null> {
+    return layerTarSize(this.internals(), chainId);
   }
 
   /** The image's id, exact config bytes, tags and layers (diffID, chainID, size), bottom first. */

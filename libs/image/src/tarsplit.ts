@@ -241,3 +241,15 @@ export async function* assembleTar(recordFile: string, root: string, diffId: str
   const got = `sha256:${hash.digest('hex')}`;
   if (got !== diffId) throw new BerthError('BERTH_STORAGE', `layer ${diffId}: reassembled tar hashes to ${got}; the layer changed on disk`);
 }
+
+/** The byte size of the tar a split record reassembles to (reads only the record). */
+export async function splitTarSize(recordFile: string): Promise<number> {
+  const lines = createInterface({ input: createReadStream(recordFile).pipe(createGunzip()), crlfDelay: Infinity });
+  let size = 0;
+  for await (const text of lines) {
+    if (text === '') continue;
+    const e = JSON.parse(text) as SplitEntry;
+    size += e.type === 1 ? e.size : Buffer.byteLength(e.payload, 'base64');
+  }
+  return size;
+}

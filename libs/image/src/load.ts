@@ -1,0 +1,333 @@
+/**
+ * `docker load`: a docker-archive (manifest.json, as `docker save` writes it, legacy or docker
+ * 25+ layout) or an OCI image layout in a tar (oci-archive: index.json -> manifest -> config +
+ * layers; nested indexes pick this host's platform), plain or gzip. The archive is extracted to
+ * a private temp dir first (members come in any order), never trusting its names: only regular
+ * files land on disk, under sanitised names; symlinks and hard links are kept as a table and
+ * resolved inside the archive. Every image is then stored with addImage, which checks the diffIDs;
+ * OCI blobs are also checked against their digests.
+ */
+import { createHash } from 'node:crypto';
+import { constants as fsc, createWriteStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import tarStream from 'tar-stream';
+import type { JsonMessage } from '@berth/api';
+import { BerthError } from '@berth/errors';
+import { parseTags } from './parts.js';
+import { familiarString, fullString, parseNormalizedReference } from './reference.js';
+import type { ImageStore } from './store.js';
+
+const MAX_JSON = 16 << 20;
+const DIGEST = /^sha256:[a-f0-9]{64}$/;
+
+function invalid(message: string): BerthError {
+  return new BerthError('BERTH_ARCHIVE_INVALID', message);
+}
+
+/** An extracted archive: regular files under `dir`, links as a table. */
+export interface Extracted {
+  dir: string;
+  files: Set<string>;
+  links: Map<string, { target: string; hard: boolean }>;
+}
+
+/** A member name made relative and clean; null for names that leave the archive or are the root. */
+export function cleanName(name: string): string | null {
+  const n = path.posix.normalize(`/${name}`).slice(1).replace(/\/+$/, '');
+  if (n === '' || n === '.' || n.startsWith('../') || n === '..') return null;
+  return n;
+}
+
+/** Resolves a member through the archive's links; null when it is not a file of the archive. */
+export function resolveMember(x: Extracted, name: string): string | null {
+  let cur = cleanName(name);
+  for (let hops = 0; cur !== null && hops < 40; hops++) {
+    if (x.files.has(cur)) return cur;
+    const l = x.links.get(cur);
+    if (l === undefined) {
+      // A link on a directory of the path (blobs -> elsewhere/blobs).
+      const parts = cur.split('/');
+      let replaced: string | null = null;
+      for (let i = parts.length - 1; i > 0 && replaced === null; i--) {
+        const prefix = parts.slice(0, i).join('/');
+        const dl = x.links.get(prefix);
+        if (dl !== undefined && !dl.hard) {
+          const base = dl.target.startsWith('/') ? dl.target : path.posix.join(path.posix.dirname(prefix), dl.target);
+          replaced = cleanName(`${base}/${parts.slice(i).join('/')}`);
+        }
+      }
+      return replaced === null ? null : resolveMember(x, replaced);
+    }
+    cur = l.hard || l.target.startsWith('/') ? cleanName(l.target) : cleanName(path.posix.join(path.posix.dirname(cur), l.target));
+  }
+  return null;
+}
+
+async function* plain(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const it = src[Symbol.asyncIterator]();
+  let first = await it.next();
+  while (!first.done && first.value.length === 0) first = await it.next();
+  if (first.done) return;
+  const head = Buffer.from(first.value);
+  const rest = (async function* () {
+    yield head;
+    for (let r = await it.next(); !r.done; r = await it.next()) yield Buffer.from(r.value);
+  })();
+  if (head[0] === 0x1f && head[1] === 0x8b) {
+    const g = createGunzip();
+    Readable.from(rest)
+      .on('error', (e) => g.destroy(e))
+      .pipe(g);
+    yield* g as AsyncIterable<Buffer>;
+  } else yield* rest;
+}
+
+/** Extracts `src` into a new dir under `tmpRoot`. */
+export async function extractArchive(src: AsyncIterable<Buffer>, tmpRoot: string): Promise<Extracted> {
+  await fs.mkdir(tmpRoot, { recursive: true });
+  const dir = await fs.mkdtemp(path.join(tmpRoot, 'load-'));
+  const x: Extracted = { dir, files: new Set(), links: new Map() };
+  const extract = tarStream.extract();
+  let count = 0;
+  try {
+    const feed = pipeline(Readable.from(plain(src)), extract).catch((err: unknown) => {
+      extract.destroy(err as Error);
+    });
+    for await (const entry of extract) {
+      const h = entry.header;
+      const name = cleanName(h.name);
+      if (++count > 1_000_000) throw invalid('archive has too many members');
+      if (name === null) {
+        entry.resume();
+        continue;
+      }
+      if (h.type === 'file' || h.type === 'contiguous-file') {
+        x.links.delete(name);
+        const abs = path.join(dir, name);
+        await fs.mkdir(path.dirname(abs), { recursive: true });
+        // Names are clean and no link exists on disk: the file lands inside `dir`. A member
+        // repeated, or a file where a directory was, is an error of the archive.
+        await pipeline(entry, createWriteStream(abs, { flags: (fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW) as unknown as string, mode: 0o600 })).catch((err: NodeJS.ErrnoException) => {
+          throw err instanceof BerthError ? err : invalid(`archive member ${JSON.stringify(h.name)}: ${err.code ?? err.message}`);
+        });
+        x.files.add(name);
+      } else if (h.type === 'symlink' || h.type === 'link') {
+        x.links.set(name, { target: h.linkname ?? '', hard: h.type === 'link' });
+        entry.resume();
+      } else entry.resume();
+    }
+    await feed;
+  } catch (err) {
+    await fs.rm(dir, { recursive: true, force: true });
+    if (err instanceof BerthError) throw err;
+    throw invalid(`invalid archive: ${(err as Error).message}`);
+  }
+  return x;
+}
+
+async function readMember(x: Extracted, name: string, what: string): Promise<Buffer> {
+  const m = resolveMember(x, name);
+  if (m === null) throw invalid(`${what}: ${JSON.stringify(name)} is not in the archive`);
+  const st = await fs.stat(path.join(x.dir, m));
+  if (st.size > MAX_JSON) throw invalid(`${what}: ${name} is too large (${st.size} bytes)`);
+  return fs.readFile(path.join(x.dir, m));
+}
+
+function parseJson(raw: Buffer, what: string): unknown {
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch (err) {
+    throw invalid(`${what}: invalid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** A member's stream, checked against `digest` when given (the error comes at its end). */
+function memberStream(x: Extracted, member: string, digest: string | null): Readable {
+  const src = Readable.from(
+    (async function* () {
+      const fh = await fs.open(path.join(x.dir, member), fsc.O_RDONLY | fsc.O_NOFOLLOW);
+      const hash = digest === null ? null : createHash('sha256');
+      try {
+        for await (const chunk of fh.createReadStream({ autoClose: false, highWaterMark: 1 << 20 })) {
+          hash?.update(chunk as Buffer);
+          yield chunk as Buffer;
+        }
+      } finally {
+        await fh.close();
+      }
+      if (hash !== null) {
+        const got = `sha256:${hash.digest('hex')}`;
+        if (got !== digest) throw invalid(`blob ${digest}: content digest ${got} does not match`);
+      }
+    })(),
+  );
+  return src;
+}
+
+/** One image of an archive, ready for addImage. */
+export interface ArchiveImage {
+  config: Buffer;
+  /** Archive members of the layers, bottom first, with the digest to check (OCI) or null. */
+  layers: { member: string; digest: string | null }[];
+  tags: string[];
+}
+
+/** manifest.json (docker-archive) -> images. */
+export async function dockerArchiveImages(x: Extracted): Promise<ArchiveImage[]> {
+  const m = parseJson(await readMember(x, 'manifest.json', 'manifest.json'), 'manifest.json');
+  if (!Array.isArray(m)) throw invalid('manifest.json: not a list of images');
+  const out: ArchiveImage[] = [];
+  for (const [i, e] of m.entries()) {
+    const what = `manifest.json entry ${i + 1}`;
+    if (typeof e !== 'object' || e === null) throw invalid(`${what}: not an object`);
+    const { Config, RepoTags, Layers } = e as { Config?: unknown; RepoTags?: unknown; Layers?: unknown };
+    if (typeof Config !== 'string') throw invalid(`${what}: Config must be a string`);
+    if (!Array.isArray(Layers) || !Layers.every((l): l is string => typeof l === 'string')) throw invalid(`${what}: Layers must be a list of paths`);
+    if (RepoTags !== null && RepoTags !== undefined && (!Array.isArray(RepoTags) || !RepoTags.every((t): t is string => typeof t === 'string')))
+      throw invalid(`${what}: RepoTags must be a list of names`);
+    const layers = Layers.map((l) => {
+      const member = resolveMember(x, l);
+      if (member === null) throw invalid(`${what}: layer ${JSON.stringify(l)} is not in the archive`);
+      return { member, digest: null };
+    });
+    out.push({ config: await readMember(x, Config, what), layers, tags: (RepoTags as string[] | null | undefined) ?? [] });
+  }
+  return out;
+}
+
+const MANIFEST_TYPES = new Set(['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json']);
+const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
+const GOARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+
+interface Descriptor {
+  mediaType?: string;
+  digest?: string;
+  size?: number;
+  annotations?: Record<string, string>;
+  platform?: { os?: string; architecture?: string };
+}
+
+async function blob(x: Extracted, d: Descriptor, what: string): Promise<Buffer> {
+  if (typeof d.digest !== 'string' || !DIGEST.test(d.digest)) throw invalid(`${what}: invalid digest ${JSON.stringify(d.digest)}`);
+  const raw = await readMember(x, `blobs/sha256/${d.digest.slice(7)}`, what);
+  const got = `sha256:${createHash('sha256').update(raw).digest('hex')}`;
+  if (got !== d.digest) throw invalid(`${what}: blob ${d.digest}: content digest ${got} does not match`);
+  return raw;
+}
+
+/** The name an OCI index entry asks for: containerd's annotation, else a ref.name that is a full reference. */
+function nameOf(d: Descriptor): string | null {
+  const a = d.annotations ?? {};
+  const c = a['io.containerd.image.name'];
+  if (c !== undefined && c !== '') return c;
+  const r = a['org.opencontainers.image.ref.name'];
+  if (r !== undefined && r.includes(':')) {
+    try {
+      const ref = parseNormalizedReference(r);
+      if (ref.tag !== undefined || ref.digest !== undefined) return r;
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
+
+/** index.json (OCI image layout) -> images. */
+export async function ociLayoutImages(x: Extracted): Promise<ArchiveImage[]> {
+  const idx = parseJson(await readMember(x, 'index.json', 'index.json'), 'index.json') as { manifests?: Descriptor[] };
+  if (typeof idx !== 'object' || idx === null || !Array.isArray(idx.manifests)) throw invalid('index.json: no manifests');
+  const byDigest = new Map<string, ArchiveImage>();
+  const visit = async (d: Descriptor, name: string | null, depth: number, what: string): Promise<void> => {
+    if (depth > 4) throw invalid(`${what}: indexes nested too deep`);
+    const raw = await blob(x, d, what);
+    const doc = parseJson(raw, what) as { mediaType?: string; manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] };
+    const type = d.mediaType ?? doc.mediaType ?? (doc.manifests !== undefined ? 'application/vnd.oci.image.index.v1+json' : 'application/vnd.oci.image.manifest.v1+json');
+    if (INDEX_TYPES.has(type)) {
+      const list = doc.manifests ?? [];
+      const arch = GOARCH[process.arch] ?? process.arch;
+      const pick = list.find((m) => m.platform?.os === 'linux' && m.platform.architecture === arch) ?? (list.length === 1 ? list[0] : undefined);
+      if (pick === undefined) throw invalid(`${what}: no image for linux/${arch}`);
+      await visit(pick, name, depth + 1, `manifest ${pick.digest}`);
+      return;
+    }
+    if (!MANIFEST_TYPES.has(type)) throw invalid(`${what}: unsupported media type ${type}`);
+    if (doc.config === undefined || !Array.isArray(doc.layers)) throw invalid(`${what}: manifest without config or layers`);
+    const known = byDigest.get(d.digest!);
+    if (known !== undefined) {
+      if (name !== null) known.tags.push(name);
+      return;
+    }
+    const config = await blob(x, doc.config, `config of ${what}`);
+    const layers = doc.layers.map((l, i) => {
+      if (typeof l.digest !== 'string' || !DIGEST.test(l.digest)) throw invalid(`${what}: layer ${i + 1}: invalid digest ${JSON.stringify(l.digest)}`);
+      const member = resolveMember(x, `blobs/sha256/${l.digest.slice(7)}`);
+      if (member === null) throw invalid(`${what}: layer ${i + 1}: blob ${l.digest} is not in the archive`);
+      return { member, digest: l.digest };
+    });
+    byDigest.set(d.digest!, { config, layers, tags: name === null ? [] : [name] });
+  };
+  for (const [i, d] of idx.manifests.entries()) await visit(d, nameOf(d), 0, `index.json entry ${i + 1}`);
+  return [...byDigest.values()];
+}
+
+export interface LoadOptions {
+  quiet: boolean;
+  /** Where the archive is extracted (default: the system temp dir). */
+  tmpRoot?: string;
+}
+
+export interface LoadedImage {
+  id: string;
+  tags: string[];
+}
+
+/**
+ * Loads every image of an archive; messages in docker's words (`Loaded image: busybox:latest`,
+ * `Loaded image ID: sha256:...`) go to `progress` as they happen.
+ */
+export async function loadArchive(store: ImageStore, src: AsyncIterable<Buffer>, opts: LoadOptions, progress: (msg: JsonMessage) => void): Promise<LoadedImage[]> {
+  const x = await extractArchive(src, opts.tmpRoot ?? os.tmpdir());
+  try {
+    let images: ArchiveImage[];
+    if (x.files.has('manifest.json') || x.links.has('manifest.json')) images = await dockerArchiveImages(x);
+    else if (x.files.has('index.json') || x.links.has('index.json')) images = await ociLayoutImages(x);
+    else throw invalid('invalid archive: no manifest.json (docker-archive) or index.json (OCI layout) found');
+    // Names are checked for every image before anything is stored.
+    for (const img of images) parseTags(img.tags);
+    const out: LoadedImage[] = [];
+    for (const img of images) {
+      const tags = parseTags(img.tags).map((r) => (r.digest === undefined ? familiarString(r) : fullString(r)));
+      const previous = new Map<string, string>();
+      for (const t of tags) {
+        const old = await store.resolve(t).catch(() => null);
+        if (old !== null) previous.set(t, old.id);
+      }
+      const id = await store.addImage({
+        config: img.config,
+        layers: img.layers.map((l, i) => ({
+          open: async () => {
+            if (!opts.quiet) progress({ status: 'Loading layer', progressDetail: {}, id: /[a-f0-9]{12}/.exec(l.member)?.[0] ?? String(i + 1) });
+            return memberStream(x, l.member, l.digest);
+          },
+        })),
+        tags,
+      });
+      for (const t of tags) {
+        const old = previous.get(t);
+        if (old !== undefined && old !== id) progress({ stream: `The image ${t} already exists, renaming the old one with ID ${old} to empty string\n` });
+        progress({ stream: `Loaded image: ${t}\n` });
+      }
+      if (tags.length === 0) progress({ stream: `Loaded image ID: ${id}\n` });
+      out.push({ id, tags });
+    }
+    return out;
+  } finally {
+    await fs.rm(x.dir, { recursive: true, force: true });
+  }
+}
+

@@ -1,0 +1,209 @@
+/**
+ * `docker save`: images as one tar, in docker-archive form as dockerd 20.10 writes it
+ * (`manifest.json`, `repositories`, `<id>.json`, `<layer>/{VERSION,json,layer.tar}`) and, in the
+ * same tar, the OCI image layout docker 25+ adds (`oci-layout`, `index.json`, `blobs/sha256/`),
+ * whose layer blobs are symlinks to the layer.tar files (one copy of each layer). Streamed: one
+ * layer at a time, never a whole layer in memory. Entries carry mtime 0, so saving the same
+ * images twice gives the same bytes.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tarStream from 'tar-stream';
+import { chainIdOf, sha256Digest } from './chain.js';
+import type { ImageParts } from './parts.js';
+import { familiarName, familiarString, fullString, idPrefixOf, asFullImageId, parseNormalizedReference } from './reference.js';
+import type { ImageStore } from './store.js';
+
+export interface SaveImage {
+  parts: ImageParts;
+  /** Familiar `repo:tag` names written for the image (RepoTags). */
+  tags: string[];
+}
+
+const hex = (d: string): string => d.replace(/^sha256:/, '');
+
+/**
+ * Docker's name rules, resolved before any byte is written (a missing image is a 404, not a
+ * broken stream): an id or id prefix saves the image without tags, `repo:tag` that tag,
+ * `repo@digest` that image, and a bare repository name every tag of that repository.
+ */
+export async function planSave(store: ImageStore, names: string[]): Promise<SaveImage[]> {
+  const out = new Map<string, SaveImage>();
+  const add = async (ref: string, tag: string | null): Promise<void> => {
+    const parts = await store.imageParts(ref);
+    const e = out.get(parts.id) ?? { parts, tags: [] };
+    if (tag !== null && !e.tags.includes(tag)) e.tags.push(tag);
+    out.set(parts.id, e);
+  };
+  let listed: { Id: string; RepoTags: string[] }[] | null = null;
+  for (const name of names) {
+    if (asFullImageId(name) !== null) {
+      await add(name, null);
+      continue;
+    }
+    let r;
+    try {
+      r = parseNormalizedReference(name);
+    } catch (err) {
+      if (idPrefixOf(name) === null) throw err;
+      await add(name, null);
+      continue;
+    }
+    if (r.digest !== undefined) await add(name, null);
+    else if (r.tag !== undefined) await add(name, familiarString(r));
+    else {
+      listed ??= await store.list({ all: true });
+      const repo = familiarName(r);
+      const tags = listed.flatMap((i) => i.RepoTags.filter((t) => familiarName(parseNormalizedReference(t)) === repo).map((t) => ({ id: i.Id, t })));
+      if (tags.length === 0) {
+        // Not a repository with tags: an id prefix, or `repo` meaning repo:latest (which then is missing).
+        await add(idPrefixOf(name) !== null ? name : `${name}:latest`, idPrefixOf(name) !== null ? null : `${name}:latest`);
+        continue;
+      }
+      for (const { id, t } of tags) await add(id, t);
+    }
+  }
+  return [...out.values()];
+}
+
+/** A layer's tar as a file-backed or streamed source with its size and digest. */
+interface LayerSource {
+  size: number;
+  digest: string;
+  open(): Promise<Readable>;
+  cleanup(): Promise<void>;
+}
+
+async function layerSource(store: ImageStore, chainId: string, diffId: string): Promise<LayerSource> {
+  const size = await store.layerTarSize(chainId);
+  if (size !== null) return { size, digest: diffId, open: () => store.layerTar(chainId), cleanup: async () => undefined };
+  // No recorded split (a layer stored by an older berth): the driver's diff, spooled to learn
+  // its size; its digest may differ from the diffID.
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'berth-save-'));
+  const file = path.join(dir, 'layer.tar');
+  const hash = createHash('sha256');
+  const src = await store.layerTar(chainId);
+  src.on('data', (b: Buffer) => hash.update(b));
+  await pipeline(src, createWriteStream(file));
+  const st = await fs.stat(file);
+  return {
+    size: st.size,
+    digest: `sha256:${hash.digest('hex')}`,
+    open: async () => createReadStream(file),
+    cleanup: () => fs.rm(dir, { recursive: true, force: true }),
+  };
+}
+
+/** The docker-archive tar of planned images, streamed. Errors end the stream with that error. */
+export function writeSave(store: ImageStore, images: SaveImage[]): Readable {
+  const pack = tarStream.pack();
+  const out = new PassThrough();
+  let stopped = false;
+  pack.on('error', () => undefined);
+  pack.pipe(out);
+  out.on('close', () => {
+    stopped = true;
+    if (!pack.destroyed) pack.destroy();
+  });
+  const mtime = new Date(0);
+  const dirs = new Set<string>();
+  const dir = (name: string): void => {
+    if (dirs.has(name)) return;
+    dirs.add(name);
+    pack.entry({ name: `${name}/`, type: 'directory', mode: 0o755, mtime });
+  };
+  const file = (name: string, data: Buffer | string): Promise<void> =>
+    new Promise((res, rej) => pack.entry({ name, mode: 0o644, mtime }, typeof data === 'string' ? Buffer.from(data) : data, (err) => (err ? rej(err) : res())));
+
+  async function run(): Promise<void> {
+    const manifest: { Config: string; RepoTags: string[] | null; Layers: string[] }[] = [];
+    const repositories: Record<string, Record<string, string>> = {};
+    const index: { mediaType: string; digest: string; size: number; annotations?: Record<string, string> }[] = [];
+    const blobs = new Map<string, Buffer | { link: string }>();
+    const written = new Map<string, { dir: string; digest: string; size: number }>();
+    await file('oci-layout', JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+    for (const img of images) {
+      const config = img.parts.config;
+      const parsed = JSON.parse(config.toString('utf8')) as { created?: string; os?: string; architecture?: string };
+      await file(`${hex(img.parts.id)}.json`, config);
+      blobs.set(hex(img.parts.id), config);
+      const layerPaths: string[] = [];
+      const ociLayers: { mediaType: string; digest: string; size: number }[] = [];
+      let parentV1 = '';
+      let chain: string | null = null;
+      for (const [i, l] of img.parts.layers.entries()) {
+        chain = chainIdOf(chain, l.diffId);
+        // Docker's v1 layer ids depend on the image; ours on the chain alone, so shared layers share a dir.
+        const v1 = hex(sha256Digest(`${parentV1} ${chain}`));
+        let w = written.get(v1);
+        if (w === undefined) {
+          const src = await layerSource(store, l.chainId, l.diffId);
+          try {
+            dir(v1);
+            await file(`${v1}/VERSION`, '1.0');
+            const json: Record<string, unknown> = { id: v1, created: parsed.created ?? '0001-01-01T00:00:00Z', os: parsed.os ?? 'linux' };
+            if (parentV1 !== '') json.parent = parentV1;
+            if (i === img.parts.layers.length - 1) json.architecture = parsed.architecture;
+            await file(`${v1}/json`, JSON.stringify(json));
+            const input = await src.open();
+            if (stopped) {
+              input.destroy();
+              return;
+            }
+            const sink = pack.entry({ name: `${v1}/layer.tar`, size: src.size, mode: 0o644, mtime });
+            await pipeline(input, sink);
+          } finally {
+            await src.cleanup();
+          }
+          w = { dir: v1, digest: src.digest, size: src.size };
+          written.set(v1, w);
+          blobs.set(hex(src.digest), { link: `../../${v1}/layer.tar` });
+        }
+        layerPaths.push(`${v1}/layer.tar`);
+        ociLayers.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: w.digest, size: w.size });
+        parentV1 = v1;
+      }
+      manifest.push({ Config: `${hex(img.parts.id)}.json`, RepoTags: img.tags.length > 0 ? img.tags : null, Layers: layerPaths });
+      for (const t of img.tags) {
+        const r = parseNormalizedReference(t);
+        if (parentV1 !== '' && r.tag !== undefined) (repositories[familiarName(r)] ??= {})[r.tag] = parentV1;
+      }
+      const ociManifest = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: img.parts.id, size: config.length },
+          layers: ociLayers,
+        }),
+      );
+      const mDigest = sha256Digest(ociManifest);
+      blobs.set(hex(mDigest), ociManifest);
+      const base = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: mDigest, size: ociManifest.length };
+      if (img.tags.length === 0) index.push(base);
+      for (const t of img.tags) {
+        const r = parseNormalizedReference(t);
+        index.push({ ...base, annotations: { 'io.containerd.image.name': fullString(r), 'org.opencontainers.image.ref.name': r.tag ?? 'latest' } });
+      }
+    }
+    dir('blobs');
+    dir('blobs/sha256');
+    for (const [h, b] of blobs) {
+      if (Buffer.isBuffer(b)) await file(`blobs/sha256/${h}`, b);
+      else pack.entry({ name: `blobs/sha256/${h}`, type: 'symlink', linkname: b.link, mode: 0o777, mtime });
+    }
+    await file('index.json', JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: index }));
+    await file('manifest.json', JSON.stringify(manifest));
+    await file('repositories', JSON.stringify(repositories));
+    pack.finalize();
+  }
+  void run().catch((err: unknown) => {
+    if (!stopped) out.destroy(err as Error);
+    pack.destroy();
+  });
+  return out;
+}

@@ -151,6 +151,10 @@ export interface Engine {
   pullImage(ref: string, auth: RegistryAuth, progress: (msg: JsonMessage) => void): Promise<string>;
   /** `POST /images/{name}/push?tag=`: pushes one tag (all of the repository's when empty). */
   pushImage(name: string, tag: string, auth: RegistryAuth, progress: (msg: JsonMessage) => void): Promise<void>;
+  /** `GET /images/get?names=`: every name resolved first (404 before any byte), then the docker-archive tar. */
+  saveImages(names: string[]): Promise<Readable>;
+  /** `POST /images/load`: docker-archive or OCI archive; `{stream: 'Loaded image: ...\n'}` messages as images land. */
+  loadImages(tar: Readable, opts: { quiet: boolean }, progress: (msg: JsonMessage) => void): Promise<void>;
 
   // container images: diff, commit, cp, history, prune, df (image-ops.ts)
   containerChanges(ref: string): Promise<ContainerChange[]>;

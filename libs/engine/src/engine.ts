@@ -37,6 +37,7 @@ import type {
 } from './contract.js';
 import { EngineContext, type EngineOptions } from './context.js';
 import * as ops from './image-ops.js';
+import * as archive from './image-archive.js';
 import type { CommitBody, ContainerChange, ContainerPathStat, ImageHistoryItem, ImagesPruneResponse, SystemDfResponse } from './contract.js';
 import { createContainer } from './create.js';
 import { createExec, inspectExec, resizeExec, startExec } from './exec.js';
@@ -168,6 +169,12 @@ export class BerthEngine implements Engine {
   }
   pushImage(name: string, tag: string, auth: RegistryAuth, progress: (msg: JsonMessage) => void): Promise<void> {
     return registry.pushImage(this.ctx, name, tag, auth, progress);
+  }
+  saveImages(names: string[]): Promise<Readable> {
+    return archive.saveImages(this.ctx, names);
+  }
+  loadImages(tar: Readable, opts: { quiet: boolean }, progress: (msg: JsonMessage) => void): Promise<void> {
+    return archive.loadImages(this.ctx, tar, opts, progress);
   }
 
   // container images: diff, commit, cp, history, prune, df

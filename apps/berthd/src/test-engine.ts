@@ -389,6 +389,24 @@ export class TestEngine implements Engine {
     progress({ status: `${tag}: digest: sha256:${'f'.repeat(64)} size: 527` });
   }
 
+  async saveImages(names: string[]): Promise<Readable> {
+    this.record('saveImages', names);
+    for (const n of names) await this.inspectImage(n);
+    return Readable.from([Buffer.from(`tar of ${names.join(',')}`)]);
+  }
+
+  async loadImages(tar: Readable, opts: { quiet: boolean }, progress: (msg: JsonMessage) => void): Promise<void> {
+    this.record('loadImages', opts);
+    const chunks: Buffer[] = [];
+    for await (const c of tar) chunks.push(Buffer.from(c as Buffer));
+    const body = Buffer.concat(chunks).toString();
+    if (body === 'bad-early') throw new BerthError('BERTH_ARCHIVE_INVALID', 'invalid archive: no manifest.json (docker-archive) or index.json (OCI layout) found');
+    if (!opts.quiet) progress({ status: 'Loading layer', progressDetail: {}, id: 'aaaaaaaaaaaa' });
+    if (body === 'bad-late') throw new BerthError('BERTH_ARCHIVE_INVALID', 'layer 1 (sha256:aa): content digest sha256:bb does not match');
+    this.images.set('loaded:latest', 'sha256:' + 'd'.repeat(64));
+    progress({ stream: 'Loaded image: loaded:latest\n' });
+  }
+
   async tagImage(ref: string, repo: string, tag: string): Promise<void> {
     this.record('tagImage', ref, repo, tag);
     const img = await this.inspectImage(ref);

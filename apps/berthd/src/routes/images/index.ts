@@ -6,6 +6,7 @@ import { all, bool, str, type Query } from '../../http/query.js';
 import { JSON_TYPE, errorMessage, openStream, sendJson } from '../../http/reply.js';
 import { paramsOf, queryOf, type RouteDeps } from '../deps.js';
 import { pullRoute, pushRoute } from './registry.js';
+import { loadRoute, saveNames, saveRoute } from './archive.js';
 
 const notImplemented = (what: string): BerthError => new BerthError('BERTH_NOT_IMPLEMENTED', `${what} is not implemented yet`);
 const pageNotFound = (reply: FastifyReply): FastifyReply => sendJson(reply, 404, { message: 'page not found' });
@@ -72,20 +73,16 @@ export function imageRoutes(app: FastifyInstance, deps: RouteDeps): void {
         throw new BerthError('BERTH_INVALID_ARGUMENT', 'fromImage or fromSrc is required', { details: { field: 'fromSrc' } });
       return importImage(deps, req, reply, q);
     });
-    raw.post('/images/load', async () => {
-      throw notImplemented('image load');
-    });
+    raw.post('/images/load', async (req, reply) => loadRoute(deps, req, reply, queryOf(req)));
   });
 
-  app.get('/images/get', async () => {
-    throw notImplemented('image save');
-  });
+  app.get('/images/get', async (req, reply) => saveRoute(deps, req, reply, saveNames(queryOf(req))));
 
   // Image names contain slashes (`library/busybox:latest`): one wildcard, dispatched on the suffix.
   app.get('/images/*', async (req, reply) => {
     const path = paramsOf(req)['*'] ?? '';
     if (path.endsWith('/json') && path.length > 5) return sendJson(reply, 200, await engine.inspectImage(path.slice(0, -5)));
-    if (path.endsWith('/get') && path.length > 4) throw notImplemented('image save');
+    if (path.endsWith('/get') && path.length > 4) return saveRoute(deps, req, reply, [path.slice(0, -4)]);
     if (path.endsWith('/history') && path.length > 8) return sendJson(reply, 200, await engine.imageHistory(path.slice(0, -8)));
     return pageNotFound(reply);
   });

@@ -105,7 +105,8 @@ export async function archiveContainerPath(
   const { stat, hostPath, st } = await statContainerPath(root, containerPath, container);
   // Pin the directory the walk starts from: the member itself when a directory, else its parent.
   const pinned = await pinDir(root, st.isDirectory() ? hostPath : path.dirname(hostPath));
-  const start = st.isDirectory() ? pinned.path : path.join(pinned.path, path.basename(hostPath));
+  // `/.`: the directory the magic link names, not the link (an lstat of the bare fd path sees a symlink).
+  const start = st.isDirectory() ? `${pinned.path}/.` : path.join(pinned.path, path.basename(hostPath));
   const name = stat.name === '/' ? '.' : stat.name;
   const tar = tarTree(start, async () => {
     await pinned.close().catch(() => undefined);

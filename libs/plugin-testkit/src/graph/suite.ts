@@ -37,7 +37,9 @@ export type GraphCapability =
   /** `security.capability` applied and carried through Diff (needs CAP_SETFCAP). */
   | 'securityCapability'
   /** Holes of a sparse file survive Diff -> ApplyDiff (not only its content). */
-  | 'sparseHoles';
+  | 'sparseHoles'
+  /** A directory made where a deleted one was hides the old one's content in the same mount. */
+  | 'recreatedDirs';
 
 export interface GraphDriverSuiteOptions {
   /** Claimed capabilities; default: all but sparseHoles, the root-only ones only as root. */
@@ -96,6 +98,7 @@ export function graphDriverSuite(
     xattrs: true,
     securityCapability: isRoot,
     sparseHoles: false,
+    recreatedDirs: true,
   };
   const claims = { ...defaults, ...opts.claims };
   const timeout = opts.timeout ?? 60_000;
@@ -480,10 +483,24 @@ export function graphDriverSuite(
         assert.deepEqual(sortChanges(await d.changes(rw, base)), ['D /dir', 'A /renamed', 'A /renamed/a', 'A /renamed/a/b', 'A /renamed/c']);
         const copy = await roundTrip(d, rw, base);
         assert.deepEqual(await inView(d, copy, listTree), ['other', 'renamed', 'renamed/a', 'renamed/a/b', 'renamed/c']);
-        // Renaming it back is a modification of nothing but the directory's own tree.
-        const rw2 = await layer(d, copy, [], true);
+      }));
+
+      it('a directory made again where a deleted one was hides the old content, in the same mount', needs('recreatedDirs'), withDriver(async (d) => {
+        const base = await layer(d, '', [{ name: 'dir/' }, { name: 'dir/a/' }, { name: 'dir/a/b', content: 'b' }, { name: 'dir/c', content: 'c' }]);
+        const rw = await layer(d, base, [], true);
+        await inView(d, rw, async (v) => {
+          await fs.rm(path.join(v, 'dir'), { recursive: true });
+          await fs.mkdir(path.join(v, 'dir'));
+          assert.deepEqual(await fs.readdir(path.join(v, 'dir')), []);
+          await assert.rejects(fs.lstat(path.join(v, 'dir/a')), /ENOENT/, 'the old dir/a is gone');
+          await fs.mkdir(path.join(v, 'dir/a'));
+          assert.deepEqual(await fs.readdir(path.join(v, 'dir/a')), []);
+        });
+        // Renaming a lower directory onto a name deleted below (mv copies where rename answers EXDEV).
+        const mid = await layer(d, base, [{ name: '.wh.dir' }, { name: 'renamed/' }, { name: 'renamed/a/' }, { name: 'renamed/a/b', content: 'b' }]);
+        const rw2 = await layer(d, mid, [], true);
         await inView(d, rw2, (v) => execFileP('mv', [path.join(v, 'renamed'), path.join(v, 'dir')]));
-        assert.deepEqual(await inView(d, rw2, listTree), ['dir', 'dir/a', 'dir/a/b', 'dir/c', 'other']);
+        assert.deepEqual(await inView(d, rw2, listTree), ['dir', 'dir/a', 'dir/a/b']);
       }));
 
       it('Changes after edits in a container: added, modified (with parent dirs), deleted', { timeout }, withDriver(async (d) => {

@@ -24,7 +24,9 @@ const exec: Loader = async () => (await import('./commands/exec.js')).commands;
 const misc: Loader = async () => (await import('./commands/misc.js')).commands;
 const images: Loader = async () => (await import('./commands/images.js')).commands;
 const system: Loader = async () => (await import('./commands/system.js')).commands;
+const registry: Loader = async () => (await import('./commands/registry.js')).commands;
 const imageOps: Loader = async () => (await import('./commands/image-ops.js')).commands;
+const archive: Loader = async () => (await import('./commands/archive.js')).commands;
 
 /** name -> [loader, key in the module, one-line description for `berth --help`]. */
 const TOP: Record<string, [Loader, string, string]> = {
@@ -45,12 +47,16 @@ const TOP: Record<string, [Loader, string, string]> = {
   import: [images, 'import', 'Import the contents from a tarball to create a filesystem image'],
   inspect: [inspect, 'inspect', 'Return low-level information on Berth objects'],
   kill: [lifecycle, 'kill', 'Kill one or more running containers'],
+  load: [archive, 'load', 'Load an image from a tar archive or STDIN'],
   logs: [logs, 'logs', 'Fetch the logs of a container'],
   pause: [lifecycle, 'pause', 'Pause all processes within one or more containers'],
+  pull: [registry, 'pull', 'Download an image from a registry'],
+  push: [registry, 'push', 'Upload an image to a registry'],
   rename: [lifecycle, 'rename', 'Rename a container'],
   restart: [lifecycle, 'restart', 'Restart one or more containers'],
   rm: [lifecycle, 'rm', 'Remove one or more containers'],
   rmi: [images, 'rmi', 'Remove one or more images'],
+  save: [archive, 'save', 'Save one or more images to a tar archive (streamed to STDOUT by default)'],
   start: [lifecycle, 'start', 'Start one or more stopped containers'],
   stop: [lifecycle, 'stop', 'Stop one or more running containers'],
   tag: [images, 'tag', 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE'],
@@ -91,8 +97,12 @@ const IMAGE: Record<string, [Loader, string]> = {
   prune: [imageOps, 'image prune'],
   import: [images, 'import'],
   inspect: [inspect, 'image inspect'],
+  load: [archive, 'load'],
+  save: [archive, 'save'],
   ls: [images, 'images'],
   list: [images, 'images'],
+  pull: [registry, 'pull'],
+  push: [registry, 'push'],
   rm: [images, 'rmi'],
   remove: [images, 'rmi'],
   tag: [images, 'tag'],

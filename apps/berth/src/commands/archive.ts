@@ -1,0 +1,77 @@
+/** save and load (docker save / docker load). */
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { isatty } from 'node:tty';
+import { bool, str, type CommandSpec, type ParsedArgs } from '../cli/args.js';
+import { CliError } from '../client.js';
+import type { Context } from '../context.js';
+import type { Command } from '../main.js';
+import { stdout } from '../output/stdio.js';
+import { printJsonMessages } from './run.js';
+
+async function save(ctx: Context, p: ParsedArgs): Promise<number> {
+  const output = str(p, 'output');
+  if (!output && isatty(1)) throw new CliError('cowardly refusing to save to a terminal. Use the -o flag or redirect');
+  const res = await ctx.client.stream('GET', '/images/get', { query: { names: p.args } });
+  if (output) {
+    // As docker: a temp file beside the target, renamed once complete (no half-written archive).
+    const tmp = join(dirname(output), `.${basename(output)}.${randomBytes(4).toString('hex')}.tmp`);
+    try {
+      await pipeline(res, createWriteStream(tmp, { mode: 0o600 }));
+      await rename(tmp, output);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  } else
+    for await (const chunk of res) {
+      if (!stdout().write(chunk as Buffer)) await new Promise((r) => stdout().once('drain', r));
+    }
+  return 0;
+}
+
+async function load(ctx: Context, p: ParsedArgs): Promise<number> {
+  const input = str(p, 'input');
+  if (!input && isatty(0)) throw new CliError('requested load from stdin, but stdin is empty');
+  let body: NodeJS.ReadableStream = process.stdin;
+  if (input) {
+    const s = createReadStream(input);
+    await new Promise<void>((resolve, reject) => {
+      s.once('open', () => resolve());
+      s.once('error', (err: NodeJS.ErrnoException) => reject(new CliError(`open ${input}: ${err.code === 'ENOENT' ? 'no such file or directory' : err.message}`)));
+    });
+    body = s;
+  }
+  // Progress only on a terminal, as docker.
+  const quiet = bool(p, 'quiet') || !isatty(1);
+  const res = await ctx.client.stream('POST', '/images/load', { query: { quiet: quiet ? '1' : '0' }, body, headers: { 'Content-Type': 'application/x-tar' } });
+  await printJsonMessages(res, ctx.out);
+  return 0;
+}
+
+const saveSpec: CommandSpec = {
+  usage: 'save [OPTIONS] IMAGE [IMAGE...]',
+  description: 'Save one or more images to a tar archive (streamed to STDOUT by default)',
+  minArgs: 1,
+  aliases: ['berth image save', 'berth save'],
+  flags: [{ name: 'output', short: 'o', type: 'string', valueName: 'string', description: 'Write to a file, instead of STDOUT' }],
+};
+
+const loadSpec: CommandSpec = {
+  usage: 'load [OPTIONS]',
+  description: 'Load an image from a tar archive or STDIN',
+  maxArgs: 0,
+  aliases: ['berth image load', 'berth load'],
+  flags: [
+    { name: 'input', short: 'i', type: 'string', valueName: 'string', description: 'Read from tar archive file, instead of STDIN' },
+    { name: 'quiet', short: 'q', type: 'bool', description: 'Suppress the load output' },
+  ],
+};
+
+export const commands: Record<string, Command> = {
+  save: { spec: saveSpec, run: save },
+  load: { spec: loadSpec, run: load },
+};

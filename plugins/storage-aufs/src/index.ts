@@ -12,10 +12,12 @@ export const aufsDriver: GraphDriverDescriptor = {
     const sys = realSyscalls();
     const logger = deps.logger.child({ driver: 'aufs' });
     const fs = await import('node:fs/promises');
-    await fs.mkdir(deps.root, { recursive: true, mode: 0o700 });
+    const made = await fs.mkdir(deps.root, { recursive: true, mode: 0o700 });
     const facts = await probeAufs(deps.root, sys, runProgram);
     const choice = chooseUnion(facts);
     if ('skip' in choice) {
+      // A home made only to probe is not left behind.
+      if (made !== undefined) await fs.rm(made, { recursive: true, force: true }).catch(() => undefined);
       logger.info({ reason: choice.skip }, 'aufs not available');
       return { skip: choice.skip };
     }

@@ -150,7 +150,7 @@ export async function statContainerArchive(ctx: EngineContext, ref: string, path
   return frozen(ctx, c, (thaw) =>
     withRoot(ctx, c, async (root, release) => {
       try {
-        return (await statContainerPath(root, path, ref)).stat;
+        return (await statContainerPath(root, path, c.id)).stat;
       } finally {
         await release();
         await thaw();
@@ -165,7 +165,7 @@ export async function getContainerArchive(ctx: EngineContext, ref: string, path:
   // Frozen until the whole tar is read: the walk follows no link a process inside could swap in.
   return frozen(ctx, c, (thaw) =>
     withRoot(ctx, c, (root, release) =>
-      archiveContainerPath(root, path, ref, async () => {
+      archiveContainerPath(root, path, c.id, async () => {
         await release();
         await thaw();
       }),
@@ -179,7 +179,7 @@ export async function putContainerArchive(ctx: EngineContext, ref: string, path:
   await frozen(ctx, c, (thaw) =>
     withRoot(ctx, c, async (root, release) => {
       try {
-        await extractInto(root, path, ref, tar, { fs: (syscalls ??= realSyscalls()), noOverwriteDirNonDir: opts.noOverwriteDirNonDir });
+        await extractInto(root, path, c.id, tar, { fs: (syscalls ??= realSyscalls()), noOverwriteDirNonDir: opts.noOverwriteDirNonDir });
       } finally {
         await release();
         await thaw();

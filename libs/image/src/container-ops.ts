@@ -233,28 +233,34 @@ function labelMatch(labels: Record<string, string> | null | undefined, f: string
 export async function pruneImages(s: StoreAccess, opts: PruneImagesOptions, isInUse: ImageInUse): Promise<ImagesPruneResponse> {
   const totalSize = (): number => [...s.layers.values()].reduce((a, l) => a + l.size, 0);
   const before = totalSize();
-  const parents = new Set([...s.images.values()].map((i) => i.config.parent).filter((p): p is string => !!p));
   const deleted: ImageDeleteItem[] = [];
-  for (const img of [...s.images.values()]) {
-    if (!s.images.has(img.id)) continue;
-    if (!opts.all && (!s.isDangling(img.id) || parents.has(img.id))) continue;
-    if (isInUse(img.id) !== null) continue;
-    const createdAt = new Date(img.config.created ?? 0).getTime() / 1000;
-    if (opts.until !== undefined && !(createdAt < opts.until)) continue;
-    const labels = img.config.config?.Labels;
-    if ((opts.labels ?? []).some((f) => !labelMatch(labels, f))) continue;
-    if ((opts.notLabels ?? []).some((f) => labelMatch(labels, f))) continue;
-    try {
-      if (opts.all) for (const t of s.repoTags(img.id)) if (s.images.has(img.id)) deleted.push(...(await s.remove(t, { force: false, noprune: false }, isInUse)));
-      if (s.images.has(img.id)) deleted.push(...(await s.remove(img.id, { force: false, noprune: false }, isInUse)));
-    } catch (err) {
-      // A child image, a digest reference or a race with a new container: left, as Docker does.
-      if (isNotFound(err)) continue;
-      if ((err as { code?: string }).code === 'BERTH_IMAGE_CONFLICT') {
-        s.log.debug({ image: shortId(img.id), err }, 'prune: image kept');
-        continue;
+  // Passes until nothing more goes: a parent is considered once its children are gone (Docker
+  // reaches the same end by pruning the parents of each deleted image).
+  for (let progress = true; progress; ) {
+    progress = false;
+    const parents = new Set([...s.images.values()].map((i) => i.config.parent).filter((p): p is string => !!p && s.images.has(p)));
+    for (const img of [...s.images.values()]) {
+      if (!s.images.has(img.id) || parents.has(img.id)) continue;
+      if (!opts.all && !s.isDangling(img.id)) continue;
+      if (isInUse(img.id) !== null) continue;
+      const createdAt = new Date(img.config.created ?? 0).getTime() / 1000;
+      if (opts.until !== undefined && !(createdAt < opts.until)) continue;
+      const labels = img.config.config?.Labels;
+      if ((opts.labels ?? []).some((f) => !labelMatch(labels, f))) continue;
+      if ((opts.notLabels ?? []).some((f) => labelMatch(labels, f))) continue;
+      try {
+        if (opts.all) for (const t of s.repoTags(img.id)) if (s.images.has(img.id)) deleted.push(...(await s.remove(t, { force: false, noprune: false }, isInUse)));
+        if (s.images.has(img.id)) deleted.push(...(await s.remove(img.id, { force: false, noprune: false }, isInUse)));
+        progress = true;
+      } catch (err) {
+        // A digest reference or a race with a new container: left, as Docker does.
+        if (isNotFound(err)) continue;
+        if ((err as { code?: string }).code === 'BERTH_IMAGE_CONFLICT') {
+          s.log.debug({ image: shortId(img.id), err }, 'prune: image kept');
+          continue;
+        }
+        throw err;
       }
-      throw err;
     }
   }
   return { ImagesDeleted: deleted.length === 0 ? null : deleted, SpaceReclaimed: Math.max(0, before - totalSize()) };

@@ -302,11 +302,10 @@ async function systemDf(ctx: Context, p: ParsedArgs): Promise<number> {
   const containers = r.Containers ?? [];
   const activeImages = images.filter((i) => (i.Containers ?? 0) > 0);
   const imgSize = r.LayersSize;
+  // docker's arithmetic: what active images hold alone is in use, the rest can be reclaimed.
   let used = 0;
-  for (const i of activeImages) used += i.Size - (i.SharedSize > 0 ? i.SharedSize : 0);
-  // docker: reclaimable = total minus what active images hold (shared bytes counted once).
-  const shared = Math.max(0, ...activeImages.map((i) => (i.SharedSize > 0 ? i.SharedSize : 0)));
-  const imgReclaim = Math.max(0, imgSize - used - shared);
+  for (const i of activeImages) if (i.SharedSize >= 0) used += i.Size - i.SharedSize;
+  const imgReclaim = Math.max(0, imgSize - used);
   const pct = (part: number, whole: number): string => (whole > 0 ? ` (${Math.floor((part * 100) / whole)}%)` : '');
   const running = containers.filter((c) => c.State === 'running' || c.State === 'paused' || c.State === 'restarting');
   const ctrSize = containers.reduce((a, c) => a + (c.SizeRw ?? 0), 0);

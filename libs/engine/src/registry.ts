@@ -2,7 +2,7 @@
 import { createReadStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import type { JsonMessage } from '@berth/api';
 import { BerthError, isNotFound } from '@berth/errors';
 import { chainIdOf, familiarName, familiarString, fullName, parseNormalizedReference, type Reference } from '@berth/image';
@@ -130,14 +130,23 @@ export async function pullImage(ctx: EngineContext, refText: string, auth: AuthC
         open: async (): Promise<Readable> => {
           if (l.file === undefined) throw new BerthError('BERTH_INTERNAL', `layer ${l.diffId} was neither present nor downloaded`, {});
           const id = shortId(l.digest);
-          const src = createReadStream(l.file);
           let n = 0;
-          src.on('data', (c: Buffer | string) => {
-            n += c.length;
-            tick(id, { status: 'Extracting', progressDetail: { current: n, total: l.size }, progress: progressBar(n, l.size), id }, n === l.size);
+          // Counted on the way through; a 'data' listener on the file stream would start it
+          // flowing before the store reads it.
+          const counter = new Transform({
+            transform(chunk: Buffer, _enc, cb) {
+              n += chunk.length;
+              tick(id, { status: 'Extracting', progressDetail: { current: n, total: l.size }, progress: progressBar(n, l.size), id }, n === l.size);
+              cb(null, chunk);
+            },
+            flush(cb) {
+              progress({ status: 'Pull complete', progressDetail: {}, id });
+              cb();
+            },
           });
-          src.on('end', () => progress({ status: 'Pull complete', progressDetail: {}, id }));
-          return src;
+          const src = createReadStream(l.file);
+          src.on('error', (err) => counter.destroy(err));
+          return src.pipe(counter);
         },
       })),
     });

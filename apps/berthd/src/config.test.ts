@@ -86,3 +86,10 @@ test('pid file: written, refused while a live berthd holds it, stale ones replac
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('insecure registries: repeatable --insecure-registry, insecure-registries in daemon.json, none by default', () => {
+  assert.deepEqual(parseFlags(['--insecure-registry', 'reg.local:5000', '--insecure-registry', '10.0.0.0/8']).flags.insecureRegistries, ['reg.local:5000', '10.0.0.0/8']);
+  assert.deepEqual(parseConfigFile('{"insecure-registries": ["reg.local:5000"]}', '/x.json').insecureRegistries, ['reg.local:5000']);
+  assert.throws(() => parseConfigFile('{"insecure-registries": "reg.local:5000"}', '/x.json'), /insecure-registries must be an array of strings/);
+  assert.deepEqual(mergeConfig({}, {}, '/x.json').insecureRegistries, []);
+});

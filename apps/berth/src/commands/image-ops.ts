@@ -199,7 +199,8 @@ async function cp(ctx: Context, p: ParsedArgs): Promise<number> {
   if (src.container === '' && dst.container === '') throw new CliError('must specify at least one container source');
   if (src.container !== '' && dst.container !== '') throw new CliError('copying between containers is not supported');
   if ((src.container !== '' && src.path === '') || (dst.container !== '' && dst.path === '')) throw new CliError('filesystem path cannot be empty');
-  const quiet = bool(p, 'quiet');
+  // As docker: progress only when stderr is a terminal.
+  const quiet = bool(p, 'quiet') || !process.stderr.isTTY;
   if (src.container !== '') return copyFromContainer(ctx, src.container, src.path, dst.path, bool(p, 'follow-link'), quiet);
   return copyToContainer(ctx, src.path, dst.container, dst.path, bool(p, 'follow-link'), bool(p, 'archive'), quiet);
 }

@@ -147,7 +147,7 @@ function parseJson(raw: Buffer, what: string): unknown {
 }
 
 /** A member's stream, checked against `digest` when given (the error comes at its end). */
-function memberStream(x: Extracted, member: string, digest: string | null): Readable {
+function memberStream(x: Extracted, member: string, digest: string | null, onBytes?: (n: number) => void): Readable {
   const src = Readable.from(
     (async function* () {
       const fh = await fs.open(path.join(x.dir, member), fsc.O_RDONLY | fsc.O_NOFOLLOW);
@@ -155,6 +155,7 @@ function memberStream(x: Extracted, member: string, digest: string | null): Read
       try {
         for await (const chunk of fh.createReadStream({ autoClose: false, highWaterMark: 1 << 20 })) {
           hash?.update(chunk as Buffer);
+          onBytes?.((chunk as Buffer).length);
           yield chunk as Buffer;
         }
       } finally {
@@ -311,8 +312,21 @@ export async function loadArchive(store: ImageStore, src: AsyncIterable<Buffer>,
         config: img.config,
         layers: img.layers.map((l, i) => ({
           open: async () => {
-            if (!opts.quiet) progress({ status: 'Loading layer', progressDetail: {}, id: /[a-f0-9]{12}/.exec(l.member)?.[0] ?? String(i + 1) });
-            return memberStream(x, l.member, l.digest);
+            if (opts.quiet) return memberStream(x, l.member, l.digest);
+            // Docker's progress: bytes of the archive member read so far, about every MiB.
+            const pid = /[a-f0-9]{12}/.exec(l.member)?.[0] ?? String(i + 1);
+            const total = (await fs.stat(path.join(x.dir, l.member))).size;
+            let current = 0;
+            let reported = -1;
+            const report = (): void => {
+              reported = current;
+              progress({ status: 'Loading layer', progressDetail: { current, total }, id: pid });
+            };
+            report();
+            return memberStream(x, l.member, l.digest, (n) => {
+              current += n;
+              if (current - reported >= 1 << 20 || current === total) report();
+            });
           },
         })),
         tags,

@@ -114,9 +114,11 @@ describe('save and load', () => {
     const tar = await save('demo:1', 'other/x');
     await store.remove(id, { force: true, noprune: false }, () => null);
     await assert.rejects(store.resolve(id), { code: 'BERTH_IMAGE_NOT_FOUND' });
-    const { ids, msgs } = await load(tar);
+    const { ids, msgs } = await load(tar, false);
     assert.deepEqual(ids, [id]);
-    assert.deepEqual(msgs, [{ stream: 'Loaded image: demo:1\n' }, { stream: 'Loaded image: other/x:latest\n' }]);
+    assert.deepEqual(msgs.filter((m) => m.stream !== undefined), [{ stream: 'Loaded image: demo:1\n' }, { stream: 'Loaded image: other/x:latest\n' }]);
+    const last = msgs.filter((m) => m.status === 'Loading layer').at(-1)!;
+    assert.deepEqual(last.progressDetail, { current: l2.length, total: l2.length }, 'progress ends at the layer size');
     assert.equal((await store.resolve('other/x')).id, id);
     const again = await load(gzipSync(tar), false);
     assert.deepEqual(again.ids, [id]);

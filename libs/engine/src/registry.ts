@@ -83,6 +83,11 @@ export async function pullImage(ctx: EngineContext, refText: string, auth: AuthC
     pulled = await pullFromRegistry(repo, {
       reference: tagOrDigest,
       tmpDir,
+      haveImage: (configDigest) =>
+        ctx.images.imageParts(configDigest).then(
+          () => true,
+          (err: unknown) => (isNotFound(err) ? false : Promise.reject(err)),
+        ),
       have: async (i, diffIds) => {
         let chain: string | null = null;
         for (const d of diffIds.slice(0, i + 1)) chain = chainIdOf(chain, d);
@@ -177,7 +182,8 @@ export async function pushImage(ctx: EngineContext, nameText: string, tag: strin
   const tags = tag !== '' ? [tag] : named.tag !== undefined ? [named.tag] : await tagsOf(ctx, base);
   if (tags.length === 0)
     throw new BerthError('BERTH_IMAGE_NOT_FOUND', `An image does not exist locally with the tag: ${familiarName(base)}`, { details: { reference: nameText } });
-  // Missing tags are a 404 before any output.
+  // As Docker: the repository line first, then a missing tag in-band, named by the repository.
+  progress({ status: `The push refers to repository [${fullName(base)}]` });
   const partsList = [];
   for (const t of tags) {
     const shown = familiarString({ ...base, tag: t });
@@ -185,14 +191,13 @@ export async function pushImage(ctx: EngineContext, nameText: string, tag: strin
       partsList.push({ tag: t, parts: await ctx.images.imageParts(shown) });
     } catch (err) {
       if (isNotFound(err))
-        throw new BerthError('BERTH_IMAGE_NOT_FOUND', `An image does not exist locally with the tag: ${shown}`, { cause: err, details: { reference: shown } });
+        throw new BerthError('BERTH_IMAGE_NOT_FOUND', `An image does not exist locally with the tag: ${familiarName(base)}`, { cause: err, details: { reference: shown } });
       throw err;
     }
   }
   const repo = clientOf(ctx).repository(base.domain, base.path, auth, ['pull', 'push']);
   const tmpDir = await tmpDirOf(ctx);
   const tick = throttled(progress);
-  progress({ status: `The push refers to repository [${fullName(base)}]` });
   for (const { tag: t, parts } of partsList) {
     const mountFrom = [
       ...new Set(

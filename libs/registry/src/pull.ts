@@ -20,6 +20,8 @@ export interface PullOptions {
   platform?: Platform;
   /** True when the caller already has the layer with this diffID below the same parent chain. */
   have?: (index: number, diffIds: readonly string[]) => boolean | Promise<boolean>;
+  /** True when the caller already has the image with this config digest: no layer is looked at. */
+  haveImage?: (configDigest: string) => boolean | Promise<boolean>;
   onEvent?: (e: PullEvent) => void;
   /** Parallel downloads (Docker: 3). */
   concurrency?: number;
@@ -95,7 +97,9 @@ export async function pullImage(repo: Repository, opts: PullOptions): Promise<Pu
   };
   try {
     const todo: number[] = [];
-    for (let i = 0; i < layers.length; i++) {
+    // Docker lists no layers for an image it has (`Image is up to date`).
+    const whole = opts.haveImage !== undefined && (await opts.haveImage(manifest.config.digest));
+    for (let i = 0; i < layers.length && !whole; i++) {
       if (opts.have !== undefined && (await opts.have(i, diffIds))) opts.onEvent?.({ type: 'layer', digest: layers[i]!.digest, state: 'exists' });
       else {
         todo.push(i);

@@ -71,7 +71,9 @@ export async function pushImage(repo: Repository, opts: PushOptions): Promise<Pu
   const files: string[] = [];
   const emit = (e: PushEvent): void => opts.onEvent?.(e);
   for (const l of opts.layers) emit({ type: 'layer', diffId: l.diffId, state: 'preparing' });
-  for (const l of opts.layers) emit({ type: 'layer', diffId: l.diffId, state: 'waiting' });
+  // Docker says Waiting only for layers queued behind the concurrency limit.
+  const n = Math.max(1, Math.min(opts.concurrency ?? 5, opts.layers.length));
+  for (const l of opts.layers.slice(n)) emit({ type: 'layer', diffId: l.diffId, state: 'waiting' });
   try {
     const descriptors: { mediaType: string; size: number; digest: string }[] = new Array(opts.layers.length);
     let next = 0;
@@ -98,7 +100,6 @@ export async function pushImage(repo: Repository, opts: PushOptions): Promise<Pu
         await unlink(file).catch(() => undefined);
       }
     };
-    const n = Math.max(1, Math.min(opts.concurrency ?? 5, opts.layers.length));
     const results = await Promise.allSettled(Array.from({ length: n }, worker));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed !== undefined) throw failed.reason;

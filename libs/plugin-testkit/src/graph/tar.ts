@@ -31,8 +31,9 @@ async function* members(list: readonly TarMember[]): AsyncGenerator<Buffer> {
       name: m.name,
       type,
       mode: m.mode ?? (type === 'dir' ? 0o755 : 0o644),
-      uid: m.uid ?? 0,
-      gid: m.gid ?? 0,
+      // Default owner: the caller (root in the privileged runs), so an unprivileged apply can chown.
+      uid: m.uid ?? process.getuid?.() ?? 0,
+      gid: m.gid ?? process.getgid?.() ?? 0,
       size,
       mtime: m.mtime ?? DEFAULT_MTIME,
       linkname: m.linkname ?? '',

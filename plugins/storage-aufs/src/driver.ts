@@ -320,7 +320,9 @@ export class AufsDriver implements GraphDriver {
       this.held.delete(id);
       if (h.path === this.diffDir(id)) continue;
       try {
-        await this.unmount(id);
+        // Only unmount: a container of a live-restored daemon may still use the union through
+        // its own mount namespace, so the branch is rewritten later (before its next Diff).
+        await unmountUnion(this.union, this.mntDir(id), this.sys, this.run);
       } catch (err) {
         this.log.warn({ layerId: id, err }, 'unmount at cleanup failed');
       }

@@ -10,6 +10,7 @@ import { BerthError, isNotFound } from '@berth/errors';
 import type { Logger } from '@berth/log';
 import type { GraphDriver } from '@berth/plugin-api';
 import { chainIdOf, sha256Digest } from './chain.js';
+import { commitRecord, startSplit } from './parts.js';
 import { atomicRecordDir, atomicWrite, randomId } from './fsutil.js';
 import { isValidTag, parseNormalizedReference, shortId, type Reference } from './reference.js';
 import type { CommitOptions, ContainerChange, ImageDiskUsage, ImageHistoryItem, ImagesPruneResponse, PruneImagesOptions } from './ops-types.js';
@@ -113,23 +114,30 @@ export async function commitContainer(s: StoreAccess, containerId: string, opts:
 
   let layer: AccessLayer | null = null;
   let cacheId: string | null = null;
+  let split: Awaited<ReturnType<typeof startSplit>> | null = null;
   if (changes.length > 0) {
     cacheId = randomId();
     const hash = createHash('sha256');
     const diff = await s.driver.diff(m.mountId, parentCache);
+    // The tar's split, so save and push give back the bytes of this diffID (parts.ts).
+    split = await startSplit(s.p());
+    const rec = split;
     const hashed = async function* (): AsyncGenerator<Buffer> {
       for await (const chunk of diff as AsyncIterable<Buffer>) {
         hash.update(chunk);
+        await rec.push(chunk);
         yield chunk;
       }
     };
     try {
       await s.driver.create(cacheId, parentCache);
       const size = await s.driver.applyDiff(cacheId, parentCache, Readable.from(hashed()));
+      await split.finish();
       const diffId = `sha256:${hash.digest('hex')}`;
       layer = { chainId: chainIdOf(m.parent, diffId), diffId, parent: m.parent, size, cacheId };
     } catch (err) {
       diff.destroy();
+      await split.abort();
       await s.driver.remove(cacheId).catch(() => undefined);
       if (err instanceof BerthError) throw err;
       throw new BerthError('BERTH_STORAGE', `commit ${containerId}: ${(err as Error).message}`, { cause: err });
@@ -162,10 +170,9 @@ export async function commitContainer(s: StoreAccess, containerId: string, opts:
       if (layer !== null) {
         if (s.layers.has(layer.chainId)) {
           await s.driver.remove(layer.cacheId);
+          await split?.abort();
         } else {
-          const files: Record<string, string> = { diff: layer.diffId, size: String(layer.size), 'cache-id': layer.cacheId };
-          if (layer.parent !== null) files.parent = layer.parent;
-          await atomicRecordDir(s.p('layerdb/tmp'), s.p('layerdb/sha256', hex(layer.chainId)), files);
+          await commitRecord(s.p(), split!.tmpDir, layer);
           s.layers.set(layer.chainId, layer);
         }
         cacheId = null;
@@ -177,6 +184,7 @@ export async function commitContainer(s: StoreAccess, containerId: string, opts:
       if (ref !== null) await s.setTag(ref, id);
     } catch (err) {
       if (cacheId !== null) await s.driver.remove(cacheId).catch(() => undefined);
+      await split?.abort();
       throw err;
     }
     s.log.info({ image: id, containerId, layerId: layer?.chainId ?? null }, 'container committed');

@@ -263,7 +263,7 @@ function layerError(what: string, err: unknown): BerthError {
 }
 
 /** Moves a finished temp record (with its split file) into layerdb. */
-export async function commitRecord(s: StoreInternals, tmpDir: string, rec: { chainId: string; diffId: string; parent: string | null; size: number; cacheId: string }): Promise<void> {
+export async function commitRecord(root: string, tmpDir: string, rec: { chainId: string; diffId: string; parent: string | null; size: number; cacheId: string }): Promise<void> {
   const files: Record<string, string> = { diff: rec.diffId, size: String(rec.size), 'cache-id': rec.cacheId };
   if (rec.parent !== null) files.parent = rec.parent;
   for (const [name, content] of Object.entries(files)) {
@@ -275,7 +275,7 @@ export async function commitRecord(s: StoreInternals, tmpDir: string, rec: { cha
       await fh.close();
     }
   }
-  const dest = path.join(s.root, 'layerdb/sha256', hex(rec.chainId));
+  const dest = path.join(root, 'layerdb/sha256', hex(rec.chainId));
   await fs.rename(tmpDir, dest);
   await syncDir(path.dirname(dest));
 }
@@ -337,7 +337,7 @@ export async function addImage(s: StoreInternals, input: AddImageInput): Promise
         }
         const rec = { chainId, diffId, parent, size: applied.size, cacheId };
         try {
-          await commitRecord(s, applied.tmpDir, rec);
+          await commitRecord(s.root, applied.tmpDir, rec);
         } catch (err) {
           await fs.rm(applied.tmpDir, { recursive: true, force: true });
           throw err;

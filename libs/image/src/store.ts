@@ -356,7 +356,7 @@ export class ImageStore {
           await split.abort();
         } else {
           const rec: LayerRecord = { chainId, diffId, parent: null, size, cacheId };
-          await commitRecord(this.internals(), split.tmpDir, rec);
+          await commitRecord(this.root, split.tmpDir, rec);
           this.layers.set(chainId, rec);
           layerMade = false; // owned by the record now
         }

@@ -10,7 +10,7 @@
  * `{"type":1,"name":"bin/sh","size":n,"position":n}` for the contents of a regular file.
  */
 import { createHash } from 'node:crypto';
-import { constants as fsc, createReadStream } from 'node:fs';
+import { constants as fsc } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -185,13 +185,43 @@ export class TarSplitter {
 }
 
 /**
+ * The record's lines. The file is opened first, so a missing record is a rejection here, and
+ * read or gunzip errors end the line iteration with that error (never an unhandled 'error').
+ */
+async function recordLines(recordFile: string): Promise<AsyncIterable<string>> {
+  const fh = await fs.open(recordFile, 'r');
+  const gunzip = createGunzip();
+  const raw = fh.createReadStream();
+  raw.on('error', (err) => gunzip.destroy(err));
+  raw.pipe(gunzip);
+  const rl = createInterface({ input: gunzip, crlfDelay: Infinity });
+  // readline does not forward its input's errors: the iterator below does.
+  return (async function* () {
+    const failed = new Promise<never>((_, rej) => gunzip.once('error', rej));
+    failed.catch(() => undefined);
+    const it = rl[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        const r = await Promise.race([it.next(), failed]);
+        if (r.done) return;
+        yield r.value;
+      }
+    } finally {
+      rl.close();
+      raw.destroy();
+      gunzip.destroy();
+    }
+  })();
+}
+
+/**
  * The layer's tar again, from its split record and the layer's files under `root`. Checks the
  * result against `diffId` once the last byte is out (throws BERTH_STORAGE on a mismatch: a
  * layer changed on disk).
  */
 export async function* assembleTar(recordFile: string, root: string, diffId: string): AsyncGenerator<Buffer> {
   const hash = createHash('sha256');
-  const lines = createInterface({ input: createReadStream(recordFile).pipe(createGunzip()), crlfDelay: Infinity });
+  const lines = await recordLines(recordFile);
   const realRoot = await fs.realpath(root);
   const dirOk = new Map<string, boolean>();
   const within = async (rel: string): Promise<string> => {
@@ -244,7 +274,7 @@ export async function* assembleTar(recordFile: string, root: string, diffId: str
 
 /** The byte size of the tar a split record reassembles to (reads only the record). */
 export async function splitTarSize(recordFile: string): Promise<number> {
-  const lines = createInterface({ input: createReadStream(recordFile).pipe(createGunzip()), crlfDelay: Infinity });
+  const lines = await recordLines(recordFile);
   let size = 0;
   for await (const text of lines) {
     if (text === '') continue;

@@ -238,7 +238,14 @@ test('Basic auth: credentials sent on each request; none given -> unauthorized',
   t.after(() => srv.close());
   const client = new RegistryClient();
   assert.equal((await client.repository(srv.domain, 'x/img', { username: 'bob', password: 'pw' }).getManifest('latest')).digest, sha(f.manifest));
-  await assert.rejects(client.repository(srv.domain, 'x/img').getManifest('latest'), { code: 'BERTH_REGISTRY_UNAUTHORIZED' });
+  await assert.rejects(client.repository(srv.domain, 'x/img').getManifest('latest'), {
+    code: 'BERTH_REGISTRY_UNAUTHORIZED',
+    message: `Get "http://${srv.domain}/v2/x/img/manifests/latest": no basic auth credentials`,
+  });
+  await assert.rejects(client.repository(srv.domain, 'x/img', { username: 'bob', password: 'no' }).getManifest('latest'), {
+    code: 'BERTH_REGISTRY_UNAUTHORIZED',
+    message: 'GET /v2/x/img/manifests/latest: unauthorized: authentication required',
+  });
 });
 
 test('push: HEAD skips a blob the registry has; monolithic PUT for the others; the manifest last', async (t) => {

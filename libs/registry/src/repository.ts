@@ -194,6 +194,12 @@ export class Repository {
         await this.authenticate();
         continue;
       }
+      if (res.status === 401 && this.challenge?.scheme === 'basic' && basicCredentials(this.auth) === undefined) {
+        // Docker's words for a Basic registry asked without credentials.
+        discard(res);
+        const verb = method.charAt(0) + method.slice(1).toLowerCase();
+        throw new BerthError('BERTH_REGISTRY_UNAUTHORIZED', `${verb} "${url.href}": no basic auth credentials`, { details: { status: 401 } });
+      }
       if (opts.follow === true && [301, 302, 303, 307, 308].includes(res.status)) {
         let hops = 0;
         let cur = res;

@@ -183,10 +183,13 @@ describe('registry client vs docker-registry with htpasswd Basic auth', { skip }
     await rm(work, { recursive: true, force: true });
   });
 
-  test('no credentials: 401 -> pull access denied; right ones: pull works; wrong ones: unauthorized', async () => {
+  test('no credentials: no basic auth credentials; wrong ones: pull access denied / unauthorized; right ones: pull works', async () => {
     const anon = await client.repository(reg.domain, 'x/private').getManifest('1').catch((e: unknown) => e);
     assert.equal((anon as BerthError).code, 'BERTH_REGISTRY_UNAUTHORIZED');
-    const denied = translatePullError(anon, `${reg.domain}/x/private`, `${reg.domain}/x/private:1`) as BerthError;
+    assert.equal((anon as Error).message, `Get "http://${reg.domain}/v2/x/private/manifests/1": no basic auth credentials`);
+    assert.equal(translatePullError(anon, `${reg.domain}/x/private`, `${reg.domain}/x/private:1`), anon, "dockerd's text, as is");
+    const wrongPull = await client.repository(reg.domain, 'x/private', { username: creds.username, password: 'nope' }).getManifest('1').catch((e: unknown) => e);
+    const denied = translatePullError(wrongPull, `${reg.domain}/x/private`, `${reg.domain}/x/private:1`) as BerthError;
     assert.equal(denied.code, 'BERTH_REGISTRY_NOT_FOUND');
     assert.match(denied.message, new RegExp(`^pull access denied for ${reg.domain.replace(/\./g, '\\.')}/x/private, repository does not exist or may require 'docker login': unauthorized: `));
 

@@ -216,9 +216,15 @@ describe('berth pull against docker-registry with htpasswd Basic auth', { skip, 
     if (work !== undefined) await rm(work, { recursive: true, force: true });
   });
 
-  test('without credentials: pull access denied; with config.json credentials: pulled', async () => {
+  test('without credentials: no basic auth credentials; wrong ones: pull access denied; right ones from config.json: pulled', async () => {
     const ref = `${reg.domain}/x/private:1`;
-    const denied = await berth(['pull', ref]);
+    const anon = await berth(['pull', ref]);
+    assert.equal(anon.code, 1);
+    assert.equal(anon.stderr, `Error response from daemon: Get "http://${reg.domain}/v2/x/private/manifests/1": no basic auth credentials\n`);
+    const wrong = join(work, 'wrong-config');
+    await import('node:fs/promises').then((fs) => fs.mkdir(wrong));
+    await writeFile(join(wrong, 'config.json'), JSON.stringify({ auths: { [reg.domain]: { auth: Buffer.from(`${creds.username}:nope`).toString('base64') } } }));
+    const denied = await berth(['pull', ref], { DOCKER_CONFIG: wrong });
     assert.equal(denied.code, 1);
     assert.match(
       denied.stderr,

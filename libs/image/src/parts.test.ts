@@ -136,6 +136,20 @@ describe('addImage / layerTar / imageParts', () => {
     assert.deepEqual(fs.readdirSync(path.join(tmp, 'image/layerdb/tmp')), []);
   });
 
+  it('a broken or missing split record is an error of the tar stream, never an unhandled one', async () => {
+    const l4 = makeTar(tmp, { 'four': '4' }, 'gnu');
+    const id = await store.addImage({ config: configFor([sha(l4)], { comment: 'four' }), layers: [{ open: async () => Readable.from([l4]) }], tags: [] });
+    const chain = (await store.imageParts(id)).layers[0]!.chainId;
+    const rec = path.join(tmp, 'image/layerdb/sha256', chain.slice(7), 'tar-split.json.gz');
+    fs.writeFileSync(rec, 'not gzip at all');
+    await assert.rejects(store.layerTarSize(chain));
+    await assert.rejects(collect(await store.layerTar(chain)));
+    fs.rmSync(rec);
+    assert.equal(await store.layerTarSize(chain), null);
+    // Without a record the driver's diff is the fallback (this driver has none).
+    await assert.rejects(store.layerTar(chain), /no diff in this driver/);
+  });
+
   it('survives a reopen: layers and the split records are still there', async () => {
     const again = await ImageStore.open({ root: path.join(tmp, 'image'), driver, logger: silentLogger() });
     const parts = await again.imageParts('plain');

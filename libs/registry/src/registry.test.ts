@@ -370,3 +370,39 @@ test('an unreachable registry is Unavailable with Go-like text', async () => {
   assert.equal((err as BerthError).code, 'BERTH_REGISTRY_UNAVAILABLE');
   assert.match((err as Error).message, new RegExp(`dial tcp ${domain.replace(/\./g, '\\.')}: connect: connection refused`));
 });
+
+test('Bearer: a mount asks a token that also covers pull of the source repository; 201 means mounted', async (t) => {
+  const scopes: string[][] = [];
+  let tokenUrl = '';
+  const digest = sha('blob');
+  const srv = await serve((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/token') {
+      scopes.push(url.searchParams.getAll('scope'));
+      return json(res, 200, { access_token: 'tok:' + url.searchParams.getAll('scope').join('+') });
+    }
+    if (req.headers.authorization === undefined) {
+      res.setHeader('www-authenticate', `Bearer realm="${tokenUrl}",service="fake"`);
+      return json(res, 401, { errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] });
+    }
+    if (url.pathname === '/v2/') return json(res, 200, {});
+    if (req.method === 'HEAD') {
+      res.writeHead(404);
+      return res.end();
+    }
+    if (req.method === 'POST' && url.searchParams.get('mount') === digest) {
+      const ok = req.headers.authorization.includes('repository:src/repo:pull');
+      res.writeHead(ok ? 201 : 202, ok ? { 'docker-content-digest': digest } : { location: '/v2/dst/repo/blobs/uploads/u' });
+      return res.end();
+    }
+    res.writeHead(500);
+    res.end();
+  });
+  tokenUrl = `http://${srv.domain}/token`;
+  t.after(() => srv.close());
+  const repo = new RegistryClient().repository(srv.domain, 'dst/repo', {}, ['pull', 'push']);
+  const { Readable } = await import('node:stream');
+  const r = await repo.pushBlob({ digest, size: 4, open: () => Readable.from([Buffer.from('blob')]) }, { mountFrom: ['src/repo'] });
+  assert.deepEqual(r, { result: 'mounted', from: 'src/repo' });
+  assert.deepEqual(scopes.at(-1), ['repository:dst/repo:pull,push', 'repository:src/repo:pull']);
+});

@@ -123,9 +123,12 @@ describe('berth CLI and berthd: container lifecycle', { timeout: 180_000 }, () =
   });
 
   test('a start that fails leaves the container created with the error and nothing behind', async () => {
-    const before = await snapshotLeaks({ cgroupPrefix: 'berth', processMarkers: [daemon.execRoot], mountFilter: (mp) => mp.startsWith(daemon.dataRoot) || mp.startsWith(daemon.execRoot) });
+    // Scoped to this daemon's roots and this container's cgroup (named by its id): other test
+    // files run containers at the same time.
+    const roots = (mp: string): boolean => mp.startsWith(daemon.dataRoot) || mp.startsWith(daemon.execRoot);
     const n = name('fail');
-    await ok(['create', '--name', n, 'busybox', 'no-such-binary']);
+    const id = (await ok(['create', '--name', n, 'busybox', 'no-such-binary'])).trim();
+    const before = await snapshotLeaks({ cgroupPrefix: id, processMarkers: [daemon.execRoot], mountFilter: roots });
     const r = await berth(['start', n]);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /executable file not found/);

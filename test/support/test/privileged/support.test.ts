@@ -47,7 +47,10 @@ for (const name of ['runc', 'crun'] as const) {
     for (const n of rt.notes) t.diagnostic(n);
     const b = await makeBundle({ spec: (s) => { s.linux!.cgroupsPath = `/${id}`; } });
     t.after(() => b.remove());
-    const before = await snapshotLeaks({ cgroupPrefix: id, processMarkers: [rt.stateRoot], stateDirs: [rt.stateRoot] });
+    // Mounts are compared under the bundle and the state root only: other test files run
+    // containers (and their overlays) at the same time.
+    const under = (mp: string): boolean => mp.startsWith(`${b.dir}/`) || mp.startsWith(`${rt.stateRoot}/`);
+    const before = await snapshotLeaks({ cgroupPrefix: id, processMarkers: [rt.stateRoot], stateDirs: [rt.stateRoot], mountFilter: under });
     const r = await runRuntime(rt, ['run', '--bundle', b.dir, id]);
     assert.equal(r.code, 0, describeRun(r));
     const rep = parseProbeOutput(r.stdout);
@@ -62,7 +65,7 @@ test('the leak checker reports a leaked mount, cgroup, process and state entry, 
   t.after(() => tmp.remove());
   const marker = `BERTH_LEAK_MARKER=${uniqueSuffix()}`;
   const prefix = `bleak-${uniqueSuffix()}`;
-  const scope = { cgroupPrefix: prefix, processMarkers: [marker], stateDirs: [tmp.path] };
+  const scope = { cgroupPrefix: prefix, processMarkers: [marker], stateDirs: [tmp.path], mountFilter: (mp: string) => mp.startsWith(`${tmp.path}/`) };
   const before = await snapshotLeaks(scope);
 
   const mnt = path.join(tmp.path, 'mnt');

@@ -100,7 +100,7 @@ describe('applyTar', () => {
           { name: './dev/null', type: 'char', mode: 0o666, devmajor: 1, devminor: 3 },
         ]),
       ]),
-      { fs: afs },
+      { fs: afs, devices: 'create' },
     );
     assert.equal(size, 9);
     assert.equal(fs.readFileSync(path.join(layer, 'etc/hosts'), 'utf8'), 'hello\n');

@@ -27,6 +27,12 @@ export interface ApplyTarOptions {
   whiteouts?: boolean;
   /** Overrides `whiteouts`; default `apply`. */
   whiteoutFormat?: WhiteoutFormat;
+  /**
+   * Character and block device members: `create` them (mknod), `skip` them (Docker's rule in a
+   * user namespace, where mknod cannot work), or `refuse` the layer. Default: `create` as root,
+   * `skip` otherwise (rootless). Fifos are always made; overlay whiteouts are not devices here.
+   */
+  devices?: 'create' | 'skip' | 'refuse';
 }
 
 const WH_PREFIX = '.wh.';
@@ -70,6 +76,7 @@ async function lstatOrNull(p: string): Promise<Stats | null> {
 export async function applyTar(dir: string, tar: Readable | AsyncIterable<Buffer>, opts: ApplyTarOptions): Promise<number> {
   const format: WhiteoutFormat = opts.whiteoutFormat ?? (opts.whiteouts === false ? 'keep' : 'apply');
   const root = path.resolve(dir);
+  const devices = opts.devices ?? (process.getuid?.() === 0 ? 'create' : 'skip');
   /** Directories (layer-relative) known to be real directories: skips repeated lstat walks. */
   const knownDirs = new Set<string>(['']);
   /** Paths written by this layer: whiteouts and opaque markers never hide them. */
@@ -154,6 +161,10 @@ export async function applyTar(dir: string, tar: Readable | AsyncIterable<Buffer
       }
 
       if (h.type === 'other') continue; // sockets, GNU volume labels...: nothing to make
+      if ((h.type === 'char' || h.type === 'block') && devices !== 'create') {
+        if (devices === 'refuse') throw archiveError(h.name, `${h.type} device nodes are not allowed here`);
+        continue;
+      }
       const abs = parts.length === 0 ? root : path.join(await ensureParents(h.name, parentParts, true), base);
       written.add(rel);
 

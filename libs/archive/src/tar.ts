@@ -162,6 +162,21 @@ export function parsePax(buf: Buffer): Map<string, Buffer> {
 
 const pad = (n: number): number => (BLOCK - (n % BLOCK)) % BLOCK;
 
+function paxId(v: Buffer, key: string): number {
+  const s = v.toString('ascii');
+  if (!/^[0-9]{1,10}$/.test(s) || Number(s) > 0xffffffff) throw new TarFormatError(`bad pax ${key} ${JSON.stringify(s.slice(0, 32))}`);
+  return Number(s);
+}
+
+function paxTime(v: Buffer): number {
+  const t = Number(v.toString('ascii'));
+  if (!Number.isFinite(t)) throw new TarFormatError(`bad pax mtime ${JSON.stringify(v.toString('ascii').slice(0, 32))}`);
+  return t;
+}
+
+/** The largest pax or GNU long-name record accepted (Go's archive/tar uses the same 1 MiB). */
+export const MAX_EXTENDED_HEADER = 1 << 20;
+
 export interface TarEntry {
   header: TarHeader;
   /** The entry's content; must be consumed (or left: the reader skips the rest) before the next entry. */
@@ -186,7 +201,11 @@ export async function* readTar(stream: Readable | AsyncIterable<Buffer>): AsyncG
     if (!checksumOk(h)) throw new TarFormatError('header checksum mismatch');
     const flag = String.fromCharCode(h[156]!);
     let size = num(h, 124, 12);
+    if (!Number.isSafeInteger(size) || size < 0) throw new TarFormatError(`bad size field ${size}`);
     if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
+      // Never buffer what a hostile header declares: these records are read whole.
+      if (size > MAX_EXTENDED_HEADER)
+        throw new TarFormatError(`extended header of ${size} bytes is larger than the ${MAX_EXTENDED_HEADER} allowed`);
       const data = await src.read(size);
       if (data.length < size) throw new TarFormatError('truncated extended header');
       await src.skip(pad(size));
@@ -208,7 +227,12 @@ export async function* readTar(stream: Readable | AsyncIterable<Buffer>): AsyncG
     let linkname = cstr(h, 157, 100);
     if (longLink !== null) linkname = longLink;
     if (all.has('linkpath')) linkname = all.get('linkpath')!.toString('utf8');
-    if (all.has('size')) size = Number(all.get('size')!.toString('ascii'));
+    if (all.has('size')) {
+      const v = all.get('size')!.toString('ascii');
+      if (!/^[0-9]{1,16}$/.test(v) || !Number.isSafeInteger(Number(v))) throw new TarFormatError(`bad pax size ${JSON.stringify(v.slice(0, 32))}`);
+      size = Number(v);
+    }
+    if (name.includes('\0') || linkname.includes('\0')) throw new TarFormatError('member name contains a NUL byte');
     const xattrs = new Map<string, Buffer>();
     for (const [k, v] of all) if (k.startsWith('SCHILY.xattr.')) xattrs.set(k.slice('SCHILY.xattr.'.length), v);
     let type: EntryType = TYPE_OF[flag] ?? 'other';
@@ -218,10 +242,10 @@ export async function* readTar(stream: Readable | AsyncIterable<Buffer>): AsyncG
       name,
       type,
       mode: num(h, 100, 8) & 0o7777,
-      uid: all.has('uid') ? Number(all.get('uid')!.toString()) : num(h, 108, 8),
-      gid: all.has('gid') ? Number(all.get('gid')!.toString()) : num(h, 116, 8),
+      uid: all.has('uid') ? paxId(all.get('uid')!, 'uid') : num(h, 108, 8),
+      gid: all.has('gid') ? paxId(all.get('gid')!, 'gid') : num(h, 116, 8),
       size: type === 'file' ? size : 0,
-      mtime: all.has('mtime') ? Number(all.get('mtime')!.toString()) : num(h, 136, 12),
+      mtime: all.has('mtime') ? paxTime(all.get('mtime')!) : num(h, 136, 12),
       linkname,
       devmajor: num(h, 329, 8),
       devminor: num(h, 337, 8),

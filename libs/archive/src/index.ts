@@ -3,3 +3,5 @@ export type { ApplyTarOptions, ArchiveFs, PackOptions, WhiteoutFormat } from './
 export { readTar, encodeHeader } from './tar.js';
 export type { TarHeader, TarEntry, EntryType } from './tar.js';
 export { changesBetween, diskUsage } from './changes.js';
+export { isZstd, zstdDecompress } from './zstd.js';
+export type { ZstdOptions } from './zstd.js';

@@ -31,7 +31,7 @@ done
 
 # Debian 12 packages (all checked with apt-cache policy on bookworm).
 APT_PACKAGES=(iptables busybox-static libseccomp-dev libcap-dev runc crun golang-github-containers-common
-  build-essential python3 iproute2 hyperfine jq docker-registry apache2-utils skopeo fuse-overlayfs)
+  build-essential python3 iproute2 hyperfine jq docker-registry apache2-utils skopeo fuse-overlayfs zstd)
 # Needed by the benchmarks only.
 APT_OPTIONAL=(hyperfine)
 

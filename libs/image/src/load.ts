@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
+import { isZstd, zstdDecompress } from '@berth/archive';
 import tarStream from 'tar-stream';
 import type { JsonMessage } from '@berth/api';
 import { BerthError } from '@berth/errors';
@@ -70,12 +71,19 @@ export function resolveMember(x: Extracted, name: string): string | null {
 
 async function* plain(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   const it = src[Symbol.asyncIterator]();
+  // Enough bytes for the magic numbers, however the stream is chunked.
+  let head = Buffer.alloc(0);
   let first = await it.next();
-  while (!first.done && first.value.length === 0) first = await it.next();
-  if (first.done) return;
-  const head = Buffer.from(first.value);
+  while (!first.done) {
+    head = Buffer.concat([head, Buffer.from(first.value)]);
+    if (head.length >= 4) break;
+    first = await it.next();
+  }
+  if (head.length === 0) return;
+  const ended = first.done === true;
   const rest = (async function* () {
     yield head;
+    if (ended) return;
     for (let r = await it.next(); !r.done; r = await it.next()) yield Buffer.from(r.value);
   })();
   if (head[0] === 0x1f && head[1] === 0x8b) {
@@ -84,7 +92,8 @@ async function* plain(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
       .on('error', (e) => g.destroy(e))
       .pipe(g);
     yield* g as AsyncIterable<Buffer>;
-  } else yield* rest;
+  } else if (isZstd(head)) yield* zstdDecompress(rest, 'load');
+  else yield* rest;
 }
 
 /** Extracts `src` into a new dir under `tmpRoot`. */

@@ -32,6 +32,7 @@ import * as path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
+import { isZstd, zstdDecompress } from '@berth/archive';
 import { BerthError } from '@berth/errors';
 import type { Logger } from '@berth/log';
 import type { GraphDriver } from '@berth/plugin-api';
@@ -112,7 +113,7 @@ export function parseTags(tags: readonly string[]): Reference[] {
   });
 }
 
-/** The tar bytes of a layer stream: gzip is detected by its magic; zstd, xz and bzip2 are refused. */
+/** The tar bytes of a layer stream: gzip and zstd are detected by their magic; xz and bzip2 are refused. */
 async function* plainTar(src: AsyncIterable<Buffer | string>, what: string): AsyncGenerator<Buffer> {
   const it = src[Symbol.asyncIterator]();
   let head = Buffer.alloc(0);
@@ -140,7 +141,10 @@ async function* plainTar(src: AsyncIterable<Buffer | string>, what: string): Asy
     }
     return;
   }
-  if (head.readUInt32LE(0) === 0xfd2fb528) throw invalid(`${what}: zstd layers are not supported by this node`);
+  if (isZstd(head)) {
+    yield* zstdDecompress(rest, what);
+    return;
+  }
   if (head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) || head.subarray(0, 3).toString('latin1') === 'BZh')
     throw invalid(`${what}: xz and bzip2 layers are not supported`);
   yield* rest;

@@ -3,6 +3,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { isZstd, zstdDecompress } from '@berth/archive';
 import type { Filters, ImageDeleteItem, ImageInspect, ImageRuntimeConfig, ImageSummary, JsonMessage } from '@berth/api';
 import { BerthError, isNotFound } from '@berth/errors';
 import type { Logger } from '@berth/log';
@@ -756,19 +757,30 @@ function matchReference(pattern: string, tagged: string): boolean {
   return re.test(tagged) || re.test(name);
 }
 
-/** The uncompressed bytes of an import: gzip is detected by its magic; xz and bzip2 are refused. */
+/** The uncompressed bytes of an import: gzip and zstd are detected by their magic; xz and bzip2 are refused. */
 async function* decompressed(src: AsyncIterable<Buffer | string>): AsyncGenerator<Buffer> {
   const it = src[Symbol.asyncIterator]();
+  // Enough bytes for the longest magic (xz, 6), however the stream is chunked.
+  let head = Buffer.alloc(0);
   let first = await it.next();
-  while (!first.done && (first.value as Buffer).length === 0) first = await it.next();
-  if (first.done) throw new BerthError('BERTH_ARCHIVE_INVALID', 'import: empty archive');
-  const head = Buffer.from(first.value as Buffer);
+  while (!first.done) {
+    head = Buffer.concat([head, Buffer.from(first.value as Buffer)]);
+    if (head.length >= 6) break;
+    first = await it.next();
+  }
+  if (head.length === 0) throw new BerthError('BERTH_ARCHIVE_INVALID', 'import: empty archive');
+  const ended = first.done === true;
   const rest = (async function* () {
     yield head;
+    if (ended) return;
     for (let r = await it.next(); !r.done; r = await it.next()) yield Buffer.from(r.value as Buffer);
   })();
   if (head[0] === 0x1f && head[1] === 0x8b) {
     yield* Readable.from(rest).pipe(createGunzip()) as AsyncIterable<Buffer>;
+    return;
+  }
+  if (isZstd(head)) {
+    yield* zstdDecompress(rest, 'import');
     return;
   }
   if (head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) || head.subarray(0, 3).toString('latin1') === 'BZh')

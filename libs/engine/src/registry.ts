@@ -98,8 +98,6 @@ export async function pullImage(ctx: EngineContext, refText: string, auth: AuthC
       },
       onEvent: (e) => {
         if (e.type === 'manifest') {
-          if (e.layers.some((l) => l.mediaType.endsWith('+zstd')))
-            throw new BerthError('BERTH_NOT_IMPLEMENTED', `${shown}: zstd-compressed layers are not supported yet`, {});
           progress({ status: `Pulling from ${ref.path}`, id: tagOrDigest });
           return;
         }

@@ -122,7 +122,7 @@ export async function extractArchive(src: AsyncIterable<Buffer>, tmpRoot: string
         // Names are clean and no link exists on disk: the file lands inside `dir`. A member
         // repeated, or a file where a directory was, is an error of the archive.
         await pipeline(entry, createWriteStream(abs, { flags: (fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW) as unknown as string, mode: 0o600 })).catch((err: NodeJS.ErrnoException) => {
-          throw err instanceof BerthError ? err : invalid(`archive member ${JSON.stringify(h.name)}: ${err.code ?? err.message}`);
+          throw err instanceof BerthError ? err : (diskError(err, h.name) ?? invalid(`archive member ${JSON.stringify(h.name)}: ${err.code ?? err.message}`));
         });
         x.files.add(name);
       } else if (h.type === 'symlink' || h.type === 'link') {
@@ -134,9 +134,16 @@ export async function extractArchive(src: AsyncIterable<Buffer>, tmpRoot: string
   } catch (err) {
     await fs.rm(dir, { recursive: true, force: true });
     if (err instanceof BerthError) throw err;
-    throw invalid(`invalid archive: ${(err as Error).message}`);
+    throw diskError(err as NodeJS.ErrnoException, null) ?? invalid(`invalid archive: ${(err as Error).message}`);
   }
   return x;
+}
+
+/** A failed write of ours (a full disk, a read-only or failing one) is not the archive's fault. */
+function diskError(err: NodeJS.ErrnoException, member: string | null): BerthError | null {
+  if (err.syscall === undefined || err.code === undefined) return null;
+  const where = member === null ? '' : ` member ${JSON.stringify(member)}`;
+  return new BerthError('BERTH_STORAGE', `load: cannot store the archive${where}: ${err.message}`, { cause: err, details: { errno: err.code } });
 }
 
 async function readMember(x: Extracted, name: string, what: string): Promise<Buffer> {

@@ -220,6 +220,9 @@ export async function applyTar(dir: string, tar: Readable | AsyncIterable<Buffer
     }
   } catch (err) {
     if (err instanceof TarFormatError) throw new BerthError('BERTH_ARCHIVE_INVALID', `layer archive: ${err.message}`, { cause: err });
+    // A name no filesystem takes (a component over 255 bytes, a path over PATH_MAX) is the archive's fault.
+    if ((err as NodeJS.ErrnoException).code === 'ENAMETOOLONG')
+      throw new BerthError('BERTH_ARCHIVE_INVALID', `layer archive: name too long: ${(err as Error).message.slice(0, 300)}`, { cause: err });
     throw err;
   }
   // Directory times last: creating their children changed them.

@@ -166,6 +166,11 @@ describe('hostile layer tarballs: names', () => {
     assert.equal(fs.readFileSync(path.join(layer, 'etc/evil'), 'utf8'), 'x');
   });
 
+  it('refuses names no filesystem takes (component over 255 bytes, path over PATH_MAX) as the archive\'s fault', async () => {
+    await refused(tarOf([{ name: 'x'.repeat(300), data: 'long' }]), /name too long/);
+    await refused(tarOf([{ name: `${'d'.repeat(200)}/`.repeat(30) + 'f', data: 'deep' }]), /name too long/);
+  });
+
   it('refuses a NUL byte smuggled into a pax path', async () => {
     await refused(Buffer.concat([paxEntry(paxData('path', 'ok\0/../../outside/canary')), entry({ name: 'x', data: 'pwned' }), END_OF_ARCHIVE]), /NUL/);
   });
@@ -299,6 +304,22 @@ describe('hostile layer tarballs: sizes, truncation, checksums', () => {
     assert.equal(fs.readFileSync(path.join(layer, 'f'), 'utf8'), 'ok');
     const big = paxData('comment', 'c'.repeat(MAX_EXTENDED_HEADER));
     await refused(Buffer.concat([paxEntry(big), entry({ name: 'f', data: 'ok' }), END_OF_ARCHIVE]), /extended header/);
+  });
+
+  it('refuses many extended headers that add up beyond the limit (no unbounded pax accumulation)', async () => {
+    const rec = paxEntry(paxData('comment', 'c'.repeat(300 << 10)));
+    const keyed = (i: number): Buffer => paxEntry(paxData(`BERTH.k${i}`, 'v'.repeat(300 << 10)));
+    await refused(Buffer.concat([keyed(1), keyed(2), keyed(3), keyed(4), entry({ name: 'f', data: 'x' }), END_OF_ARCHIVE]), /add up to more than/);
+    const globalHeader = (i: number): Buffer => {
+      const data = paxData(`BERTH.g${i}`, 'v'.repeat(300 << 10));
+      return Buffer.concat([rawHeader('PaxHeaders/g', 'g', data.length), data, paddingFor(data.length)]);
+    };
+    const entries = [1, 2, 3, 4].map((i) => Buffer.concat([globalHeader(i), entry({ name: `f${i}`, data: 'x' })]));
+    await refused(Buffer.concat([...entries, END_OF_ARCHIVE]), /add up to more than/);
+    // ...but headers for separate entries each get the full allowance
+    const { layer } = fresh();
+    await applyTar(layer, Readable.from([Buffer.concat([rec, entry({ name: 'a', data: '1' }), rec, entry({ name: 'b', data: '2' }), rec, entry({ name: 'c', data: '3' }), rec, entry({ name: 'd', data: '4' }), END_OF_ARCHIVE])]), { fs: fakeFs() });
+    assert.deepEqual(fs.readdirSync(layer).sort(), ['a', 'b', 'c', 'd']);
   });
 
   it('refuses a size field beyond the rest of the stream (file cut short)', async () => {

@@ -188,6 +188,9 @@ export async function* readTar(stream: Readable | AsyncIterable<Buffer>): AsyncG
   const src = new ByteSource(stream as AsyncIterable<Buffer>);
   let pax = new Map<string, Buffer>();
   let globalPax = new Map<string, Buffer>();
+  /** Extended header bytes read for the next entry, and global ones: bounded like one header. */
+  let pending = 0;
+  let globalBytes = 0;
   let longName: string | null = null;
   let longLink: string | null = null;
   for (;;) {
@@ -209,6 +212,10 @@ export async function* readTar(stream: Readable | AsyncIterable<Buffer>): AsyncG
       const data = await src.read(size);
       if (data.length < size) throw new TarFormatError('truncated extended header');
       await src.skip(pad(size));
+      if (flag === 'g') globalBytes += size;
+      else pending += size;
+      if (pending > MAX_EXTENDED_HEADER || globalBytes > MAX_EXTENDED_HEADER)
+        throw new TarFormatError(`extended headers add up to more than the ${MAX_EXTENDED_HEADER} bytes allowed`);
       if (flag === 'x') pax = new Map([...pax, ...parsePax(data)]);
       else if (flag === 'g') globalPax = new Map([...globalPax, ...parsePax(data)]);
       else if (flag === 'L') longName = cstr(data, 0, data.length);
@@ -252,6 +259,7 @@ export async function* readTar(stream: Readable | AsyncIterable<Buffer>): AsyncG
       xattrs,
     };
     pax = new Map();
+    pending = 0;
     longName = null;
     longLink = null;
     // Hard links and the like may still carry data in some archives: skip what the header says.

@@ -6,7 +6,7 @@
  * layer directory, no partial layerdb entry, the previous images intact and the space freed.
  */
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -18,7 +18,6 @@ import { BerthError, ErrorKind } from '@berth/errors';
 import { silentLogger } from '@berth/log';
 import type { GraphDriver } from '@berth/plugin-api';
 import { ImageStore } from '@berth/image';
-import { createHash } from 'node:crypto';
 import { tarDirDriver } from '../../src/test-driver.js';
 import { loadArchive } from '../../src/load.js';
 
@@ -159,8 +158,7 @@ describe('a disk that fills up mid-apply', { skip }, () => {
     const name = `${sha(cfg).slice(7)}.json`;
     const archive = tarOfDir({ [name]: cfg, 'l/layer.tar': layer, 'manifest.json': JSON.stringify([{ Config: name, RepoTags: ['loaded:1'], Layers: ['l/layer.tar'] }]) });
     await assert.rejects(loadArchive(store, Readable.from([archive]), { quiet: true, tmpRoot: path.join(storeRoot, 'tmp') }, () => undefined), assertEnospc);
-    const after = snapshot();
-    assert.deepEqual({ ...after, layerdb: after.layerdb }, before);
+    assert.deepEqual(snapshot(), before);
     assert.deepEqual(tree(path.join(storeRoot, 'tmp')), [], 'the extracted archive is removed');
     assert.ok(Math.abs(freeBytes(mnt) - freeBefore) <= 64 << 10);
     // The space really is free again: a small image goes in.

@@ -1,3 +1,4 @@
+import * as fsSync from 'node:fs';
 import { constants as fsc, type Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -58,13 +59,8 @@ export function entryComponents(name: string): string[] {
   return parts;
 }
 
-async function lstatOrNull(p: string): Promise<Stats | null> {
-  try {
-    return await fs.lstat(p);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
+function lstatOrNull(p: string): Stats | null {
+  return fsSync.lstatSync(p, { throwIfNoEntry: false }) ?? null;
 }
 
 /**
@@ -72,6 +68,9 @@ async function lstatOrNull(p: string): Promise<Stats | null> {
  * parent component must be a real directory, checked with lstat as we go; we are the only
  * writer of the layer while it is applied), hard links only to members already inside the
  * layer, absolute symlink targets kept verbatim. Answers the bytes of file content written.
+ *
+ * The filesystem calls are synchronous: each takes microseconds, and a thread-pool round trip
+ * per call (7 or so per member) made small files cost several times their syscalls.
  */
 export async function applyTar(dir: string, tar: Readable | AsyncIterable<Buffer>, opts: ApplyTarOptions): Promise<number> {
   const format: WhiteoutFormat = opts.whiteoutFormat ?? (opts.whiteouts === false ? 'keep' : 'apply');
@@ -85,17 +84,17 @@ export async function applyTar(dir: string, tar: Readable | AsyncIterable<Buffer
   let size = 0;
 
   /** Ensures every component of `parts` below the root is a real directory; creates missing ones. */
-  const ensureParents = async (entry: string, parts: string[], create: boolean): Promise<string> => {
+  const ensureParents = (entry: string, parts: string[], create: boolean): string => {
     let rel = '';
     for (const part of parts) {
       rel = rel === '' ? part : `${rel}/${part}`;
       if (knownDirs.has(rel)) continue;
       const abs = path.join(root, rel);
-      const st = await lstatOrNull(abs);
+      const st = lstatOrNull(abs);
       if (st === null) {
         if (!create) throw archiveError(entry, `${rel} does not exist in the layer`);
-        await fs.mkdir(abs, { mode: 0o755 });
-        await fs.chmod(abs, 0o755);
+        fsSync.mkdirSync(abs, { mode: 0o755 });
+        fsSync.chmodSync(abs, 0o755);
       } else if (st.isSymbolicLink()) {
         throw archiveError(entry, `refusing to write through symlink ${rel}`);
       } else if (!st.isDirectory()) {
@@ -110,9 +109,9 @@ export async function applyTar(dir: string, tar: Readable | AsyncIterable<Buffer
     for (const d of knownDirs) if (d === rel || d.startsWith(`${rel}/`)) knownDirs.delete(d);
   };
 
-  const removeLower = async (rel: string, abs: string): Promise<void> => {
+  const removeLower = (rel: string, abs: string): void => {
     forget(rel);
-    await fs.rm(abs, { recursive: true, force: true });
+    fsSync.rmSync(abs, { recursive: true, force: true });
   };
 
   try {
@@ -124,7 +123,7 @@ export async function applyTar(dir: string, tar: Readable | AsyncIterable<Buffer
 
       if (format === 'overlay' && base.startsWith(WH_PREFIX)) {
         // The lower layers are not here: record the whiteout for overlayfs to apply.
-        const parentAbs = await ensureParents(h.name, parentParts, true);
+        const parentAbs = ensureParents(h.name, parentParts, true);
         const parentRel = parentParts.join('/');
         if (base === WH_OPAQUE) {
           opts.fs.lsetxattr(parentAbs, OVERLAY_OPAQUE_XATTR, Buffer.from('y'), 0);
@@ -133,9 +132,9 @@ export async function applyTar(dir: string, tar: Readable | AsyncIterable<Buffer
           const victimRel = parentRel === '' ? victim : `${parentRel}/${victim}`;
           if (victim !== '' && !written.has(victimRel)) {
             const victimAbs = path.join(parentAbs, victim);
-            if ((await lstatOrNull(victimAbs)) !== null) await removeLower(victimRel, victimAbs);
+            if ((lstatOrNull(victimAbs)) !== null) removeLower(victimRel, victimAbs);
             opts.fs.mknod(victimAbs, S_IFCHR, 0, 0);
-            await fs.lchown(victimAbs, h.uid, h.gid);
+            fsSync.lchownSync(victimAbs, h.uid, h.gid);
           }
         }
         continue;
@@ -143,19 +142,19 @@ export async function applyTar(dir: string, tar: Readable | AsyncIterable<Buffer
       if (format === 'apply' && base.startsWith(WH_PREFIX)) {
         const parentAbs = path.join(root, ...parentParts);
         // Nothing to hide below a directory the lower layers do not have.
-        if ((await lstatOrNull(parentAbs)) === null) continue;
-        await ensureParents(h.name, parentParts, false);
+        if ((lstatOrNull(parentAbs)) === null) continue;
+        ensureParents(h.name, parentParts, false);
         const parentRel = parentParts.join('/');
         if (base === WH_OPAQUE) {
           // Opaque directory: hide everything of the lower layers in it, keep this layer's own.
-          for (const child of await fs.readdir(parentAbs)) {
+          for (const child of fsSync.readdirSync(parentAbs)) {
             const childRel = parentRel === '' ? child : `${parentRel}/${child}`;
-            if (!written.has(childRel)) await removeLower(childRel, path.join(parentAbs, child));
+            if (!written.has(childRel)) removeLower(childRel, path.join(parentAbs, child));
           }
         } else if (!base.startsWith(WH_META_PREFIX)) {
           const victim = base.slice(WH_PREFIX.length);
           const victimRel = parentRel === '' ? victim : `${parentRel}/${victim}`;
-          if (victim !== '' && !written.has(victimRel)) await removeLower(victimRel, path.join(parentAbs, victim));
+          if (victim !== '' && !written.has(victimRel)) removeLower(victimRel, path.join(parentAbs, victim));
         }
         continue;
       }
@@ -165,45 +164,45 @@ export async function applyTar(dir: string, tar: Readable | AsyncIterable<Buffer
         if (devices === 'refuse') throw archiveError(h.name, `${h.type} device nodes are not allowed here`);
         continue;
       }
-      const abs = parts.length === 0 ? root : path.join(await ensureParents(h.name, parentParts, true), base);
+      const abs = parts.length === 0 ? root : path.join(ensureParents(h.name, parentParts, true), base);
       written.add(rel);
 
       if (parts.length === 0) {
         // The layer root itself ("./"): metadata only.
         if (h.type !== 'dir') throw archiveError(h.name, 'the layer root must be a directory');
       } else {
-        const existing = await lstatOrNull(abs);
-        if (existing !== null && !(existing.isDirectory() && h.type === 'dir')) await removeLower(rel, abs);
+        const existing = lstatOrNull(abs);
+        if (existing !== null && !(existing.isDirectory() && h.type === 'dir')) removeLower(rel, abs);
         switch (h.type) {
           case 'dir':
-            if (existing === null || !existing.isDirectory()) await fs.mkdir(abs, { mode: 0o700 });
+            if (existing === null || !existing.isDirectory()) fsSync.mkdirSync(abs, { mode: 0o700 });
             knownDirs.add(rel);
             break;
           case 'file': {
             // O_EXCL: never follows anything left at the path.
-            const fh = await fs.open(abs, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+            const fd = fsSync.openSync(abs, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
             try {
               for await (const chunk of body) {
                 let off = 0;
-                while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
+                while (off < chunk.length) off += fsSync.writeSync(fd, chunk, off, chunk.length - off);
               }
             } finally {
-              await fh.close();
+              fsSync.closeSync(fd);
             }
             size += h.size;
             break;
           }
           case 'symlink':
-            await fs.symlink(h.linkname, abs);
+            fsSync.symlinkSync(h.linkname, abs);
             break;
           case 'link': {
             const targetParts = entryComponents(h.linkname);
             if (targetParts.length === 0) throw archiveError(h.name, 'hard link to the layer root');
-            const target = path.join(await ensureParents(h.name, targetParts.slice(0, -1), false), targetParts[targetParts.length - 1]!);
-            const tst = await lstatOrNull(target);
+            const target = path.join(ensureParents(h.name, targetParts.slice(0, -1), false), targetParts[targetParts.length - 1]!);
+            const tst = lstatOrNull(target);
             if (tst === null) throw archiveError(h.name, `hard link target ${h.linkname} is not in the layer`);
             if (tst.isDirectory()) throw archiveError(h.name, `hard link target ${h.linkname} is a directory`);
-            await fs.link(target, abs);
+            fsSync.linkSync(target, abs);
             continue; // a hard link shares its target's metadata
           }
           case 'char':
@@ -215,7 +214,7 @@ export async function applyTar(dir: string, tar: Readable | AsyncIterable<Buffer
           }
         }
       }
-      await applyMetadata(abs, h, opts.fs);
+      applyMetadata(abs, h, opts.fs);
       if (h.type === 'dir') dirTimes.push({ p: abs, mtime: h.mtime });
     }
   } catch (err) {
@@ -226,14 +225,14 @@ export async function applyTar(dir: string, tar: Readable | AsyncIterable<Buffer
     throw err;
   }
   // Directory times last: creating their children changed them.
-  for (const { p, mtime } of dirTimes.reverse()) await fs.utimes(p, mtime, mtime);
+  for (const { p, mtime } of dirTimes.reverse()) fsSync.utimesSync(p, mtime, mtime);
   return size;
 }
 
-async function applyMetadata(abs: string, h: TarHeader, afs: ArchiveFs): Promise<void> {
-  await fs.lchown(abs, h.uid, h.gid);
+function applyMetadata(abs: string, h: TarHeader, afs: ArchiveFs): void {
+  fsSync.lchownSync(abs, h.uid, h.gid);
   // chmod after chown: chown clears set-id bits.
-  if (h.type !== 'symlink') await fs.chmod(abs, h.mode & 0o7777);
+  if (h.type !== 'symlink') fsSync.chmodSync(abs, h.mode & 0o7777);
   for (const [name, value] of h.xattrs) {
     try {
       afs.lsetxattr(abs, name, value, 0);
@@ -243,7 +242,7 @@ async function applyMetadata(abs: string, h: TarHeader, afs: ArchiveFs): Promise
       if (code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EPERM') throw err;
     }
   }
-  if (h.type !== 'dir') await fs.lutimes(abs, h.mtime, h.mtime);
+  if (h.type !== 'dir') fsSync.lutimesSync(abs, h.mtime, h.mtime);
 }
 
 /** Major and minor of a Linux dev_t (glibc's encoding). */

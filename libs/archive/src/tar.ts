@@ -135,9 +135,13 @@ function num(b: Buffer, off: number, len: number): number {
   return parseInt(s, 8);
 }
 
+const ZERO_BLOCK = Buffer.alloc(BLOCK);
+
 function checksumOk(b: Buffer): boolean {
-  let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : b[i]!;
+  // The checksum field counts as eight spaces.
+  let sum = 8 * 32;
+  for (let i = 0; i < 148; i++) sum += b[i]!;
+  for (let i = 156; i < BLOCK; i++) sum += b[i]!;
   const want = cstr(b, 148, 8).trim();
   return want !== '' && parseInt(want, 8) === sum;
 }
@@ -197,7 +201,7 @@ export async function* readTar(stream: Readable | AsyncIterable<Buffer>): AsyncG
     const h = await src.read(BLOCK);
     if (h.length === 0) return; // end without the zero blocks: accepted, as GNU tar does
     if (h.length < BLOCK) throw new TarFormatError('truncated header');
-    if (h.every((x) => x === 0)) {
+    if (h.equals(ZERO_BLOCK)) {
       await src.drain();
       return;
     }

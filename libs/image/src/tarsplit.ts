@@ -20,6 +20,7 @@ import { BerthError } from '@berth/errors';
 export type SplitEntry = { type: 1; name: string; size: number; position: number } | { type: 2; payload: string; position: number };
 
 const BLOCK = 512;
+const ZERO_BLOCK = Buffer.alloc(BLOCK);
 const roundUp = (n: number): number => Math.ceil(n / BLOCK) * BLOCK;
 
 function octal(buf: Buffer, off: number, len: number): number {
@@ -131,7 +132,7 @@ export class TarSplitter {
   }
 
   private async onHeader(h: Buffer): Promise<void> {
-    if (h.every((b) => b === 0)) {
+    if (h.equals(ZERO_BLOCK)) {
       this.raw.push(h);
       this.mode = 'trailer';
       return;

@@ -1,5 +1,6 @@
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
+import type https from 'node:https';
+import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
 import { BerthError } from '@berth/errors';
 
@@ -41,9 +42,17 @@ function connectError(req: HttpRequest, err: NodeJS.ErrnoException): BerthError 
   });
 }
 
+// node:https brings tls and crypto (several MiB of a daemon's RSS): loaded on the first
+// registry request, not when berthd starts (bench/lifecycle's idle RSS).
+const lazyRequire = createRequire(import.meta.url);
+let modules: { http: typeof http; https: typeof https } | undefined;
+const httpModules = (): { http: typeof http; https: typeof https } =>
+  (modules ??= { http: lazyRequire('node:http') as typeof http, https: lazyRequire('node:https') as typeof https });
+
 /** The node:http(s) transport. Bodies stream; nothing is buffered here. */
 export const nodeTransport: Transport = (req) =>
   new Promise<HttpResponse>((resolve, reject) => {
+    const { http: plain, https: secureModule } = httpModules();
     const secure = req.url.protocol === 'https:';
     const headers: Record<string, string> = { ...req.headers };
     if (Buffer.isBuffer(req.body)) headers['content-length'] = String(req.body.length);
@@ -53,7 +62,7 @@ export const nodeTransport: Transport = (req) =>
       timeout: req.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     };
     if (secure && req.tlsInsecure === true) options.rejectUnauthorized = false;
-    const r = (secure ? https : http).request(req.url, options, (res) => {
+    const r = (secure ? secureModule : plain).request(req.url, options, (res) => {
       resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res });
     });
     r.on('timeout', () => r.destroy(Object.assign(new Error('i/o timeout'), { code: 'ETIMEDOUT' })));

@@ -5,3 +5,5 @@ export type { TarHeader, TarEntry, EntryType } from './tar.js';
 export { changesBetween, diskUsage } from './changes.js';
 export { isZstd, zstdDecompress } from './zstd.js';
 export type { ZstdOptions } from './zstd.js';
+export { packChanges, changesSize, withViews, changesOfViews, diffSizeOfViews, diffOfViews, KeyedLock, ViewTable, mountAt, PrivateHome } from './union-views.js';
+export type { LayerViews, HeldView, HomeMounts } from './union-views.js';

@@ -1,10 +1,10 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
-import { applyTar, changesBetween, diskUsage, packDir } from '@berth/archive';
+import { applyTar, changesOfViews, diffOfViews, diffSizeOfViews, diskUsage, mountAt, packDir, PrivateHome, ViewTable } from '@berth/archive';
 import { BerthError } from '@berth/errors';
 import { MNT_DETACH, MS_BIND, MS_PRIVATE } from '@berth/native';
-import { ChangeKind, type Change, type CreateOpts, type DriverLogger, type GraphDriver, type GraphDriverCapabilities } from '@berth/plugin-api';
+import { type Change, type CreateOpts, type DriverLogger, type GraphDriver, type GraphDriverCapabilities } from '@berth/plugin-api';
 import { backingFsName } from './probe.js';
 import { mountUnion, runProgram, unmountUnion, type AufsSyscalls, type RunProgram, type UnionKind } from './union.js';
 import { branchChanges, normalizeBranch, WH_META_PREFIX } from './whiteouts.js';
@@ -24,6 +24,8 @@ export interface AufsDriverOptions {
   pageSize?: number;
 }
 
+export { mountAt };
+
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 function storageError(what: string, cause: unknown, details: Record<string, unknown> = {}): BerthError {
@@ -33,27 +35,6 @@ function storageError(what: string, cause: unknown, details: Record<string, unkn
 }
 
 const isErrno = (err: unknown, code: string): boolean => (err as { code?: unknown }).code === code;
-
-const unescapeMountinfo = (field: string): string => field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-
-/** The last mount on `dir` (the visible one): its root within its filesystem and its type; null if none. */
-export async function mountAt(dir: string): Promise<{ root: string; fstype: string } | null> {
-  const info = await fs.readFile('/proc/self/mountinfo', 'utf8');
-  const want = path.resolve(dir);
-  let found: { root: string; fstype: string } | null = null;
-  for (const line of info.split('\n')) {
-    const f = line.split(' ');
-    if (f[4] === undefined || unescapeMountinfo(f[4]) !== want) continue;
-    const sep = f.indexOf('-');
-    found = { root: unescapeMountinfo(f[3] ?? '/'), fstype: f[sep + 1] ?? '' };
-  }
-  return found;
-}
-
-interface Held {
-  count: number;
-  path: string;
-}
 
 /**
  * Docker's aufs layout under the home:
@@ -71,14 +52,19 @@ export class AufsDriver implements GraphDriver {
   private readonly log: DriverLogger;
   private readonly sys: AufsSyscalls;
   private readonly run: RunProgram;
-  private readonly held = new Map<string, Held>();
-  private readonly locks = new Map<string, Promise<unknown>>();
-  private homeBound = false;
+  /** Counted views and the per-layer lock: get/put/remove of one layer never interleave. */
+  private readonly views = new ViewTable();
+  private readonly home: PrivateHome;
 
   constructor(private readonly opts: AufsDriverOptions) {
     this.root = path.resolve(opts.root);
     this.log = opts.logger;
     this.sys = opts.sys;
+    this.home = new PrivateHome(this.root, {
+      mount: (source, target, fstype, flags, data) => opts.sys.mount(source, target, fstype, flags, data),
+      umount2: (target, flags) => opts.sys.umount2(target, flags),
+      flags: { bind: MS_BIND, private: MS_PRIVATE, detach: MNT_DETACH },
+    });
     this.union = opts.union;
     this.run = opts.run ?? runProgram;
   }
@@ -93,14 +79,7 @@ export class AufsDriver implements GraphDriver {
     }
     if (this.opts.privateHome ?? true) {
       try {
-        const existing = await mountAt(this.root);
-        if (existing === null) {
-          this.sys.mount(this.root, this.root, null, MS_BIND, null);
-          this.homeBound = true;
-        } else if (existing.root !== '/') {
-          this.homeBound = true; // our own bind, left by a daemon that was killed
-        }
-        this.sys.mount(null, this.root, null, MS_PRIVATE, null);
+        await this.home.make();
       } catch (err) {
         throw storageError(`make ${this.root} a private mount`, err);
       }
@@ -134,18 +113,6 @@ export class AufsDriver implements GraphDriver {
       throw storageError(`read layer ${id}`, err, { layerId: id });
     }
     return text.split('\n').filter((l) => l !== '');
-  }
-
-  private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(id) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    this.locks.set(id, tail);
-    try {
-      return await run;
-    } finally {
-      if (this.locks.get(id) === tail) this.locks.delete(id);
-    }
   }
 
   async create(id: string, parent: string, opts?: CreateOpts): Promise<void> {
@@ -203,14 +170,14 @@ export class AufsDriver implements GraphDriver {
 
   async remove(id: string): Promise<void> {
     this.check(id);
-    await this.locked(id, async () => {
-      if (this.held.has(id) || (await this.isMounted(id))) {
+    await this.views.locked(id, async () => {
+      if (this.views.has(id) || (await this.isMounted(id))) {
         try {
           await unmountUnion(this.union, this.mntDir(id), this.sys, this.run);
         } catch (err) {
           throw storageError(`unmount layer ${id}`, err, { layerId: id });
         }
-        this.held.delete(id);
+        this.views.delete(id);
       }
       try {
         await this.removeFiles(id);
@@ -222,24 +189,10 @@ export class AufsDriver implements GraphDriver {
 
   async get(id: string, mountLabel?: string): Promise<string> {
     this.check(id);
-    const fast = this.held.get(id);
-    if (fast !== undefined) {
-      fast.count++;
-      return fast.path;
-    }
-    return this.locked(id, async () => {
-      const again = this.held.get(id);
-      if (again !== undefined) {
-        again.count++;
-        return again.path;
-      }
+    return this.views.get(id, async () => {
       const parents = await this.parents(id);
-      if (parents.length === 0) {
-        // A base layer: its branch is the whole tree, nothing to mount (as Docker's aufs).
-        const p = this.diffDir(id);
-        this.held.set(id, { count: 1, path: p });
-        return p;
-      }
+      // A base layer: its branch is the whole tree, nothing to mount (as Docker's aufs).
+      if (parents.length === 0) return { path: this.diffDir(id), counted: true };
       if (mountLabel) this.log.debug({ layerId: id, mountLabel }, 'mount label ignored (no SELinux)');
       const mnt = this.mntDir(id);
       if (!(await this.isMounted(id))) {
@@ -259,25 +212,13 @@ export class AufsDriver implements GraphDriver {
         }
         this.log.debug({ layerId: id, depth: parents.length, union: this.union, ms: Math.round(performance.now() - t0) }, 'layer mounted');
       }
-      this.held.set(id, { count: 1, path: mnt });
-      return mnt;
+      return { path: mnt, counted: true };
     });
   }
 
   async put(id: string): Promise<void> {
     this.check(id);
-    const fast = this.held.get(id);
-    if (fast !== undefined && fast.count > 1) {
-      fast.count--;
-      return;
-    }
-    await this.locked(id, async () => {
-      const h = this.held.get(id);
-      if (h !== undefined && h.count > 1) {
-        h.count--;
-        return;
-      }
-      this.held.delete(id);
+    await this.views.put(id, async (h) => {
       if (h !== undefined && h.path === this.diffDir(id)) return; // a base layer
       if (h === undefined && !(await this.isMounted(id))) return; // not ours to release
       await this.unmount(id);
@@ -316,8 +257,8 @@ export class AufsDriver implements GraphDriver {
   }
 
   async cleanup(): Promise<void> {
-    for (const [id, h] of [...this.held]) {
-      this.held.delete(id);
+    for (const [id, h] of this.views.entries()) {
+      this.views.delete(id);
       if (h.path === this.diffDir(id)) continue;
       try {
         // Only unmount: a container of a live-restored daemon may still use the union through
@@ -327,14 +268,7 @@ export class AufsDriver implements GraphDriver {
         this.log.warn({ layerId: id, err }, 'unmount at cleanup failed');
       }
     }
-    if (this.homeBound) {
-      try {
-        this.sys.umount2(this.root, MNT_DETACH);
-      } catch (err) {
-        this.log.warn({ err }, 'unmount of the driver home failed');
-      }
-      this.homeBound = false;
-    }
+    this.home.release((err) => this.log.warn({ err }, 'unmount of the driver home failed'));
   }
 
   /**
@@ -345,25 +279,9 @@ export class AufsDriver implements GraphDriver {
   private async nativeReadable(id: string, parent: string): Promise<string[] | null> {
     const parents = await this.parents(id);
     if ((parents[0] ?? '') !== parent) return null;
-    if (this.held.has(id) || (await this.isMounted(id))) return null;
+    if (this.views.has(id) || (await this.isMounted(id))) return null;
     if (this.union === 'fuse-overlayfs') await normalizeBranch(this.diffDir(id), this.sys);
     return parents;
-  }
-
-  /** Runs `fn` on the views of `id` and `parent` (null for ''), then releases them. */
-  private async withViews<T>(id: string, parent: string, fn: (view: string, parentView: string | null) => Promise<T>): Promise<T> {
-    const view = await this.get(id);
-    try {
-      if (parent === '') return await fn(view, null);
-      const pview = await this.get(parent);
-      try {
-        return await fn(view, pview);
-      } finally {
-        await this.put(parent);
-      }
-    } finally {
-      await this.put(id);
-    }
   }
 
   async diff(id: string, parent: string): Promise<Readable> {
@@ -374,36 +292,13 @@ export class AufsDriver implements GraphDriver {
       const top = (await fs.readdir(dir)).filter((n) => !n.startsWith(WH_META_PREFIX) || n === '.wh..wh..opq');
       return packDir(dir, this.sys, { include: top });
     }
-    const view = await this.get(id);
-    let pview: string | null = null;
-    const release = async (): Promise<void> => {
-      await this.put(id);
-      if (pview !== null) await this.put(parent);
-    };
-    try {
-      if (parent !== '') pview = await this.get(parent);
-      const stream =
-        pview === null
-          ? packDir(view, this.sys)
-          : await (async () => {
-              const changes = await changesBetween(pview, view);
-              return packDir(view, this.sys, {
-                include: changes.filter((c) => c.kind !== ChangeKind.Delete).map((c) => c.path.slice(1)),
-                whiteouts: changes.filter((c) => c.kind === ChangeKind.Delete).map((c) => c.path.slice(1)),
-              });
-            })();
-      stream.once('close', () => void release().catch((err: unknown) => this.log.warn({ layerId: id, err }, 'release after diff failed')));
-      return stream;
-    } catch (err) {
-      await release();
-      throw err;
-    }
+    return diffOfViews(this, id, parent, this.sys, (err) => this.log.warn({ layerId: id, err }, 'release after diff failed'));
   }
 
   async changes(id: string, parent: string): Promise<Change[]> {
     const parents = await this.nativeReadable(id, parent);
     if (parents !== null) return branchChanges(this.diffDir(id), parents.map((p) => this.diffDir(p)));
-    return this.withViews(id, parent, (view, pview) => changesBetween(pview, view));
+    return changesOfViews(this, id, parent);
   }
 
   async applyDiff(id: string, _parent: string, diff: Readable): Promise<number> {
@@ -417,20 +312,7 @@ export class AufsDriver implements GraphDriver {
 
   async diffSize(id: string, parent: string): Promise<number> {
     if ((await this.nativeReadable(id, parent)) !== null) return diskUsage(this.diffDir(id));
-    return this.withViews(id, parent, async (view, pview) => {
-      if (pview === null) return diskUsage(view);
-      let size = 0;
-      const seen = new Set<number>();
-      for (const c of await changesBetween(pview, view)) {
-        if (c.kind === ChangeKind.Delete) continue;
-        const st = await fs.lstat(path.join(view, c.path)).catch(() => null);
-        if (st?.isFile() && !seen.has(st.ino)) {
-          seen.add(st.ino);
-          size += st.size;
-        }
-      }
-      return size;
-    });
+    return diffSizeOfViews(this, id, parent);
   }
 
   async capabilities(): Promise<GraphDriverCapabilities> {

@@ -5,7 +5,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { applyTar, changesBetween, diskUsage, packDir, OVERLAY_OPAQUE_XATTR } from '@berth/archive';
+import { applyTar, changesOfViews, diffOfViews, diffSizeOfViews, diskUsage, packDir, mountAt, OVERLAY_OPAQUE_XATTR, PrivateHome, ViewTable, withViews } from '@berth/archive';
 import { BerthError } from '@berth/errors';
 import { FsMagic, MNT_DETACH, MS_BIND, MS_PRIVATE, type Syscalls } from '@berth/native';
 import {
@@ -84,11 +84,6 @@ async function lstatOrNull(p: string): Promise<Stats | null> {
 
 const isWhiteout = (st: Stats): boolean => st.isCharacterDevice() && st.rdev === 0;
 
-interface Mounted {
-  count: number;
-  merged: string;
-}
-
 /**
  * Docker's overlay2 layout under the home:
  *   <id>/diff/    the layer's own files (an overlay upper dir: whiteouts are 0/0 char devices)
@@ -104,15 +99,19 @@ export class Overlay2Driver implements GraphDriver {
   private readonly sys: OverlaySyscalls;
   private readonly mountOptions: string[];
   private readonly pageSize: number;
-  private readonly mounts = new Map<string, Mounted>();
-  /** Per-layer queue: get/put/remove of one layer never interleave. */
-  private readonly locks = new Map<string, Promise<unknown>>();
-  private homeBound = false;
+  /** Counted mounts and the per-layer lock: get/put/remove of one layer never interleave. */
+  private readonly views = new ViewTable();
+  private readonly home: PrivateHome;
 
   constructor(private readonly opts: Overlay2DriverOptions) {
     this.root = path.resolve(opts.root);
     this.log = opts.logger;
     this.sys = opts.sys;
+    this.home = new PrivateHome(this.root, {
+      mount: (source, target, fstype, flags, data) => opts.sys.mount(source, target, fstype, flags, data),
+      umount2: (target, flags) => opts.sys.umount2(target, flags),
+      flags: { bind: MS_BIND, private: MS_PRIVATE, detach: MNT_DETACH },
+    });
     this.mountOptions = opts.mountOptions ?? [];
     this.pageSize = opts.pageSize ?? 4096;
   }
@@ -127,16 +126,7 @@ export class Overlay2Driver implements GraphDriver {
     }
     if (this.opts.privateHome ?? true) {
       try {
-        const existing = await mountAt(this.root);
-        if (existing === null) {
-          this.sys.mount(this.root, this.root, null, MS_BIND, null);
-          this.homeBound = true;
-        } else if (existing.root !== '/') {
-          // A bind of the home onto itself left by a daemon that did not clean up (killed):
-          // ours to undo at cleanup. A filesystem mounted there (root "/") is the admin's.
-          this.homeBound = true;
-        }
-        this.sys.mount(null, this.root, null, MS_PRIVATE, null);
+        await this.home.make();
       } catch (err) {
         throw storageError(`make ${this.root} a private mount`, err);
       }
@@ -155,18 +145,6 @@ export class Overlay2Driver implements GraphDriver {
     });
     if (st?.isDirectory()) return d;
     throw new BerthError('BERTH_LAYER_NOT_FOUND', `overlay2: no layer ${id}`, { details: { layerId: id } });
-  }
-
-  private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(id) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    this.locks.set(id, tail);
-    try {
-      return await run;
-    } finally {
-      if (this.locks.get(id) === tail) this.locks.delete(id);
-    }
   }
 
   async create(id: string, parent: string, opts?: CreateOpts): Promise<void> {
@@ -214,15 +192,15 @@ export class Overlay2Driver implements GraphDriver {
 
   async remove(id: string): Promise<void> {
     const d = this.dir(id);
-    await this.locked(id, async () => {
+    await this.views.locked(id, async () => {
       const merged = path.join(d, 'merged');
-      if (this.mounts.has(id) || this.isMounted(merged)) {
+      if (this.views.has(id) || this.isMounted(merged)) {
         try {
           this.sys.umount2(merged, MNT_DETACH);
         } catch (err) {
           if (!isErrno(err, 'EINVAL') && !isErrno(err, 'ENOENT')) throw storageError(`unmount layer ${id}`, err, { layerId: id });
         }
-        this.mounts.delete(id);
+        this.views.delete(id);
       }
       try {
         const short = await readOrNull(path.join(d, 'link'));
@@ -245,32 +223,21 @@ export class Overlay2Driver implements GraphDriver {
 
   async get(id: string, mountLabel?: string): Promise<string> {
     const d = this.dir(id);
-    const held = this.mounts.get(id);
-    if (held !== undefined) {
-      // Fast path, no I/O: the layer is mounted and counted.
-      held.count++;
-      return held.merged;
-    }
-    return this.locked(id, async () => {
-      const again = this.mounts.get(id);
-      if (again !== undefined) {
-        again.count++;
-        return again.merged;
-      }
+    // A mounted layer is only counted (no I/O); the first get mounts it.
+    return this.views.get(id, async () => {
       const lower = await readOrNull(path.join(d, 'lower')).catch((err: unknown) => {
         throw storageError(`read layer ${id}`, err, { layerId: id });
       });
       if (lower === null) {
         // A base layer: nothing to mount, its diff is the whole tree.
         await this.existing(id);
-        return path.join(d, 'diff');
+        return { path: path.join(d, 'diff'), counted: false };
       }
       if (mountLabel) this.log.debug({ layerId: id, mountLabel }, 'mount label ignored (no SELinux)');
       const merged = path.join(d, 'merged');
       if (this.isMounted(merged)) {
         // Mounted by an earlier daemon that did not clean up: adopt it.
-        this.mounts.set(id, { count: 1, merged });
-        return merged;
+        return { path: merged, counted: true };
       }
       await fs.mkdir(merged, { mode: 0o700 }).catch((err: unknown) => {
         if (!isErrno(err, 'EEXIST')) throw storageError(`create ${merged}`, err, { layerId: id });
@@ -293,27 +260,15 @@ export class Overlay2Driver implements GraphDriver {
         const stderr = (err as { stderr?: string }).stderr?.trim();
         throw storageError(`mount layer ${id}`, stderr ? new Error(stderr) : err, { layerId: id, depth: lowers.length });
       }
-      this.mounts.set(id, { count: 1, merged });
-      return merged;
+      return { path: merged, counted: true };
     });
   }
 
   async put(id: string): Promise<void> {
     const d = this.dir(id);
-    const held = this.mounts.get(id);
-    if (held !== undefined && held.count > 1) {
-      held.count--;
-      return;
-    }
-    await this.locked(id, async () => {
-      const m = this.mounts.get(id);
-      if (m !== undefined && m.count > 1) {
-        m.count--;
-        return;
-      }
+    await this.views.put(id, async (m) => {
       const merged = path.join(d, 'merged');
       if (m === undefined && !this.isMounted(merged)) return; // a base layer, or not mounted
-      this.mounts.delete(id);
       try {
         this.sys.umount2(merged, MNT_DETACH);
       } catch (err) {
@@ -371,22 +326,15 @@ export class Overlay2Driver implements GraphDriver {
   }
 
   async cleanup(): Promise<void> {
-    for (const [id, m] of this.mounts) {
+    for (const [id, m] of this.views.entries()) {
       try {
-        this.sys.umount2(m.merged, MNT_DETACH);
+        this.sys.umount2(m.path, MNT_DETACH);
       } catch (err) {
         this.log.warn({ layerId: id, err }, 'unmount at cleanup failed');
       }
     }
-    this.mounts.clear();
-    if (this.homeBound) {
-      try {
-        this.sys.umount2(this.root, MNT_DETACH);
-      } catch (err) {
-        this.log.warn({ err }, 'unmount of the driver home failed');
-      }
-      this.homeBound = false;
-    }
+    this.views.clear();
+    this.home.release((err) => this.log.warn({ err }, 'unmount of the driver home failed'));
   }
 
   /** Whether `parent` is the layer `id` was created on (then diff/ alone is the answer). */
@@ -399,49 +347,16 @@ export class Overlay2Driver implements GraphDriver {
     return link !== null && lower.split(':')[0] === `${LINK_DIR}/${link}`;
   }
 
-  /** Runs `fn` on the mounted views of `id` and `parent` (null for ''), then releases them. */
-  private async withViews<T>(id: string, parent: string, fn: (view: string, parentView: string | null) => Promise<T>): Promise<T> {
-    const view = await this.get(id);
-    try {
-      if (parent === '') return await fn(view, null);
-      const pview = await this.get(parent);
-      try {
-        return await fn(view, pview);
-      } finally {
-        await this.put(parent);
-      }
-    } finally {
-      await this.put(id);
-    }
-  }
-
   async diff(id: string, parent: string): Promise<Readable> {
     const d = await this.existing(id);
     if (await this.isParent(id, parent)) return packDir(path.join(d, 'diff'), this.sys, { overlayWhiteouts: true });
     // Against another layer: compare the mounted trees; the mounts last as long as the stream.
-    const view = await this.get(id);
-    let pview: string | null = null;
-    const release = async (): Promise<void> => {
-      await this.put(id);
-      if (parent !== '' && pview !== null) await this.put(parent);
-    };
-    try {
-      if (parent !== '') pview = await this.get(parent);
-      const changes = await changesBetween(pview, view);
-      const include = changes.filter((c) => c.kind !== ChangeKind.Delete).map((c) => c.path.slice(1));
-      const whiteouts = changes.filter((c) => c.kind === ChangeKind.Delete).map((c) => c.path.slice(1));
-      const stream = packDir(view, this.sys, pview === null ? {} : { include, whiteouts });
-      stream.once('close', () => void release().catch((err: unknown) => this.log.warn({ layerId: id, err }, 'release after diff failed')));
-      return stream;
-    } catch (err) {
-      await release();
-      throw err;
-    }
+    return diffOfViews(this, id, parent, this.sys, (err) => this.log.warn({ layerId: id, err }, 'release after diff failed'));
   }
 
   async changes(id: string, parent: string): Promise<Change[]> {
     if (await this.isParent(id, parent)) return this.nativeChanges(id);
-    return this.withViews(id, parent, (view, pview) => changesBetween(pview, view));
+    return changesOfViews(this, id, parent);
   }
 
   /**
@@ -506,7 +421,7 @@ export class Overlay2Driver implements GraphDriver {
       size = await applyTar(path.join(d, 'diff'), diff, { fs: this.sys, whiteoutFormat: 'overlay' });
     } else {
       // Not on its own parent: apply through the mount, where deleting is how whiteouts work.
-      size = await this.withViews(id, '', (view) => applyTar(view, diff, { fs: this.sys, whiteoutFormat: 'apply' }));
+      size = await withViews(this, id, '', (view) => applyTar(view, diff, { fs: this.sys, whiteoutFormat: 'apply' }));
     }
     this.log.debug({ layerId: id, size, ms: Math.round(performance.now() - t0) }, 'layer applied');
     return size;
@@ -515,16 +430,7 @@ export class Overlay2Driver implements GraphDriver {
   async diffSize(id: string, parent: string): Promise<number> {
     const d = await this.existing(id);
     if (await this.isParent(id, parent)) return diskUsage(path.join(d, 'diff'));
-    return this.withViews(id, parent, async (view, pview) => {
-      if (pview === null) return diskUsage(view);
-      let size = 0;
-      for (const c of await changesBetween(pview, view)) {
-        if (c.kind === ChangeKind.Delete) continue;
-        const st = await lstatOrNull(path.join(view, c.path));
-        if (st?.isFile()) size += st.size;
-      }
-      return size;
-    });
+    return diffSizeOfViews(this, id, parent);
   }
 
   async capabilities(): Promise<GraphDriverCapabilities> {
@@ -532,21 +438,7 @@ export class Overlay2Driver implements GraphDriver {
   }
 }
 
-/** Whether `dir` is a mount point, by /proc/self/mountinfo (field 5, octal escapes decoded). */
-const unescapeMountinfo = (field: string): string => field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-
-/** The last mount on `dir` (the one visible), with its root within its filesystem; null if none. */
-export async function mountAt(dir: string): Promise<{ root: string } | null> {
-  const info = await fs.readFile('/proc/self/mountinfo', 'utf8');
-  const want = path.resolve(dir);
-  let found: { root: string } | null = null;
-  for (const line of info.split('\n')) {
-    const f = line.split(' ');
-    if (f[4] !== undefined && unescapeMountinfo(f[4]) === want) found = { root: unescapeMountinfo(f[3] ?? '/') };
-  }
-  return found;
-}
-
+/** Whether `dir` is a mount point, by /proc/self/mountinfo. */
 export async function isMountPoint(dir: string): Promise<boolean> {
   return (await mountAt(dir)) !== null;
 }

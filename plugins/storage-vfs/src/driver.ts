@@ -14,7 +14,7 @@ import type {
   GraphDriverDeps,
   GraphDriverDescriptor,
 } from '@berth/plugin-api';
-import { applyTar, changesBetween, diskUsage, packDir, type ArchiveFs } from '@berth/archive';
+import { applyTar, changesBetween, changesSize, packChanges, type ArchiveFs } from '@berth/archive';
 
 const execFileP = promisify(execFile);
 
@@ -140,12 +140,7 @@ export class VfsDriver implements GraphDriver {
 
   async diff(id: string, parent: string): Promise<Readable> {
     const d = await this.existing(id);
-    if (parent === '') return packDir(d, this.opts.fs);
-    const p = await this.existing(parent);
-    const changes = await changesBetween(p, d);
-    const include = changes.filter((c) => c.kind !== 2).map((c) => c.path.slice(1));
-    const whiteouts = changes.filter((c) => c.kind === 2).map((c) => c.path.slice(1));
-    return packDir(d, this.opts.fs, { include, whiteouts });
+    return packChanges(parent === '' ? null : await this.existing(parent), d, this.opts.fs);
   }
 
   async changes(id: string, parent: string): Promise<Change[]> {
@@ -164,20 +159,7 @@ export class VfsDriver implements GraphDriver {
 
   async diffSize(id: string, parent: string): Promise<number> {
     const d = await this.existing(id);
-    if (parent === '') return diskUsage(d);
-    const changes = await changesBetween(await this.existing(parent), d);
-    let size = 0;
-    const seen = new Set<number>();
-    for (const c of changes) {
-      if (c.kind === 2) continue;
-      const st = await fs.lstat(path.join(d, c.path)).catch(() => null);
-      // Hard links count once, as the bytes ApplyDiff wrote.
-      if (st?.isFile() && !seen.has(st.ino)) {
-        seen.add(st.ino);
-        size += st.size;
-      }
-    }
-    return size;
+    return changesSize(parent === '' ? null : await this.existing(parent), d);
   }
 
   async capabilities(): Promise<GraphDriverCapabilities> {

@@ -3,9 +3,9 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { applyTar, changesBetween, diskUsage, packDir, type ArchiveFs } from '@berth/archive';
+import { applyTar, changesBetween, changesSize, packChanges, type ArchiveFs } from '@berth/archive';
 import { BerthError } from '@berth/errors';
-import { ChangeKind, type Change, type CreateOpts, type GraphDriver, type GraphDriverCapabilities } from '@berth/plugin-api';
+import { type Change, type CreateOpts, type GraphDriver, type GraphDriverCapabilities } from '@berth/plugin-api';
 
 const execFileP = promisify(execFile);
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -93,12 +93,7 @@ export class FakeGraphDriver implements GraphDriver {
 
   async diff(id: string, parent: string): Promise<Readable> {
     const d = await this.existing(id);
-    if (parent === '') return packDir(d, this.afs);
-    const changes = await changesBetween(await this.existing(parent), d);
-    return packDir(d, this.afs, {
-      include: changes.filter((c) => c.kind !== ChangeKind.Delete).map((c) => c.path.slice(1)),
-      whiteouts: changes.filter((c) => c.kind === ChangeKind.Delete).map((c) => c.path.slice(1)),
-    });
+    return packChanges(parent === '' ? null : await this.existing(parent), d, this.afs);
   }
 
   async changes(id: string, parent: string): Promise<Change[]> {
@@ -111,18 +106,7 @@ export class FakeGraphDriver implements GraphDriver {
 
   async diffSize(id: string, parent: string): Promise<number> {
     const d = await this.existing(id);
-    if (parent === '') return diskUsage(d);
-    let size = 0;
-    const seen = new Set<number>();
-    for (const c of await changesBetween(await this.existing(parent), d)) {
-      if (c.kind === ChangeKind.Delete) continue;
-      const st = await fs.lstat(path.join(d, c.path)).catch(() => null);
-      if (st?.isFile() && !seen.has(st.ino)) {
-        seen.add(st.ino);
-        size += st.size;
-      }
-    }
-    return size;
+    return changesSize(parent === '' ? null : await this.existing(parent), d);
   }
 
   async capabilities(): Promise<GraphDriverCapabilities> {

@@ -37,6 +37,18 @@ export interface ApplyTarOptions {
 }
 
 const WH_PREFIX = '.wh.';
+
+/**
+ * The name a `.wh.<name>` member hides, which must be one entry of its own directory:
+ * `.wh..` and `.wh...` would name the directory itself or its parent, and deleting that
+ * reaches outside what the whiteout may touch (a layer's root, or every layer beside it).
+ */
+function whiteoutVictim(member: string, base: string): string {
+  const victim = base.slice(WH_PREFIX.length);
+  if (victim === '' || victim === '.' || victim === '..' || victim.includes('/'))
+    throw archiveError(member, 'invalid whiteout: it names no entry of its directory');
+  return victim;
+}
 const WH_META_PREFIX = '.wh..wh.';
 const WH_OPAQUE = '.wh..wh..opq';
 const S_IFCHR = 0o020000;
@@ -128,9 +140,9 @@ export async function applyTar(dir: string, tar: Readable | AsyncIterable<Buffer
         if (base === WH_OPAQUE) {
           opts.fs.lsetxattr(parentAbs, OVERLAY_OPAQUE_XATTR, Buffer.from('y'), 0);
         } else if (!base.startsWith(WH_META_PREFIX)) {
-          const victim = base.slice(WH_PREFIX.length);
+          const victim = whiteoutVictim(h.name, base);
           const victimRel = parentRel === '' ? victim : `${parentRel}/${victim}`;
-          if (victim !== '' && !written.has(victimRel)) {
+          if (!written.has(victimRel)) {
             const victimAbs = path.join(parentAbs, victim);
             if ((lstatOrNull(victimAbs)) !== null) removeLower(victimRel, victimAbs);
             opts.fs.mknod(victimAbs, S_IFCHR, 0, 0);
@@ -152,9 +164,9 @@ export async function applyTar(dir: string, tar: Readable | AsyncIterable<Buffer
             if (!written.has(childRel)) removeLower(childRel, path.join(parentAbs, child));
           }
         } else if (!base.startsWith(WH_META_PREFIX)) {
-          const victim = base.slice(WH_PREFIX.length);
+          const victim = whiteoutVictim(h.name, base);
           const victimRel = parentRel === '' ? victim : `${parentRel}/${victim}`;
-          if (victim !== '' && !written.has(victimRel)) removeLower(victimRel, path.join(parentAbs, victim));
+          if (!written.has(victimRel)) removeLower(victimRel, path.join(parentAbs, victim));
         }
         continue;
       }

@@ -376,3 +376,14 @@ describe('hostile layer tarballs: device nodes', () => {
     assert.equal(bfs.nodes.length, 3);
   });
 });
+
+describe('hostile layer tarballs: whiteouts naming . or ..', () => {
+  for (const format of ['apply', 'overlay'] as const) {
+    it(`refuses .wh.. and .wh... (${format}): they would remove the layer or everything beside it`, async () => {
+      for (const name of ['.wh...', '.wh..', 'sub/.wh...', 'sub/.wh..']) {
+        const layer = await refused(tarOf([{ name: 'sub/', type: 'dir' }, { name, data: '' }]), /invalid whiteout/, { whiteoutFormat: format });
+        assert.ok(fs.existsSync(layer), `the layer root survives ${name}`);
+      }
+    });
+  }
+});

@@ -37,7 +37,7 @@ import { BerthError } from '@berth/errors';
 import type { Logger } from '@berth/log';
 import type { GraphDriver } from '@berth/plugin-api';
 import { chainIdOf, sha256Digest } from './chain.js';
-import { randomId, syncDir } from './fsutil.js';
+import { atomicWrite, randomId, syncDir } from './fsutil.js';
 import { parseNormalizedReference, type Reference } from './reference.js';
 import { TarSplitter, assembleTar, splitTarSize } from './tarsplit.js';
 import type { ImageConfig } from './types.js';
@@ -363,9 +363,7 @@ export async function addImage(s: StoreInternals, input: AddImageInput): Promise
     return await s.serial(async () => {
       if (!s.images.has(id)) {
         const file = path.join(s.root, 'imagedb/content/sha256', hex(id));
-        const tmp = `${path.dirname(file)}/.tmp-${hex(id)}-${randomBytes(4).toString('hex')}`;
-        await fs.writeFile(tmp, input.config, { mode: 0o600 });
-        await fs.rename(tmp, file);
+        await atomicWrite(file, input.config);
         s.images.set(id, { id, config, lastTagTime: null });
       }
       for (const r of refs) await s.setTag(r, id);

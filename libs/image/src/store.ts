@@ -776,7 +776,10 @@ async function* decompressed(src: AsyncIterable<Buffer | string>): AsyncGenerato
     for (let r = await it.next(); !r.done; r = await it.next()) yield Buffer.from(r.value as Buffer);
   })();
   if (head[0] === 0x1f && head[1] === 0x8b) {
-    yield* Readable.from(rest).pipe(createGunzip()) as AsyncIterable<Buffer>;
+    // pipe() does not forward a source error: without this, a client that goes away mid-import
+    // is an unhandled 'error' (the daemon dies) or a gunzip that waits forever.
+    const gunzip = createGunzip();
+    yield* Readable.from(rest).on('error', (err) => gunzip.destroy(err)).pipe(gunzip) as AsyncIterable<Buffer>;
     return;
   }
   if (isZstd(head)) {

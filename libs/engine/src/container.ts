@@ -34,6 +34,8 @@ export class Ctr {
   restartTimer: NodeJS.Timeout | null = null;
   /** Set while stop/kill/rm asked for the exit: no restart policy applies. */
   suppressRestart = false;
+  /** A `restart` is stopping it: an AutoRemove container is kept (Docker's manual restart). */
+  restarting = false;
   removing = false;
   private chain: Promise<unknown> = Promise.resolve();
   /** The spec of the current run (exec builds on its process). */

@@ -24,7 +24,7 @@ export function watchExit(ctx: EngineContext, c: Ctr): void {
     },
     (err: unknown) => {
       ctx.log.warn({ err, containerId: c.id }, 'lost the shim without an exit status');
-      void onExit(ctx, c, 255);
+      void onExit(ctx, c, 255).catch((err2: unknown) => ctx.log.error({ err: err2, containerId: c.id }, 'exit handling failed'));
     },
   );
 }
@@ -54,7 +54,12 @@ async function onExit(ctx: EngineContext, c: Ctr, code: number): Promise<void> {
     }
   }
   Object.assign(s, { Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: rfc3339Nano(finished) });
-  ctx.save(c);
+  try {
+    ctx.save(c);
+  } catch (err) {
+    // The waiters and stop/rm must still learn of the exit; the record is saved again later.
+    log.error({ err }, 'saving the exit failed');
+  }
   log.info({ exitCode: code, oomKilled: oom }, 'container exited');
   if (oom) ctx.emit(c, 'oom');
   ctx.emit(c, 'die', { exitCode: String(code), execDuration: String(Math.floor(ranMs / 1000)) });
@@ -65,7 +70,9 @@ async function onExit(ctx: EngineContext, c: Ctr, code: number): Promise<void> {
   }
   const done = c.exited;
   const manual = c.suppressRestart || c.rec.HasBeenManuallyStopped || c.removing;
-  if (!manual && c.host.AutoRemove) {
+  // Docker removes an AutoRemove container after any exit, a `stop` or `kill` included; only a
+  // restart in progress keeps it.
+  if (c.host.AutoRemove && !c.removing && !c.restarting) {
     done.resolve();
     void removeNow(ctx, c).catch((err: unknown) => log.warn({ err }, 'auto-remove failed'));
     return;

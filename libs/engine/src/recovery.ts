@@ -61,7 +61,8 @@ export async function recover(ctx: EngineContext): Promise<void> {
       continue;
     }
     if (alive) {
-      await ctx.runtime.kill(rec.Id, 9, true);
+      // It may exit on its own meanwhile: that must not stop the daemon from starting.
+      await Promise.resolve(ctx.runtime.kill(rec.Id, 9, true)).catch(() => undefined);
     }
     const code = (await readExitFile(ctx.runtime.exitFile(rec.Id))) ?? 255;
     await ctx.runtime.delete(rec.Id, true).catch(() => undefined);
@@ -70,6 +71,11 @@ export async function recover(ctx: EngineContext): Promise<void> {
     await ctx.images.unmountContainerLayer(rec.Id).catch(() => undefined);
     Object.assign(s, { Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, FinishedAt: rfc3339Nano(nowNanos()) });
     ctx.save(c);
+    if (c.host.AutoRemove) {
+      // It ended while the daemon was down; Docker removes such a container when it restores.
+      await removeNow(ctx, c).catch((err: unknown) => ctx.log.warn({ err, containerId: rec.Id }, 'auto-remove at start failed'));
+      continue;
+    }
     if (!rec.HasBeenManuallyStopped) restartable.push(c);
   }
   restartAtDaemonStart(ctx, restartable);

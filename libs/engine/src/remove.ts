@@ -9,16 +9,21 @@ import { sendSignal, waitExited } from './stop.js';
 
 export async function removeContainer(ctx: EngineContext, ref: string, opts: { force: boolean; volumes: boolean }): Promise<void> {
   const c = ctx.get(ref);
-  if (c.removing) throw new BerthError('BERTH_CONTAINER_STATE', `removal of container ${ref} is already in progress`);
-  if (c.rec.State.Running && !opts.force) {
-    if (c.rec.State.Paused)
-      throw new BerthError('BERTH_CONTAINER_STATE', `cannot remove container "${c.rec.Name}": container is paused and must be unpaused first`);
-    throw new BerthError(
-      'BERTH_CONTAINER_STATE',
-      `cannot remove container "${c.rec.Name}": container is running: stop the container before removing or force remove`,
-    );
-  }
+  const check = (): void => {
+    if (c.removing) throw new BerthError('BERTH_CONTAINER_STATE', `removal of container ${ref} is already in progress`);
+    if (c.rec.State.Running && !opts.force) {
+      if (c.rec.State.Paused)
+        throw new BerthError('BERTH_CONTAINER_STATE', `cannot remove container "${c.rec.Name}": container is paused and must be unpaused first`);
+      throw new BerthError(
+        'BERTH_CONTAINER_STATE',
+        `cannot remove container "${c.rec.Name}": container is running: stop the container before removing or force remove`,
+      );
+    }
+  };
+  check();
   await c.locked(async () => {
+    // Again under the lock: a start queued before it may have made the container run.
+    check();
     c.removing = true;
     cancelRestart(c);
     if (c.rec.State.Running) {

@@ -1,5 +1,5 @@
 /** Container start: the OCI spec of the run, the runtime create and start, and the rollback of a failed start. */
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError } from '@berth/errors';
 import type { OciDevice } from '@berth/runtime';
@@ -108,12 +108,22 @@ function nsPathOf(ctx: EngineContext, mode: string, kind: 'net' | 'ipc' | 'pid',
 }
 
 export function userOf(rootfs: string, user: string, groupAdd: readonly string[]): ResolvedUser {
+  // The container controls these files: never follow a symlink out of it, never block on a
+  // fifo, never read more than a real passwd file holds.
   const read = (p: string): string => {
+    let fd = -1;
     try {
       if (lstatSync(join(rootfs, 'etc')).isSymbolicLink()) return '';
-      return readFileSync(join(rootfs, p), 'utf8');
+      fd = openSync(join(rootfs, p), fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+      const st = fstatSync(fd);
+      if (!st.isFile() || st.size > 4 << 20) return '';
+      const buf = Buffer.alloc(st.size);
+      const n = readSync(fd, buf, 0, st.size, 0);
+      return buf.subarray(0, n).toString('utf8');
     } catch {
       return '';
+    } finally {
+      if (fd >= 0) closeSync(fd);
     }
   };
   return resolveUser(user, read('etc/passwd'), read('etc/group'), groupAdd);

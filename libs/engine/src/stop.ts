@@ -71,7 +71,12 @@ export async function restartContainer(ctx: EngineContext, ref: string, opts: St
   await c.locked(async () => {
     cancelRestart(c);
     if (c.rec.State.Running) {
-      await stopLocked(ctx, c, opts);
+      c.restarting = true;
+      try {
+        await stopLocked(ctx, c, opts);
+      } finally {
+        c.restarting = false;
+      }
       ctx.emit(c, 'stop');
     }
     c.rec.HasBeenManuallyStopped = false;

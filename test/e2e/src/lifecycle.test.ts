@@ -70,6 +70,15 @@ describe('berth CLI and berthd: container lifecycle', { timeout: 180_000 }, () =
     assert.equal(r.code, 3);
   });
 
+  test('SIGPIPE has its default action in the container: yes | head ends quietly', async () => {
+    // berth-init ignores SIGPIPE for itself; an ignored signal would stay ignored across exec.
+    const r = await berth(['run', '--rm', 'busybox', 'sh', '-c', 'yes | head -n 1; grep SigIgn /proc/self/status']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    const ign = BigInt(`0x${/SigIgn:\s*([0-9a-f]+)/.exec(r.stdout)![1]}`);
+    assert.equal(ign & (1n << 12n), 0n, `SIGPIPE (13) ignored: ${r.stdout}`);
+  });
+
   test('the command is PID 1 and ps shows only the container', async () => {
     const out = await ok(['run', '--rm', 'busybox', 'ps', '-o', 'pid,comm']);
     assert.deepEqual(out.trim().split('\n').slice(1).map((l) => l.trim()), ['1 ps']);
@@ -175,6 +184,13 @@ describe('berth CLI and berthd: container lifecycle', { timeout: 180_000 }, () =
       return running === 'true' && p !== pid ? true : undefined;
     });
     await ok(['rm', '-f', f, a]);
+  });
+
+  test('a --rm container is removed after stop, as Docker does', async () => {
+    const n = name('rmstop');
+    await ok(['run', '-d', '--rm', '--name', n, 'busybox', 'sleep', '1000']);
+    await ok(['stop', '-t', '1', n]);
+    await until('the removal', async () => ((await ok(['ps', '-aq', '--filter', `name=${n}`])).trim() === '' ? true : undefined));
   });
 
   test('the json-file log is in Docker format on disk', async () => {

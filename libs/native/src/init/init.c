@@ -233,6 +233,9 @@ static __attribute__((noreturn)) void child_main(const struct plan *p, int sync_
   }
   report("ready\n");
   if (fifo >= 0 && wait_start(fifo, &e) < 0) goto fail;
+  /* berth-init ignores SIGPIPE for its own reports; an ignored signal stays ignored across
+   * execve, and `yes | head -1` must end with SIGPIPE in the container as anywhere else. */
+  signal(SIGPIPE, SIG_DFL);
   if (p->reaper && p->mode == 0) run_reaper(p, exe);
   execve(exe, p->args, p->env);
   BERR_SYS(&e, "execve", exe);

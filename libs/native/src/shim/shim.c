@@ -146,11 +146,18 @@ static int listen_unix(const char *path) {
 
 /* ---- clients ---- */
 
+static void request_stdin_close(void);
+static void stdin_write(void);
+
 static void drop_client(struct client *c) {
   if (c->kind == C_FREE) return;
   if (c->fd == stdin_owner) {
     stdin_owner = -2; /* the owner is gone; nobody takes its place */
-    if (o.stdin_once) stdin_closing = 1;
+    /* Dropped (reset, or over its queue) instead of half-closing: still the end of stdin. */
+    if (o.stdin_once) {
+      request_stdin_close();
+      stdin_write();
+    }
   }
   close(c->fd);
   free(c->queue);

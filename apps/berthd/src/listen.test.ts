@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request, type IncomingMessage } from 'node:http';
@@ -65,15 +66,20 @@ test('parseHost: unix and tcp forms', () => {
   assert.throws(() => parseHost('ftp://x'), /invalid host/);
 });
 
-test('unix socket is 0660, a stale socket file is replaced, close removes it', async (t) => {
+test('unix socket is 0660; a live one is refused, a stale socket file is replaced; close removes it', async (t) => {
   const { sock, app } = await setup(t);
   assert.equal(statSync(sock).mode & 0o777, 0o660);
   const res = await new Promise<IncomingMessage>((resolve) => req(sock, 'GET', '/_ping').on('response', resolve));
   assert.equal(await readAll(res), 'OK');
-  // A second listener on the same path replaces the (now stale) socket file.
-  const other = await listen(app, [`unix://${sock}`]);
+  // A second daemon on the same path must not take the socket from the first.
+  await assert.rejects(listen(app, [`unix://${sock}`]), (err: Error & { code?: string }) => err.code === 'BERTH_DAEMON_RUNNING');
+  // A socket file nobody listens on (bound, never listening: what a killed daemon leaves) is replaced.
+  const stale = `${sock}.stale`;
+  execFileSync('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', stale]);
+  const other = await listen(app, [`unix://${stale}`]);
+  assert.equal(statSync(stale).mode & 0o777, 0o660);
   await other.close();
-  assert.equal(existsSync(sock), false);
+  assert.equal(existsSync(stale), false);
 });
 
 test('tcp listener on 127.0.0.1 with an ephemeral port', async (t) => {

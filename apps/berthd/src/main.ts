@@ -70,7 +70,7 @@ async function main(argv: string[]): Promise<void> {
       insecureRegistries: cfg.insecureRegistries,
     });
     const app = createServer({ engine, logger: root });
-    const listener = await listen(app, cfg.hosts);
+    const listener = await listen(app, cfg.hosts, { onWarning: (message) => log.warn(message) });
     log.info({ hosts: listener.addresses, dataRoot: cfg.dataRoot, storageDriver: graphDriver.name, version }, 'berthd is serving the API');
 
     let stopping = false;

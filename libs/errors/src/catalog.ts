@@ -29,7 +29,7 @@ export const catalog = {
   BERTH_EXEC_NOT_FOUND: { kind: ErrorKind.NotFound, summary: 'No exec instance has that id.' },
   BERTH_SHIM_NOT_FOUND: { kind: ErrorKind.NotFound, summary: 'Neither the shim control socket nor the exit file of a container process exists.' },
   BERTH_SHIM_FAILED: { kind: ErrorKind.Internal, summary: 'The container shim refused a request or answered outside its protocol.' },
-  BERTH_DAEMON_RUNNING: { kind: ErrorKind.Conflict, summary: 'Another live berthd holds the pid file.' },
+  BERTH_DAEMON_RUNNING: { kind: ErrorKind.Conflict, summary: 'Another live berthd holds the pid file or serves the socket.' },
   BERTH_REGISTRY_NOT_FOUND: { kind: ErrorKind.NotFound, summary: 'The registry does not have the repository, tag, manifest or blob, or denies that it exists (pull access denied).' },
   BERTH_REGISTRY_UNAUTHORIZED: { kind: ErrorKind.PermissionDenied, summary: 'The registry wants credentials that were not given or refuses the ones given.' },
   BERTH_REGISTRY_PROTOCOL: { kind: ErrorKind.Internal, summary: 'The registry answered outside the distribution protocol: garbage, an unsupported manifest, or content whose digest does not match.' },

@@ -1,5 +1,6 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { chmod, chown, lstat, mkdir, readFile, unlink } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { BerthError } from '@berth/errors';
@@ -29,6 +30,8 @@ export interface ListenOptions {
   socketMode?: number;
   /** Group owning unix sockets when it exists in /etc/group (default `berth`). */
   socketGroup?: string;
+  /** Told what did not go as configured but does not stop serving (a socket's group). */
+  onWarning?: (message: string) => void;
 }
 
 export interface Listener {
@@ -53,11 +56,25 @@ async function groupId(name: string): Promise<number | undefined> {
   return undefined;
 }
 
+/** True when something accepts connections on the unix socket `path`. */
+function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
 /** A socket file left by a daemon that did not clean up; anything else there is not ours. */
 async function removeStaleSocket(path: string): Promise<void> {
   try {
     const st = await lstat(path);
     if (!st.isSocket()) throw new BerthError('BERTH_INVALID_ARGUMENT', `${path} exists and is not a socket`, { details: { field: 'host' } });
+    if (await socketAnswers(path))
+      throw new BerthError('BERTH_DAEMON_RUNNING', `another daemon is serving ${path}`, { details: { field: 'host', path } });
     await unlink(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
@@ -71,8 +88,16 @@ function listenOn(server: Server, addr: HostAddress): Promise<void> {
       server.off('error', reject);
       resolve();
     };
-    if (addr.kind === 'unix') server.listen(addr.path, done);
-    else server.listen(addr.port, addr.host, done);
+    if (addr.kind === 'unix') {
+      // The socket is made by bind() with the process umask: keep it closed to others from the
+      // first moment (chmod to the configured mode follows), not world-writable until then.
+      const old = process.umask(0o177);
+      try {
+        server.listen(addr.path, done);
+      } finally {
+        process.umask(old);
+      }
+    } else server.listen(addr.port, addr.host, done);
   });
 }
 
@@ -112,7 +137,8 @@ export async function listen(app: FastifyInstance, hosts: readonly string[], opt
       servers.push({ server, addr });
       if (addr.kind === 'unix') {
         await chmod(addr.path, opts.socketMode ?? 0o660);
-        if (gid !== undefined) await chown(addr.path, process.getuid?.() ?? 0, gid).catch(() => {});
+        if (gid !== undefined)
+          await chown(addr.path, process.getuid?.() ?? 0, gid).catch((err: unknown) => opts.onWarning?.(`cannot give ${addr.path} to its group: ${(err as Error).message}`));
         addresses.push(addr.path);
       } else {
         const a = server.address();

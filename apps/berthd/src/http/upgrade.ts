@@ -56,8 +56,15 @@ export function createUpgradeHandler(deps: { engine: Engine; logger: Logger; hea
       const route = req.method === 'POST' ? routes.find((r) => r.pattern.test(parsed.pathname)) : undefined;
       if (!route) return fail(404, 'page not found');
       const apiVersion = checkVersion(version);
-      const id = decodeURIComponent(route.pattern.exec(parsed.pathname)![1]!);
+      let id: string;
+      try {
+        id = decodeURIComponent(route.pattern.exec(parsed.pathname)![1]!);
+      } catch {
+        throw new BerthError('BERTH_INVALID_ARGUMENT', `invalid escape in ${parsed.pathname}`, { details: { field: 'path' } });
+      }
+      let bodyRead = false;
       const body = async (): Promise<unknown> => {
+        bodyRead = true;
         try {
           return parseJsonBody(await readUpgradeBody(req, socket, head, UPGRADE_BODY_LIMIT));
         } catch (err) {
@@ -71,6 +78,8 @@ export function createUpgradeHandler(deps: { engine: Engine; logger: Logger; hea
         socket.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
         return;
       }
+      // Bytes that came with the request (stdin sent before the 101) belong to the session.
+      if (!bodyRead && head.length > 0) socket.unshift(head);
       // The http server is allowHalfOpen: a client's half-close must not keep the socket forever.
       await serveSession(session, { socket, upgrade: true, apiVersion, headers: deps.headers }, log);
     } catch (err) {

@@ -418,10 +418,7 @@ export class Runtime {
     }
     const shim = rec.shim!;
     options.onStarted?.((signal) => shim.kill(signal));
-    const code = await new Promise<number>((resolve) => {
-      if (shim.exitCode !== null) resolve(shim.exitCode);
-      else shim.on('exit', (c, s) => resolve(c ?? 128 + (s ? parseSignal(s) : 0)));
-    });
+    const code = await shimStatus(shim);
     if (!options.keep) await this.delete(id, true);
     return code;
   }
@@ -448,10 +445,7 @@ export class Runtime {
       if (options.pidFile) writeAtomic(options.pidFile, String(launched.pid));
       if (options.detach) return 0;
       options.onStarted?.((signal) => launched.shim.kill(signal));
-      return await new Promise<number>((resolve) => {
-        if (launched.shim.exitCode !== null) resolve(launched.shim.exitCode);
-        else launched.shim.on('exit', (c) => resolve(c ?? 1));
-      });
+      return await shimStatus(launched.shim);
     } finally {
       if (!options.detach) {
         rmSync(pidFile, { force: true });
@@ -459,4 +453,15 @@ export class Runtime {
       }
     }
   }
+}
+
+/**
+ * The foreground shim's status: its exit code (the container's), or 128+N when the shim itself
+ * was killed by signal N. A shim that is already gone has fired 'exit' before anyone listened:
+ * read what it left instead of waiting for an event that will not come.
+ */
+function shimStatus(shim: import('node:child_process').ChildProcess): Promise<number> {
+  const of = (c: number | null, s: NodeJS.Signals | null): number => c ?? 128 + (s ? parseSignal(s) : 0);
+  if (shim.exitCode !== null || shim.signalCode !== null) return Promise.resolve(of(shim.exitCode, shim.signalCode));
+  return new Promise((resolve) => shim.once('exit', (c, s) => resolve(of(c, s))));
 }

@@ -95,6 +95,9 @@ static void report_setup_error(const char *syscall, const char *path) {
   (void)write_all(REPORT_FD, line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1));
 }
 
+/* Forwarded signals received before the container's pid is known; delivered once it is. */
+static sigset_t pending_signals;
+
 static pid_t read_pid(const char *path) {
   char buf[32] = {0};
   cleanup_fd int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -576,6 +579,10 @@ static void reap(void) {
       }
       for (int i = 0; i < n_early; i++)
         if (early_pid[i] == container) container_exited(status_code(early_status[i]));
+      /* Signals that came while the container's pid was not known yet (a stop during start). */
+      for (int sig = 1; sig < NSIG && !exited; sig++)
+        if (sigismember(&pending_signals, sig) == 1) kill(container, sig);
+      sigemptyset(&pending_signals);
     } else if (p == container && !exited) {
       container_exited(status_code(status));
     } else if (container <= 0 && n_early < 8) {
@@ -622,6 +629,7 @@ int main(int argc, char **argv) {
 
   sigset_t mask, old;
   sigemptyset(&mask);
+  sigemptyset(&pending_signals);
   sigaddset(&mask, SIGCHLD);
   for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) sigaddset(&mask, forwarded[i]);
   sigprocmask(SIG_BLOCK, &mask, &old);
@@ -705,6 +713,7 @@ int main(int argc, char **argv) {
           while (read(sfd, &si, sizeof si) == sizeof si) {
             if (si.ssi_signo == SIGCHLD) reap();
             else if (container > 0 && !exited) kill(container, (int)si.ssi_signo);
+            else if (!exited) sigaddset(&pending_signals, (int)si.ssi_signo);
           }
           break;
         }

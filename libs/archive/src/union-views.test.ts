@@ -64,7 +64,10 @@ describe('changesSize and withViews', () => {
     fs.mkdirSync(path.join(dir, 'upper'));
     fs.writeFileSync(path.join(dir, 'lower', 'same'), 'aa');
     fs.copyFileSync(path.join(dir, 'lower', 'same'), path.join(dir, 'upper', 'same'));
-    const t = fs.statSync(path.join(dir, 'lower', 'same')).mtime;
+    // Both copies get the same whole-second mtime: a Date carries only milliseconds, so copying
+    // the lower file's nanosecond mtime through one would differ now and then.
+    const t = 1_700_000_000;
+    fs.utimesSync(path.join(dir, 'lower', 'same'), t, t);
     fs.utimesSync(path.join(dir, 'upper', 'same'), t, t);
     fs.writeFileSync(path.join(dir, 'lower', 'gone'), 'x');
     fs.writeFileSync(path.join(dir, 'upper', 'new'), '12345');

@@ -150,6 +150,36 @@ describe('addImage / layerTar / imageParts', () => {
     await assert.rejects(store.layerTar(chain), /no diff in this driver/);
   });
 
+  it('pins a layer from lookup until the returned tar stream closes, with or without a split record', async () => {
+    const pins = (store as unknown as { pins: Map<string, number> }).pins;
+    const l5 = makeTar(tmp, { 'five': '5' }, 'gnu');
+    const id = await store.addImage({ config: configFor([sha(l5)], { comment: 'five' }), layers: [{ open: async () => Readable.from([l5]) }], tags: [] });
+    const chain = (await store.imageParts(id)).layers[0]!.chainId;
+    assert.equal(pins.get(chain), undefined);
+    const withSplit = await store.layerTar(chain);
+    assert.equal(pins.get(chain), 1, 'pinned while the split-assembled tar is open');
+    assert.ok((await collect(withSplit)).equals(l5));
+    assert.equal(pins.get(chain), undefined, 'released after the tar was read');
+    fs.rmSync(path.join(tmp, 'image/layerdb/sha256', chain.slice(7), 'tar-split.json.gz'));
+    const saved = driver.diff;
+    let pinnedDuringDiff: number | undefined;
+    driver.diff = async () => {
+      pinnedDuringDiff = pins.get(chain);
+      return Readable.from([l5]);
+    };
+    try {
+      const diff = await store.layerTar(chain);
+      assert.equal(pinnedDuringDiff, 1, 'pinned before the driver diff is asked');
+      assert.equal(pins.get(chain), 1, 'pinned while the driver diff is open');
+      const closed = new Promise((res) => diff.on('close', res));
+      assert.ok((await collect(diff)).equals(l5));
+      await closed;
+      assert.equal(pins.get(chain), undefined, 'released when the driver diff closed');
+    } finally {
+      driver.diff = saved;
+    }
+  });
+
   it('survives a reopen: layers and the split records are still there', async () => {
     const again = await ImageStore.open({ root: path.join(tmp, 'image'), driver, logger: silentLogger() });
     const parts = await again.imageParts('plain');

@@ -381,18 +381,34 @@ export async function addImage(s: StoreInternals, input: AddImageInput): Promise
 }
 
 export async function layerTar(s: StoreInternals, chainId: string): Promise<Readable> {
-  const rec = s.layers.get(chainId);
-  if (rec === undefined) throw new BerthError('BERTH_LAYER_NOT_FOUND', `no layer ${chainId}`, { details: { layerId: chainId } });
-  const parentCache = rec.parent === null ? '' : (s.layers.get(rec.parent)?.cacheId ?? '');
-  const split = path.join(s.root, 'layerdb/sha256', hex(chainId), TAR_SPLIT_FILE);
-  const hasSplit = await fs
-    .access(split)
-    .then(() => true)
-    .catch(() => false);
-  if (!hasSplit) return s.driver.diff(rec.cacheId, parentCache);
-  pin(s, chainId);
+  // Look up and pin in one serial section, so no release can drop the layer meanwhile.
+  const rec = await s.serial(async () => {
+    const r = s.layers.get(chainId);
+    if (r === undefined) throw new BerthError('BERTH_LAYER_NOT_FOUND', `no layer ${chainId}`, { details: { layerId: chainId } });
+    pin(s, chainId);
+    return r;
+  });
   let root: string;
+  let split: string;
   try {
+    const parentCache = rec.parent === null ? '' : (s.layers.get(rec.parent)?.cacheId ?? '');
+    split = path.join(s.root, 'layerdb/sha256', hex(chainId), TAR_SPLIT_FILE);
+    const hasSplit = await fs
+      .access(split)
+      .then(() => true)
+      .catch(() => false);
+    if (!hasSplit) {
+      const diff = await s.driver.diff(rec.cacheId, parentCache);
+      let done = false;
+      const unpinOnce = (): void => {
+        if (done) return;
+        done = true;
+        unpin(s, chainId);
+      };
+      diff.on('close', unpinOnce);
+      if (diff.destroyed) unpinOnce();
+      return diff;
+    }
     root = await s.driver.get(rec.cacheId);
   } catch (err) {
     unpin(s, chainId);

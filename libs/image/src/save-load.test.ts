@@ -214,3 +214,29 @@ describe('save and load', () => {
     assert.deepEqual((await store.inspect(conv.ids[0]!)).RootFS.Layers, [sha(l1), sha(l2)]);
   });
 });
+
+describe('save of a layer without a split record', () => {
+  it('removes its spool dir when the driver diff fails', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `berth-savespool-${process.pid}-`));
+    const spool = path.join(tmp, 'spool');
+    fs.mkdirSync(spool);
+    const saved = process.env.TMPDIR;
+    try {
+      const store = await ImageStore.open({ root: path.join(tmp, 'image'), driver: tarDirDriver(path.join(tmp, 'driver')), logger: silentLogger() });
+      const l = makeTar(tmp, { 'solo': '1\n' });
+      const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [sha(l)] } }));
+      const id = await store.addImage({ config, layers: [{ open: async () => Readable.from([l]) }], tags: ['spool:1'] });
+      const chain = (await store.imageParts(id)).layers[0]!.chainId;
+      fs.rmSync(path.join(tmp, 'image/layerdb/sha256', hex(chain), 'tar-split.json.gz'));
+      const plan = await planSave(store, ['spool:1']);
+      process.env.TMPDIR = spool;
+      // tarDirDriver has no diff: the fallback fails after the spool dir was made.
+      await assert.rejects(collect(writeSave(store, plan)), /no diff in this driver/);
+      assert.deepEqual(fs.readdirSync(spool), []);
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});

@@ -87,10 +87,16 @@ async function layerSource(store: ImageStore, chainId: string, diffId: string): 
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'berth-save-'));
   const file = path.join(dir, 'layer.tar');
   const hash = createHash('sha256');
-  const src = await store.layerTar(chainId);
-  src.on('data', (b: Buffer) => hash.update(b));
-  await pipeline(src, createWriteStream(file));
-  const st = await fs.stat(file);
+  let st: { size: number };
+  try {
+    const src = await store.layerTar(chainId);
+    src.on('data', (b: Buffer) => hash.update(b));
+    await pipeline(src, createWriteStream(file));
+    st = await fs.stat(file);
+  } catch (err) {
+    await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    throw err;
+  }
   return {
     size: st.size,
     digest: `sha256:${hash.digest('hex')}`,

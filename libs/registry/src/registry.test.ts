@@ -406,3 +406,19 @@ test('Bearer: a mount asks a token that also covers pull of the source repositor
   assert.deepEqual(r, { result: 'mounted', from: 'src/repo' });
   assert.deepEqual(scopes.at(-1), ['repository:dst/repo:pull,push', 'repository:src/repo:pull']);
 });
+
+test('Bearer: a plain-http token realm of a TLS registry is refused; no credentials are sent to it', async () => {
+  const { PassThrough } = await import('node:stream');
+  const sent: string[] = [];
+  const transport = async (req: { method: string; url: URL; headers?: Record<string, string> }) => {
+    sent.push(`${req.method} ${req.url.href} ${req.headers?.authorization ?? '-'}`);
+    const body = new PassThrough();
+    body.end('{}');
+    const headers: Record<string, string> = {};
+    if (req.url.pathname === '/v2/') headers['www-authenticate'] = 'Bearer realm="http://auth.example.test/token",service="fake"';
+    return { status: req.url.pathname === '/v2/' ? 401 : 200, headers, body } as never;
+  };
+  const repo = new RegistryClient({ transport }).repository('registry.example.test', 'x/img', { username: 'alice', password: 's3cret' });
+  await assert.rejects(repo.getManifest('latest'), (err: BerthError) => err.code === 'BERTH_REGISTRY_PROTOCOL' && /refusing the token realm "http:\/\/auth\.example\.test\/token"/.test(err.message));
+  assert.deepEqual(sent, ['GET https://registry.example.test/v2/ -']);
+});

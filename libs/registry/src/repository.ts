@@ -148,6 +148,14 @@ export class Repository {
     } catch {
       throw new BerthError('BERTH_REGISTRY_PROTOCOL', `${this.host}: the token realm ${JSON.stringify(realm)} is not a URL`, {});
     }
+    // Credentials go to the realm: only over TLS, unless the registry itself is an insecure one.
+    const plainOk = this.tlsInsecure || this.base?.protocol === 'http:';
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && plainOk))
+      throw new BerthError(
+        'BERTH_REGISTRY_PROTOCOL',
+        `${this.host}: refusing the token realm ${JSON.stringify(`${url.origin}${url.pathname}`)}: it is not https and ${this.host} is not an insecure registry`,
+        { details: { realm: `${url.origin}${url.pathname}` } },
+      );
     if (c.params.service !== undefined) url.searchParams.set('service', c.params.service);
     for (const scope of this.scopes) url.searchParams.append('scope', scope);
     const headers = this.baseHeaders();

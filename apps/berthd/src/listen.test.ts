@@ -254,6 +254,25 @@ test('events: headers before any event, one line per event, client close ends th
   assert.equal(engine.listeners, 0);
 });
 
+test('events: a client that does not read is dropped once its backlog passes the limit', async (t) => {
+  const { sock, engine } = await setup(t);
+  const r = req(sock, 'GET', '/v1.47/events');
+  r.on('error', () => {});
+  const res = await new Promise<IncomingMessage>((resolve) => r.on('response', resolve));
+  res.on('error', () => {});
+  res.pause();
+  assert.equal(engine.listeners, 1);
+  const big = 'x'.repeat(64 * 1024);
+  // Far more than the limit plus what the socket buffers hold: 16 MiB.
+  for (let i = 0; i < 256 && engine.listeners > 0; i++) {
+    engine.emit({ Type: 'container', Action: 'die', Actor: { ID: 'x', Attributes: { pad: big } }, scope: 'local', time: 1, timeNano: 1e9 });
+    await new Promise((res2) => setImmediate(res2));
+  }
+  for (let i = 0; i < 100 && engine.listeners > 0; i++) await new Promise((res2) => setTimeout(res2, 10));
+  assert.equal(engine.listeners, 0);
+  r.destroy();
+});
+
 test('logs -f: headers at once, body streams, client close ends it', async (t) => {
   const { sock, engine } = await setup(t);
   engine.add('f');

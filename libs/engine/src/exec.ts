@@ -150,7 +150,10 @@ export async function startExec(ctx: EngineContext, id: string, body: ExecStartB
   };
 }
 
-function execExited(ctx: EngineContext, c: Ctr, e: ExecRec, code: number): void {
+/** Records an exec's exit: its code, the shim socket gone, and `exec_die`. */
+export function execExited(ctx: EngineContext, c: Ctr, e: ExecRec, code: number): void {
+  if (!e.running && e.exitCode !== null) return;
+  e.watch?.cancel();
   e.watch = null;
   if (e.exitCode === null) e.exitCode = code;
   e.running = false;

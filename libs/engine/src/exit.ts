@@ -6,10 +6,11 @@ import { BerthError } from '@berth/errors';
 import { invalid } from './config.js';
 import { deferred, type Ctr, type Waiter } from './container.js';
 import type { EngineContext } from './context.js';
+import { execExited } from './exec.js';
 import type { WaitCondition, WaitHandle } from './contract.js';
 import { removeNow } from './remove.js';
 import { restartAfterExit } from './restart-policy.js';
-import { watchShim } from './shim-watch.js';
+import { readExitFile, watchShim } from './shim-watch.js';
 import { nowNanos, parseRfc3339Nano, rfc3339Nano } from './time.js';
 
 export function watchExit(ctx: EngineContext, c: Ctr): void {
@@ -38,6 +39,7 @@ async function onExit(ctx: EngineContext, c: Ctr, code: number): Promise<void> {
   const finished = nowNanos();
   const ranMs = startedMs === null ? 0 : Number((finished - startedMs) / 1_000_000n);
   const oom = oomKilled(ctx, c);
+  await finishExecs(ctx, c);
   try {
     await ctx.runtime.delete(c.id, true);
   } catch (err) {
@@ -46,13 +48,6 @@ async function onExit(ctx: EngineContext, c: Ctr, code: number): Promise<void> {
   await ctx.rtCgroups.destroy(ctx.cgroupPathOf(c)).catch(() => undefined);
   rmSync(ctx.socketOf(c.id), { force: true });
   await ctx.images.unmountContainerLayer(c.id).catch((err: unknown) => log.warn({ err }, 'unmount after exit failed'));
-  for (const eid of c.execs) {
-    const e = ctx.execs.get(eid);
-    if (e?.running) {
-      e.running = false;
-      e.watch?.cancel();
-    }
-  }
   Object.assign(s, { Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: rfc3339Nano(finished) });
   try {
     ctx.save(c);
@@ -79,6 +74,24 @@ async function onExit(ctx: EngineContext, c: Ctr, code: number): Promise<void> {
   }
   if (!manual) restartAfterExit(ctx, c, code, ranMs, log);
   done.resolve();
+}
+
+/**
+ * The container's exit ends its execs: each still running one is recorded as exited, with the
+ * code its shim reports or wrote to its exit file (read before the runtime state goes), else 137.
+ */
+async function finishExecs(ctx: EngineContext, c: Ctr): Promise<void> {
+  for (const eid of c.execs) {
+    const e = ctx.execs.get(eid);
+    if (!e?.running) continue;
+    // The kernel kills the exec with the container's PID namespace: give its shim a moment to report.
+    const reported = e.watch
+      ? await Promise.race([e.watch.result.catch(() => null), new Promise<null>((r) => setTimeout(r, 500, null).unref())])
+      : null;
+    e.watch?.cancel();
+    const code = reported ?? (e.exitFile ? await readExitFile(e.exitFile) : null);
+    if (e.running) execExited(ctx, c, e, code ?? 137);
+  }
 }
 
 function oomKilled(ctx: EngineContext, c: Ctr): boolean {

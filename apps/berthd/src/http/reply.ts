@@ -1,5 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import type { ServerResponse } from 'node:http';
+import type { JsonMessage } from '@berth/api';
 import { httpStatusOfKind, kindOf } from '@berth/errors';
 
 /**
@@ -49,4 +50,28 @@ export function openStream(reply: FastifyReply, status: number, contentType: str
   res.writeHead(status, headers);
   res.flushHeaders();
   return res;
+}
+
+/**
+ * Bytes a streamed response may hold for a client that does not read before berthd gives up on
+ * it: an events subscriber is dropped past this, so a stalled client cannot grow the daemon.
+ */
+export const EVENTS_BACKLOG_LIMIT = 1 << 20;
+/** The same for a JSON message stream (pull, push, import, load), whose ticks are dropped first. */
+export const MESSAGE_BACKLOG_LIMIT = 8 << 20;
+
+/**
+ * Writes one message of a JSON message stream (`\r\n` separated). The engine's progress
+ * callbacks cannot wait for 'drain', so while the client is behind, progress ticks (messages with
+ * a `progressDetail.current`) are dropped: the next tick carries the current state. Past
+ * MESSAGE_BACKLOG_LIMIT unsent bytes the client is cut off.
+ */
+export function writeMessage(res: ServerResponse, msg: JsonMessage): void {
+  if (res.destroyed) return;
+  if (res.writableNeedDrain && msg.progressDetail?.current !== undefined) return;
+  if (res.writableLength > MESSAGE_BACKLOG_LIMIT) {
+    res.destroy();
+    return;
+  }
+  res.write(JSON.stringify(msg) + '\r\n');
 }

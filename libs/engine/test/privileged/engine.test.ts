@@ -342,6 +342,31 @@ describe('engine (privileged)', { skip, concurrency: false }, () => {
     assert.deepEqual(leftovers(id), []);
   });
 
+  it('exec: a running exec ends with its container: Running false, an exit code, exec_die, no shim socket', async () => {
+    const since = Date.now() / 1000;
+    const id = await create({ Cmd: ['sleep', '1000'] });
+    await engine.startContainer(id);
+    const { Id: ex } = await engine.createExec(id, { Cmd: ['sleep', '1000'] });
+    assert.equal(await engine.startExec(ex, { Detach: true }), null);
+    assert.equal((await engine.inspectExec(ex)).Running, true);
+    const wait = await engine.waitContainer(id, 'next-exit');
+    await engine.killContainer(id, 'KILL');
+    await wait.result;
+    const ei = await until('the exec to end', async () => {
+      const i = await engine.inspectExec(ex);
+      return !i.Running && i;
+    });
+    assert.equal(typeof ei.ExitCode, 'number');
+    assert.ok(!fs.existsSync(path.join(execRoot, 's', `${ex.slice(0, 32)}.sock`)));
+    const ac = new AbortController();
+    const died: string[] = [];
+    for await (const e of engine.events({ since, until: Date.now() / 1000 + 0.01, filters: new Map([['container', new Set([id])]]) }, ac.signal))
+      if (e.Action === 'exec_die') died.push(e.Actor.Attributes['execID']!);
+    assert.deepEqual(died, [ex]);
+    await engine.removeContainer(id, { force: true, volumes: false });
+    assert.deepEqual(leftovers(id), []);
+  });
+
   it('start failure for a missing command: 127, stays created with Error, nothing leaked', async () => {
     const id = await create({ Cmd: ['/nonexistent'] });
     await assert.rejects(engine.startContainer(id), /executable file not found|no such file/i);

@@ -4,7 +4,7 @@ import type { ServerResponse } from 'node:http';
 import type { JsonMessage } from '@berth/api';
 import { BerthError } from '@berth/errors';
 import { all, bool, type Query } from '../../http/query.js';
-import { JSON_TYPE, errorMessage, openStream } from '../../http/reply.js';
+import { JSON_TYPE, errorMessage, openStream, writeMessage } from '../../http/reply.js';
 import type { RouteDeps } from '../deps.js';
 
 /**
@@ -34,7 +34,7 @@ export async function loadRoute({ engine }: RouteDeps, req: FastifyRequest, repl
   let res: ServerResponse | undefined;
   const write = (msg: JsonMessage): void => {
     res ??= openStream(reply, 200, JSON_TYPE);
-    if (!res.destroyed) res.write(JSON.stringify(msg) + '\r\n');
+    writeMessage(res, msg);
   };
   try {
     // Docker's default is quiet when the query does not say.

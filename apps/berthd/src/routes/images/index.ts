@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http';
 import { BerthError } from '@berth/errors';
 import { parseFilters, type JsonMessage } from '@berth/api';
 import { all, bool, str, type Query } from '../../http/query.js';
-import { JSON_TYPE, errorMessage, openStream, sendJson } from '../../http/reply.js';
+import { JSON_TYPE, errorMessage, openStream, writeMessage, sendJson } from '../../http/reply.js';
 import { paramsOf, queryOf, type RouteDeps } from '../deps.js';
 import { pullRoute, pushRoute } from './registry.js';
 import { loadRoute, saveNames, saveRoute } from './archive.js';
@@ -23,7 +23,7 @@ class MessageStream {
   }
   write(msg: JsonMessage): void {
     this.res ??= openStream(this.reply, 200, JSON_TYPE);
-    if (!this.res.destroyed) this.res.write(JSON.stringify(msg) + '\r\n');
+    writeMessage(this.res, msg);
   }
   end(): void {
     this.res ??= openStream(this.reply, 200, JSON_TYPE);

@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http';
 import type { JsonMessage } from '@berth/api';
 import { decodeRegistryAuth } from '@berth/engine';
 import { str, type Query } from '../../http/query.js';
-import { JSON_TYPE, errorMessage, openStream } from '../../http/reply.js';
+import { JSON_TYPE, errorMessage, openStream, writeMessage } from '../../http/reply.js';
 import type { RouteDeps } from '../deps.js';
 
 /** A JSON message stream whose head goes out with the first message (errors before it keep their status). */
@@ -15,7 +15,7 @@ class Messages {
   }
   write(msg: JsonMessage): void {
     this.res ??= openStream(this.reply, 200, JSON_TYPE);
-    if (!this.res.destroyed) this.res.write(JSON.stringify(msg) + '\r\n');
+    writeMessage(this.res, msg);
   }
   end(): void {
     this.res ??= openStream(this.reply, 200, JSON_TYPE);

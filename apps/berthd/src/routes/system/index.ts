@@ -4,7 +4,7 @@ import type { RouteDeps } from '../deps.js';
 import { queryOf } from '../deps.js';
 import type { FastifyInstance } from 'fastify';
 import { str, timestamp } from '../../http/query.js';
-import { JSON_TYPE, openStream, sendJson } from '../../http/reply.js';
+import { EVENTS_BACKLOG_LIMIT, JSON_TYPE, openStream, sendJson } from '../../http/reply.js';
 
 function pingHeaders(reply: FastifyReply): FastifyReply {
   return reply
@@ -31,6 +31,12 @@ export function systemRoutes(app: FastifyInstance, { engine }: RouteDeps): void 
     try {
       for await (const ev of engine.events(opts, abort.signal)) {
         if (res.destroyed) break;
+        // A client that does not read is dropped once its backlog passes the limit.
+        if (res.writableLength > EVENTS_BACKLOG_LIMIT) {
+          req.log.warn({ backlog: res.writableLength }, 'events client is not reading: dropping it');
+          res.destroy();
+          break;
+        }
         res.write(JSON.stringify(ev) + '\n');
       }
     } catch (err) {

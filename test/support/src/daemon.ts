@@ -113,13 +113,36 @@ async function launch(opts: DaemonOptions & { dataRoot: string; execRoot: string
     stop: () => wait('SIGTERM'),
     kill: () => wait('SIGKILL'),
     cleanup: async () => {
+      // Containers outlive berthd (live restore): remove them while it still answers, then make
+      // sure nothing of this daemon's is left running, whatever the test did.
+      await removeAllContainers(socket).catch(() => undefined);
       await wait('SIGTERM');
+      await new Promise<void>((resolve) => execFile('pkill', ['-KILL', '-f', opts.execRoot], () => resolve()));
       // A daemon that was killed (a crash test) leaves its mounts; a clean stop leaves none.
       await unmountUnder([opts.dataRoot, opts.execRoot]);
       await rm(opts.dataRoot, { recursive: true, force: true });
       await rm(opts.execRoot, { recursive: true, force: true });
     },
   };
+}
+
+function apiCall(socket: string, method: string, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: socket, path, method, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timeout`)));
+    req.end();
+  });
+}
+
+/** DELETE ?force=1 of every container the daemon knows. */
+async function removeAllContainers(socket: string): Promise<void> {
+  const list = JSON.parse(await apiCall(socket, 'GET', '/containers/json?all=1')) as { Id: string }[];
+  for (const c of list) await apiCall(socket, 'DELETE', `/containers/${c.Id}?force=1`).catch(() => undefined);
 }
 
 /** Detaches every mount at or below the given directories, deepest first. */

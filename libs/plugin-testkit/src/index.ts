@@ -5,3 +5,4 @@ export { layerTar, drain } from './graph/tar.js';
 export type { TarMember } from './graph/tar.js';
 export { snapshotTree, snapshotDiff, listTree, WATCHED_XATTRS } from './graph/tree.js';
 export type { TreeOptions } from './graph/tree.js';
+export { descriptorHarness, silentDriverLogger } from './graph/harness.js';

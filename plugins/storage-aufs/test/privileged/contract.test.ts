@@ -2,11 +2,10 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe } from 'node:test';
-import { isDriverSkip, type DriverLogger, type GraphDriver } from '@berth/plugin-api';
-import { graphDriverSuite } from '@berth/plugin-testkit';
+import { isDriverSkip, type GraphDriver } from '@berth/plugin-api';
+import { descriptorHarness, graphDriverSuite, silentDriverLogger as silent } from '@berth/plugin-testkit';
 import { aufsDriver } from '@berth/storage-aufs';
 
-const silent: DriverLogger = { error() {}, warn() {}, info() {}, debug() {}, trace() {}, child: () => silent };
 const isRoot = process.getuid?.() === 0;
 
 // One probe decides for the whole file: a host without aufs and without fuse-overlayfs skips it.
@@ -19,20 +18,7 @@ await fs.rm(probeRoot, { recursive: true, force: true });
 describe('aufs contract', { skip: isDriverSkip(probe) ? probe.skip : false }, () => {
   graphDriverSuite(
     'aufs',
-    async () => {
-      const root = await fs.mkdtemp(path.join(os.tmpdir(), `berth-aufs-contract-${process.pid}-`));
-      const made = await aufsDriver.create({ root: path.join(root, 'aufs'), logger: silent });
-      if (isDriverSkip(made)) throw new Error(`aufs skipped: ${made.skip}`);
-      const driver = made as GraphDriver;
-      return {
-        driver,
-        root,
-        cleanup: async () => {
-          await driver.cleanup();
-          await fs.rm(root, { recursive: true, force: true });
-        },
-      };
-    },
+    descriptorHarness(aufsDriver),
     {
       statusKeys: ['Root Dir', 'Backing Filesystem', 'Dirs', 'Union'],
       // fuse-overlayfs (1.10 in Debian 12) shows a deleted directory's lower content again

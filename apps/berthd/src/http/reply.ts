@@ -75,3 +75,23 @@ export function writeMessage(res: ServerResponse, msg: JsonMessage): void {
   }
   res.write(JSON.stringify(msg) + '\r\n');
 }
+
+/**
+ * A JSON message stream (engine-api.md §7.2): objects separated by `\r\n`. The head goes out
+ * with the first message, so an error before any output is still a normal error status.
+ */
+export class MessageStream {
+  private res: ServerResponse | undefined;
+  constructor(private readonly reply: FastifyReply) {}
+  get started(): boolean {
+    return this.res !== undefined;
+  }
+  write(msg: JsonMessage): void {
+    this.res ??= openStream(this.reply, 200, JSON_TYPE);
+    writeMessage(this.res, msg);
+  }
+  end(): void {
+    this.res ??= openStream(this.reply, 200, JSON_TYPE);
+    this.res.end();
+  }
+}

@@ -1,9 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ServerResponse } from 'node:http';
 import { BerthError } from '@berth/errors';
-import { parseFilters, type JsonMessage } from '@berth/api';
+import { parseFilters } from '@berth/api';
 import { all, bool, str, type Query } from '../../http/query.js';
-import { JSON_TYPE, errorMessage, openStream, writeMessage, sendJson } from '../../http/reply.js';
+import { MessageStream, errorMessage, sendJson } from '../../http/reply.js';
 import { paramsOf, queryOf, type RouteDeps } from '../deps.js';
 import { pullRoute, pushRoute } from './registry.js';
 import { loadRoute, saveNames, saveRoute } from './archive.js';
@@ -11,25 +10,6 @@ import { loadRoute, saveNames, saveRoute } from './archive.js';
 const notImplemented = (what: string): BerthError => new BerthError('BERTH_NOT_IMPLEMENTED', `${what} is not implemented yet`);
 const pageNotFound = (reply: FastifyReply): FastifyReply => sendJson(reply, 404, { message: 'page not found' });
 
-/**
- * A JSON message stream (engine-api.md §7.2): objects separated by `\r\n`. The head goes out
- * with the first message, so an error before any output is still a normal error status.
- */
-class MessageStream {
-  private res: ServerResponse | undefined;
-  constructor(private readonly reply: FastifyReply) {}
-  get started(): boolean {
-    return this.res !== undefined;
-  }
-  write(msg: JsonMessage): void {
-    this.res ??= openStream(this.reply, 200, JSON_TYPE);
-    writeMessage(this.res, msg);
-  }
-  end(): void {
-    this.res ??= openStream(this.reply, 200, JSON_TYPE);
-    this.res.end();
-  }
-}
 
 async function importImage({ engine }: RouteDeps, req: FastifyRequest, reply: FastifyReply, q: Query): Promise<void> {
   const src = str(q, 'fromSrc');

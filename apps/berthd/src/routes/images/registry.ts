@@ -1,35 +1,17 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { ServerResponse } from 'node:http';
-import type { JsonMessage } from '@berth/api';
 import { decodeRegistryAuth } from '@berth/engine';
 import { str, type Query } from '../../http/query.js';
-import { JSON_TYPE, errorMessage, openStream, writeMessage } from '../../http/reply.js';
+import { MessageStream, errorMessage } from '../../http/reply.js';
 import type { RouteDeps } from '../deps.js';
 
-/** A JSON message stream whose head goes out with the first message (errors before it keep their status). */
-class Messages {
-  private res: ServerResponse | undefined;
-  constructor(private readonly reply: FastifyReply) {}
-  get started(): boolean {
-    return this.res !== undefined;
-  }
-  write(msg: JsonMessage): void {
-    this.res ??= openStream(this.reply, 200, JSON_TYPE);
-    writeMessage(this.res, msg);
-  }
-  end(): void {
-    this.res ??= openStream(this.reply, 200, JSON_TYPE);
-    this.res.end();
-  }
-}
 
 function header(req: FastifyRequest, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
 }
 
-async function streamed(req: FastifyRequest, reply: FastifyReply, what: string, run: (out: Messages) => Promise<void>): Promise<void> {
-  const out = new Messages(reply);
+async function streamed(req: FastifyRequest, reply: FastifyReply, what: string, run: (out: MessageStream) => Promise<void>): Promise<void> {
+  const out = new MessageStream(reply);
   try {
     await run(out);
     out.end();

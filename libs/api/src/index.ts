@@ -12,3 +12,5 @@ export {
   checkBody,
 } from './schemas.js';
 export { humanDuration } from './human.js';
+export { GoFileMode, goModeIsDir, goModeIsSymlink } from './path-stat.js';
+export type { ContainerPathStat } from './path-stat.js';

@@ -7,3 +7,5 @@ export { StreamType, MULTIPLEXED_STREAM, RAW_STREAM, frame, frameHeader, Demuxer
 export { parseFilters, encodeFilters } from './filters.js';
 export { CONTAINER_NAME_PATTERN, isValidContainerName } from './names.js';
 export { humanDuration } from './human.js';
+export { GoFileMode, goModeIsDir, goModeIsSymlink } from './path-stat.js';
+export type { ContainerPathStat } from './path-stat.js';

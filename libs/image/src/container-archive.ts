@@ -9,28 +9,12 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { applyTar, encodeHeader, entryComponents, readTar, type ArchiveFs } from '@berth/archive';
+import { GoFileMode, type ContainerPathStat } from '@berth/api';
 import { BerthError } from '@berth/errors';
 import { tarTree } from './export.js';
 import { containerPathOf, pinDir, resolveInRoot } from './scoped-path.js';
 
-/** `X-Docker-Container-Path-Stat`: Docker's `PathStat` (mode in Go's os.FileMode bits). */
-export interface ContainerPathStat {
-  name: string;
-  size: number;
-  mode: number;
-  mtime: string;
-  linkTarget: string;
-}
-
-const GO_DIR = 2 ** 31;
-const GO_SYMLINK = 2 ** 27;
-const GO_DEVICE = 2 ** 26;
-const GO_NAMEDPIPE = 2 ** 25;
-const GO_SOCKET = 2 ** 24;
-const GO_SETUID = 2 ** 23;
-const GO_SETGID = 2 ** 22;
-const GO_CHARDEVICE = 2 ** 21;
-const GO_STICKY = 2 ** 20;
+const { Dir: GO_DIR, Symlink: GO_SYMLINK, Device: GO_DEVICE, NamedPipe: GO_NAMEDPIPE, Socket: GO_SOCKET, Setuid: GO_SETUID, Setgid: GO_SETGID, CharDevice: GO_CHARDEVICE, Sticky: GO_STICKY } = GoFileMode;
 
 /** Go's os.FileMode of an lstat result (what the docker CLI decodes). */
 export function goFileMode(st: Stats): number {
@@ -47,9 +31,6 @@ export function goFileMode(st: Stats): number {
   return m;
 }
 
-/** Whether a Go FileMode (as in the stat header) is a directory. */
-export const goModeIsDir = (mode: number): boolean => mode >= GO_DIR;
-export const goModeIsSymlink = (mode: number): boolean => Math.floor(mode / GO_SYMLINK) % 2 === 1;
 
 /** `filepath.Base` of the cleaned path with its trailing `/` or `/.` kept in mind, as Docker names the member. */
 function memberName(containerPath: string): string {

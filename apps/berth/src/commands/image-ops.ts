@@ -2,7 +2,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { encodeFilters, type ImageDeleteItem, type ImageSummary } from '@berth/api/wire';
+import { encodeFilters, goModeIsDir, goModeIsSymlink, type ContainerPathStat, type ImageDeleteItem, type ImageSummary } from '@berth/api/wire';
 import { bool, list, str, type CommandSpec, type ParsedArgs } from '../cli/args.js';
 import { CliError, errorFrom, readAll } from '../client.js';
 import type { Context } from '../context.js';
@@ -51,19 +51,6 @@ async function commit(ctx: Context, p: ParsedArgs): Promise<number> {
 
 // ---- cp ----
 
-interface PathStat {
-  name: string;
-  size: number;
-  mode: number;
-  mtime: string;
-  linkTarget: string;
-}
-
-const GO_DIR = 2 ** 31;
-const GO_SYMLINK = 2 ** 27;
-const isDirMode = (m: number): boolean => m >= GO_DIR;
-const isLinkMode = (m: number): boolean => Math.floor(m / GO_SYMLINK) % 2 === 1;
-
 /** docker's splitCpArg: `CONTAINER:PATH`, or a local path (absolute or starting with `.` is always local). */
 export function splitCpArg(arg: string): { container: string; path: string } {
   if (arg.startsWith('/') || arg.startsWith('.')) return { container: '', path: arg };
@@ -72,13 +59,13 @@ export function splitCpArg(arg: string): { container: string; path: string } {
   return { container: arg.slice(0, i), path: arg.slice(i + 1) };
 }
 
-function decodeStat(header: string | string[] | undefined): PathStat {
+function decodeStat(header: string | string[] | undefined): ContainerPathStat {
   const h = Array.isArray(header) ? header[0] : header;
   if (!h) throw new CliError('Error: the daemon did not send the path stat header');
-  return JSON.parse(Buffer.from(h, 'base64').toString('utf8')) as PathStat;
+  return JSON.parse(Buffer.from(h, 'base64').toString('utf8')) as ContainerPathStat;
 }
 
-async function statInContainer(ctx: Context, container: string, p: string): Promise<PathStat | null> {
+async function statInContainer(ctx: Context, container: string, p: string): Promise<ContainerPathStat | null> {
   await ctx.client.negotiate();
   const res = await ctx.client.raw('HEAD', `/containers/${enc(container)}/archive`, { query: { path: p } });
   res.resume();
@@ -98,7 +85,7 @@ async function copyFromContainer(ctx: Context, container: string, srcPath: strin
   if (follow) {
     const st = await statInContainer(ctx, container, src);
     if (st === null) throw new CliError(`Error response from daemon: Could not find the file ${src} in container ${container}`);
-    if (isLinkMode(st.mode) && st.linkTarget !== '') src = st.linkTarget;
+    if (goModeIsSymlink(st.mode) && st.linkTarget !== '') src = st.linkTarget;
   }
   const res = await ctx.client.stream('GET', `/containers/${enc(container)}/archive`, { query: { path: src } });
   const stat = decodeStat(res.headers['x-docker-container-path-stat']);
@@ -115,7 +102,7 @@ async function copyFromContainer(ctx: Context, container: string, srcPath: strin
       }
     })(),
   );
-  const srcIsDir = isDirMode(stat.mode);
+  const srcIsDir = goModeIsDir(stat.mode);
   const dstSt = await fs.stat(dst).catch(() => null);
   const from = stat.name === '/' ? '.' : stat.name;
   if (dstSt?.isDirectory()) {
@@ -136,7 +123,7 @@ async function copyFromContainer(ctx: Context, container: string, srcPath: strin
 async function copyToContainer(ctx: Context, src: string, container: string, dstPath: string, follow: boolean, keepOwners: boolean, quiet: boolean): Promise<number> {
   let dst = dstPath;
   let dstStat = await statInContainer(ctx, container, dst);
-  if (dstStat !== null && isLinkMode(dstStat.mode) && dstStat.linkTarget !== '') {
+  if (dstStat !== null && goModeIsSymlink(dstStat.mode) && dstStat.linkTarget !== '') {
     // docker follows a destination symlink (resolved inside the container by the daemon).
     dst = dstStat.linkTarget;
     dstStat = await statInContainer(ctx, container, dst);
@@ -145,7 +132,7 @@ async function copyToContainer(ctx: Context, src: string, container: string, dst
   let body: Readable;
   let bytes = 0;
   if (src === '-') {
-    if (dstStat === null || !isDirMode(dstStat.mode)) throw new CliError(`destination "${container}:${dstPath}" must be a directory`);
+    if (dstStat === null || !goModeIsDir(dstStat.mode)) throw new CliError(`destination "${container}:${dstPath}" must be a directory`);
     putPath = dst;
     body = process.stdin;
   } else {
@@ -159,7 +146,7 @@ async function copyToContainer(ctx: Context, src: string, container: string, dst
     const contentsOnly = /(^|\/)\.$/.test(src);
     const base = path.basename(path.resolve(local));
     let name: string;
-    if (dstStat !== null && isDirMode(dstStat.mode)) {
+    if (dstStat !== null && goModeIsDir(dstStat.mode)) {
       putPath = dst;
       name = st.isDirectory() && contentsOnly ? '' : base;
     } else if (dstStat !== null) {

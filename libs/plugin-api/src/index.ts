@@ -13,3 +13,42 @@ export type {
   GraphDriverWireResponse,
   GraphDriverWireInit,
 } from './graph.js';
+export { Proto, NetLabel, networkDriverMethods, optionalNetworkMethods } from './network.js';
+export type {
+  IPAMData,
+  PortBinding,
+  TransportPort,
+  NetworkCapabilities,
+  CreateNetworkRequest,
+  NetworkRef,
+  EndpointRef,
+  EndpointInterface,
+  CreateEndpointRequest,
+  CreateEndpointResponse,
+  EndpointOperInfoResponse,
+  JoinRequest,
+  StaticRoute,
+  JoinResponse,
+  ExternalConnectivityRequest,
+  AllocateNetworkRequest,
+  DiscoveryNotification,
+  NetworkDriver,
+  NetworkDriverDeps,
+  NetworkDriverDescriptor,
+} from './network.js';
+export { RequestAddressType, IpamSerialOption, ipamDriverMethods, optionalIpamMethods } from './ipam.js';
+export type {
+  IpamCapabilities,
+  AddressSpaces,
+  RequestPoolRequest,
+  RequestPoolResponse,
+  PoolRef,
+  RequestAddressRequest,
+  RequestAddressResponse,
+  ReleaseAddressRequest,
+  IpamDriver,
+  IpamDriverDeps,
+  IpamDriverDescriptor,
+} from './ipam.js';
+export { PLUGIN_MEDIA_TYPE, PLUGIN_MEDIA_TYPE_SDK, ACTIVATE_PATH, Subsystem, errorFieldOf, pluginSocketDirs, pluginSpecDirs } from './protocol.js';
+export type { ActivateResponse } from './protocol.js';

@@ -35,6 +35,12 @@ export const catalog = {
   BERTH_REGISTRY_PROTOCOL: { kind: ErrorKind.Internal, summary: 'The registry answered outside the distribution protocol: garbage, an unsupported manifest, or content whose digest does not match.' },
   BERTH_REGISTRY_UNAVAILABLE: { kind: ErrorKind.Unavailable, summary: 'The registry cannot be reached or answered with a server error.' },
   BERTH_CONTAINER_PATH_NOT_FOUND: { kind: ErrorKind.NotFound, summary: 'A path asked for in a container\'s filesystem (cp, archive) does not exist there.' },
+  BERTH_NETWORK_NOT_FOUND: { kind: ErrorKind.NotFound, summary: 'No network matches the name, id or id prefix.' },
+  BERTH_NETWORK_EXISTS: { kind: ErrorKind.Conflict, summary: 'A network with that name already exists.' },
+  BERTH_NETWORK_FORBIDDEN: { kind: ErrorKind.PermissionDenied, summary: 'The network operation is not allowed: a pre-defined network, a network with active endpoints, or a mode that cannot be combined.' },
+  BERTH_NETWORK: { kind: ErrorKind.Internal, summary: 'A network driver, IPAM driver or the kernel failed while setting up or tearing down a network, endpoint or sandbox.' },
+  BERTH_ENDPOINT_EXISTS: { kind: ErrorKind.Conflict, summary: 'The container is already attached to that network.' },
+  BERTH_DRIVER_NOT_FOUND: { kind: ErrorKind.NotFound, summary: 'No network or IPAM driver (built-in or plugin) has that name.' },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
 
 export type ErrorCode = keyof typeof catalog;

@@ -14,3 +14,4 @@ export {
 export { humanDuration } from './human.js';
 export { GoFileMode, goModeIsDir, goModeIsSymlink } from './path-stat.js';
 export type { ContainerPathStat } from './path-stat.js';
+export * from './network.js';

@@ -41,6 +41,13 @@ export const catalog = {
   BERTH_NETWORK: { kind: ErrorKind.Internal, summary: 'A network driver, IPAM driver or the kernel failed while setting up or tearing down a network, endpoint or sandbox.' },
   BERTH_ENDPOINT_EXISTS: { kind: ErrorKind.Conflict, summary: 'The container is already attached to that network.' },
   BERTH_DRIVER_NOT_FOUND: { kind: ErrorKind.NotFound, summary: 'No network or IPAM driver (built-in or plugin) has that name.' },
+  BERTH_IPAM_POOL_OVERLAP: { kind: ErrorKind.PermissionDenied, summary: 'An IPAM pool request overlaps a pool already allocated in that address space (Docker: "Pool overlaps with other one on this address space").' },
+  BERTH_IPAM_NO_POOL: { kind: ErrorKind.InvalidArgument, summary: 'Every predefined address pool is allocated or overlaps a host route (Docker: "all predefined address pools have been fully subnetted").' },
+  BERTH_IPAM_POOL_NOT_FOUND: { kind: ErrorKind.NotFound, summary: 'No IPAM pool has that pool id.' },
+  BERTH_IPAM_ADDRESS_IN_USE: { kind: ErrorKind.PermissionDenied, summary: 'The requested address (--ip, --gateway, aux address) is already allocated or reserved (Docker: "Address already in use").' },
+  BERTH_IPAM_NO_ADDRESS: { kind: ErrorKind.Unavailable, summary: 'Every address of the pool (or its --ip-range) is allocated (Docker: "no available addresses on this pool").' },
+  BERTH_PLUGIN_NOT_FOUND: { kind: ErrorKind.NotFound, summary: 'No plugin socket, .spec or .json file has that name in the plugin directories, or it does not implement the requested driver kind.' },
+  BERTH_PLUGIN: { kind: ErrorKind.Internal, summary: 'A plugin could not be reached, answered outside the protocol, or reported an error of its own; the message names the call (Subsystem.Method).' },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
 
 export type ErrorCode = keyof typeof catalog;

@@ -1,1 +1,3 @@
-export {};
+export type { AddressInfo, LinkChange, LinkInfo, Netlink, RouteInfo, RouteSpec } from './types.js';
+export { openNetlink, openNetlinkIn } from './rtnetlink.js';
+export { createNetns, deleteNetns, netnsExists } from './netns.js';

@@ -48,6 +48,8 @@ export const catalog = {
   BERTH_IPAM_NO_ADDRESS: { kind: ErrorKind.Unavailable, summary: 'Every address of the pool (or its --ip-range) is allocated (Docker: "no available addresses on this pool").' },
   BERTH_PLUGIN_NOT_FOUND: { kind: ErrorKind.NotFound, summary: 'No plugin socket, .spec or .json file has that name in the plugin directories, or it does not implement the requested driver kind.' },
   BERTH_PLUGIN: { kind: ErrorKind.Internal, summary: 'A plugin could not be reached, answered outside the protocol, or reported an error of its own; the message names the call (Subsystem.Method).' },
+  BERTH_PORT_ALLOCATED: { kind: ErrorKind.Conflict, summary: 'A host port asked for is already allocated, by another container or by a program listening on it (Bind for 0.0.0.0:6379 failed: port is already allocated); nothing was published.' },
+  BERTH_IPTABLES: { kind: ErrorKind.Internal, summary: 'iptables or iptables-restore failed or could not be run; the message carries its error and the payload line it refused.' },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
 
 export type ErrorCode = keyof typeof catalog;

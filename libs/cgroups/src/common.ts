@@ -1,5 +1,6 @@
 import { BerthError, errnoCodeOf, wrap } from '@berth/errors';
 import type { Logger } from '@berth/log';
+import type { BlkioEntry, BlkioStats } from './types.js';
 import type { CgroupFs, ProcessKiller } from './fs.js';
 
 /** What a manager and its handles share. */
@@ -167,4 +168,35 @@ export function ancestors(mount: string, rel: string): string[] {
   const out = [mount];
   for (let i = 1; i < segs.length; i++) out.push(join(mount, segs.slice(0, i).join('/')));
   return out;
+}
+
+/** v1 blkio "<major>:<minor> <Op> <value>" lines; the closing "Total <n>" line is skipped. */
+export function parseBlkioV1(text: string): BlkioEntry[] {
+  const out: BlkioEntry[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^(\d+):(\d+)\s+(\S+)\s+(\d+)$/.exec(line.trim());
+    if (m) out.push({ major: Number(m[1]), minor: Number(m[2]), op: m[3]!, value: Number(m[4]) });
+  }
+  return out;
+}
+
+/** v2 io.stat "<major>:<minor> rbytes=.. wbytes=.. rios=.. wios=.. dbytes=.. dios=.." as Docker's op names. */
+export function parseIoStatV2(text: string): BlkioStats {
+  const serviceBytes: BlkioEntry[] = [];
+  const serviced: BlkioEntry[] = [];
+  const names: Record<string, [BlkioEntry[], string]> = {
+    rbytes: [serviceBytes, 'read'], wbytes: [serviceBytes, 'write'], dbytes: [serviceBytes, 'discard'],
+    rios: [serviced, 'read'], wios: [serviced, 'write'], dios: [serviced, 'discard'],
+  };
+  for (const line of text.split('\n')) {
+    const [dev, ...kvs] = line.trim().split(/\s+/);
+    const m = /^(\d+):(\d+)$/.exec(dev ?? '');
+    if (!m) continue;
+    for (const kv of kvs) {
+      const [k, v] = kv.split('=');
+      const dest = names[k ?? ''];
+      if (dest && v !== undefined && /^\d+$/.test(v)) dest[0].push({ major: Number(m[1]), minor: Number(m[2]), op: dest[1], value: Number(v) });
+    }
+  }
+  return { serviceBytes, serviced };
 }

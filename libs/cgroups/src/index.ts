@@ -1,6 +1,7 @@
 export { createCgroupManager } from './manager.js';
 export type { CreateCgroupManagerOptions } from './manager.js';
-export type { CgroupHandle, CgroupManager, CgroupStats, CpuStats, DestroyOptions, MemoryStats, PidsStats } from './types.js';
+export type { BlkioEntry, BlkioStats, CgroupHandle, CgroupManager, CgroupStats, CpuStats, DestroyOptions, MemoryStats, PidsStats } from './types.js';
+export { parseBlkioV1, parseIoStatV2 } from './common.js';
 export { detectLayout, findUnifiedMount, parseMountinfo, parseProcCgroups } from './detect.js';
 export type { CgroupLayout, DetectInput, MountInfoEntry, ProcCgroupsEntry, UnifiedMount, V1Hierarchy } from './detect.js';
 export { realCgroupFs, realProcessKiller } from './fs.js';

@@ -10,6 +10,10 @@ export interface MemoryStats {
   maxUsage?: number | undefined;
   /** memory.stat as numbers (keys as the kernel names them). */
   stat: Record<string, number>;
+  /** v1 memory.failcnt: how often the limit was hit. */
+  failcnt?: number | undefined;
+  /** OOM kills in the group so far (v1 memory.oom_control oom_kill, v2 memory.events oom_kill). */
+  oomKills?: number | undefined;
 }
 
 export interface PidsStats {
@@ -26,6 +30,23 @@ export interface CpuStats {
   periods?: number | undefined;
   throttledPeriods?: number | undefined;
   throttledNanos?: number | undefined;
+  /** v1 cpuacct.usage_percpu, nanoseconds per CPU (v2 has no per-CPU figure). */
+  perCpuNanos?: number[] | undefined;
+}
+
+/** One line of a block IO counter: device, operation ("read", "write", "sync", "async", "discard", "total"), value. */
+export interface BlkioEntry {
+  major: number;
+  minor: number;
+  op: string;
+  value: number;
+}
+
+export interface BlkioStats {
+  /** Bytes moved per device and operation. */
+  serviceBytes: BlkioEntry[];
+  /** Operations per device and operation. */
+  serviced: BlkioEntry[];
 }
 
 /** A section is absent when its controller is not available for the group. */
@@ -33,6 +54,7 @@ export interface CgroupStats {
   memory?: MemoryStats | undefined;
   pids?: PidsStats | undefined;
   cpu?: CpuStats | undefined;
+  blkio?: BlkioStats | undefined;
 }
 
 export interface DestroyOptions {

@@ -354,10 +354,19 @@ test('stats reads memory, pids and cpu', async () => {
   host.fs.files.set(`${CG}/pids/berth/c1/pids.current`, '3\n');
   host.fs.files.set(`${CG}/cpuacct/berth/c1/cpuacct.usage`, '123456789\n');
   host.fs.files.set(`${CG}/cpu/berth/c1/cpu.stat`, 'nr_periods 10\nnr_throttled 2\nthrottled_time 5000\n');
+  host.fs.files.set(`${CG}/cpuacct/berth/c1/cpuacct.usage_percpu`, '100000000 23456789 \n');
+  host.fs.files.set(`${CG}/memory/berth/c1/memory.failcnt`, '4\n');
+  host.fs.files.set(`${CG}/memory/berth/c1/memory.oom_control`, 'oom_kill_disable 0\nunder_oom 0\noom_kill 2\n');
+  host.fs.files.set(`${CG}/blkio/berth/c1/blkio.throttle.io_service_bytes_recursive`, '8:0 Read 4096\n8:0 Write 512\n8:0 Total 4608\nTotal 4608\n');
   const s = await g.stats();
-  assert.deepEqual(s.memory, { usage: 1048576, limit: 64 * MiB, maxUsage: 0, stat: { cache: 0, rss: 0, total_inactive_file: 0 } });
+  assert.deepEqual(s.memory, { usage: 1048576, limit: 64 * MiB, maxUsage: 0, failcnt: 4, oomKills: 2, stat: { cache: 0, rss: 0, total_inactive_file: 0 } });
   assert.deepEqual(s.pids, { current: 3, limit: 32 });
-  assert.deepEqual(s.cpu, { usageNanos: 123456789, userNanos: 0, systemNanos: 0, periods: 10, throttledPeriods: 2, throttledNanos: 5000 });
+  assert.deepEqual(s.cpu, { usageNanos: 123456789, userNanos: 0, systemNanos: 0, periods: 10, throttledPeriods: 2, throttledNanos: 5000, perCpuNanos: [100000000, 23456789] });
+  assert.deepEqual(s.blkio?.serviceBytes, [
+    { major: 8, minor: 0, op: 'Read', value: 4096 },
+    { major: 8, minor: 0, op: 'Write', value: 512 },
+    { major: 8, minor: 0, op: 'Total', value: 4608 },
+  ]);
   const unlimited = await (await host.manager.create('berth/c2')).stats();
   assert.equal(unlimited.memory?.limit, null);
   assert.equal(unlimited.pids?.limit, null);

@@ -4,6 +4,7 @@ import {
   join,
   killAll,
   parseKeyed,
+  parseBlkioV1,
   parseLimit,
   pidsOfTree,
   pollUntil,
@@ -470,22 +471,30 @@ export class V1Group implements CgroupHandle {
       const dir = this.dirOf(c);
       return dir === undefined ? Promise.resolve(undefined) : tryRead(ctx, join(dir, file));
     };
-    const [usage, limit, max, stat, pidsCur, pidsMax, cpuUsage, cpuUser, cpuSys, cpuStat] = await Promise.all([
+    const [usage, limit, max, stat, failcnt, oomControl, pidsCur, pidsMax, cpuUsage, cpuUser, cpuSys, cpuStat, perCpu, ioBytes, ioServiced] = await Promise.all([
       read('memory', 'memory.usage_in_bytes'),
       read('memory', 'memory.limit_in_bytes'),
       read('memory', 'memory.max_usage_in_bytes'),
       read('memory', 'memory.stat'),
+      read('memory', 'memory.failcnt'),
+      read('memory', 'memory.oom_control'),
       read('pids', 'pids.current'),
       read('pids', 'pids.max'),
       read('cpuacct', 'cpuacct.usage'),
       read('cpuacct', 'cpuacct.usage_user'),
       read('cpuacct', 'cpuacct.usage_sys'),
       read('cpu', 'cpu.stat'),
+      read('cpuacct', 'cpuacct.usage_percpu'),
+      read('blkio', 'blkio.throttle.io_service_bytes_recursive'),
+      read('blkio', 'blkio.throttle.io_serviced_recursive'),
     ]);
     const out: CgroupStats = {};
     if (usage !== undefined) {
       const memory: MemoryStats = { usage: Number(usage.trim()), limit: limit === undefined ? null : parseLimit(limit), stat: parseKeyed(stat ?? '') };
       if (max !== undefined) memory.maxUsage = Number(max.trim());
+      if (failcnt !== undefined) memory.failcnt = Number(failcnt.trim());
+      const kills = oomControl === undefined ? undefined : parseKeyed(oomControl)['oom_kill'];
+      if (kills !== undefined) memory.oomKills = kills;
       out.memory = memory;
     }
     if (pidsCur !== undefined) {
@@ -500,7 +509,11 @@ export class V1Group implements CgroupHandle {
       if (s['nr_periods'] !== undefined) cpu.periods = s['nr_periods'];
       if (s['nr_throttled'] !== undefined) cpu.throttledPeriods = s['nr_throttled'];
       if (s['throttled_time'] !== undefined) cpu.throttledNanos = s['throttled_time'];
+      if (perCpu !== undefined) cpu.perCpuNanos = perCpu.trim().split(/\s+/).filter(Boolean).map(Number);
       out.cpu = cpu;
+    }
+    if (ioBytes !== undefined || ioServiced !== undefined) {
+      out.blkio = { serviceBytes: parseBlkioV1(ioBytes ?? ''), serviced: parseBlkioV1(ioServiced ?? '') };
     }
     return out;
   }

@@ -167,8 +167,22 @@ test('v2: stats', async () => {
   const g = await host.manager.create('berth/c1', { memory: { limit: 64 * MiB } });
   host.fs.files.set(`${LEAF}/memory.current`, '4096\n');
   host.fs.files.set(`${LEAF}/cpu.stat`, 'usage_usec 1500\nuser_usec 1000\nsystem_usec 500\nnr_periods 4\nnr_throttled 1\nthrottled_usec 20\n');
+  host.fs.files.set(`${LEAF}/memory.events`, 'low 0\nhigh 0\nmax 7\noom 1\noom_kill 1\noom_group_kill 0\n');
+  host.fs.files.set(`${LEAF}/io.stat`, '8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n');
   const s = await g.stats();
-  assert.deepEqual(s.memory, { usage: 4096, limit: 64 * MiB, maxUsage: 0, stat: { anon: 0, file: 0, inactive_file: 0 } });
+  assert.deepEqual(s.memory, { usage: 4096, limit: 64 * MiB, maxUsage: 0, oomKills: 1, stat: { anon: 0, file: 0, inactive_file: 0 } });
+  assert.deepEqual(s.blkio, {
+    serviceBytes: [
+      { major: 8, minor: 0, op: 'read', value: 4096 },
+      { major: 8, minor: 0, op: 'write', value: 8192 },
+      { major: 8, minor: 0, op: 'discard', value: 0 },
+    ],
+    serviced: [
+      { major: 8, minor: 0, op: 'read', value: 1 },
+      { major: 8, minor: 0, op: 'write', value: 2 },
+      { major: 8, minor: 0, op: 'discard', value: 0 },
+    ],
+  });
   assert.deepEqual(s.pids, { current: 0, limit: null });
   assert.deepEqual(s.cpu, { usageNanos: 1500000, userNanos: 1000000, systemNanos: 500000, periods: 4, throttledPeriods: 1, throttledNanos: 20000 });
 });

@@ -4,6 +4,7 @@ import {
   join,
   killAll,
   parseKeyed,
+  parseIoStatV2,
   parseLimit,
   pidsOfTree,
   pollUntil,
@@ -297,13 +298,15 @@ export class V2Group implements CgroupHandle {
   async stats(): Promise<CgroupStats> {
     const { ctx } = this.s;
     const read = (file: string): Promise<string | undefined> => tryRead(ctx, join(this.dir, file));
-    const [current, max, peak, stat, pidsCur, pidsMax, cpuStat] = await Promise.all(
-      ['memory.current', 'memory.max', 'memory.peak', 'memory.stat', 'pids.current', 'pids.max', 'cpu.stat'].map(read),
+    const [current, max, peak, stat, events, pidsCur, pidsMax, cpuStat, ioStat] = await Promise.all(
+      ['memory.current', 'memory.max', 'memory.peak', 'memory.stat', 'memory.events', 'pids.current', 'pids.max', 'cpu.stat', 'io.stat'].map(read),
     );
     const out: CgroupStats = {};
     if (current !== undefined) {
       const memory: MemoryStats = { usage: Number(current.trim()), limit: max === undefined ? null : parseLimit(max), stat: parseKeyed(stat ?? '') };
       if (peak !== undefined) memory.maxUsage = Number(peak.trim());
+      const kills = events === undefined ? undefined : parseKeyed(events)['oom_kill'];
+      if (kills !== undefined) memory.oomKills = kills;
       out.memory = memory;
     }
     if (pidsCur !== undefined) out.pids = { current: Number(pidsCur.trim()), limit: pidsMax === undefined ? null : parseLimit(pidsMax) };
@@ -318,6 +321,7 @@ export class V2Group implements CgroupHandle {
       cpu.throttledNanos = us('throttled_usec');
       out.cpu = cpu;
     }
+    if (ioStat !== undefined) out.blkio = parseIoStatV2(ioStat);
     return out;
   }
 

@@ -1,1 +1,6 @@
-export {};
+export { NetworkController } from './controller.js';
+export type { NetworkControllerOptions, AttachRequest, SandboxRequest, EndpointView, SandboxView } from './controller.js';
+export { wirePorts, portsView, parsePortKey, protoName } from './ports.js';
+export { prefixOf, cidrOf, addressOf, overlaps, contains, ipOfCidr, bitsOfCidr } from './cidr.js';
+export type { Prefix } from './cidr.js';
+export type { NetworkRecord, EndpointRecord, SandboxRecord, PoolLease } from './types.js';

@@ -1,0 +1,141 @@
+import type { Op, Table } from './types.js';
+
+/** What one `-S` read of a table says: chains (built-in ones included) and their rules as text. */
+export interface TableState {
+  chains: Set<string>;
+  rules: Map<string, string[]>;
+}
+
+/** Parses `iptables -t T -S` lines. */
+export function parseRules(lines: readonly string[]): TableState {
+  const st: TableState = { chains: new Set(), rules: new Map() };
+  for (const raw of lines) {
+    const line = raw.trim();
+    if (line === '') continue;
+    const m = /^(-[PNA]) (\S+)(?: (.*))?$/.exec(line);
+    if (!m) continue;
+    const [, flag, chain, rest] = m as unknown as [string, string, string, string | undefined];
+    if (!st.chains.has(chain)) {
+      st.chains.add(chain);
+      st.rules.set(chain, []);
+    }
+    if (flag === '-A') st.rules.get(chain)!.push(rest ?? '');
+  }
+  return st;
+}
+
+/** Rule text as `-S` prints it (arguments joined by spaces, quoted when they hold spaces). */
+export function ruleText(args: readonly string[]): string {
+  return args.map(quoteArg).join(' ');
+}
+
+function quoteArg(a: string): string {
+  return /[\s"']/.test(a) || a === '' ? `"${a.replace(/(["\\])/g, '\\$1')}"` : a;
+}
+
+/** Asks the kernel whether a rule exists (the `-C` fallback for text that does not match). */
+export type RuleCheck = (table: Table, chain: string, args: readonly string[]) => Promise<boolean>;
+
+/**
+ * Turns ops into one restore payload against the given state: chains made only when missing,
+ * rules added only when absent and deleted only when present. `check` is asked only about
+ * rules whose text is not found in a chain this payload has not changed yet.
+ */
+export async function buildPayload(ops: readonly Op[], state: ReadonlyMap<Table, TableState>, check?: RuleCheck): Promise<string> {
+  const work = new Map<Table, TableState>();
+  const touched = new Set<string>();
+  const created = new Set<string>(); // chains this payload makes: no rule can jump to them yet
+  const lines = new Map<Table, string[]>();
+  const tableOf = (t: Table): TableState => {
+    let s = work.get(t);
+    if (!s) {
+      const src = state.get(t) ?? { chains: new Set<string>(), rules: new Map<string, string[]>() };
+      s = { chains: new Set(src.chains), rules: new Map([...src.rules].map(([k, v]) => [k, [...v]])) };
+      work.set(t, s);
+    }
+    return s;
+  };
+  const emit = (t: Table, line: string, chain: string): void => {
+    let l = lines.get(t);
+    if (!l) lines.set(t, (l = []));
+    l.push(line);
+    touched.add(`${t}/${chain}`);
+  };
+  const present = async (t: Table, chain: string, args: readonly string[]): Promise<number> => {
+    const s = tableOf(t);
+    if (!s.chains.has(chain)) return 0;
+    const text = ruleText(args);
+    const n = (s.rules.get(chain) ?? []).filter((r) => r === text).length;
+    if (n > 0 || !check || touched.has(`${t}/${chain}`)) return n;
+    const j = args.findIndex((a) => a === '-j' || a === '-g');
+    if (j >= 0 && created.has(`${t}/${args[j + 1]}`)) return 0;
+    return (await check(t, chain, args)) ? 1 : 0;
+  };
+
+  for (const op of ops) {
+    const s = tableOf(op.table);
+    switch (op.op) {
+      case 'ensureChain':
+        if (!s.chains.has(op.chain)) {
+          emit(op.table, `-N ${op.chain}`, op.chain);
+          created.add(`${op.table}/${op.chain}`);
+          s.chains.add(op.chain);
+          s.rules.set(op.chain, []);
+        }
+        break;
+      case 'flushChain':
+        if (s.chains.has(op.chain) && (s.rules.get(op.chain) ?? []).length > 0) {
+          emit(op.table, `-F ${op.chain}`, op.chain);
+          s.rules.set(op.chain, []);
+        }
+        break;
+      case 'deleteChain':
+        if (s.chains.has(op.chain)) {
+          emit(op.table, `-F ${op.chain}`, op.chain);
+          emit(op.table, `-X ${op.chain}`, op.chain);
+          s.chains.delete(op.chain);
+          s.rules.delete(op.chain);
+        }
+        break;
+      case 'append': {
+        if ((await present(op.table, op.chain, op.args)) > 0) break;
+        emit(op.table, `-A ${op.chain} ${ruleText(op.args)}`, op.chain);
+        s.rules.get(op.chain)?.push(ruleText(op.args));
+        break;
+      }
+      case 'insert': {
+        const n = await present(op.table, op.chain, op.args);
+        const text = ruleText(op.args);
+        const pos = op.position ?? 1;
+        if (n > 0) {
+          if (!op.move) break;
+          const rules = s.rules.get(op.chain) ?? [];
+          if (rules[pos - 1] === text && rules.filter((r) => r === text).length === 1) break; // already in place
+          for (let i = 0; i < n; i++) emit(op.table, `-D ${op.chain} ${text}`, op.chain);
+          s.rules.set(op.chain, rules.filter((r) => r !== text));
+        }
+        emit(op.table, pos === 1 ? `-I ${op.chain} ${text}` : `-I ${op.chain} ${pos} ${text}`, op.chain);
+        s.rules.get(op.chain)?.splice(pos - 1, 0, text);
+        break;
+      }
+      case 'delete': {
+        const n = await present(op.table, op.chain, op.args);
+        if (n === 0) break;
+        const text = ruleText(op.args);
+        emit(op.table, `-D ${op.chain} ${text}`, op.chain);
+        const rules = s.rules.get(op.chain);
+        const i = rules?.indexOf(text) ?? -1;
+        if (rules && i >= 0) rules.splice(i, 1);
+        break;
+      }
+    }
+  }
+  let out = '';
+  for (const [t, l] of lines) out += `*${t}\n${l.join('\n')}\nCOMMIT\n`;
+  return out;
+}
+
+/** The distinct tables a list of ops touches, in first-use order. */
+export function tablesOf(ops: readonly Op[]): Table[] {
+  return [...new Set(ops.map((o) => o.table))];
+}

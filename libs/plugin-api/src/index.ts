@@ -50,5 +50,5 @@ export type {
   IpamDriverDeps,
   IpamDriverDescriptor,
 } from './ipam.js';
-export { PLUGIN_MEDIA_TYPE, PLUGIN_MEDIA_TYPE_SDK, ACTIVATE_PATH, Subsystem, errorFieldOf, pluginSocketDirs, pluginSpecDirs } from './protocol.js';
+export { PLUGIN_MEDIA_TYPE, PLUGIN_MEDIA_TYPE_SDK, ACTIVATE_PATH, Subsystem, errorFieldOf, pluginSocketDirs, pluginSpecDirs, ERROR_CODE_FIELD, PLUGIN_UNIX_HOST } from './protocol.js';
 export type { ActivateResponse } from './protocol.js';

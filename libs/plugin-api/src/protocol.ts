@@ -29,3 +29,13 @@ export function errorFieldOf(subsystem: string): 'Err' | 'Error' {
 /** Plugin directories searched for `<name>.sock|.spec|.json`, Berth's first, then Docker's. */
 export const pluginSocketDirs: readonly string[] = ['/run/berth/plugins', '/run/docker/plugins'];
 export const pluginSpecDirs: readonly string[] = ['/etc/berth/plugins', '/etc/docker/plugins', '/usr/lib/docker/plugins'];
+
+/**
+ * Berth's extension of the error envelope: next to `Err`/`Error`, a Berth plugin server puts
+ * the catalog code of the error (`BERTH_IPAM_POOL_OVERLAP`) so a Berth client raises the same
+ * code (and kind, and HTTP status) as the in-process driver. Docker ignores unknown fields.
+ */
+export const ERROR_CODE_FIELD = 'BerthCode';
+
+/** The Host header the engine sends over unix sockets (Go's dummy name, v27). */
+export const PLUGIN_UNIX_HOST = 'plugin.moby.localhost';

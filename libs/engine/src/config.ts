@@ -5,6 +5,7 @@
  */
 import type { ContainerConfig, ContainerCreateBody, HostConfig, ImageRuntimeConfig, RestartPolicy } from '@berth/api';
 import { BerthError } from '@berth/errors';
+import { validateHostResources } from './resources.js';
 
 export function invalid(field: string, message: string): BerthError {
   return new BerthError('BERTH_INVALID_ARGUMENT', message, { details: { field } });
@@ -158,7 +159,7 @@ export function normaliseHostConfig(raw: Partial<HostConfig> | null | undefined)
   if (h.StorageOpt && Object.keys(h.StorageOpt).length) out.StorageOpt = h.StorageOpt;
   if (typeof h.Init === 'boolean') out.Init = h.Init;
   const extra = h as Record<string, unknown>;
-  for (const k of ['Mounts', 'Annotations', 'BlkioWeightDevice', 'BlkioDeviceReadBps', 'BlkioDeviceWriteBps', 'BlkioDeviceReadIOps', 'BlkioDeviceWriteIOps', 'DeviceRequests'])
+  for (const k of ['Mounts', 'Annotations', 'KernelMemory', 'KernelMemoryTCP', 'BlkioWeightDevice', 'BlkioDeviceReadBps', 'BlkioDeviceWriteBps', 'BlkioDeviceReadIOps', 'BlkioDeviceWriteIOps', 'DeviceRequests'])
     if (extra[k] !== undefined) (out as unknown as Record<string, unknown>)[k] = extra[k];
   validateHostConfig(out, restartNames);
   return out;
@@ -177,9 +178,8 @@ function validateHostConfig(h: HostConfig, names: Set<string>): void {
   if (h.MemorySwap > 0 && h.Memory > 0 && h.MemorySwap < h.Memory)
     throw invalid('HostConfig.MemorySwap', 'Minimum memoryswap limit should be larger than memory limit, see usage');
   if (h.MemorySwap > 0 && h.Memory === 0) throw invalid('HostConfig.MemorySwap', 'You should always set the Memory limit when using Memoryswap limit, see usage');
-  if (h.NanoCpus < 0) throw invalid('HostConfig.NanoCpus', 'invalid value for NanoCpus: must be positive');
-  if (h.NanoCpus > 0 && (h.CpuPeriod > 0 || h.CpuQuota > 0))
-    throw invalid('HostConfig.NanoCpus', 'Conflicting options: Nano CPUs and CPU Period cannot both be set');
+  if (h.NanoCpus > 0 && h.CpuPeriod > 0) throw invalid('HostConfig.NanoCpus', 'Conflicting options: Nano CPUs and CPU Period cannot both be set');
+  if (h.NanoCpus > 0 && h.CpuQuota > 0) throw invalid('HostConfig.NanoCpus', 'Conflicting options: Nano CPUs and CPU Quota cannot both be set');
   if (h.CpuPeriod !== 0 && (h.CpuPeriod < 1000 || h.CpuPeriod > 1_000_000))
     throw invalid('HostConfig.CpuPeriod', 'CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)');
   if (h.CpuQuota > 0 && h.CpuQuota < 1000) throw invalid('HostConfig.CpuQuota', 'CPU cfs quota can not be less than 1ms (i.e. 1000)');
@@ -212,6 +212,7 @@ function validateHostConfig(h: HostConfig, names: Set<string>): void {
     if (!u || typeof u.Name !== 'string' || !rlimitNames.has(u.Name)) throw invalid(`HostConfig.Ulimits[${i}]`, `invalid ulimit type: ${String(u?.Name)}`);
     if (u.Soft > u.Hard) throw invalid(`HostConfig.Ulimits[${i}]`, `ulimit soft limit must be less than or equal to hard limit: ${u.Soft} > ${u.Hard}`);
   }
+  validateHostResources(h);
 }
 
 export const rlimitNames = new Set(['core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue', 'nice', 'nofile', 'nproc', 'rss', 'rtprio', 'rttime', 'sigpending', 'stack', 'as']);

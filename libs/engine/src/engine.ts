@@ -54,6 +54,9 @@ import { killContainer, restartContainer, stopContainer } from './stop.js';
 import { attachContainer, containerLogs, resizeContainer } from './streams.js';
 import { events, info, version } from './system.js';
 import { topContainer } from './top.js';
+import { containerStats } from './stats.js';
+import { updateContainer } from './update.js';
+import type { ContainerStatsJson, ContainerUpdateBody, ContainerUpdateResponse, StatsOptions } from './contract.js';
 import { inspectContainer, listContainers } from './views.js';
 
 export type { EngineOptions } from './context.js';
@@ -132,6 +135,12 @@ export class BerthEngine implements Engine {
   }
   exportContainer(ref: string): Promise<Readable> {
     return exportContainer(this.ctx, ref);
+  }
+  updateContainer(ref: string, body: ContainerUpdateBody): Promise<ContainerUpdateResponse> {
+    return updateContainer(this.ctx, ref, body);
+  }
+  containerStats(ref: string, opts: StatsOptions, signal: AbortSignal): Promise<AsyncIterable<ContainerStatsJson>> {
+    return containerStats(this.ctx, ref, opts, signal);
   }
 
   // exec

@@ -9,6 +9,7 @@ import type { EngineContext } from './context.js';
 import { watchExit } from './exit.js';
 import { buildSpec, containerCapabilities, resolveUser, type ResolvedUser } from './oci-spec.js';
 import { removeNow } from './remove.js';
+import { hostResources } from './resources.js';
 import { cancelRestart } from './restart-policy.js';
 import { writeFileAtomic } from './store.js';
 import { nowNanos, rfc3339Nano } from './time.js';
@@ -48,6 +49,7 @@ export async function startLocked(ctx: EngineContext, c: Ctr): Promise<void> {
       joinIpc: nsPathOf(ctx, c.host.IpcMode, 'ipc', 'IPC namespace'),
       joinPid: nsPathOf(ctx, c.host.PidMode, 'pid', 'PID namespace'),
       hostDevices: c.host.Privileged ? await hostDevices() : [],
+      hostResources: hostResources(c.host),
     });
     const bundle = ctx.bundleOf(id);
     mkdirSync(bundle, { recursive: true, mode: 0o700 });

@@ -50,6 +50,7 @@ export const catalog = {
   BERTH_PLUGIN: { kind: ErrorKind.Internal, summary: 'A plugin could not be reached, answered outside the protocol, or reported an error of its own; the message names the call (Subsystem.Method).' },
   BERTH_PORT_ALLOCATED: { kind: ErrorKind.Conflict, summary: 'A host port asked for is already allocated, by another container or by a program listening on it (Bind for 0.0.0.0:6379 failed: port is already allocated); nothing was published.' },
   BERTH_IPTABLES: { kind: ErrorKind.Internal, summary: 'iptables or iptables-restore failed or could not be run; the message carries its error and the payload line it refused.' },
+  BERTH_ENDPOINT_NOT_FOUND: { kind: ErrorKind.NotFound, summary: 'No endpoint with that id exists in the network (a driver was asked about an endpoint it does not know).' },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
 
 export type ErrorCode = keyof typeof catalog;

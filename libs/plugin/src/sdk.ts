@@ -1,0 +1,33 @@
+/**
+ * The SDK for plugin authors: serve a driver object under a plugin name in the directories the
+ * engines look in. It is `serve()` with defaults, nothing more.
+ */
+import * as path from 'node:path';
+import type { DriverLogger, GraphDriver, IpamDriver, NetworkDriver } from '@berth/plugin-api';
+import { serve, type PluginServer, type ServedDrivers } from './server.js';
+
+export const BERTH_PLUGIN_SOCKET_DIR = '/run/berth/plugins';
+export const DOCKER_PLUGIN_SOCKET_DIR = '/run/docker/plugins';
+
+export interface PluginSdkOptions {
+  /** The plugin name: the socket is `<dir>/<name>.sock`, and `-d <name>` selects it. */
+  name: string;
+  /** Also serve on /run/docker/plugins/<name>.sock so dockerd finds it (default false). */
+  docker?: boolean;
+  /** Directories to serve in instead of the defaults (tests). */
+  dirs?: readonly string[];
+  logger?: DriverLogger;
+  mode?: number;
+}
+
+const socketPaths = (o: PluginSdkOptions): string[] =>
+  (o.dirs ?? (o.docker === true ? [BERTH_PLUGIN_SOCKET_DIR, DOCKER_PLUGIN_SOCKET_DIR] : [BERTH_PLUGIN_SOCKET_DIR])).map((d) => path.join(d, `${o.name}.sock`));
+
+const serveNamed = (drivers: ServedDrivers, o: PluginSdkOptions): Promise<PluginServer> =>
+  serve(drivers, socketPaths(o), { ...(o.logger ? { logger: o.logger } : {}), ...(o.mode === undefined ? {} : { mode: o.mode }) });
+
+/** Serves several kinds under one name (e.g. a network driver with its own IPAM). */
+export const servePlugin = serveNamed;
+export const serveNetworkPlugin = (driver: NetworkDriver, o: PluginSdkOptions): Promise<PluginServer> => serveNamed({ network: driver }, o);
+export const serveIpamPlugin = (driver: IpamDriver, o: PluginSdkOptions): Promise<PluginServer> => serveNamed({ ipam: driver }, o);
+export const serveGraphPlugin = (driver: GraphDriver, o: PluginSdkOptions): Promise<PluginServer> => serveNamed({ graph: driver }, o);

@@ -4,11 +4,13 @@ import type { Op, Table } from './types.js';
 export interface TableState {
   chains: Set<string>;
   rules: Map<string, string[]>;
+  /** Built-in chain -> policy. */
+  policies?: Map<string, string>;
 }
 
 /** Parses `iptables -t T -S` lines. */
 export function parseRules(lines: readonly string[]): TableState {
-  const st: TableState = { chains: new Set(), rules: new Map() };
+  const st: TableState = { chains: new Set(), rules: new Map(), policies: new Map() };
   for (const raw of lines) {
     const line = raw.trim();
     if (line === '') continue;
@@ -20,6 +22,7 @@ export function parseRules(lines: readonly string[]): TableState {
       st.rules.set(chain, []);
     }
     if (flag === '-A') st.rules.get(chain)!.push(rest ?? '');
+    if (flag === '-P') st.policies!.set(chain, rest ?? '');
   }
   return st;
 }
@@ -50,7 +53,7 @@ export async function buildPayload(ops: readonly Op[], state: ReadonlyMap<Table,
     let s = work.get(t);
     if (!s) {
       const src = state.get(t) ?? { chains: new Set<string>(), rules: new Map<string, string[]>() };
-      s = { chains: new Set(src.chains), rules: new Map([...src.rules].map(([k, v]) => [k, [...v]])) };
+      s = { chains: new Set(src.chains), rules: new Map([...src.rules].map(([k, v]) => [k, [...v]])), policies: new Map(src.policies ?? []) };
       work.set(t, s);
     }
     return s;
@@ -61,12 +64,12 @@ export async function buildPayload(ops: readonly Op[], state: ReadonlyMap<Table,
     l.push(line);
     touched.add(`${t}/${chain}`);
   };
-  const present = async (t: Table, chain: string, args: readonly string[]): Promise<number> => {
+  const present = async (t: Table, chain: string, args: readonly string[], probe = true): Promise<number> => {
     const s = tableOf(t);
     if (!s.chains.has(chain)) return 0;
     const text = ruleText(args);
     const n = (s.rules.get(chain) ?? []).filter((r) => r === text).length;
-    if (n > 0 || !check || touched.has(`${t}/${chain}`)) return n;
+    if (n > 0 || !check || !probe || touched.has(`${t}/${chain}`)) return n;
     const j = args.findIndex((a) => a === '-j' || a === '-g');
     if (j >= 0 && created.has(`${t}/${args[j + 1]}`)) return 0;
     return (await check(t, chain, args)) ? 1 : 0;
@@ -98,13 +101,13 @@ export async function buildPayload(ops: readonly Op[], state: ReadonlyMap<Table,
         }
         break;
       case 'append': {
-        if ((await present(op.table, op.chain, op.args)) > 0) break;
+        if ((await present(op.table, op.chain, op.args, op.probe)) > 0) break;
         emit(op.table, `-A ${op.chain} ${ruleText(op.args)}`, op.chain);
         s.rules.get(op.chain)?.push(ruleText(op.args));
         break;
       }
       case 'insert': {
-        const n = await present(op.table, op.chain, op.args);
+        const n = await present(op.table, op.chain, op.args, op.probe);
         const text = ruleText(op.args);
         const pos = op.position ?? 1;
         if (n > 0) {
@@ -118,8 +121,14 @@ export async function buildPayload(ops: readonly Op[], state: ReadonlyMap<Table,
         s.rules.get(op.chain)?.splice(pos - 1, 0, text);
         break;
       }
+      case 'policy':
+        if (s.policies?.get(op.chain) !== op.policy) {
+          emit(op.table, `-P ${op.chain} ${op.policy}`, op.chain);
+          s.policies?.set(op.chain, op.policy);
+        }
+        break;
       case 'delete': {
-        const n = await present(op.table, op.chain, op.args);
+        const n = await present(op.table, op.chain, op.args, op.probe);
         if (n === 0) break;
         const text = ruleText(op.args);
         emit(op.table, `-D ${op.chain} ${text}`, op.chain);

@@ -12,14 +12,19 @@ export type Table = 'filter' | 'nat' | 'mangle' | 'raw';
  * - `append` / `insert`: only when absent; `insert` with `move: true` first deletes every
  *   copy, then inserts at `position` (default 1), to keep a jump at the top of a chain.
  * - `delete`: only when present (a rule that is already gone is not an error).
+ * - `policy`: a built-in chain's policy, only when it differs.
+ *
+ * `probe: false` skips the `-C` fallback for that rule: the caller vouches its text is
+ * canonical, so text not found means absent (saves a process per rule on hot paths).
  */
 export type Op =
   | { op: 'ensureChain'; table: Table; chain: string }
   | { op: 'flushChain'; table: Table; chain: string }
   | { op: 'deleteChain'; table: Table; chain: string }
-  | { op: 'append'; table: Table; chain: string; args: readonly string[] }
-  | { op: 'insert'; table: Table; chain: string; args: readonly string[]; position?: number; move?: boolean }
-  | { op: 'delete'; table: Table; chain: string; args: readonly string[] };
+  | { op: 'append'; table: Table; chain: string; args: readonly string[]; probe?: boolean }
+  | { op: 'insert'; table: Table; chain: string; args: readonly string[]; position?: number; move?: boolean; probe?: boolean }
+  | { op: 'delete'; table: Table; chain: string; args: readonly string[]; probe?: boolean }
+  | { op: 'policy'; table: Table; chain: string; policy: 'ACCEPT' | 'DROP' };
 
 export interface Iptables {
   /** One `iptables-restore --noflush -w` run with this payload (`*table ... COMMIT` blocks). */

@@ -45,7 +45,7 @@ export function baseOps(m: RuleMode): Op[] {
     { op: 'ensureChain', table: 'nat', chain: c.main },
     { op: 'append', table: 'nat', chain: 'PREROUTING', args: [...LOCAL_DST, '-j', c.main] },
     // the other mode's OUTPUT jump goes when the mode changed between runs
-    { op: 'delete', table: 'nat', chain: 'OUTPUT', args: outputJump(m, !m.userlandProxy) },
+    { op: 'delete', table: 'nat', chain: 'OUTPUT', args: outputJump(m, !m.userlandProxy), probe: false },
     { op: 'append', table: 'nat', chain: 'OUTPUT', args: outputJump(m, m.userlandProxy) },
     { op: 'ensureChain', table: 'filter', chain: c.main },
     { op: 'ensureChain', table: 'filter', chain: c.iso1 },
@@ -96,7 +96,7 @@ function networkRules(n: FirewallNetwork, m: RuleMode): { table: 'nat' | 'filter
 }
 
 export function addNetworkOps(n: FirewallNetwork, m: RuleMode): Op[] {
-  const ops: Op[] = networkRules(n, m).map((r) => ({ op: 'insert', table: r.table, chain: r.chain, args: r.args }));
+  const ops: Op[] = networkRules(n, m).map((r) => ({ op: 'insert', table: r.table, chain: r.chain, args: r.args, probe: false }));
   return [...ops, ...jumpsToTop(m)];
 }
 
@@ -111,8 +111,9 @@ export function removeNetworkOps(n: FirewallNetwork, m: RuleMode): Op[] {
       for (const r of networkRules(v, { ...m, userlandProxy: proxy })) {
         const key = `${r.table} ${r.chain} ${r.args.join(' ')}`;
         if (seen.has(key)) continue;
+        // -C only for the rules the network was made with; the other variants are a sweep
+        ops.push({ op: 'delete', table: r.table, chain: r.chain, args: r.args, probe: seen.size === 0 || (v === variants[0] && proxy === m.userlandProxy) });
         seen.add(key);
-        ops.push({ op: 'delete', table: r.table, chain: r.chain, args: r.args });
       }
     }
   }
@@ -148,13 +149,13 @@ function portRules(n: FirewallNetwork, p: PortMapping, m: RuleMode): { table: 'n
 }
 
 export function publishOps(n: FirewallNetwork, mappings: readonly PortMapping[], m: RuleMode): Op[] {
-  return mappings.flatMap((p) => portRules(n, p, m).map((r): Op => ({ op: 'append', ...r })));
+  return mappings.flatMap((p) => portRules(n, p, m).map((r): Op => ({ op: 'append', ...r, probe: false })));
 }
 
 export function unpublishOps(n: FirewallNetwork, mappings: readonly PortMapping[], m: RuleMode): Op[] {
   const ops: Op[] = [];
   for (const proxy of [m.userlandProxy, !m.userlandProxy]) {
-    for (const p of mappings) for (const r of portRules(n, p, { ...m, userlandProxy: proxy })) ops.push({ op: 'delete', ...r });
+    for (const p of mappings) for (const r of portRules(n, p, { ...m, userlandProxy: proxy })) ops.push({ op: 'delete', ...r, probe: proxy === m.userlandProxy });
   }
   // the MASQUERADE and ACCEPT rules do not depend on the mode; a second delete is skipped
   return ops;

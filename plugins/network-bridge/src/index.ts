@@ -11,6 +11,7 @@ export type { BridgeDriverConfig } from './driver.js';
 export { parseNetworkOptions, defaultBridgeName, macFromIPv4 } from './options.js';
 export type { BridgeOptions } from './options.js';
 export type { Firewall, FirewallNetwork, PortMapping, ProcFiles } from './firewall/index.js';
+export { createFirewall, procFiles } from './firewall/index.js';
 
 /** What the bridge driver is made from; everything beyond NetworkDriverDeps is for tests. */
 export interface BridgeDriverDeps extends NetworkDriverDeps {
@@ -79,6 +80,8 @@ export const bridgeDriver: NetworkDriverDescriptor = {
   name: 'bridge',
   async create(deps: NetworkDriverDeps): Promise<BridgeDriver | DriverSkip> {
     if (typeof process.getuid === 'function' && process.getuid() !== 0) return { skip: 'the bridge driver needs root (netlink and iptables)' };
-    return createBridgeDriver(deps);
+    // Daemon option `chain-prefix`: several daemons on one host (tests) keep their chains apart.
+    const prefix = deps.options?.['chain-prefix'];
+    return createBridgeDriver(prefix ? { ...deps, chainPrefix: prefix } : deps);
   },
 };

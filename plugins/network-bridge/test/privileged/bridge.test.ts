@@ -1,0 +1,137 @@
+// The real bridge driver inside a network namespace this test makes (its "host"), so links,
+// sysctls and iptables of the machine are untouched; a second namespace plays the sandbox.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createIptables } from '@berth/iptables';
+import { createNetns, deleteNetns, openNetlink, openNetlinkIn } from '@berth/netlink';
+import type { DriverLogger } from '@berth/plugin-api';
+import { createBridgeDriver, procFiles } from '@berth/network-bridge';
+
+const silent: DriverLogger = { error() {}, warn() {}, info() {}, debug() {}, trace() {}, child: () => silent };
+const tag = `${process.pid}-${randomBytes(3).toString('hex')}`;
+const dir = `/run/berth-test/bridge-${tag}`;
+const hostNs = `${dir}/host`;
+const sandbox = `${dir}/sandbox`;
+const NID = `${randomBytes(6).toString('hex')}${'1'.repeat(52)}`;
+const EID = `${randomBytes(6).toString('hex')}${'2'.repeat(52)}`;
+
+function inNs(ns: string, ...argv: string[]): string {
+  return execFileSync('nsenter', [`--net=${ns}`, ...argv], { encoding: 'utf8' });
+}
+function inNsAsync(ns: string, ...argv: string[]): Promise<string> {
+  return new Promise((resolve, reject) => execFile('nsenter', [`--net=${ns}`, ...argv], { encoding: 'utf8', timeout: 10_000 }, (err, out) => (err ? reject(err) : resolve(out))));
+}
+function mountsUnder(prefix: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.split(' ')[4]?.startsWith(prefix));
+}
+
+test('bridge driver in a fresh netns: network, endpoint, join, sandbox pings the gateway, a published port answers on 127.0.0.1, all removed, nothing left', async () => {
+  const hostNl = openNetlink();
+  const hostLinksBefore = (await hostNl.links()).map((l) => l.name).sort();
+  const stateDir = mkdtempSync(join(tmpdir(), 'bridge-priv-'));
+  createNetns(hostNs);
+  createNetns(sandbox);
+  const nl = openNetlinkIn(hostNs);
+  const sb = openNetlinkIn(sandbox);
+  const server = { kill: () => undefined as unknown };
+  try {
+    await nl.setLink('lo', { up: true });
+    const deps = {
+      stateDir,
+      logger: silent,
+      netlink: nl,
+      iptables: createIptables({ netnsPath: hostNs }),
+      proc: procFiles(hostNs),
+      loadBrNetfilter: async () => undefined,
+    };
+    const driver = await createBridgeDriver(deps);
+    await driver.createNetwork({
+      NetworkID: NID,
+      Options: { 'com.docker.network.enable_ipv6': false, 'com.docker.network.generic': { 'com.docker.network.driver.mtu': '1400' } },
+      IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '10.123.0.0/24', Gateway: '10.123.0.1/24' }],
+      IPv6Data: [],
+    });
+    const bridge = `br-${NID.slice(0, 12)}`;
+    const br = (await nl.link(bridge))!;
+    assert.deepEqual([br.kind, br.up, br.mtu], ['bridge', true, 1400]);
+    assert.match(inNs(hostNs, 'ip', '-4', 'addr', 'show', bridge), /inet 10\.123\.0\.1\/24/);
+    assert.equal(inNs(hostNs, 'cat', '/proc/sys/net/ipv4/ip_forward').trim(), '1');
+    assert.match(inNs(hostNs, 'iptables', '-t', 'nat', '-S', 'POSTROUTING'), /-s 10\.123\.0\.0\/24 ! -o br-\w+ -j MASQUERADE/);
+
+    const created = await driver.createEndpoint({ NetworkID: NID, EndpointID: EID, Interface: { Address: '10.123.0.2/24', AddressIPv6: '', MacAddress: '' }, Options: {} });
+    assert.deepEqual(created, { Interface: { MacAddress: '02:42:0a:7b:00:02' } });
+    const joined = await driver.join({ NetworkID: NID, EndpointID: EID, SandboxKey: sandbox, Options: {} });
+    assert.equal(joined.Gateway, '10.123.0.1');
+    const src = joined.InterfaceName!.SrcName;
+    const hostPort = (await nl.links()).find((l) => l.masterIndex === br.index)!;
+    assert.match(hostPort.name, /^veth[0-9a-f]{7}$/);
+    assert.match(inNs(hostNs, 'ip', '-d', 'link', 'show', hostPort.name), /hairpin on/);
+    assert.match(inNs(hostNs, 'bridge', 'link'), new RegExp(`${hostPort.name}.*master ${bridge}`));
+
+    // what the engine does at Join: move SrcName into the sandbox as eth0, address, route
+    await nl.setLink(src, { netnsPath: sandbox, name: 'eth0' });
+    await sb.setLink('lo', { up: true });
+    await sb.addAddress('eth0', '10.123.0.2/24');
+    await sb.setLink('eth0', { up: true });
+    await sb.addRoute({ dst: 'default', gateway: joined.Gateway!, dev: 'eth0' });
+    const eth0 = (await sb.link('eth0'))!;
+    assert.deepEqual([eth0.mac, eth0.mtu], ['02:42:0a:7b:00:02', 1400]);
+    inNs(sandbox, 'busybox', 'ping', '-c1', '-W2', '10.123.0.1');
+
+    // a published port: 127.0.0.1:18080 in the driver's namespace -> the sandbox's :80
+    const srv = spawn('nsenter', [`--net=${sandbox}`, 'busybox', 'nc', '-l', '-p', '80', '-e', 'echo', 'hello-from-sandbox'], { stdio: 'ignore' });
+    server.kill = () => srv.kill();
+    await driver.programExternalConnectivity({
+      NetworkID: NID,
+      EndpointID: EID,
+      Options: { 'com.docker.network.portmap': [{ Proto: 6, IP: '10.123.0.2', Port: 80, HostIP: '', HostPort: 18080, HostPortEnd: 18080 }], 'com.docker.network.endpoint.exposedports': [{ Proto: 6, Port: 80 }] },
+    });
+    assert.match(inNs(hostNs, 'iptables', '-t', 'nat', '-S', 'BERTH'), /--dport 18080 -j DNAT --to-destination 10\.123\.0\.2:80/);
+    const info = await driver.endpointOperInfo({ NetworkID: NID, EndpointID: EID });
+    assert.deepEqual(info.Value['com.docker.network.portmap'], [{ Proto: 6, IP: '10.123.0.2', Port: 80, HostIP: '0.0.0.0', HostPort: 18080, HostPortEnd: 18080 }]);
+    let reply = '';
+    for (let i = 0; i < 20 && !reply.includes('hello'); i++) {
+      reply = await inNsAsync(hostNs, 'busybox', 'nc', '-w', '2', '127.0.0.1', '18080').catch(() => '');
+      if (!reply.includes('hello')) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.match(reply, /hello-from-sandbox/, 'DNAT from 127.0.0.1 reaches the sandbox');
+
+    // a restarted driver knows its network and puts back a bridge that vanished
+    await driver.revokeExternalConnectivity({ NetworkID: NID, EndpointID: EID });
+    assert.doesNotMatch(inNs(hostNs, 'iptables', '-t', 'nat', '-S', 'BERTH'), /18080/);
+    await driver.leave({ NetworkID: NID, EndpointID: EID });
+    await sb.deleteLink('eth0'); // the engine removes the interface from the sandbox
+    await driver.deleteEndpoint({ NetworkID: NID, EndpointID: EID });
+    assert.equal(await nl.link(hostPort.name), undefined);
+    await nl.deleteLink(bridge);
+    const again = await createBridgeDriver(deps);
+    assert.equal((await nl.link(bridge))?.up, true);
+    assert.match(inNs(hostNs, 'ip', '-4', 'addr', 'show', bridge), /inet 10\.123\.0\.1\/24/);
+    await assert.rejects(again.deleteNetwork({ NetworkID: 'unknown' }), { kind: 'NotFound' });
+    await again.deleteNetwork({ NetworkID: NID });
+    assert.deepEqual((await nl.links()).map((l) => l.name), ['lo']);
+    assert.doesNotMatch(inNs(hostNs, 'iptables-save'), /10\.123\.0\.0|br-/);
+  } finally {
+    server.kill();
+    nl.close();
+    sb.close();
+    deleteNetns(sandbox);
+    deleteNetns(hostNs);
+    rmSync(stateDir, { recursive: true, force: true });
+    try {
+      rmdirSync(dir);
+    } catch {
+      // the checks below say what is left
+    }
+  }
+  assert.deepEqual(mountsUnder(dir), []);
+  assert.deepEqual((await hostNl.links()).map((l) => l.name).sort(), hostLinksBefore, 'the machine’s own namespace was not touched');
+  hostNl.close();
+});

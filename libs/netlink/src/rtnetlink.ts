@@ -85,6 +85,8 @@ class RtNetlink implements Netlink {
   constructor(private readonly sock: RtNetlinkSocket) {}
 
   private async lookup(name: string): Promise<LinkMessage | undefined> {
+    // IFNAMSIZ: a longer name cannot exist (the kernel would answer EINVAL).
+    if (name === '' || Buffer.byteLength(name) > 15) return undefined;
     try {
       const [m] = await this.sock.getLink({}, { ifname: name });
       return m;

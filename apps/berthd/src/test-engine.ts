@@ -22,6 +22,10 @@ import type {
   TopResponse,
   VersionResponse,
   WaitResponse,
+  NetworkConnectRequest,
+  NetworkCreateRequest,
+  NetworkCreateResponse,
+  NetworkResource,
 } from '@berth/api';
 import type {
   AttachOptions,
@@ -452,6 +456,49 @@ export class TestEngine implements Engine {
   }
   async systemDf(): Promise<SystemDfResponse> {
     return { LayersSize: 0, Images: [], Containers: [], Volumes: [], BuildCache: [] };
+  }
+
+  // networks: an in-memory list, enough for the routes' tests
+  readonly networks = new Map<string, NetworkResource>();
+  async createNetwork(req: NetworkCreateRequest): Promise<NetworkCreateResponse> {
+    this.record('createNetwork', req);
+    if ([...this.networks.values()].some((n) => n.Name === req.Name)) throw new BerthError('BERTH_NETWORK_EXISTS', `network with name ${req.Name} already exists`);
+    const Id = (++this.seq).toString(16).padStart(64, 'a');
+    this.networks.set(Id, {
+      Name: req.Name, Id, Created: '2026-01-01T00:00:00Z', Scope: 'local', Driver: req.Driver ?? 'bridge', EnableIPv6: req.EnableIPv6 === true,
+      IPAM: { Driver: 'default', Options: null, Config: req.IPAM?.Config ?? [] }, Internal: req.Internal === true, Attachable: false, Ingress: false,
+      ConfigFrom: { Network: '' }, ConfigOnly: false, Containers: {}, Options: req.Options ?? {}, Labels: req.Labels ?? {},
+    });
+    return { Id, Warning: '' };
+  }
+  listNetworks(filters: Map<string, Set<string>>): NetworkResource[] {
+    this.record('listNetworks', Object.fromEntries([...filters].map(([k, v]) => [k, [...v]])));
+    return [...this.networks.values()];
+  }
+  private network(ref: string): NetworkResource {
+    const n = this.networks.get(ref) ?? [...this.networks.values()].find((x) => x.Name === ref || x.Id.startsWith(ref));
+    if (!n) throw new BerthError('BERTH_NETWORK_NOT_FOUND', `network ${ref} not found`);
+    return n;
+  }
+  inspectNetwork(ref: string): NetworkResource {
+    this.record('inspectNetwork', ref);
+    return this.network(ref);
+  }
+  async removeNetwork(ref: string): Promise<void> {
+    this.record('removeNetwork', ref);
+    this.networks.delete(this.network(ref).Id);
+  }
+  async pruneNetworks(filters: Map<string, Set<string>>): Promise<{ NetworksDeleted: string[] }> {
+    this.record('pruneNetworks', Object.fromEntries([...filters].map(([k, v]) => [k, [...v]])));
+    return { NetworksDeleted: [] };
+  }
+  async connectNetwork(ref: string, req: NetworkConnectRequest): Promise<void> {
+    this.record('connectNetwork', ref, req);
+    this.network(ref);
+  }
+  async disconnectNetwork(ref: string, container: string, force: boolean): Promise<void> {
+    this.record('disconnectNetwork', ref, container, force);
+    this.network(ref);
   }
 
   async close(): Promise<void> {

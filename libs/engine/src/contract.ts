@@ -22,6 +22,10 @@ import type {
   ImageInspect,
   ImageSummary,
   InfoResponse,
+  NetworkConnectRequest,
+  NetworkCreateRequest,
+  NetworkCreateResponse,
+  NetworkResource,
   JsonMessage,
   TopResponse,
   VersionResponse,
@@ -166,6 +170,15 @@ export interface Engine {
   imageHistory(ref: string): Promise<ImageHistoryItem[]>;
   pruneImages(filters: Filters): Promise<ImagesPruneResponse>;
   systemDf(): Promise<SystemDfResponse>;
+
+  // networks
+  createNetwork(req: NetworkCreateRequest): Promise<NetworkCreateResponse>;
+  listNetworks(filters: Filters): NetworkResource[];
+  inspectNetwork(ref: string): NetworkResource;
+  removeNetwork(ref: string): Promise<void>;
+  pruneNetworks(filters: Filters): Promise<{ NetworksDeleted: string[] }>;
+  connectNetwork(ref: string, req: NetworkConnectRequest): Promise<void>;
+  disconnectNetwork(ref: string, container: string, force: boolean): Promise<void>;
 
   /** Stops serving: detaches from shims (containers keep running), closes event streams. */
   close(): Promise<void>;

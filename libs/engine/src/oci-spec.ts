@@ -248,7 +248,9 @@ export function buildSpec(input: SpecInput): OciSpec {
   // runc's order, mount last; berth-init opens every namespace file before joining any, so the
   // order does not matter to exec.
   const namespaces: { type: string; path?: string }[] = [];
-  if (h.NetworkMode.startsWith('container:')) namespaces.push({ type: 'network', path: input.joinNetns ?? '' });
+  // A sandbox from the network controller, or the namespace of the container named by container:<x>.
+  if (input.joinNetns) namespaces.push({ type: 'network', path: input.joinNetns });
+  else if (h.NetworkMode.startsWith('container:')) namespaces.push({ type: 'network', path: '' });
   else if (h.NetworkMode !== 'host') namespaces.push({ type: 'network' });
   if (h.PidMode.startsWith('container:')) namespaces.push({ type: 'pid', path: input.joinPid ?? '' });
   else if (h.PidMode !== 'host') namespaces.push({ type: 'pid' });

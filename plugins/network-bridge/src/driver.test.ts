@@ -294,3 +294,18 @@ test('restore: a restarted driver re-creates a vanished bridge with its address 
   assert.deepEqual(r.kernel.snapshot().links.map((l) => l.name), ['lo']);
   assert.match(readFileSync(join(r.dir, 'bridge.json'), 'utf8'), /"networks": \{\}/);
 });
+
+test('inhibit_ipv4: no address on the bridge, the containers still get the gateway', async () => {
+  using r = rig();
+  await r.driver.createNetwork(netReq(NID, { 'com.docker.network.bridge.inhibit_ipv4': 'true' }));
+  assert.deepEqual(r.kernel.snapshot().addresses, []);
+  await r.driver.createEndpoint(epReq());
+  assert.equal((await r.driver.join({ NetworkID: NID, EndpointID: EID, SandboxKey: '/x', Options: {} })).Gateway, '172.30.0.1');
+});
+
+test('restore: with no state at all the firewall is left alone', async () => {
+  using r = rig();
+  await r.driver.restore();
+  assert.deepEqual(r.fw.calls, []);
+  assert.deepEqual(r.kernel.calls, []);
+});

@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
+import { join } from 'node:path';
 import { BerthError, wrap } from '@berth/errors';
 import type { Netlink } from '@berth/netlink';
 import {
@@ -335,7 +337,9 @@ export class BridgeDriver implements NetworkDriver {
       if (n.options.internal) {
         res.DisableGatewayService = true;
       } else {
-        if (!n.options.inhibitIpv4) res.Gateway = ipOf(n.gatewayCidr);
+        // inhibit_ipv4 only keeps the address off the bridge (someone else routes for it);
+        // the containers' gateway is the same.
+        res.Gateway = ipOf(n.gatewayCidr);
         if (n.gatewayCidrV6 !== undefined && ep.addressV6 !== '') res.GatewayIPv6 = ipOf(n.gatewayCidrV6);
       }
       return res;
@@ -411,7 +415,8 @@ export class BridgeDriver implements NetworkDriver {
    */
   async restore(): Promise<void> {
     const nets = Object.values(this.state.networks);
-    if (nets.length === 0 && Object.keys(this.state.endpoints).length === 0) return;
+    // Nothing of ours and no firewall record either: a fresh host, leave iptables alone.
+    if (nets.length === 0 && Object.keys(this.state.endpoints).length === 0 && !existsSync(join(this.cfg.stateDir, 'firewall.json'))) return;
     await this.initHost();
     for (const n of nets) {
       const log = this.log.child({ networkId: n.id.slice(0, 12) });
@@ -426,7 +431,14 @@ export class BridgeDriver implements NetworkDriver {
         log.error({ err }, 'bridge network could not be restored');
       }
     }
-    const eps = Object.values(this.state.endpoints).filter((e) => this.state.networks[e.networkId] !== undefined);
+    for (const e of Object.values(this.state.endpoints)) {
+      if (this.state.networks[e.networkId] !== undefined) continue;
+      // An endpoint whose network is gone cannot be reached by any call: drop it.
+      this.log.warn({ endpointId: e.id.slice(0, 12), networkId: e.networkId.slice(0, 12) }, 'endpoint of an unknown network dropped');
+      await this.cfg.netlink.deleteLink(e.hostIf).catch(() => undefined);
+      delete this.state.endpoints[e.id];
+    }
+    const eps = Object.values(this.state.endpoints);
     await this.cfg.firewall.reconcile(
       nets.map((n) => this.fw(n)),
       eps.map((e) => ({ networkId: e.networkId, endpointId: e.id, containerIp: ipOf(e.address), mappings: e.ports })),

@@ -27,6 +27,7 @@ const system: Loader = async () => (await import('./commands/system.js')).comman
 const registry: Loader = async () => (await import('./commands/registry.js')).commands;
 const imageOps: Loader = async () => (await import('./commands/image-ops.js')).commands;
 const archive: Loader = async () => (await import('./commands/archive.js')).commands;
+const network: Loader = async () => (await import('./commands/network.js')).commands;
 
 /** name -> [loader, key in the module, one-line description for `berth --help`]. */
 const TOP: Record<string, [Loader, string, string]> = {
@@ -50,6 +51,7 @@ const TOP: Record<string, [Loader, string, string]> = {
   load: [archive, 'load', 'Load an image from a tar archive or STDIN'],
   logs: [logs, 'logs', 'Fetch the logs of a container'],
   pause: [lifecycle, 'pause', 'Pause all processes within one or more containers'],
+  port: [network, 'port', 'List port mappings or a specific mapping for the container'],
   pull: [registry, 'pull', 'Download an image from a registry'],
   push: [registry, 'push', 'Upload an image to a registry'],
   rename: [lifecycle, 'rename', 'Rename a container'],
@@ -80,6 +82,7 @@ const CONTAINER: Record<string, [Loader, string]> = {
   list: [ps, 'ps'],
   ps: [ps, 'ps'],
   pause: [lifecycle, 'pause'],
+  port: [network, 'port'],
   rename: [lifecycle, 'rename'],
   restart: [lifecycle, 'restart'],
   rm: [lifecycle, 'rm'],
@@ -108,6 +111,18 @@ const IMAGE: Record<string, [Loader, string]> = {
   tag: [images, 'tag'],
 };
 
+const NETWORK: Record<string, [Loader, string]> = {
+  connect: [network, 'network connect'],
+  create: [network, 'network create'],
+  disconnect: [network, 'network disconnect'],
+  inspect: [inspect, 'network inspect'],
+  ls: [network, 'network ls'],
+  list: [network, 'network ls'],
+  prune: [network, 'network prune'],
+  rm: [network, 'network rm'],
+  remove: [network, 'network rm'],
+};
+
 const SYSTEM: Record<string, [Loader, string]> = {
   df: [imageOps, 'system df'],
 };
@@ -130,7 +145,7 @@ function mainHelp(): string {
   const w = Math.max(...names.map((n) => n.length)) + 4;
   const cmds = names.map((n) => `  ${n.padEnd(w)}${TOP[n]![2]}`).join('\n');
   return (
-    renderHelp('berth', GLOBAL).replace(/\nOptions:/, '\nManagement Commands:\n  container   Manage containers\n  image       Manage images\n\nCommands:\n' + cmds + '\n\nGlobal Options:') +
+    renderHelp('berth', GLOBAL).replace(/\nOptions:/, '\nManagement Commands:\n  container   Manage containers\n  image       Manage images\n  network     Manage networks\n\nCommands:\n' + cmds + '\n\nGlobal Options:') +
     "\nRun 'berth COMMAND --help' for more information on a command.\n"
   );
 }
@@ -165,8 +180,8 @@ export async function main(argv: string[]): Promise<number> {
   let entry: [Loader, string] | undefined;
   let path = name;
   let argsLeft = rest;
-  if (name === 'container' || name === 'image' || (name === 'system' && rest[0] !== undefined && rest[0] in SYSTEM)) {
-    const table = name === 'container' ? CONTAINER : name === 'image' ? IMAGE : SYSTEM;
+  if (name === 'container' || name === 'image' || name === 'network' || (name === 'system' && rest[0] !== undefined && rest[0] in SYSTEM)) {
+    const table = name === 'container' ? CONTAINER : name === 'image' ? IMAGE : name === 'network' ? NETWORK : SYSTEM;
     const sub = rest[0];
     if (!sub || sub === '--help' || sub === '-h') {
       writeOut(subHelp(name, table));

@@ -15,6 +15,14 @@ export interface DaemonConfig {
   configFile: string;
   /** Registries reachable over plain HTTP: host[:port] or CIDR (loopback always is). */
   insecureRegistries: string[];
+  /** The default network's Linux bridge; `none`: no networking (bridge mode = a private netns with lo). */
+  bridge: string;
+  /** The default bridge's address (CIDR): its gateway and subnet. '' = the first free default pool. */
+  bip: string;
+  mtu: number;
+  icc: boolean;
+  iptables: boolean;
+  userlandProxy: boolean;
 }
 
 export const DEFAULTS = {
@@ -27,6 +35,12 @@ export const DEFAULTS = {
   pidfile: '/run/berth/berthd.pid',
   configFile: '/etc/berth/daemon.json',
   insecureRegistries: [] as string[],
+  bridge: 'berth0',
+  bip: '',
+  mtu: 1500,
+  icc: true,
+  iptables: true,
+  userlandProxy: false,
 };
 
 /** Config file key -> setting. Keys are Docker's daemon.json names. */
@@ -39,6 +53,12 @@ const FILE_KEYS = {
   'live-restore': 'liveRestore',
   pidfile: 'pidfile',
   'insecure-registries': 'insecureRegistries',
+  bridge: 'bridge',
+  bip: 'bip',
+  mtu: 'mtu',
+  icc: 'icc',
+  iptables: 'iptables',
+  'userland-proxy': 'userlandProxy',
 } as const satisfies Record<string, keyof DaemonConfig>;
 type FileKey = keyof typeof FILE_KEYS;
 
@@ -61,6 +81,14 @@ Options:
                                 data root, else the first of overlay2, vfs that works here)
       --insecure-registry list  Registry (host[:port] or CIDR) to reach over plain HTTP; 127.0.0.0/8
                                 always is
+  -b, --bridge string           Linux bridge of the default network, "none" for no networking
+                                (default "berth0")
+      --bip string             Address (CIDR) of the default bridge; it gives the subnet
+      --mtu int                 MTU of the default network (default 1500)
+      --icc                     Containers on the default network may talk to each other (default true)
+      --iptables                Program iptables rules (default true)
+      --userland-proxy          Publish ports through a proxy process in berthd instead of DNAT only
+                                (default false)
   -h, --help                    Print usage
   -v, --version                 Print version information and quit
 `;
@@ -92,6 +120,12 @@ export function parseFlags(argv: readonly string[]): ParsedArgs {
         pidfile: { type: 'string', short: 'p' },
         'storage-driver': { type: 'string', short: 's' },
         'insecure-registry': { type: 'string', multiple: true },
+        bridge: { type: 'string', short: 'b' },
+        bip: { type: 'string' },
+        mtu: { type: 'string' },
+        icc: { type: 'string' },
+        iptables: { type: 'string' },
+        'userland-proxy': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -109,7 +143,26 @@ export function parseFlags(argv: readonly string[]): ParsedArgs {
   if (v.pidfile !== undefined) flags.pidfile = v.pidfile;
   if (v['storage-driver'] !== undefined) flags.storageDriver = v['storage-driver'];
   if (v['insecure-registry'] !== undefined) flags.insecureRegistries = v['insecure-registry'];
+  if (v.bridge !== undefined) flags.bridge = v.bridge;
+  if (v.bip !== undefined) flags.bip = v.bip;
+  if (v.mtu !== undefined) flags.mtu = checkMtu(v.mtu, 'mtu');
+  if (v.icc !== undefined) flags.icc = flagBool(v.icc, 'icc');
+  if (v.iptables !== undefined) flags.iptables = flagBool(v.iptables, 'iptables');
+  if (v['userland-proxy'] !== undefined) flags.userlandProxy = flagBool(v['userland-proxy'], 'userland-proxy');
   return { help: v.help ?? false, version: v.version ?? false, flags, configFile: v['config-file'] };
+}
+
+/** Go's flag booleans: `--icc=false`; parseArgs gives strings so that `=false` is honoured. */
+function flagBool(s: string, key: string): boolean {
+  if (['1', 't', 'true', 'T', 'TRUE', 'True', ''].includes(s)) return true;
+  if (['0', 'f', 'false', 'F', 'FALSE', 'False'].includes(s)) return false;
+  throw invalid(`invalid boolean value ${JSON.stringify(s)} for --${key}`, key);
+}
+
+function checkMtu(v: unknown, key: string): number {
+  const n = typeof v === 'string' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 68 || n > 65535) throw invalid(`invalid ${key} ${String(v)}: must be an integer from 68 to 65535`, key);
+  return n;
 }
 
 function checkLevel(s: string): Level {
@@ -146,13 +199,26 @@ export function parseConfigFile(text: string, path: string): Partial<DaemonConfi
         if (typeof value !== 'boolean') throw bad(key, 'a boolean');
         out.liveRestore = value;
         break;
+      case 'icc':
+      case 'iptables':
+      case 'userland-proxy':
+        if (typeof value !== 'boolean') throw bad(key, 'a boolean');
+        out[FILE_KEYS[key]] = value;
+        break;
+      case 'mtu':
+        out.mtu = checkMtu(value, key);
+        break;
+      case 'bip':
+        if (typeof value !== 'string') throw bad(key, 'a string');
+        out.bip = value;
+        break;
       case 'log-level':
         if (typeof value !== 'string') throw bad(key, 'a string');
         out.logLevel = checkLevel(value);
         break;
       default: {
         if (typeof value !== 'string' || value === '') throw bad(key, 'a non-empty string');
-        const setting = FILE_KEYS[key] as 'dataRoot' | 'execRoot' | 'storageDriver' | 'pidfile';
+        const setting = FILE_KEYS[key] as 'dataRoot' | 'execRoot' | 'storageDriver' | 'pidfile' | 'bridge';
         out[setting] = value;
       }
     }

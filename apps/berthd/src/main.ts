@@ -1,11 +1,11 @@
 import { createRequire } from 'node:module';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createEngine } from '@berth/engine';
+import { createEngine, type EngineOptions } from '@berth/engine';
 import { isDriverSkip, type GraphDriver, type GraphDriverDescriptor } from '@berth/plugin-api';
 import { BerthError } from '@berth/errors';
 import { Component, componentLogger, createRootLogger, type Logger } from '@berth/log';
-import { builtinGraphDriver, builtinGraphDrivers } from './builtins.js';
+import { builtinGraphDriver, builtinGraphDrivers, builtinIpamDrivers, builtinNetworkDrivers } from './builtins.js';
 import { USAGE, loadConfig, parseFlags, type DaemonConfig } from './config.js';
 import { listen } from './http/listen.js';
 import { acquirePidfile } from './pidfile.js';
@@ -48,6 +48,34 @@ async function makeGraphDriver(cfg: DaemonConfig, logger: Logger): Promise<Graph
   throw new BerthError('BERTH_INVALID_ARGUMENT', `no storage driver can run here (${skipped.join('; ')})`, { details: { field: 'storage-driver' } });
 }
 
+/**
+ * The CNM setup: built-in drivers, the default bridge from --bridge/--bip/--mtu/--icc, and the
+ * bridge driver's daemon options. BERTH_IPTABLES_CHAIN_PREFIX renames the chains (BERTH...): a
+ * seam for tests that run several daemons on one host.
+ */
+function networkOptions(cfg: DaemonConfig): NonNullable<EngineOptions['network']> {
+  let subnet: string | undefined;
+  let gateway: string | undefined;
+  if (cfg.bip) {
+    const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cfg.bip);
+    if (!m || Number(m[5]) > 30) throw new BerthError('BERTH_INVALID_ARGUMENT', `invalid --bip ${cfg.bip}: want an IPv4 address with a prefix length, e.g. 172.17.0.1/16`, { details: { field: 'bip' } });
+    const bits = Number(m[5]);
+    const ip = ((Number(m[1]) << 24) | (Number(m[2]) << 16) | (Number(m[3]) << 8) | Number(m[4])) >>> 0;
+    const net = bits === 0 ? 0 : (ip & ((~0 << (32 - bits)) >>> 0)) >>> 0;
+    subnet = `${net >>> 24}.${(net >>> 16) & 255}.${(net >>> 8) & 255}.${net & 255}/${bits}`;
+    gateway = `${m[1]}.${m[2]}.${m[3]}.${m[4]}`;
+  }
+  const bridgeOptions: Record<string, string> = { mtu: String(cfg.mtu), 'userland-proxy': String(cfg.userlandProxy), iptables: String(cfg.iptables) };
+  const prefix = process.env.BERTH_IPTABLES_CHAIN_PREFIX;
+  if (prefix) bridgeOptions['chain-prefix'] = prefix;
+  return {
+    drivers: builtinNetworkDrivers,
+    ipams: builtinIpamDrivers,
+    defaultBridge: { name: cfg.bridge, mtu: cfg.mtu, icc: cfg.icc, ...(subnet ? { subnet, gateway } : {}) },
+    driverOptions: { bridge: bridgeOptions },
+  };
+}
+
 /** config -> logger -> built-ins -> engine -> server -> listen; SIGTERM/SIGINT shut down. */
 async function main(argv: string[]): Promise<void> {
   const args = parseFlags(argv);
@@ -68,6 +96,7 @@ async function main(argv: string[]): Promise<void> {
       graphDriver,
       liveRestore: cfg.liveRestore,
       insecureRegistries: cfg.insecureRegistries,
+      ...(cfg.bridge === 'none' ? {} : { network: networkOptions(cfg) }),
     });
     const app = createServer({ engine, logger: root });
     const listener = await listen(app, cfg.hosts, { onWarning: (message) => log.warn(message) });

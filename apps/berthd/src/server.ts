@@ -13,6 +13,7 @@ import { containerRoutes } from './routes/containers/index.js';
 import { execRoutes } from './routes/exec/index.js';
 import { imageRoutes } from './routes/images/index.js';
 import { containerImageRoutes } from './routes/container-images/index.js';
+import { networkRoutes } from './routes/networks/index.js';
 import { systemRoutes } from './routes/system/index.js';
 
 export interface ServerOptions {
@@ -131,5 +132,6 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   execRoutes(app, deps);
   imageRoutes(app, deps);
   containerImageRoutes(app, deps);
+  networkRoutes(app, deps);
   return app;
 }

@@ -3,6 +3,7 @@
  * without the typebox schemas (loading typebox costs ~80 ms, too much for a CLI start).
  */
 export * from './types.js';
+export type * from './network.js';
 export { StreamType, MULTIPLEXED_STREAM, RAW_STREAM, frame, frameHeader, Demuxer } from './stream.js';
 export { parseFilters, encodeFilters } from './filters.js';
 export { CONTAINER_NAME_PATTERN, isValidContainerName } from './names.js';

@@ -191,8 +191,6 @@ function validateHostConfig(h: HostConfig, names: Set<string>): void {
   if (h.ShmSize < 0) throw invalid('HostConfig.ShmSize', 'SHM size can not be less than 0');
   if (h.OomScoreAdj < -1000 || h.OomScoreAdj > 1000) throw invalid('HostConfig.OomScoreAdj', `Invalid value ${h.OomScoreAdj}, range for oom score adj is [-1000, 1000]`);
   const nm = h.NetworkMode;
-  if (!['bridge', 'host', 'none'].includes(nm) && !nm.startsWith('container:'))
-    throw invalid('HostConfig.NetworkMode', `network ${nm} not found (only bridge, host, none and container:<name|id> are supported)`);
   if (nm === 'container:') throw invalid('HostConfig.NetworkMode', 'invalid container format container:<name|id>');
   for (const [field, mode] of [['HostConfig.PidMode', h.PidMode], ['HostConfig.IpcMode', h.IpcMode], ['HostConfig.UTSMode', h.UTSMode]] as const) {
     if (field === 'HostConfig.IpcMode') {

@@ -8,7 +8,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImageStore } from '@berth/image';
 import type { Logger } from '@berth/log';
-import type { GraphDriver } from '@berth/plugin-api';
+import { isDriverSkip, type GraphDriver, type IpamDriver, type IpamDriverDescriptor, type NetworkDriver, type NetworkDriverDescriptor } from '@berth/plugin-api';
+import { NetworkController } from '@berth/network';
 import { Runtime, runtimeCgroups, type RuntimeCgroups } from '@berth/runtime';
 import { createCgroupManager, type CgroupManager } from '@berth/cgroups';
 import { realSyscalls, type Syscalls } from '@berth/native';
@@ -33,6 +34,17 @@ export interface EngineOptions {
   version?: string;
   /** Docker's default seccomp profile; /usr/share/containers/seccomp.json by default. */
   seccompProfile?: string;
+  /**
+   * Networking (CNM): the network and IPAM drivers to bind, and the default bridge. Without it,
+   * `bridge` mode is a private network namespace with only lo (tests of other subsystems).
+   */
+  network?: {
+    drivers: readonly NetworkDriverDescriptor[];
+    ipams: readonly IpamDriverDescriptor[];
+    defaultBridge?: { name?: string; subnet?: string; gateway?: string; mtu?: number; icc?: boolean };
+    /** Options for each driver by name (daemon.json: iptables, userland-proxy...). */
+    driverOptions?: Record<string, Record<string, string>>;
+  };
   /** Seams for tests: a prepared cgroup manager / runtime. */
   cgroupManager?: CgroupManager;
 }
@@ -44,6 +56,7 @@ export class EngineContext {
   readonly bus = new EventBus(1000);
   readonly store: ContainerStore;
   images!: ImageStore;
+  network: NetworkController | undefined;
   runtime!: Runtime;
   cgroups!: CgroupManager;
   rtCgroups!: RuntimeCgroups;
@@ -80,7 +93,29 @@ export class EngineContext {
       syscalls: () => (this.syscalls ??= realSyscalls()),
       logger: this.log.child({ component: 'runtime' }),
     });
+    if (this.opts.network) this.network = await this.openNetwork(this.opts.network);
     this.images = await ImageStore.open({ root: join(this.opts.dataRoot, 'image', this.opts.graphDriver.name), driver: this.opts.graphDriver, logger: this.log });
+  }
+
+  /** Binds each driver (a skip is logged, not fatal) and opens the controller over them. */
+  private async openNetwork(o: NonNullable<EngineOptions['network']>): Promise<NetworkController> {
+    const root = join(this.opts.dataRoot, 'network');
+    const drivers = new Map<string, NetworkDriver>();
+    const ipams = new Map<string, IpamDriver>();
+    const bind = async <T>(d: { name: string; create(deps: { stateDir: string; logger: Logger; options?: Record<string, string> }): Promise<T | { skip: string }> }, into: Map<string, T>, kind: string): Promise<void> => {
+      const logger = this.log.child({ component: 'network', driver: d.name });
+      const stateDir = join(root, kind, d.name);
+      mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+      const made = await d.create({ stateDir, logger, options: o.driverOptions?.[d.name] ?? {} });
+      if (isDriverSkip(made)) logger.warn({ reason: made.skip }, `${kind} driver ${d.name} skipped`);
+      else into.set(d.name, made as T);
+    };
+    for (const d of o.ipams) await bind(d, ipams, 'ipam');
+    for (const d of o.drivers) await bind(d, drivers, 'drivers');
+    return NetworkController.open({
+      stateDir: root, netnsDir: join(this.opts.execRoot, 'netns'), logger: this.log.child({ component: 'network' }), drivers, ipams,
+      ...(o.defaultBridge ? { defaultBridge: o.defaultBridge } : {}),
+    });
   }
 
   // ---------------------------------------------------------------- paths

@@ -7,7 +7,8 @@ import { BerthError } from '@berth/errors';
 import { commandLine, invalid, mergeImageConfig, normaliseConfig, normaliseHostConfig, parseBind } from './config.js';
 import { Ctr } from './container.js';
 import type { EngineContext } from './context.js';
-import { hostnameFile, hostsFile, readOr, resolvConf } from './host-files.js';
+import { hostnameFile, hostsFile, readOr } from './host-files.js';
+import { networksAtCreate, resolvConfFor, usesSandbox } from './network.js';
 import { generateName, nameConflict, newId, normaliseName } from './names.js';
 import { containerCapabilities, hostnameOf, parseSecurityOpts } from './oci-spec.js';
 import { writeFileAtomic, type ContainerRecord } from './store.js';
@@ -31,6 +32,7 @@ export async function createContainer(ctx: EngineContext, name: string | undefin
   for (const mode of [host.NetworkMode, host.IpcMode, host.PidMode]) {
     if (mode.startsWith('container:')) ctx.get(mode.slice('container:'.length));
   }
+  const networks = networksAtCreate(ctx, host, body.NetworkingConfig?.EndpointsConfig);
   if (wanted) {
     const holder = [...ctx.containers.values()].find((c) => c.name === wanted);
     if (holder) throw nameConflict(wanted, holder.id);
@@ -48,6 +50,7 @@ export async function createContainer(ctx: EngineContext, name: string | undefin
     ResolvConfPath: join(dir, 'resolv.conf'), HostnamePath: join(dir, 'hostname'), HostsPath: join(dir, 'hosts'),
     LogPath: join(dir, `${id}-json.log`), MountPoints: mountPoints(host), HasBeenStartedBefore: false, HasBeenManuallyStopped: false,
   };
+  if (usesSandbox(host.NetworkMode)) rec.Networks = networks;
   if (!merged.Hostname) merged.Hostname = host.NetworkMode === 'host' ? osHostname() : id.slice(0, 12);
   // The start that usually follows moves a process into new cgroups: get that ready meanwhile.
   ctx.runtime.primeCgroups();
@@ -61,7 +64,7 @@ export async function createContainer(ctx: EngineContext, name: string | undefin
     mkdirSync(dir, { recursive: true, mode: 0o710 });
     writeFileAtomic(rec.HostnamePath, hostnameFile(host.NetworkMode === 'host' ? osHostname() : hostnameOf(id, merged)));
     writeFileAtomic(rec.HostsPath, host.NetworkMode === 'host' ? readOr('/etc/hosts', hostsFile(host)) : hostsFile(host));
-    writeFileAtomic(rec.ResolvConfPath, resolvConf(readOr('/etc/resolv.conf', ''), host));
+    writeFileAtomic(rec.ResolvConfPath, resolvConfFor(readOr('/etc/resolv.conf', ''), host));
     ctx.save(c, true);
   } catch (err) {
     ctx.containers.delete(id);

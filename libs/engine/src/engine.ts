@@ -19,6 +19,10 @@ import type {
   ImageSummary,
   InfoResponse,
   JsonMessage,
+  NetworkConnectRequest,
+  NetworkCreateRequest,
+  NetworkCreateResponse,
+  NetworkResource,
   TopResponse,
   VersionResponse,
 } from '@berth/api';
@@ -46,6 +50,7 @@ import { exportContainer, importImage, inspectImage, listImages, removeImage, ta
 import * as registry from './registry.js';
 import type { RegistryAuth } from './contract.js';
 import { pauseContainer, unpauseContainer } from './pause.js';
+import { connectNetwork, createNetwork, disconnectNetwork, inspectNetwork, listNetworks, pruneNetworks, removeNetwork } from './network.js';
 import { recover } from './recovery.js';
 import { removeContainer } from './remove.js';
 import { renameContainer } from './rename.js';
@@ -71,6 +76,7 @@ export class BerthEngine implements Engine {
   async init(): Promise<void> {
     await this.ctx.open();
     await recover(this.ctx);
+    await this.ctx.network?.reconcile((id) => this.ctx.containers.get(id)?.rec.State.Running === true);
   }
 
   // system
@@ -82,6 +88,29 @@ export class BerthEngine implements Engine {
   }
   events(opts: EventsOptions, signal: AbortSignal): EventSubscription {
     return events(this.ctx, opts, signal);
+  }
+
+  // networks
+  createNetwork(req: NetworkCreateRequest): Promise<NetworkCreateResponse> {
+    return createNetwork(this.ctx, req);
+  }
+  listNetworks(filters: Filters): NetworkResource[] {
+    return listNetworks(this.ctx, filters);
+  }
+  inspectNetwork(ref: string): NetworkResource {
+    return inspectNetwork(this.ctx, ref);
+  }
+  removeNetwork(ref: string): Promise<void> {
+    return removeNetwork(this.ctx, ref);
+  }
+  pruneNetworks(filters: Filters): Promise<{ NetworksDeleted: string[] }> {
+    return pruneNetworks(this.ctx, filters);
+  }
+  connectNetwork(ref: string, req: NetworkConnectRequest): Promise<void> {
+    return connectNetwork(this.ctx, ref, req);
+  }
+  disconnectNetwork(ref: string, container: string, force: boolean): Promise<void> {
+    return disconnectNetwork(this.ctx, ref, container, force);
   }
 
   // containers

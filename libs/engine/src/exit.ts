@@ -8,6 +8,7 @@ import { deferred, type Ctr, type Waiter } from './container.js';
 import type { EngineContext } from './context.js';
 import { execExited } from './exec.js';
 import type { WaitCondition, WaitHandle } from './contract.js';
+import { teardownNetwork } from './network.js';
 import { removeNow } from './remove.js';
 import { restartAfterExit } from './restart-policy.js';
 import { readExitFile, watchShim } from './shim-watch.js';
@@ -47,6 +48,7 @@ async function onExit(ctx: EngineContext, c: Ctr, code: number): Promise<void> {
   }
   await ctx.rtCgroups.destroy(ctx.cgroupPathOf(c)).catch(() => undefined);
   rmSync(ctx.socketOf(c.id), { force: true });
+  await teardownNetwork(ctx, c);
   await ctx.images.unmountContainerLayer(c.id).catch((err: unknown) => log.warn({ err }, 'unmount after exit failed'));
   Object.assign(s, { Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: rfc3339Nano(finished) });
   try {

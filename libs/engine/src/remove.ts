@@ -6,6 +6,7 @@ import type { EngineContext } from './context.js';
 import { thawIfPaused } from './pause.js';
 import { cancelRestart } from './restart-policy.js';
 import { sendSignal, waitExited } from './stop.js';
+import { teardownNetwork } from './network.js';
 
 export async function removeContainer(ctx: EngineContext, ref: string, opts: { force: boolean; volumes: boolean }): Promise<void> {
   const c = ctx.get(ref);
@@ -48,6 +49,7 @@ export async function removeNow(ctx: EngineContext, c: Ctr): Promise<void> {
     ctx.execs.delete(eid);
   }
   await ctx.runtime.delete(c.id, true).catch(() => undefined);
+  await teardownNetwork(ctx, c);
   await ctx.images.unmountContainerLayer(c.id).catch(() => undefined);
   await ctx.images.removeContainerLayer(c.id).catch((err: unknown) => {
     if (!(err instanceof BerthError && err.code === 'BERTH_LAYER_NOT_FOUND')) throw err;

@@ -8,6 +8,7 @@ import { deferred, type Ctr } from './container.js';
 import type { EngineContext } from './context.js';
 import { watchExit } from './exit.js';
 import { buildSpec, containerCapabilities, resolveUser, type ResolvedUser } from './oci-spec.js';
+import { setupNetwork, teardownNetwork } from './network.js';
 import { removeNow } from './remove.js';
 import { hostResources } from './resources.js';
 import { cancelRestart } from './restart-policy.js';
@@ -39,13 +40,14 @@ export async function startLocked(ctx: EngineContext, c: Ctr): Promise<void> {
       const bind = parseBind(b, `HostConfig.Binds[${i}]`);
       if (!existsSync(bind.source)) mkdirSync(bind.source, { recursive: true, mode: 0o755 });
     }
+    const sandboxKey = await setupNetwork(ctx, c);
     const caps = containerCapabilities(c.host, ctx.availableCaps);
     const user = userOf(rootfs, c.rec.Config.User, c.host.GroupAdd ?? []);
     const spec = buildSpec({
       id, config: c.rec.Config, hostConfig: c.host, rootfs,
       files: { hostname: c.rec.HostnamePath, hosts: c.rec.HostsPath, resolvConf: c.rec.ResolvConfPath },
       user, seccomp: ctx.seccomp.for(c.host, caps), availableCaps: ctx.availableCaps,
-      joinNetns: nsPathOf(ctx, c.host.NetworkMode, 'net', 'network namespace'),
+      joinNetns: sandboxKey ?? nsPathOf(ctx, c.host.NetworkMode, 'net', 'network namespace'),
       joinIpc: nsPathOf(ctx, c.host.IpcMode, 'ipc', 'IPC namespace'),
       joinPid: nsPathOf(ctx, c.host.PidMode, 'pid', 'PID namespace'),
       hostDevices: c.host.Privileged ? await hostDevices() : [],
@@ -87,6 +89,7 @@ export async function startLocked(ctx: EngineContext, c: Ctr): Promise<void> {
     else await ctx.rtCgroups.destroy(ctx.cgroupPathOf(c)).catch(() => undefined);
     rmSync(ctx.socketOf(id), { force: true });
     if (rootfs !== null) await ctx.images.unmountContainerLayer(id).catch((e: unknown) => log.warn({ err: e }, 'rollback: unmount failed'));
+    await teardownNetwork(ctx, c);
     const message = err instanceof Error ? err.message : String(err);
     const details = err instanceof BerthError ? err.details : undefined;
     const code = typeof details?.exitCode === 'number' && (details.exitCode === 126 || details.exitCode === 127) ? details.exitCode : 128;

@@ -5,6 +5,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ContainerConfig, ContainerState, HostConfig, MountPoint } from '@berth/api';
+import type { EndpointConfig } from './network.js';
 
 export interface StoredState extends ContainerState {
   RemovalInProgress?: boolean;
@@ -32,6 +33,8 @@ export interface ContainerRecord {
   MountPoints: MountPoint[];
   HasBeenStartedBefore: boolean;
   HasBeenManuallyStopped: boolean;
+  /** The networks the container asked for (name -> request part of EndpointSettings); absent for host/none/container modes. */
+  Networks?: Record<string, EndpointConfig>;
 }
 
 /**

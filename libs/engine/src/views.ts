@@ -1,7 +1,8 @@
 /** Container views: inspect and ps, shaped as Docker answers them. */
-import type { ContainerInspect, ContainerSummary, EndpointSettings, Filters, HostConfig, NetworkSettings } from '@berth/api';
+import type { ContainerInspect, ContainerSummary, Filters } from '@berth/api';
 import type { EngineContext } from './context.js';
 import { checkFilterKeys, containerStates, invalidFilter, matchLabels, matchRegexp, psFilterKeys } from './filters.js';
+import { networkSettingsOf, summaryPorts } from './network.js';
 import { commandText, statusText } from './status.js';
 import { parseRfc3339Nano } from './time.js';
 
@@ -24,7 +25,7 @@ export async function inspectContainer(ctx: EngineContext, ref: string, opts?: {
     Image: r.Image, ResolvConfPath: r.ResolvConfPath, HostnamePath: r.HostnamePath, HostsPath: r.HostsPath, LogPath: r.LogPath,
     Name: r.Name, RestartCount: r.RestartCount, Driver: r.Driver, Platform: r.Platform, MountLabel: '', ProcessLabel: '', AppArmorProfile: '',
     ExecIDs: c.execs.size ? [...c.execs] : null, HostConfig: c.host, GraphDriver: graph,
-    Mounts: r.MountPoints, Config: r.Config, NetworkSettings: networkSettings(c.host, s.Running ? s.Pid : 0),
+    Mounts: r.MountPoints, Config: r.Config, NetworkSettings: networkSettingsOf(ctx, c),
   };
   if (opts?.size) {
     const rw = await ctx.images.size(c.id).catch(() => 0);
@@ -80,12 +81,12 @@ export async function listContainers(ctx: EngineContext, opts: { all: boolean; l
     const exited = f.get('exited');
     if (exited?.size && (r.State.Status !== 'exited' || !exited.has(String(r.State.ExitCode)))) continue;
     const net = f.get('network');
-    if (net?.size && !net.has(c.host.NetworkMode)) continue;
+    if (net?.size && !net.has(c.host.NetworkMode) && !Object.keys(r.Networks ?? {}).some((n) => net.has(n) || [...net].some((v) => ctx.network?.sandbox(c.id)?.endpoints.some((e) => e.networkName === n && e.networkId.startsWith(v))))) continue;
     const summary: ContainerSummary = {
       Id: c.id, Names: [r.Name], Image: r.Config.Image, ImageID: r.Image, Command: commandText(r.Path, r.Args),
-      Created: Math.floor(Number(parseRfc3339Nano(r.Created) ?? 0n) / 1e9), Ports: ports(r.Config.ExposedPorts),
+      Created: Math.floor(Number(parseRfc3339Nano(r.Created) ?? 0n) / 1e9), Ports: summaryPorts(ctx, c),
       Labels: r.Config.Labels ?? {}, State: r.State.Status, Status: statusText(r.State),
-      HostConfig: { NetworkMode: c.host.NetworkMode }, NetworkSettings: { Networks: networkSettings(c.host, 0).Networks }, Mounts: r.MountPoints,
+      HostConfig: { NetworkMode: c.host.NetworkMode }, NetworkSettings: { Networks: networkSettingsOf(ctx, c).Networks }, Mounts: r.MountPoints,
     };
     if (opts.size) {
       summary.SizeRw = await ctx.images.size(c.id).catch(() => 0);
@@ -97,27 +98,3 @@ export async function listContainers(ctx: EngineContext, opts: { all: boolean; l
   return out;
 }
 
-function emptyEndpoint(): EndpointSettings {
-  return {
-    IPAMConfig: null, Links: null, Aliases: null, MacAddress: '', DriverOpts: null, NetworkID: '', EndpointID: '', Gateway: '', IPAddress: '',
-    IPPrefixLen: 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, DNSNames: null,
-  };
-}
-
-function networkSettings(h: HostConfig, pid: number): NetworkSettings {
-  const nm = h.NetworkMode;
-  const networks: Record<string, EndpointSettings> = {};
-  if (nm === 'bridge' || nm === 'host' || nm === 'none') networks[nm] = emptyEndpoint();
-  return {
-    Bridge: '', SandboxID: '', SandboxKey: pid > 0 && nm !== 'host' ? `/proc/${pid}/ns/net` : '', Ports: {}, HairpinMode: false,
-    LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0, SecondaryIPAddresses: null, SecondaryIPv6Addresses: null, EndpointID: '',
-    Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', MacAddress: '', Networks: networks,
-  };
-}
-
-function ports(exposed: Record<string, unknown> | null | undefined): ContainerSummary['Ports'] {
-  return Object.keys(exposed ?? {}).map((p) => {
-    const [port, proto = 'tcp'] = p.split('/');
-    return { PrivatePort: Number(port), Type: proto };
-  });
-}

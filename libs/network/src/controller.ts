@@ -23,6 +23,7 @@ import {
 } from '@berth/plugin-api';
 import { createNetns, deleteNetns, netnsExists, openNetlink, openNetlinkIn, type Netlink } from '@berth/netlink';
 import { addressOf, bitsOfCidr, cidrOf, contains, ipOfCidr, overlaps, prefixOf, type Prefix } from './cidr.js';
+import { startEmbeddedDns, type DnsRecords, type EmbeddedDns } from './dns/index.js';
 import { NetworkStore } from './store.js';
 import type { EndpointRecord, NetworkRecord, PoolLease, SandboxRecord } from './types.js';
 
@@ -58,6 +59,8 @@ export interface SandboxRequest {
   networks: AttachRequest[];
   portBindings: PortBinding[];
   exposed: TransportPort[];
+  /** Resolvers the embedded DNS forwards to (--dns, else the host's). */
+  dnsUpstream?: string[];
 }
 
 /** An endpoint as the engine shows it (inspect's EndpointSettings, minus the request fields). */
@@ -109,6 +112,8 @@ export class NetworkController {
   private tail: Promise<unknown> = Promise.resolve();
   private hostNl: Netlink | undefined;
   private readonly netns: NonNullable<NetworkControllerOptions['netns']>;
+  /** Embedded DNS servers by container id (sandboxes on user-defined networks). */
+  private readonly dns = new Map<string, EmbeddedDns>();
 
   private constructor(private readonly opts: NetworkControllerOptions) {
     this.log = opts.logger;
@@ -483,6 +488,8 @@ export class NetworkController {
           inside.close();
         }
         for (const a of req.networks) await this.join(s, a, log);
+        s.dnsUpstream = req.dnsUpstream ?? [];
+        await this.ensureDns(s);
       } catch (err) {
         await this.teardown(s).catch((e) => log.warn({ err: e }, 'sandbox rollback failed'));
         throw err;
@@ -498,6 +505,7 @@ export class NetworkController {
       const s = this.sandboxes.get(containerId);
       if (!s) throw new BerthError('BERTH_CONTAINER_STATE', `container ${containerId} has no network sandbox (not running)`);
       const ep = await this.join(s, a, this.log.child({ containerId }));
+      await this.ensureDns(s);
       return this.sandboxView(s).endpoints.find((e) => e.endpointId === ep.id)!;
     });
   }
@@ -526,7 +534,10 @@ export class NetworkController {
   reconcile(running: (containerId: string) => boolean): Promise<void> {
     return this.locked(async () => {
       for (const s of [...this.sandboxes.values()]) {
-        if (running(s.containerId) && this.netns.exists(s.key)) continue;
+        if (running(s.containerId) && this.netns.exists(s.key)) {
+          await this.ensureDns(s).catch((err) => this.log.warn({ err, containerId: s.containerId }, 'restarting the embedded DNS failed'));
+          continue;
+        }
         this.log.info({ containerId: s.containerId }, 'removing the network sandbox of a container that is not running');
         await this.teardown(s);
       }
@@ -655,6 +666,58 @@ export class NetworkController {
     }
   }
 
+  /** A sandbox with an endpoint on a user-defined network answers names at 127.0.0.11 (Docker's embedded DNS). */
+  private async ensureDns(s: SandboxRecord): Promise<void> {
+    if (this.dns.has(s.containerId)) return;
+    const userNet = s.endpoints.some((e) => {
+      const n = this.networks.get(e.networkId);
+      return n && !n.predefined;
+    });
+    if (!userNet) return;
+    const dns = await startEmbeddedDns({
+      netnsPath: s.key, records: this.records(s.containerId), upstream: s.dnsUpstream ?? [], logger: this.log.child({ component: 'dns', containerId: s.containerId }),
+    });
+    this.dns.set(s.containerId, dns);
+  }
+
+  /**
+   * What a container's resolver knows: the containers on the user-defined networks it is on, by
+   * name, network alias and short id, with their addresses on those networks.
+   */
+  private records(containerId: string): DnsRecords {
+    const shared = (): Set<string> => {
+      const self = this.sandboxes.get(containerId);
+      return new Set((self?.endpoints ?? []).map((e) => e.networkId).filter((id) => this.networks.get(id)?.predefined === false));
+    };
+    return {
+      lookup: (name) => {
+        const nets = shared();
+        const a: string[] = [];
+        const aaaa: string[] = [];
+        for (const t of this.sandboxes.values()) {
+          const names = [t.containerName.toLowerCase(), t.containerId.slice(0, 12)];
+          for (const ep of t.endpoints) {
+            if (!nets.has(ep.networkId)) continue;
+            if (!names.includes(name) && !ep.aliases.some((x) => x.toLowerCase() === name)) continue;
+            if (ep.addressV4) a.push(ipOfCidr(ep.addressV4));
+            if (ep.addressV6) aaaa.push(ipOfCidr(ep.addressV6));
+          }
+        }
+        return a.length || aaaa.length ? { a: [...new Set(a)], aaaa: [...new Set(aaaa)] } : undefined;
+      },
+      reverse: (ip) => {
+        const nets = shared();
+        for (const t of this.sandboxes.values()) {
+          for (const ep of t.endpoints) {
+            if (!nets.has(ep.networkId)) continue;
+            if (ipOfCidr(ep.addressV4) === ip || ipOfCidr(ep.addressV6) === ip) return `${t.containerName}.${this.networks.get(ep.networkId)?.Name ?? ''}`;
+          }
+        }
+        return undefined;
+      },
+    };
+  }
+
   /** Undoes one endpoint from whatever stage it reached; every step is attempted. */
   private async leave(s: SandboxRecord, ep: EndpointRecord): Promise<void> {
     const n = this.networks.get(ep.networkId);
@@ -692,6 +755,9 @@ export class NetworkController {
   }
 
   private async teardown(s: SandboxRecord): Promise<void> {
+    const dns = this.dns.get(s.containerId);
+    this.dns.delete(s.containerId);
+    await dns?.close().catch(() => undefined);
     for (const ep of [...s.endpoints].reverse()) await this.leave(s, ep);
     try {
       this.netns.remove(s.key);
@@ -702,8 +768,10 @@ export class NetworkController {
     this.store.deleteSandbox(s.containerId);
   }
 
-  /** Daemon shutdown: closes the host netlink socket (sandboxes stay for live restore). */
+  /** Daemon shutdown: closes the host netlink socket and the DNS servers (sandboxes stay for live restore). */
   close(): void {
+    for (const d of this.dns.values()) void d.close().catch(() => undefined);
+    this.dns.clear();
     this.hostNl?.close();
     this.hostNl = undefined;
   }

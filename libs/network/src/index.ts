@@ -4,3 +4,5 @@ export { wirePorts, portsView, parsePortKey, protoName } from './ports.js';
 export { prefixOf, cidrOf, addressOf, overlaps, contains, ipOfCidr, bitsOfCidr } from './cidr.js';
 export type { Prefix } from './cidr.js';
 export type { NetworkRecord, EndpointRecord, SandboxRecord, PoolLease } from './types.js';
+export { startEmbeddedDns, EMBEDDED_DNS_ADDRESS } from './dns/index.js';
+export type { DnsRecords, EmbeddedDns } from './dns/index.js';

@@ -71,4 +71,5 @@ export interface SandboxRecord {
   nextIf: number;
   portBindings: PortBinding[];
   exposed: TransportPort[];
+  dnsUpstream?: string[];
 }

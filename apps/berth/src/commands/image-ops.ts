@@ -252,7 +252,7 @@ async function imagePrune(ctx: Context, p: ParsedArgs): Promise<number> {
   return 0;
 }
 
-function readLine(): Promise<string> {
+export function readLine(): Promise<string> {
   return new Promise((resolve) => {
     let buf = '';
     const onData = (c: Buffer): void => {

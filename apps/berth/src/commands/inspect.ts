@@ -10,10 +10,11 @@ const flags: CommandSpec['flags'] = [
   { name: 'size', short: 's', type: 'bool', description: 'Display total file sizes' },
 ];
 
-type Kind = 'container' | 'image';
+type Kind = 'container' | 'image' | 'network';
 
 async function fetchOne(ctx: Context, kind: Kind, name: string, size: boolean): Promise<unknown> {
-  const path = kind === 'container' ? `/containers/${encodeURIComponent(name)}/json` : `/images/${encodeURIComponent(name)}/json`;
+  const path =
+    kind === 'container' ? `/containers/${encodeURIComponent(name)}/json` : kind === 'image' ? `/images/${encodeURIComponent(name)}/json` : `/networks/${encodeURIComponent(name)}`;
   return ctx.client.get(path, kind === 'container' && size ? { size: '1' } : undefined);
 }
 
@@ -31,8 +32,8 @@ export function renderInspect(objects: unknown[], format: string): string {
 function makeInspect(fixed: Kind | undefined): Command['run'] {
   return async (ctx: Context, p: ParsedArgs): Promise<number> => {
     const type = fixed ?? (str(p, 'type') || undefined);
-    if (type !== undefined && type !== 'container' && type !== 'image') throw new CliError(`"${type}" is not a valid value for --type`);
-    const kinds: Kind[] = type ? [type as Kind] : ['container', 'image'];
+    if (type !== undefined && type !== 'container' && type !== 'image' && type !== 'network') throw new CliError(`"${type}" is not a valid value for --type`);
+    const kinds: Kind[] = type ? [type as Kind] : ['container', 'image', 'network'];
     const found: unknown[] = [];
     const errors: string[] = [];
     for (const name of p.args) {
@@ -80,5 +81,14 @@ export const commands: Record<string, Command> = {
       flags: [flags[0]!],
     },
     run: makeInspect('image'),
+  },
+  'network inspect': {
+    spec: {
+      usage: 'inspect [OPTIONS] NETWORK [NETWORK...]',
+      description: 'Display detailed information on one or more networks',
+      minArgs: 1,
+      flags: [flags[0]!, { name: 'verbose', short: 'v', type: 'bool', description: 'Verbose output for diagnostics' }],
+    },
+    run: makeInspect('network'),
   },
 };

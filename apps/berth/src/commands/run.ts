@@ -50,6 +50,9 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   { name: 'memory-reservation', type: 'string', valueName: 'bytes', description: 'Memory soft limit' },
   { name: 'memory-swap', type: 'string', valueName: 'bytes', description: "Swap limit equal to memory plus swap: '-1' to enable unlimited swap" },
   { name: 'name', type: 'string', valueName: S, description: 'Assign a name to the container' },
+  { name: 'ip', type: 'string', valueName: S, description: 'IPv4 address (e.g., 172.30.100.104)' },
+  { name: 'ip6', type: 'string', valueName: S, description: 'IPv6 address (e.g., 2001:db8::33)' },
+  { name: 'mac-address', type: 'string', valueName: S, description: 'Container MAC address (e.g., 92:d0:c6:0a:29:33)' },
   { name: 'network', type: 'string', valueName: 'network', aliases: ['net'], description: 'Connect a container to a network' },
   { name: 'network-alias', type: 'list', valueName: L, aliases: ['net-alias'], description: 'Add network-scoped alias for the container' },
   { name: 'oom-kill-disable', type: 'bool', description: 'Disable OOM Killer' },
@@ -348,7 +351,14 @@ export function buildCreateBody(p: ParsedArgs, detach: boolean): ContainerCreate
     Labels: labels,
     HostConfig: hostConfig,
     NetworkingConfig: {
-      EndpointsConfig: { [network]: { IPAMConfig: null, Links: null, Aliases: aliases.length ? aliases : null } },
+      EndpointsConfig: {
+        [network]: {
+          IPAMConfig: str(p, 'ip') || str(p, 'ip6') ? { ...(str(p, 'ip') ? { IPv4Address: str(p, 'ip') } : {}), ...(str(p, 'ip6') ? { IPv6Address: str(p, 'ip6') } : {}) } : null,
+          Links: null,
+          Aliases: aliases.length ? aliases : null,
+          ...(str(p, 'mac-address') ? { MacAddress: str(p, 'mac-address') } : {}),
+        },
+      },
     },
   };
   if (Object.keys(ports.exposed).length) body.ExposedPorts = ports.exposed;

@@ -1,0 +1,306 @@
+/**
+ * Containers on networks: which networks a container asks for (at create), its sandbox at
+ * start and stop, the network verbs of the API, and the NetworkSettings view.
+ */
+import { join } from 'node:path';
+import type { EndpointSettings, Filters, HostConfig, NetworkConnectRequest, NetworkCreateRequest, NetworkResource, NetworkSettings } from '@berth/api';
+import { BerthError, isNotFound } from '@berth/errors';
+import { portsView, wirePorts, type NetworkController, type SandboxView } from '@berth/network';
+import type { Ctr } from './container.js';
+import type { EngineContext } from './context.js';
+import { checkFilterKeys, invalidFilter, matchLabels, matchRegexp } from './filters.js';
+import { hostsFile, readOr, resolvConf } from './host-files.js';
+import { writeFileAtomic } from './store.js';
+
+/** What a container asked of one network (the request part of EndpointSettings). */
+export interface EndpointConfig {
+  Aliases?: string[] | null;
+  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } | null;
+  MacAddress?: string;
+  DriverOpts?: Record<string, string> | null;
+}
+
+/** Modes that get a sandbox of their own from the controller (bridge and user networks). */
+export function usesSandbox(mode: string): boolean {
+  return mode !== 'host' && mode !== 'none' && !mode.startsWith('container:');
+}
+
+function controller(ctx: EngineContext): NetworkController {
+  if (!ctx.network) throw new BerthError('BERTH_NOT_IMPLEMENTED', 'networking is not enabled in this daemon');
+  return ctx.network;
+}
+
+/**
+ * Create: NetworkMode names a network (bridge or a user network, resolved to its name), and
+ * NetworkingConfig.EndpointsConfig adds per-network settings (`default` = the mode's network).
+ */
+export function networksAtCreate(
+  ctx: EngineContext,
+  host: HostConfig,
+  endpoints: Record<string, Partial<EndpointSettings> | null> | null | undefined,
+): Record<string, EndpointConfig> {
+  const mode = host.NetworkMode;
+  const out: Record<string, EndpointConfig> = {};
+  const cfgOf = (e: Partial<EndpointSettings> | null | undefined): EndpointConfig => {
+    const c: EndpointConfig = {};
+    if (e?.Aliases?.length) c.Aliases = [...e.Aliases];
+    if (e?.IPAMConfig && (e.IPAMConfig.IPv4Address || e.IPAMConfig.IPv6Address)) c.IPAMConfig = { ...e.IPAMConfig };
+    if (e?.MacAddress) c.MacAddress = e.MacAddress;
+    if (e?.DriverOpts && Object.keys(e.DriverOpts).length) c.DriverOpts = { ...e.DriverOpts };
+    return c;
+  };
+  if (!usesSandbox(mode)) {
+    for (const [k, e] of Object.entries(endpoints ?? {})) {
+      const c = cfgOf(e);
+      if (c.IPAMConfig || c.Aliases?.length) throw new BerthError('BERTH_INVALID_ARGUMENT', `user specified IP address or aliases are not supported with network mode ${mode} (${k})`);
+    }
+    return out;
+  }
+  if (!ctx.network) {
+    if (mode !== 'bridge') throw new BerthError('BERTH_NETWORK_NOT_FOUND', `network ${mode} not found`);
+    return { bridge: {} };
+  }
+  const modeNet = ctx.network.network(mode);
+  if (modeNet.Driver === 'host' || modeNet.Driver === 'null') {
+    throw new BerthError('BERTH_INVALID_ARGUMENT', `network mode ${mode} names the ${modeNet.Name} network: use --network ${modeNet.Name === 'none' ? 'none' : 'host'}`);
+  }
+  host.NetworkMode = modeNet.Name;
+  out[modeNet.Name] = {};
+  for (const [k, e] of Object.entries(endpoints ?? {})) {
+    const n = k === 'default' ? modeNet : ctx.network.network(k);
+    const c = cfgOf(e);
+    if (c.Aliases?.length && n.Name === 'bridge') throw new BerthError('BERTH_INVALID_ARGUMENT', 'network-scoped alias is supported only for containers in user defined networks');
+    if (c.IPAMConfig && n.predefined) {
+      throw new BerthError('BERTH_INVALID_ARGUMENT', 'user specified IP address is supported on user defined networks only');
+    }
+    out[n.Name] = c;
+  }
+  return out;
+}
+
+/** The resolv.conf of a container on a user network points at the embedded DNS. */
+export function resolvConfFor(hostResolv: string, host: HostConfig): string {
+  if (!usesSandbox(host.NetworkMode) || host.NetworkMode === 'bridge') return resolvConf(hostResolv, host);
+  const base = resolvConf(hostResolv, { ...host, Dns: [] });
+  const kept = base.split('\n').filter((l) => l && !/^\s*nameserver\s/.test(l) && !/^\s*options\s/.test(l));
+  const opts = host.DnsOptions?.length ? host.DnsOptions : ['ndots:0'];
+  return `nameserver 127.0.0.11\n${kept.join('\n')}${kept.length ? '\n' : ''}options ${opts.join(' ')}\n`;
+}
+
+/** Upstream resolvers for the embedded DNS: --dns, else the host's. */
+export function upstreamResolvers(host: HostConfig): string[] {
+  if (host.Dns?.length) return [...host.Dns];
+  return readOr('/etc/resolv.conf', '')
+    .split('\n')
+    .map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1])
+    .filter((x): x is string => !!x);
+}
+
+/** Start: the container's sandbox, attached to its networks; answers the netns path. */
+export async function setupNetwork(ctx: EngineContext, c: Ctr): Promise<string | undefined> {
+  if (!ctx.network || !usesSandbox(c.host.NetworkMode)) return undefined;
+  const nets = c.rec.Networks ?? { [c.host.NetworkMode]: {} };
+  const ports = wirePorts(c.host.PortBindings, c.rec.Config.ExposedPorts, c.host.PublishAllPorts);
+  const sb = await ctx.network.createSandbox({
+    containerId: c.id, containerName: c.name, portBindings: ports.bindings, exposed: ports.exposed, dnsUpstream: upstreamResolvers(c.host),
+    networks: Object.entries(nets).map(([name, e]) => ({
+      network: name, aliases: e.Aliases ?? null, ...(e.IPAMConfig?.IPv4Address ? { ipv4: e.IPAMConfig.IPv4Address } : {}),
+      ...(e.IPAMConfig?.IPv6Address ? { ipv6: e.IPAMConfig.IPv6Address } : {}), ...(e.MacAddress ? { mac: e.MacAddress } : {}), driverOpts: e.DriverOpts ?? null,
+    })),
+  });
+  writeHosts(c, sb);
+  return sb.key;
+}
+
+function writeHosts(c: Ctr, sb: SandboxView): void {
+  const ip = sb.endpoints.find((e) => e.ipAddress)?.ipAddress;
+  const hostname = c.rec.Config.Domainname ? `${c.rec.Config.Hostname}.${c.rec.Config.Domainname} ${c.rec.Config.Hostname}` : c.rec.Config.Hostname;
+  writeFileAtomic(c.rec.HostsPath, hostsFile(c.host, ip, hostname), 0o644, false);
+}
+
+/** Stop, exit, failed start, removal: every endpoint and the sandbox go. */
+export async function teardownNetwork(ctx: EngineContext, c: Ctr): Promise<void> {
+  await ctx.network?.removeSandbox(c.id).catch((err: unknown) => ctx.log.warn({ err, containerId: c.id }, 'removing the network sandbox failed'));
+}
+
+// ---- the API's network verbs ----
+
+export async function createNetwork(ctx: EngineContext, req: NetworkCreateRequest): Promise<{ Id: string; Warning: string }> {
+  const res = await controller(ctx).createNetwork(req);
+  ctx.bus.publish('network', 'create', res.Id, { name: req.Name, type: req.Driver || 'bridge' });
+  return res;
+}
+
+export const networkFilterKeys = ['dangling', 'driver', 'id', 'label', 'name', 'scope', 'type'];
+
+const BUILTIN = ['bridge', 'host', 'none'];
+
+/** Any value of the filter matches (a set is an OR), no values: no constraint. */
+function anyOf(values: Set<string> | undefined, test: (v: string) => boolean): boolean {
+  if (!values || values.size === 0) return true;
+  for (const v of values) if (test(v)) return true;
+  return false;
+}
+
+export function listNetworks(ctx: EngineContext, filters: Filters): NetworkResource[] {
+  checkFilterKeys(filters, networkFilterKeys);
+  for (const v of filters.get('type') ?? []) if (v !== 'custom' && v !== 'builtin') throw invalidFilter('type', v);
+  for (const v of filters.get('dangling') ?? []) if (!['0', '1', 'true', 'false'].includes(v)) throw invalidFilter('dangling', v);
+  return controller(ctx).list().filter((n) =>
+    anyOf(filters.get('id'), (v) => n.Id.startsWith(v)) &&
+    matchRegexp(filters.get('name'), n.Name) &&
+    anyOf(filters.get('driver'), (v) => n.Driver === v) &&
+    anyOf(filters.get('scope'), (v) => n.Scope === v) &&
+    anyOf(filters.get('type'), (v) => (v === 'builtin') === BUILTIN.includes(n.Name)) &&
+    matchLabels(filters.get('label'), n.Labels) &&
+    anyOf(filters.get('dangling'), (v) => (['1', 'true'].includes(v) ? !BUILTIN.includes(n.Name) && usedBy(ctx, n.Id).length === 0 : usedBy(ctx, n.Id).length > 0 || BUILTIN.includes(n.Name))),
+  );
+}
+
+function usedBy(ctx: EngineContext, networkId: string): Ctr[] {
+  const n = controller(ctx).list().find((x) => x.Id === networkId);
+  return [...ctx.containers.values()].filter((c) => n && c.rec.Networks && n.Name in c.rec.Networks);
+}
+
+export function inspectNetwork(ctx: EngineContext, ref: string): NetworkResource {
+  return controller(ctx).inspect(ref);
+}
+
+export async function removeNetwork(ctx: EngineContext, ref: string): Promise<void> {
+  const n = controller(ctx).inspect(ref);
+  await controller(ctx).removeNetwork(n.Id);
+  ctx.bus.publish('network', 'destroy', n.Id, { name: n.Name, type: n.Driver });
+}
+
+export async function pruneNetworks(ctx: EngineContext, filters: Filters): Promise<{ NetworksDeleted: string[] }> {
+  const deleted: string[] = [];
+  checkFilterKeys(filters, ['label', 'until']);
+  for (const n of controller(ctx).list()) {
+    if (BUILTIN.includes(n.Name)) continue;
+    if (usedBy(ctx, n.Id).length || controller(ctx).endpointsOn(n.Id)) continue;
+    if (!matchLabels(filters.get('label'), n.Labels)) continue;
+    await removeNetwork(ctx, n.Id).then(() => deleted.push(n.Name)).catch((err: unknown) => ctx.log.warn({ err, networkId: n.Id }, 'prune: network removal failed'));
+  }
+  return { NetworksDeleted: deleted };
+}
+
+export async function connectNetwork(ctx: EngineContext, ref: string, req: NetworkConnectRequest): Promise<void> {
+  const net = controller(ctx).inspect(ref);
+  const c = ctx.get(req.Container);
+  await c.locked(async () => {
+    if (!usesSandbox(c.host.NetworkMode)) {
+      throw new BerthError('BERTH_NETWORK_FORBIDDEN', `container sharing network namespace with another container or host cannot be connected to any other network (mode ${c.host.NetworkMode})`);
+    }
+    if (net.Driver === 'host' || net.Driver === 'null') throw new BerthError('BERTH_NETWORK_FORBIDDEN', `container cannot be disconnected from host network or connected to host network`);
+    const nets = (c.rec.Networks ??= { [c.host.NetworkMode]: {} });
+    if (net.Name in nets) throw new BerthError('BERTH_NETWORK_FORBIDDEN', `endpoint with name ${c.name} already exists in network ${net.Name}`);
+    const e = req.EndpointConfig ?? {};
+    const cfg = networksAtCreate(ctx, { ...c.host, NetworkMode: net.Name }, { [net.Name]: e as Partial<EndpointSettings> })[net.Name] ?? {};
+    if (c.rec.State.Running) {
+      await controller(ctx).connect(c.id, {
+        network: net.Id, aliases: cfg.Aliases ?? null, ...(cfg.IPAMConfig?.IPv4Address ? { ipv4: cfg.IPAMConfig.IPv4Address } : {}),
+        ...(cfg.IPAMConfig?.IPv6Address ? { ipv6: cfg.IPAMConfig.IPv6Address } : {}), ...(cfg.MacAddress ? { mac: cfg.MacAddress } : {}), driverOpts: cfg.DriverOpts ?? null,
+      });
+    }
+    nets[net.Name] = cfg;
+    ctx.save(c);
+  });
+  ctx.bus.publish('network', 'connect', net.Id, { container: c.id, name: net.Name, type: net.Driver });
+}
+
+export async function disconnectNetwork(ctx: EngineContext, ref: string, container: string, force: boolean): Promise<void> {
+  const net = controller(ctx).inspect(ref);
+  let c: Ctr;
+  try {
+    c = ctx.get(container);
+  } catch (err) {
+    if (force && isNotFound(err)) return;
+    throw err;
+  }
+  await c.locked(async () => {
+    const nets = c.rec.Networks ?? {};
+    if (!(net.Name in nets)) throw new BerthError('BERTH_NETWORK_FORBIDDEN', `container ${c.id} is not connected to network ${net.Name}`);
+    if (c.rec.State.Running) await controller(ctx).disconnect(c.id, net.Id);
+    delete nets[net.Name];
+    ctx.save(c);
+  });
+  ctx.bus.publish('network', 'disconnect', net.Id, { container: c.id, name: net.Name, type: net.Driver });
+}
+
+// ---- views ----
+
+function endpointView(base: EndpointSettings, cfg: EndpointConfig | undefined): EndpointSettings {
+  return {
+    ...base,
+    IPAMConfig: cfg?.IPAMConfig ? { ...cfg.IPAMConfig } : null,
+    Aliases: cfg?.Aliases?.length ? [...cfg.Aliases] : base.Aliases,
+    DriverOpts: cfg?.DriverOpts ?? null,
+    MacAddress: base.MacAddress || cfg?.MacAddress || '',
+  };
+}
+
+export function emptyEndpoint(): EndpointSettings {
+  return {
+    IPAMConfig: null, Links: null, Aliases: null, MacAddress: '', DriverOpts: null, NetworkID: '', EndpointID: '', Gateway: '', IPAddress: '',
+    IPPrefixLen: 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, DNSNames: null,
+  };
+}
+
+/** NetworkSettings of inspect (and, with `summary`, the Networks map of ps). */
+export function networkSettingsOf(ctx: EngineContext, c: Ctr): NetworkSettings {
+  const h = c.host;
+  const nm = h.NetworkMode;
+  const sb = ctx.network?.sandbox(c.id);
+  const networks: Record<string, EndpointSettings> = {};
+  if (nm === 'host' || nm === 'none') networks[nm] = emptyEndpoint();
+  const cfgs = c.rec.Networks ?? (usesSandbox(nm) ? { [nm]: {} } : {});
+  for (const [name, cfg] of Object.entries(cfgs)) {
+    const ep = sb?.endpoints.find((e) => e.networkName === name);
+    const base = emptyEndpoint();
+    if (ep) {
+      Object.assign(base, {
+        NetworkID: ep.networkId, EndpointID: ep.endpointId, Gateway: ep.gateway, IPAddress: ep.ipAddress, IPPrefixLen: ep.ipPrefixLen,
+        IPv6Gateway: ep.ipv6Gateway, GlobalIPv6Address: ep.ipv6Address, GlobalIPv6PrefixLen: ep.ipv6PrefixLen, MacAddress: ep.macAddress,
+        DNSNames: ep.dnsNames.length ? ep.dnsNames : null,
+      });
+    } else if (ctx.network) {
+      try {
+        base.NetworkID = ctx.network.network(name).Id;
+      } catch {
+        // removed meanwhile
+      }
+    }
+    networks[name] = endpointView(base, cfg);
+  }
+  const def = networks.bridge && sb ? networks.bridge : undefined;
+  const exposed = sb?.exposed ?? wirePorts(null, c.rec.Config.ExposedPorts, false).exposed;
+  return {
+    Bridge: '', SandboxID: sb?.id ?? '', SandboxKey: sb?.key ?? (c.rec.State.Running && nm !== 'host' ? `/proc/${c.rec.State.Pid}/ns/net` : ''),
+    Ports: c.rec.State.Running ? portsView(exposed, sb?.ports ?? []) : {}, HairpinMode: false,
+    LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0, SecondaryIPAddresses: null, SecondaryIPv6Addresses: null,
+    EndpointID: def?.EndpointID ?? '', Gateway: def?.Gateway ?? '', GlobalIPv6Address: def?.GlobalIPv6Address ?? '', GlobalIPv6PrefixLen: def?.GlobalIPv6PrefixLen ?? 0,
+    IPAddress: def?.IPAddress ?? '', IPPrefixLen: def?.IPPrefixLen ?? 0, IPv6Gateway: def?.IPv6Gateway ?? '', MacAddress: def?.MacAddress ?? '', Networks: networks,
+  };
+}
+
+/** Published ports for `ps` (Docker's Port objects). */
+export function summaryPorts(ctx: EngineContext, c: Ctr): { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[] {
+  const exposed = wirePorts(null, c.rec.Config.ExposedPorts, false).exposed;
+  const sb = c.rec.State.Running ? ctx.network?.sandbox(c.id) : undefined;
+  const out: { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[] = [];
+  const published = new Set<string>();
+  for (const p of sb?.ports ?? []) {
+    const type = p.Proto === 17 ? 'udp' : p.Proto === 132 ? 'sctp' : 'tcp';
+    published.add(`${p.Port}/${type}`);
+    out.push({ IP: p.HostIP || '0.0.0.0', PrivatePort: p.Port, PublicPort: p.HostPort, Type: type });
+  }
+  for (const e of sb?.exposed ?? exposed) {
+    const type = e.Proto === 17 ? 'udp' : e.Proto === 132 ? 'sctp' : 'tcp';
+    if (!published.has(`${e.Port}/${type}`)) out.push({ PrivatePort: e.Port, Type: type });
+  }
+  return out;
+}
+
+export function netnsDirOf(execRoot: string): string {
+  return join(execRoot, 'netns');
+}

@@ -42,6 +42,7 @@ import type {
 } from '@berth/engine';
 import type { CommitBody, ContainerChange, ContainerPathStat, ImageHistoryItem, ImagesPruneResponse, SystemDfResponse } from '@berth/engine';
 import type { RegistryAuth } from '@berth/engine';
+import type { ContainerStatsJson, ContainerUpdateBody, ContainerUpdateResponse, StatsOptions } from '@berth/engine';
 
 interface FakeContainer {
   id: string;
@@ -315,6 +316,28 @@ export class TestEngine implements Engine {
     this.record('exportContainer', ref);
     this.find(ref);
     return Readable.from([Buffer.from('tar-bytes')]);
+  }
+
+  async updateContainer(ref: string, body: ContainerUpdateBody): Promise<ContainerUpdateResponse> {
+    this.record('updateContainer', ref, body);
+    this.find(ref);
+    return { Warnings: [] };
+  }
+
+  async containerStats(ref: string, opts: StatsOptions, signal: AbortSignal): Promise<AsyncIterable<ContainerStatsJson>> {
+    this.record('containerStats', ref, opts);
+    const c = this.find(ref);
+    const one = (n: number): ContainerStatsJson => ({
+      read: `2026-01-01T00:00:0${n}.000000000Z`, preread: '0001-01-01T00:00:00Z', pids_stats: { current: 1 }, num_procs: 0, storage_stats: {},
+      blkio_stats: { io_service_bytes_recursive: null, io_serviced_recursive: null, io_queue_recursive: null, io_service_time_recursive: null, io_wait_time_recursive: null, io_merged_recursive: null, io_time_recursive: null, sectors_recursive: null },
+      cpu_stats: { cpu_usage: { total_usage: n, usage_in_kernelmode: 0, usage_in_usermode: 0 }, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } },
+      precpu_stats: { cpu_usage: { total_usage: 0, usage_in_kernelmode: 0, usage_in_usermode: 0 }, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } },
+      memory_stats: {}, name: `/${c.name}`, id: c.id,
+    });
+    async function* run(): AsyncGenerator<ContainerStatsJson> {
+      for (let n = 1; n <= (opts.stream ? 3 : 1) && !signal.aborted; n++) yield one(n);
+    }
+    return run();
   }
 
   private execs = new Map<string, { container: string; tty: boolean }>();

@@ -136,6 +136,10 @@ export interface Engine {
   unpauseContainer(ref: string): Promise<void>;
   containerLogs(ref: string, opts: LogsOptions): Promise<LogsStream>;
   exportContainer(ref: string): Promise<Readable>;
+  /** `POST /containers/{id}/update`: merged into HostConfig, written live into a running container's cgroup. */
+  updateContainer(ref: string, body: ContainerUpdateBody): Promise<ContainerUpdateResponse>;
+  /** `GET /containers/{id}/stats`: rejects (404) before the first object; the iterable ends when `signal` aborts (stream) or after one object. */
+  containerStats(ref: string, opts: StatsOptions, signal: AbortSignal): Promise<AsyncIterable<ContainerStatsJson>>;
 
   // exec
   createExec(ref: string, body: ExecCreateBody): Promise<{ Id: string }>;
@@ -209,4 +213,78 @@ export interface SystemDfResponse {
   Containers: ContainerSummary[];
   Volumes: unknown[];
   BuildCache: unknown[];
+}
+
+/** `POST /containers/{id}/update` body: Docker's Resources plus RestartPolicy; zero/empty fields leave the value unchanged. */
+export interface ContainerUpdateBody {
+  CpuShares?: number;
+  Memory?: number;
+  NanoCpus?: number;
+  CpuPeriod?: number;
+  CpuQuota?: number;
+  CpuRealtimePeriod?: number;
+  CpuRealtimeRuntime?: number;
+  CpusetCpus?: string;
+  CpusetMems?: string;
+  BlkioWeight?: number;
+  MemoryReservation?: number;
+  MemorySwap?: number;
+  MemorySwappiness?: number | null;
+  KernelMemory?: number;
+  KernelMemoryTCP?: number;
+  OomKillDisable?: boolean | null;
+  /** Present = set; 0 or -1 = unlimited. */
+  PidsLimit?: number | null;
+  RestartPolicy?: { Name: string; MaximumRetryCount?: number };
+  [key: string]: unknown;
+}
+
+export interface ContainerUpdateResponse {
+  Warnings: string[];
+}
+
+export interface StatsOptions {
+  /** One object a second until the client goes (Docker's default), else one object. */
+  stream: boolean;
+  /** With stream=false: one sample, precpu_stats left empty (API 1.41+). */
+  oneShot: boolean;
+}
+
+interface BlkioStatEntry {
+  major: number;
+  minor: number;
+  op: string;
+  value: number;
+}
+
+/** Docker's StatsJSON (Linux fields). */
+export interface ContainerStatsJson {
+  read: string;
+  preread: string;
+  pids_stats: { current?: number; limit?: number };
+  blkio_stats: {
+    io_service_bytes_recursive: BlkioStatEntry[] | null;
+    io_serviced_recursive: BlkioStatEntry[] | null;
+    io_queue_recursive: BlkioStatEntry[] | null;
+    io_service_time_recursive: BlkioStatEntry[] | null;
+    io_wait_time_recursive: BlkioStatEntry[] | null;
+    io_merged_recursive: BlkioStatEntry[] | null;
+    io_time_recursive: BlkioStatEntry[] | null;
+    sectors_recursive: BlkioStatEntry[] | null;
+  };
+  num_procs: number;
+  storage_stats: Record<string, never>;
+  cpu_stats: ContainerCpuStats;
+  precpu_stats: ContainerCpuStats;
+  memory_stats: { usage?: number; max_usage?: number; stats?: Record<string, number>; failcnt?: number; limit?: number };
+  name: string;
+  id: string;
+  networks?: Record<string, { rx_bytes: number; rx_packets: number; rx_errors: number; rx_dropped: number; tx_bytes: number; tx_packets: number; tx_errors: number; tx_dropped: number }>;
+}
+
+export interface ContainerCpuStats {
+  cpu_usage: { total_usage: number; percpu_usage?: number[]; usage_in_kernelmode: number; usage_in_usermode: number };
+  system_cpu_usage?: number;
+  online_cpus?: number;
+  throttling_data: { periods: number; throttled_periods: number; throttled_time: number };
 }

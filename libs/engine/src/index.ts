@@ -11,6 +11,7 @@ export type {
   EventsOptions,
   EventSubscription,
 } from './contract.js';
+export type { ContainerUpdateBody, ContainerUpdateResponse, ContainerStatsJson, ContainerCpuStats, StatsOptions } from './contract.js';
 export type { CommitBody, SystemDfResponse, ContainerChange, ContainerPathStat, ImageHistoryItem, ImagesPruneResponse } from './contract.js';
 export { createEngine, BerthEngine } from './engine.js';
 export { decodeRegistryAuth, encodeRegistryAuth } from '@berth/registry';

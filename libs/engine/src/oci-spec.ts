@@ -7,6 +7,7 @@ import type { ContainerConfig, HostConfig } from '@berth/api';
 import type { OciDevice, OciMount, OciSeccomp, OciSpec, OciUser } from '@berth/runtime';
 import { capabilityNumbers, dockerDefaultCapabilities } from '@berth/runtime';
 import { commandLine, invalid, parseBind } from './config.js';
+import { extraOf, type HostResources } from './resources.js';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -197,6 +198,47 @@ export interface SpecInput {
   availableCaps?: readonly string[];
   /** Device cgroup rule and node per `--device`. */
   devices?: OciDevice[];
+  /** `--device` nodes and rules, `--device-cgroup-rule`, blkio devices: resolved on the host (resources.ts). */
+  hostResources?: HostResources | undefined;
+}
+
+/**
+ * OCI linux.resources of a HostConfig (Docker's mapping): what the container's cgroup gets at
+ * start, and what `update` applies to a running one (without `devices`, which only a start sets).
+ */
+export function linuxResources(h: HostConfig, extra?: Omit<HostResources, 'devices'> & { devices?: unknown }): Record<string, unknown> {
+  const resources: Record<string, unknown> = {};
+  resources.devices = h.Privileged ? [{ allow: true, access: 'rwm' }] : [{ allow: false, access: 'rwm' }, ...(extra?.deviceRules ?? [])];
+  const memory: Record<string, unknown> = {};
+  if (h.Memory > 0) memory.limit = h.Memory;
+  if (h.MemorySwap !== 0 && h.Memory > 0) memory.swap = h.MemorySwap;
+  else if (h.Memory > 0) memory.swap = h.Memory * 2;
+  if (h.MemoryReservation > 0) memory.reservation = h.MemoryReservation;
+  if (h.MemorySwappiness !== null && h.MemorySwappiness >= 0) memory.swappiness = h.MemorySwappiness;
+  if (h.OomKillDisable) memory.disableOOMKiller = true;
+  const x = extraOf(h);
+  if ((x.KernelMemory ?? 0) > 0) memory.kernel = x.KernelMemory;
+  if ((x.KernelMemoryTCP ?? 0) > 0) memory.kernelTCP = x.KernelMemoryTCP;
+  if (Object.keys(memory).length) resources.memory = memory;
+  const cpu: Record<string, unknown> = {};
+  if (h.CpuShares > 0) cpu.shares = h.CpuShares;
+  if (h.NanoCpus > 0) {
+    cpu.period = 100_000;
+    cpu.quota = Math.round((h.NanoCpus * 100_000) / 1e9);
+  } else {
+    if (h.CpuQuota !== 0) cpu.quota = h.CpuQuota;
+    if (h.CpuPeriod > 0) cpu.period = h.CpuPeriod;
+  }
+  if (h.CpuRealtimePeriod > 0) cpu.realtimePeriod = h.CpuRealtimePeriod;
+  if (h.CpuRealtimeRuntime !== 0) cpu.realtimeRuntime = h.CpuRealtimeRuntime;
+  if (h.CpusetCpus) cpu.cpus = h.CpusetCpus;
+  if (h.CpusetMems) cpu.mems = h.CpusetMems;
+  if (Object.keys(cpu).length) resources.cpu = cpu;
+  if (h.PidsLimit !== null && h.PidsLimit !== 0) resources.pids = { limit: h.PidsLimit };
+  const blockIO: Record<string, unknown> = { ...(extra?.blockIO ?? {}) };
+  if (h.BlkioWeight > 0) blockIO.weight = h.BlkioWeight;
+  if (Object.keys(blockIO).length) resources.blockIO = blockIO;
+  return resources;
 }
 
 const MiB = 1024 * 1024;
@@ -260,30 +302,8 @@ export function buildSpec(input: SpecInput): OciSpec {
   if (h.CgroupnsMode !== 'host') namespaces.push({ type: 'cgroup' });
   namespaces.push({ type: 'mount' });
 
-  const resources: Record<string, unknown> = {};
-  resources.devices = h.Privileged ? [{ allow: true, access: 'rwm' }] : [{ allow: false, access: 'rwm' }];
-  const memory: Record<string, unknown> = {};
-  if (h.Memory > 0) memory.limit = h.Memory;
-  if (h.MemorySwap !== 0 && h.Memory > 0) memory.swap = h.MemorySwap;
-  else if (h.Memory > 0) memory.swap = h.Memory * 2;
-  if (h.MemoryReservation > 0) memory.reservation = h.MemoryReservation;
-  if (h.MemorySwappiness !== null && h.MemorySwappiness >= 0) memory.swappiness = h.MemorySwappiness;
-  if (h.OomKillDisable) memory.disableOOMKiller = true;
-  if (Object.keys(memory).length) resources.memory = memory;
-  const cpu: Record<string, unknown> = {};
-  if (h.CpuShares > 0) cpu.shares = h.CpuShares;
-  if (h.NanoCpus > 0) {
-    cpu.period = 100_000;
-    cpu.quota = Math.round((h.NanoCpus * 100_000) / 1e9);
-  } else {
-    if (h.CpuQuota !== 0) cpu.quota = h.CpuQuota;
-    if (h.CpuPeriod > 0) cpu.period = h.CpuPeriod;
-  }
-  if (h.CpusetCpus) cpu.cpus = h.CpusetCpus;
-  if (h.CpusetMems) cpu.mems = h.CpusetMems;
-  if (Object.keys(cpu).length) resources.cpu = cpu;
-  if (h.PidsLimit !== null && h.PidsLimit !== 0) resources.pids = { limit: h.PidsLimit };
-  if (h.BlkioWeight > 0) resources.blockIO = { weight: h.BlkioWeight };
+  const resources = linuxResources(h, input.hostResources);
+  const userDevices = [...(input.devices ?? []), ...(input.hostResources?.devices ?? [])];
 
   const rlimits = (h.Ulimits ?? []).map((u) => ({ type: rlimitType(u.Name), soft: u.Soft, hard: u.Hard }));
   const noSeccomp = h.Privileged || sec.seccomp.kind === 'unconfined';
@@ -312,7 +332,7 @@ export function buildSpec(input: SpecInput): OciSpec {
       ...(h.Sysctls ? { sysctl: { ...h.Sysctls } } : {}),
       maskedPaths: h.Privileged ? [] : h.MaskedPaths ?? [...dockerMaskedPaths],
       readonlyPaths: h.Privileged ? [] : h.ReadonlyPaths ?? [...dockerReadonlyPaths],
-      ...(h.Privileged ? { devices: input.hostDevices } : input.devices?.length ? { devices: input.devices } : {}),
+      ...(h.Privileged ? { devices: input.hostDevices } : userDevices.length ? { devices: userDevices } : {}),
       ...(noSeccomp || !input.seccomp ? {} : { seccomp: input.seccomp }),
     },
   };

@@ -8,6 +8,7 @@ import { JSON_TYPE, jsonBytes, openStream, sendEmpty, sendJson } from '../../htt
 import { serveSession } from '../../http/hijack.js';
 import { versionAtLeast } from '../../http/version.js';
 import { paramsOf, queryOf, type RouteDeps } from '../deps.js';
+import { containerResourceRoutes } from './resources.js';
 
 const invalid = (field: string, message: string): BerthError => new BerthError('BERTH_INVALID_ARGUMENT', message, { details: { field } });
 
@@ -81,7 +82,9 @@ function refuseStartBody(req: FastifyRequest): void {
 }
 
 
-export function containerRoutes(app: FastifyInstance, { engine, headers }: RouteDeps): void {
+export function containerRoutes(app: FastifyInstance, deps: RouteDeps): void {
+  const { engine, headers } = deps;
+  containerResourceRoutes(app, deps);
   app.post('/containers/create', async (req, reply) => {
     const q = queryOf(req);
     const name = str(q, 'name');

@@ -28,6 +28,8 @@ const registry: Loader = async () => (await import('./commands/registry.js')).co
 const imageOps: Loader = async () => (await import('./commands/image-ops.js')).commands;
 const archive: Loader = async () => (await import('./commands/archive.js')).commands;
 const network: Loader = async () => (await import('./commands/network.js')).commands;
+const stats: Loader = async () => (await import('./commands/stats.js')).commands;
+const update: Loader = async () => (await import('./commands/update.js')).commands;
 
 /** name -> [loader, key in the module, one-line description for `berth --help`]. */
 const TOP: Record<string, [Loader, string, string]> = {
@@ -60,10 +62,12 @@ const TOP: Record<string, [Loader, string, string]> = {
   rmi: [images, 'rmi', 'Remove one or more images'],
   save: [archive, 'save', 'Save one or more images to a tar archive (streamed to STDOUT by default)'],
   start: [lifecycle, 'start', 'Start one or more stopped containers'],
+  stats: [stats, 'stats', 'Display a live stream of container(s) resource usage statistics'],
   stop: [lifecycle, 'stop', 'Stop one or more running containers'],
   tag: [images, 'tag', 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE'],
   top: [misc, 'top', 'Display the running processes of a container'],
   unpause: [lifecycle, 'unpause', 'Unpause all processes within one or more containers'],
+  update: [update, 'update', 'Update configuration of one or more containers'],
   wait: [lifecycle, 'wait', 'Block until one or more containers stop, then print their exit codes'],
 };
 
@@ -89,9 +93,11 @@ const CONTAINER: Record<string, [Loader, string]> = {
   remove: [lifecycle, 'rm'],
   run: [run, 'run'],
   start: [lifecycle, 'start'],
+  stats: [stats, 'stats'],
   stop: [lifecycle, 'stop'],
   top: [misc, 'top'],
   unpause: [lifecycle, 'unpause'],
+  update: [update, 'update'],
   wait: [lifecycle, 'wait'],
 };
 

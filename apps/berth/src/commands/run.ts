@@ -19,6 +19,8 @@ const S = 'string';
 export const CONTAINER_FLAGS: FlagSpec[] = [
   { name: 'add-host', type: 'list', valueName: L, description: 'Add a custom host-to-IP mapping (host:ip)' },
   { name: 'attach', short: 'a', type: 'list', valueName: L, description: 'Attach to STDIN, STDOUT or STDERR' },
+  { name: 'blkio-weight', type: 'int', valueName: 'uint16', description: 'Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)' },
+  { name: 'blkio-weight-device', type: 'list', valueName: L, description: 'Block IO weight (relative device weight)' },
   { name: 'cap-add', type: 'list', valueName: L, description: 'Add Linux capabilities' },
   { name: 'cap-drop', type: 'list', valueName: L, description: 'Drop Linux capabilities' },
   { name: 'cgroup-parent', type: 'string', valueName: S, description: 'Optional parent cgroup for the container' },
@@ -29,6 +31,12 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   { name: 'cpus', type: 'string', valueName: 'decimal', description: 'Number of CPUs' },
   { name: 'cpuset-cpus', type: 'string', valueName: S, description: 'CPUs in which to allow execution (0-3, 0,1)' },
   { name: 'cpuset-mems', type: 'string', valueName: S, description: 'MEMs in which to allow execution (0-3, 0,1)' },
+  { name: 'device', type: 'list', valueName: L, description: 'Add a host device to the container' },
+  { name: 'device-cgroup-rule', type: 'list', valueName: L, description: 'Add a rule to the cgroup allowed devices list' },
+  { name: 'device-read-bps', type: 'list', valueName: L, description: 'Limit read rate (bytes per second) from a device' },
+  { name: 'device-read-iops', type: 'list', valueName: L, description: 'Limit read rate (IO per second) from a device' },
+  { name: 'device-write-bps', type: 'list', valueName: L, description: 'Limit write rate (bytes per second) to a device' },
+  { name: 'device-write-iops', type: 'list', valueName: L, description: 'Limit write rate (IO per second) to a device' },
   { name: 'dns', type: 'list', valueName: L, description: 'Set custom DNS servers' },
   { name: 'dns-option', type: 'list', valueName: L, description: 'Set DNS options' },
   { name: 'dns-search', type: 'list', valueName: L, description: 'Set custom DNS search domains' },
@@ -42,6 +50,7 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   { name: 'init', type: 'bool', description: 'Run an init inside the container that forwards signals and reaps processes' },
   { name: 'interactive', short: 'i', type: 'bool', description: 'Keep STDIN open even if not attached' },
   { name: 'ipc', type: 'string', valueName: S, description: 'IPC mode to use' },
+  { name: 'kernel-memory', type: 'string', valueName: 'bytes', description: 'Kernel memory limit (deprecated; refused on cgroup v2)' },
   { name: 'label', short: 'l', type: 'list', valueName: L, description: 'Set meta data on a container' },
   { name: 'label-file', type: 'list', valueName: L, description: 'Read in a line delimited file of labels' },
   { name: 'log-driver', type: 'string', valueName: S, description: 'Logging driver for the container' },
@@ -117,6 +126,65 @@ export function parseBytes(s: string): number {
   if (!m) throw new CliError(`invalid size: '${s}'`, 125);
   const mult: Record<string, number> = { k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
   return Math.trunc(Number(m[1]) * (m[2] ? mult[m[2].toLowerCase()]! : 1));
+}
+
+/** docker's NanoCPUs flag: a decimal with at most 9 fractional digits (the sign is the daemon's to judge). */
+export function parseCpus(s: string): number {
+  const m = /^(-?)(\d*)(?:\.(\d*))?$/.exec(s.trim());
+  if (!m || (m[2] === '' && (m[3] ?? '') === '')) throw new CliError(`invalid argument "${s}" for "--cpus" flag: failed to parse ${s} as a rational number`, 125);
+  if ((m[3] ?? '').replace(/0+$/, '').length > 9) throw new CliError(`invalid argument "${s}" for "--cpus" flag: value is too precise`, 125);
+  const n = Math.round(Number(`${m[2] || '0'}.${m[3] || '0'}`) * 1e9);
+  return m[1] === '-' ? -n : n;
+}
+
+const DEVICE_MODE = /^[rwm]{1,3}$/;
+
+/** `--device SRC[:DST][:PERMS]` (docker's parseDevice). */
+export function parseDevice(spec: string): { PathOnHost: string; PathInContainer: string; CgroupPermissions: string } {
+  const parts = spec.split(':');
+  let [src, dst, perms] = [parts[0] ?? '', '', 'rwm'];
+  if (parts.length === 2) {
+    if (DEVICE_MODE.test(parts[1]!)) perms = parts[1]!;
+    else dst = parts[1]!;
+  } else if (parts.length === 3) {
+    dst = parts[1]!;
+    perms = parts[2]!;
+    if (!DEVICE_MODE.test(perms)) throw new CliError(`invalid argument "${spec}" for "--device" flag: invalid device mode: ${perms}`, 125);
+  } else if (parts.length > 3) throw new CliError(`invalid argument "${spec}" for "--device" flag: invalid device specification: ${spec}`, 125);
+  if (!src.startsWith('/')) throw new CliError(`invalid argument "${spec}" for "--device" flag: ${src} is not an absolute path`, 125);
+  return { PathOnHost: src, PathInContainer: dst || src, CgroupPermissions: perms };
+}
+
+/** `--device-read-bps /dev/sda:1mb` and friends, `--blkio-weight-device /dev/sda:200`, `--kernel-memory`. */
+function deviceResources(p: ParsedArgs): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const pair = (flag: string, v: string): [string, string] => {
+    const i = v.lastIndexOf(':');
+    if (i <= 0 || !v.startsWith('/')) throw new CliError(`invalid argument "${v}" for "--${flag}" flag: bad format: ${v}`, 125);
+    return [v.slice(0, i), v.slice(i + 1)];
+  };
+  const throttles = [
+    ['device-read-bps', 'BlkioDeviceReadBps', true],
+    ['device-write-bps', 'BlkioDeviceWriteBps', true],
+    ['device-read-iops', 'BlkioDeviceReadIOps', false],
+    ['device-write-iops', 'BlkioDeviceWriteIOps', false],
+  ] as const;
+  for (const [flag, key, bytes] of throttles) {
+    const items = list(p, flag).map((v) => {
+      const [path, rate] = pair(flag, v);
+      if (!bytes && !/^\d+$/.test(rate)) throw new CliError(`invalid argument "${v}" for "--${flag}" flag: invalid rate for device: ${v}. The correct format is <device-path>:<number>. Number must be a positive integer`, 125);
+      return { Path: path, Rate: bytes ? parseBytes(rate) : Number(rate) };
+    });
+    if (items.length) out[key] = items;
+  }
+  const weights = list(p, 'blkio-weight-device').map((v) => {
+    const [path, w] = pair('blkio-weight-device', v);
+    if (!/^\d+$/.test(w)) throw new CliError(`invalid argument "${v}" for "--blkio-weight-device" flag: invalid weight for device: ${v}`, 125);
+    return { Path: path, Weight: Number(w) };
+  });
+  if (weights.length) out.BlkioWeightDevice = weights;
+  if (str(p, 'kernel-memory')) out.KernelMemory = parseBytes(str(p, 'kernel-memory'));
+  return out;
 }
 
 /** `KEY=value` stays; a bare `KEY` takes the value from our environment when set. */
@@ -266,11 +334,8 @@ export function buildCreateBody(p: ParsedArgs, detach: boolean): ContainerCreate
   if (p.given.has('entrypoint')) entrypoint = [str(p, 'entrypoint')];
   const network = str(p, 'network') || 'default';
   let nanoCpus = 0;
-  if (str(p, 'cpus')) {
-    const c = Number(str(p, 'cpus'));
-    if (!Number.isFinite(c) || c < 0) throw new CliError(`invalid argument "${str(p, 'cpus')}" for "--cpus" flag: failed to parse ${str(p, 'cpus')} as a rational number`, 125);
-    nanoCpus = Math.round(c * 1e9);
-  }
+  // A negative or too large value goes to the daemon, which answers with Docker's range message.
+  if (str(p, 'cpus')) nanoCpus = parseCpus(str(p, 'cpus'));
   const memorySwap = str(p, 'memory-swap') === '-1' ? -1 : str(p, 'memory-swap') ? parseBytes(str(p, 'memory-swap')) : 0;
   const hostConfig: Partial<HostConfig> & Record<string, unknown> = {
     Binds: binds.length ? binds : null,
@@ -308,15 +373,15 @@ export function buildCreateBody(p: ParsedArgs, detach: boolean): ContainerCreate
     Memory: str(p, 'memory') ? parseBytes(str(p, 'memory')) : 0,
     NanoCpus: nanoCpus,
     CgroupParent: str(p, 'cgroup-parent'),
-    BlkioWeight: 0,
+    BlkioWeight: int(p, 'blkio-weight'),
     CpuPeriod: int(p, 'cpu-period'),
     CpuQuota: int(p, 'cpu-quota'),
     CpuRealtimePeriod: 0,
     CpuRealtimeRuntime: 0,
     CpusetCpus: str(p, 'cpuset-cpus'),
     CpusetMems: str(p, 'cpuset-mems'),
-    Devices: [],
-    DeviceCgroupRules: null,
+    Devices: list(p, 'device').map(parseDevice),
+    DeviceCgroupRules: list(p, 'device-cgroup-rule').length ? list(p, 'device-cgroup-rule') : null,
     MemoryReservation: str(p, 'memory-reservation') ? parseBytes(str(p, 'memory-reservation')) : 0,
     MemorySwap: memorySwap,
     MemorySwappiness: -1,
@@ -327,6 +392,7 @@ export function buildCreateBody(p: ParsedArgs, detach: boolean): ContainerCreate
     ReadonlyPaths: null,
   };
   if (Object.keys(tmpfs).length) hostConfig.Tmpfs = tmpfs;
+  Object.assign(hostConfig, deviceResources(p));
   if (list(p, 'sysctl').length) hostConfig.Sysctls = kvMap(list(p, 'sysctl'));
   if (str(p, 'runtime')) hostConfig.Runtime = str(p, 'runtime');
   if (p.given.has('init')) hostConfig.Init = bool(p, 'init');

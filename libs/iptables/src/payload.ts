@@ -117,8 +117,9 @@ export async function buildPayload(ops: readonly Op[], state: ReadonlyMap<Table,
           for (let i = 0; i < n; i++) emit(op.table, `-D ${op.chain} ${text}`, op.chain);
           s.rules.set(op.chain, rules.filter((r) => r !== text));
         }
-        emit(op.table, pos === 1 ? `-I ${op.chain} ${text}` : `-I ${op.chain} ${pos} ${text}`, op.chain);
-        s.rules.get(op.chain)?.splice(pos - 1, 0, text);
+        const at = Math.min(pos, (s.rules.get(op.chain) ?? []).length + 1); // -I N past the end is refused
+        emit(op.table, at === 1 ? `-I ${op.chain} ${text}` : `-I ${op.chain} ${at} ${text}`, op.chain);
+        s.rules.get(op.chain)?.splice(at - 1, 0, text);
         break;
       }
       case 'policy':

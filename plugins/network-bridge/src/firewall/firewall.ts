@@ -1,7 +1,7 @@
 import { BerthError, wrap } from '@berth/errors';
 import type { Op } from '@berth/iptables';
 import type { PortBinding } from '@berth/plugin-api';
-import { startProxy, type ProxyHandle } from '../proxy.js';
+import { startProxy as defaultStartProxy } from '../proxy.js';
 import { boundSockets, isMissingFile, procFiles } from './proc.js';
 import { PortAllocator, normalizeBindings, parsePortRange, type Allocation } from './ports.js';
 import { addNetworkOps, baseOps, chainsOf, ownedRuleTexts, publishOps, removeNetworkOps, unpublishOps, type RuleMode } from './rules.js';
@@ -37,7 +37,9 @@ export function createFirewall(deps: FirewallDeps): Firewall {
   const state: FirewallState = loadState(deps.stateDir);
   const ports = new PortAllocator(async () => parsePortRange(await proc.read('/proc/sys/net/ipv4/ip_local_port_range').catch(() => '')));
   ports.set(Object.entries(state.endpoints).flatMap(([id, e]) => allocationsOf(id, e.mappings)));
+  type ProxyHandle = { close(): Promise<void> };
   const proxies = new Map<string, ProxyHandle[]>();
+  const startProxy = deps.startProxy ?? defaultStartProxy;
 
   let queue: Promise<unknown> = Promise.resolve();
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
@@ -101,7 +103,8 @@ export function createFirewall(deps: FirewallDeps): Firewall {
         state.networks[n.id] = { ...n };
         save();
         try {
-          await ipt.apply([...baseOps(mode), ...addNetworkOps(n, mode)]);
+          // base chains too: the network works even if init ran before someone flushed them
+          await ipt.apply([...baseOps(mode).filter((o) => !(o.op === 'insert' && o.move)), ...addNetworkOps(n, mode)]);
         } catch (err) {
           throw wrap(err, `iptables rules of network ${n.id} (${n.bridge})`);
         }

@@ -30,11 +30,14 @@ function outputJump(m: RuleMode, proxy: boolean): string[] {
   return proxy ? ['!', '-d', '127.0.0.0/8', ...LOCAL_DST, '-j', m.chains.main] : [...LOCAL_DST, '-j', m.chains.main];
 }
 
-/** Jumps of FORWARD to the top: BERTH-USER first, then isolation (Docker re-inserts them the same way). */
+/**
+ * FORWARD starts with BERTH-USER, then the isolation jump (Docker re-inserts its own pair the
+ * same way after each network). Moved only when not already there.
+ */
 function jumpsToTop(m: RuleMode): Op[] {
   return [
-    { op: 'insert', table: 'filter', chain: 'FORWARD', args: ['-j', m.chains.iso1], move: true },
-    { op: 'insert', table: 'filter', chain: 'FORWARD', args: ['-j', m.chains.user], move: true },
+    { op: 'insert', table: 'filter', chain: 'FORWARD', args: ['-j', m.chains.user], move: true, position: 1, probe: false },
+    { op: 'insert', table: 'filter', chain: 'FORWARD', args: ['-j', m.chains.iso1], move: true, position: 2, probe: false },
   ];
 }
 

@@ -72,4 +72,6 @@ export interface FirewallDeps {
   chainPrefix?: string;
   /** /proc access; default: this process's namespace. */
   proc?: ProcFiles;
+  /** The userland proxy starter (tests replace it); default src/proxy.ts. */
+  startProxy?: (m: PortMapping, logger: DriverLogger) => Promise<{ close(): Promise<void> }>;
 }

@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+// A complete network plugin in one file: an in-memory driver served with Berth's SDK.
+// It makes no interfaces (Join answers none, like the `null` driver), so containers on its
+// networks get a namespace with only lo; it logs every call to stderr. See docs/plugins.md.
+//
+//   node tools/examples/hello-network-plugin.mjs [name] [--dir <socket dir>] [--docker]
+//   berth network create -d hello hellonet
+import { serveNetworkPlugin } from '@berth/plugin';
+
+const args = process.argv.slice(2);
+const flag = (f) => {
+  const i = args.indexOf(f);
+  return i < 0 ? undefined : args.splice(i, 2)[1];
+};
+const dir = flag('--dir');
+const docker = args.includes('--docker');
+const name = args.find((a) => !a.startsWith('--')) ?? 'hello';
+
+const networks = new Map(); // NetworkID -> Set of EndpointIDs
+const fail = (msg) => {
+  throw new Error(msg);
+};
+const net = (id) => networks.get(id) ?? fail(`network ${id} not found`);
+const log = (method, req) => console.error(`${name}: ${method} ${JSON.stringify(req ?? {})}`);
+
+const driver = {
+  name,
+  async getCapabilities() { log('GetCapabilities'); return { Scope: 'local', ConnectivityScope: 'local' }; },
+  async createNetwork(req) { log('CreateNetwork', req); networks.set(req.NetworkID, new Set()); },
+  async deleteNetwork(req) { log('DeleteNetwork', req); net(req.NetworkID); networks.delete(req.NetworkID); },
+  async createEndpoint(req) {
+    log('CreateEndpoint', req);
+    const eps = net(req.NetworkID);
+    if (eps.has(req.EndpointID)) fail(`endpoint ${req.EndpointID} exists`);
+    eps.add(req.EndpointID);
+    return {}; // fill nothing: the engine's addresses stand
+  },
+  async endpointOperInfo(req) { log('EndpointOperInfo', req); return { Value: {} }; },
+  async deleteEndpoint(req) { log('DeleteEndpoint', req); if (!net(req.NetworkID).delete(req.EndpointID)) fail(`endpoint ${req.EndpointID} not found`); },
+  async join(req) { log('Join', req); if (!net(req.NetworkID).has(req.EndpointID)) fail(`endpoint ${req.EndpointID} not found`); return {}; },
+  async leave(req) { log('Leave', req); },
+  async programExternalConnectivity(req) { log('ProgramExternalConnectivity', req); },
+  async revokeExternalConnectivity(req) { log('RevokeExternalConnectivity', req); },
+  async allocateNetwork(req) { return { Options: req.Options ?? {} }; },
+  async freeNetwork() {},
+  async discoverNew() {},
+  async discoverDelete() {},
+};
+
+const server = await serveNetworkPlugin(driver, { name, docker, ...(dir ? { dirs: [dir] } : {}) });
+console.error(`${name}: serving on ${server.socketPaths.join(', ')}`);
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => server.close().then(() => process.exit(0)));

@@ -135,3 +135,79 @@ test('bridge driver in a fresh netns: network, endpoint, join, sandbox pings the
   assert.deepEqual((await hostNl.links()).map((l) => l.name).sort(), hostLinksBefore, 'the machine’s own namespace was not touched');
   hostNl.close();
 });
+
+test('bridge driver in a fresh netns: containers of one network reach each other, not across networks, and not at all with icc=false', async () => {
+  const base = `/run/berth-test/bridge-iso-${tag}`;
+  const host = `${base}/host`;
+  const stateDir = mkdtempSync(join(tmpdir(), 'bridge-priv-'));
+  const sandboxes: string[] = [];
+  createNetns(host);
+  const nl = openNetlinkIn(host);
+  try {
+    const driver = await createBridgeDriver({
+      stateDir,
+      logger: silent,
+      netlink: nl,
+      iptables: createIptables({ netnsPath: host }),
+      proc: procFiles(host),
+      loadBrNetfilter: async () => undefined,
+    });
+    const nets = [
+      { id: `a${randomBytes(6).toString('hex')}`.padEnd(64, '3'), net: '10.124.1', generic: {} },
+      { id: `b${randomBytes(6).toString('hex')}`.padEnd(64, '4'), net: '10.124.2', generic: {} },
+      { id: `c${randomBytes(6).toString('hex')}`.padEnd(64, '5'), net: '10.124.3', generic: { 'berth.bridge.icc': 'false' } },
+    ];
+    for (const n of nets) {
+      await driver.createNetwork({
+        NetworkID: n.id,
+        Options: { 'com.docker.network.enable_ipv6': false, 'com.docker.network.generic': n.generic },
+        IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: `${n.net}.0/24`, Gateway: `${n.net}.1/24` }],
+        IPv6Data: [],
+      });
+    }
+    /** One "container": an endpoint of network n with address .host, moved into its own sandbox. */
+    const attach = async (n: (typeof nets)[number], hostByte: number): Promise<string> => {
+      const sbPath = `${base}/sb${sandboxes.length}`;
+      createNetns(sbPath);
+      sandboxes.push(sbPath);
+      const eid = randomBytes(32).toString('hex');
+      await driver.createEndpoint({ NetworkID: n.id, EndpointID: eid, Interface: { Address: `${n.net}.${hostByte}/24`, AddressIPv6: '', MacAddress: '' }, Options: {} });
+      const j = await driver.join({ NetworkID: n.id, EndpointID: eid, SandboxKey: sbPath, Options: {} });
+      await nl.setLink(j.InterfaceName!.SrcName, { netnsPath: sbPath, name: 'eth0' });
+      const sb = openNetlinkIn(sbPath);
+      try {
+        await sb.addAddress('eth0', `${n.net}.${hostByte}/24`);
+        await sb.setLink('eth0', { up: true });
+        await sb.addRoute({ dst: 'default', gateway: j.Gateway! });
+      } finally {
+        sb.close();
+      }
+      return sbPath;
+    };
+    const pings = async (from: string, to: string): Promise<boolean> =>
+      inNsAsync(from, 'busybox', 'ping', '-c1', '-W1', to).then(
+        () => true,
+        () => false,
+      );
+    const a1 = await attach(nets[0]!, 2);
+    await attach(nets[0]!, 3);
+    await attach(nets[1]!, 2);
+    const c1 = await attach(nets[2]!, 2);
+    await attach(nets[2]!, 3);
+    assert.equal(await pings(a1, '10.124.1.3'), true, 'same network: reachable');
+    assert.equal(await pings(a1, '10.124.2.2'), false, 'other network: isolated');
+    assert.equal(await pings(c1, '10.124.3.3'), false, 'icc=false: containers of the network cannot talk');
+    assert.equal(await pings(c1, '10.124.3.1'), true, 'icc=false: the gateway still answers');
+  } finally {
+    nl.close();
+    for (const s of sandboxes) deleteNetns(s);
+    deleteNetns(host);
+    rmSync(stateDir, { recursive: true, force: true });
+    try {
+      rmdirSync(base);
+    } catch {
+      // reported below
+    }
+  }
+  assert.deepEqual(mountsUnder(base), []);
+});

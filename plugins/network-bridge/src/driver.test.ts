@@ -309,3 +309,18 @@ test('restore: with no state at all the firewall is left alone', async () => {
   assert.deepEqual(r.fw.calls, []);
   assert.deepEqual(r.kernel.calls, []);
 });
+
+test('IPv6: the v6 gateway goes on the bridge too, and Join answers GatewayIPv6 for an endpoint with a v6 address', async () => {
+  using r = rig();
+  await r.driver.createNetwork({
+    ...netReq(NID, {}, { 'com.docker.network.enable_ipv6': true }),
+    IPv6Data: [{ AddressSpace: 'LocalDefault', Pool: 'fd00:1::/64', Gateway: 'fd00:1::1/64' }],
+  });
+  assert.deepEqual(r.kernel.snapshot().addresses.map((a) => a.cidr), ['172.30.0.1/16', 'fd00:1::1/64']);
+  await r.driver.createEndpoint({ ...epReq(), Interface: { Address: '172.30.0.2/16', AddressIPv6: 'fd00:1::2/64', MacAddress: '' } });
+  const j = await r.driver.join({ NetworkID: NID, EndpointID: EID, SandboxKey: '/x', Options: {} });
+  assert.deepEqual([j.Gateway, j.GatewayIPv6], ['172.30.0.1', 'fd00:1::1']);
+  await r.driver.deleteEndpoint({ NetworkID: NID, EndpointID: EID });
+  await r.driver.deleteNetwork({ NetworkID: NID });
+  assert.deepEqual(r.kernel.snapshot().addresses, []);
+});

@@ -17,6 +17,15 @@ function checkNetwork(n: FirewallNetwork): void {
   if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5]) > 32) throw new BerthError('BERTH_INVALID_ARGUMENT', `invalid IPv4 subnet ${JSON.stringify(n.subnet)}`);
 }
 
+/** Same rules: the fields the rules depend on (key order of stored JSON does not matter). */
+function sameNetwork(a: FirewallNetwork, b: FirewallNetwork): boolean {
+  return a.bridge === b.bridge && a.subnet === b.subnet && a.internal === b.internal && a.icc === b.icc && a.masquerade === b.masquerade;
+}
+
+function mappingKey(ms: readonly PortMapping[]): string {
+  return ms.map((m) => `${m.proto} ${m.hostIp} ${m.hostPort} ${m.hostPortEnd} ${m.containerIp} ${m.containerPort} ${m.containerPortEnd}`).join(',');
+}
+
 function allocationsOf(owner: string, mappings: readonly PortMapping[]): Allocation[] {
   return mappings.map((m) => ({ proto: m.proto, hostIp: m.hostIp, start: m.hostPort, end: m.hostPortEnd, owner }));
 }
@@ -200,11 +209,11 @@ export function createFirewall(deps: FirewallDeps): Firewall {
         const ops: Op[] = [];
         for (const [id, e] of Object.entries(state.endpoints)) {
           const kept = keepEp.get(id);
-          if (!kept || JSON.stringify(kept.mappings) !== JSON.stringify(e.mappings)) ops.push(...unpublishOps(e.network, e.mappings, mode));
+          if (!kept || mappingKey(kept.mappings) !== mappingKey(e.mappings) || !sameNetwork(keepNet.get(kept.networkId) ?? e.network, e.network)) ops.push(...unpublishOps(e.network, e.mappings, mode));
         }
         for (const [id, n] of Object.entries(state.networks)) {
           const kept = keepNet.get(id);
-          if (!kept || JSON.stringify(kept) !== JSON.stringify(n)) ops.push(...removeNetworkOps(n, mode));
+          if (!kept || !sameNetwork(kept, n)) ops.push(...removeNetworkOps(n, mode));
         }
         const eps = endpoints.map((e) => {
           const network = keepNet.get(e.networkId) ?? state.networks[e.networkId] ?? state.endpoints[e.endpointId]?.network;

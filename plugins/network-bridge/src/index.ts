@@ -45,7 +45,7 @@ export async function createBridgeDriver(deps: BridgeDriverDeps): Promise<Bridge
   const firewall =
     deps.firewall ??
     createFirewall({
-      iptables: deps.iptables ?? createIptables(),
+      iptables: deps.iptables ?? createIptables({ logger: deps.logger }),
       logger: deps.logger,
       stateDir: deps.stateDir,
       userlandProxy: deps.options?.['userland-proxy'] === 'true',

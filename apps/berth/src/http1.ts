@@ -251,8 +251,10 @@ export function httpRequest(r: HttpRequest): Promise<HttpResult> {
     if (!names.has('connection')) h.Connection = 'close';
     let payload: Buffer | undefined;
     const stream = isStream(r.body) ? r.body : undefined;
+    // A stream body whose length the caller gives (a file) goes as it is, else chunked.
+    const rawBody = stream !== undefined && names.has('content-length');
     if (stream) {
-      if (!names.has('transfer-encoding')) h['Transfer-Encoding'] = 'chunked';
+      if (!rawBody && !names.has('transfer-encoding')) h['Transfer-Encoding'] = 'chunked';
     } else if (r.body !== undefined) {
       payload = Buffer.isBuffer(r.body) ? r.body : Buffer.from(r.body as string, 'utf8');
       h['Content-Length'] = String(payload.length);
@@ -263,10 +265,20 @@ export function httpRequest(r: HttpRequest): Promise<HttpResult> {
     const headBuf = Buffer.from(head, 'latin1');
     socket.write(payload?.length ? Buffer.concat([headBuf, payload]) : headBuf);
     if (stream) {
+      let sent = 0;
       const onChunk = (c: Buffer | string): void => {
         const b = typeof c === 'string' ? Buffer.from(c) : c;
         if (!b.length || socket.destroyed) return;
-        const ok = socket.write(Buffer.concat([Buffer.from(`${b.length.toString(16)}\r\n`, 'latin1'), b, Buffer.from('\r\n', 'latin1')]));
+        let ok: boolean;
+        sent += b.length;
+        if (rawBody) ok = socket.write(b);
+        else {
+          socket.cork();
+          socket.write(`${b.length.toString(16)}\r\n`, 'latin1');
+          socket.write(b);
+          ok = socket.write('\r\n', 'latin1');
+          socket.uncork();
+        }
         if (!ok) {
           stream.pause();
           socket.once('drain', () => stream.resume());
@@ -274,7 +286,9 @@ export function httpRequest(r: HttpRequest): Promise<HttpResult> {
       };
       stream.on('data', onChunk);
       stream.once('end', () => {
-        if (!socket.destroyed) socket.write('0\r\n\r\n');
+        if (rawBody && String(sent) !== h[Object.keys(h).find((k) => k.toLowerCase() === 'content-length')!])
+          fail(errno(`request body: ${sent} bytes sent, not the Content-Length given (the file changed?)`, 'EPIPE'));
+        else if (!socket.destroyed && !rawBody) socket.write('0\r\n\r\n');
       });
       stream.once('error', (err: Error) => fail(err));
       socket.once('close', () => stream.removeListener('data', onChunk));

@@ -137,11 +137,24 @@ function num(b: Buffer, off: number, len: number): number {
 
 const ZERO_BLOCK = Buffer.alloc(BLOCK);
 
+/** An aligned copy of a header, summed a 32-bit word at a time (the byte loop was a tenth of an import's parsing). */
+const SUM_BUF = Buffer.alloc(BLOCK);
+const SUM_WORDS = new Uint32Array(SUM_BUF.buffer, SUM_BUF.byteOffset, BLOCK / 4);
+
 function checksumOk(b: Buffer): boolean {
+  b.copy(SUM_BUF, 0, 0, BLOCK);
+  // Two 16-bit lanes per accumulator: 128 words of bytes <= 255 never overflow a lane.
+  let even = 0;
+  let odd = 0;
+  for (let i = 0; i < BLOCK / 4; i++) {
+    const w = SUM_WORDS[i]!;
+    even += w & 0x00ff00ff;
+    odd += (w >>> 8) & 0x00ff00ff;
+  }
+  let sum = (even & 0xffff) + (even >>> 16) + (odd & 0xffff) + (odd >>> 16);
   // The checksum field counts as eight spaces.
-  let sum = 8 * 32;
-  for (let i = 0; i < 148; i++) sum += b[i]!;
-  for (let i = 156; i < BLOCK; i++) sum += b[i]!;
+  for (let i = 148; i < 156; i++) sum -= b[i]!;
+  sum += 8 * 32;
   const want = cstr(b, 148, 8).trim();
   return want !== '' && parseInt(want, 8) === sum;
 }
@@ -226,7 +239,7 @@ export async function* readTar(stream: Readable | AsyncIterable<Buffer>): AsyncG
       else longLink = cstr(data, 0, data.length);
       continue;
     }
-    const all = new Map([...globalPax, ...pax]);
+    const all = globalPax.size === 0 ? pax : pax.size === 0 ? globalPax : new Map([...globalPax, ...pax]);
     const magic = h.subarray(257, 263).toString('latin1');
     let name = cstr(h, 0, 100);
     if (magic.startsWith('ustar')) {
@@ -262,7 +275,7 @@ export async function* readTar(stream: Readable | AsyncIterable<Buffer>): AsyncG
       devminor: num(h, 337, 8),
       xattrs,
     };
-    pax = new Map();
+    if (pax.size > 0) pax = new Map();
     pending = 0;
     longName = null;
     longLink = null;

@@ -8,18 +8,18 @@
  * OCI blobs are also checked against their digests.
  */
 import { createHash } from 'node:crypto';
-import { constants as fsc, createWriteStream } from 'node:fs';
+import * as fsSync from 'node:fs';
+import { constants as fsc } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { isZstd, zstdDecompress } from '@berth/archive';
-import tarStream from 'tar-stream';
+import { isZstd, readTar, zstdDecompress } from '@berth/archive';
 import type { JsonMessage } from '@berth/api';
 import { BerthError } from '@berth/errors';
 import { parseTags } from './parts.js';
+import { asBuffer } from './chunks.js';
 import { familiarString, fullString, parseNormalizedReference } from './reference.js';
 import type { ImageStore } from './store.js';
 
@@ -84,7 +84,7 @@ async function* plain(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   const rest = (async function* () {
     yield head;
     if (ended) return;
-    for (let r = await it.next(); !r.done; r = await it.next()) yield Buffer.from(r.value);
+    for (let r = await it.next(); !r.done; r = await it.next()) yield asBuffer(r.value);
   })();
   if (head[0] === 0x1f && head[1] === 0x8b) {
     const g = createGunzip();
@@ -96,41 +96,50 @@ async function* plain(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   else yield* rest;
 }
 
-/** Extracts `src` into a new dir under `tmpRoot`. */
+/**
+ * Extracts `src` into a new dir under `tmpRoot`. Our tar reader and synchronous writes: with
+ * tar-stream and a write stream per member the extraction cost more than the layers' apply
+ * (bench/storage, load).
+ */
 export async function extractArchive(src: AsyncIterable<Buffer>, tmpRoot: string): Promise<Extracted> {
   await fs.mkdir(tmpRoot, { recursive: true });
   const dir = await fs.mkdtemp(path.join(tmpRoot, 'load-'));
   const x: Extracted = { dir, files: new Set(), links: new Map() };
-  const extract = tarStream.extract();
+  const made = new Set<string>(['.']);
   let count = 0;
   try {
-    const feed = pipeline(Readable.from(plain(src)), extract).catch((err: unknown) => {
-      extract.destroy(err as Error);
-    });
-    for await (const entry of extract) {
-      const h = entry.header;
+    for await (const { header: h, body } of readTar(plain(src))) {
       const name = cleanName(h.name);
       if (++count > 1_000_000) throw invalid('archive has too many members');
-      if (name === null) {
-        entry.resume();
-        continue;
-      }
-      if (h.type === 'file' || h.type === 'contiguous-file') {
+      if (name === null) continue;
+      if (h.type === 'file') {
         x.links.delete(name);
-        const abs = path.join(dir, name);
-        await fs.mkdir(path.dirname(abs), { recursive: true });
+        const parent = path.posix.dirname(name);
+        if (!made.has(parent)) {
+          fsSync.mkdirSync(path.join(dir, parent), { recursive: true, mode: 0o700 });
+          made.add(parent);
+        }
         // Names are clean and no link exists on disk: the file lands inside `dir`. A member
         // repeated, or a file where a directory was, is an error of the archive.
-        await pipeline(entry, createWriteStream(abs, { flags: (fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW) as unknown as string, mode: 0o600 })).catch((err: NodeJS.ErrnoException) => {
-          throw err instanceof BerthError ? err : (diskError(err, h.name) ?? invalid(`archive member ${JSON.stringify(h.name)}: ${err.code ?? err.message}`));
-        });
+        let fd: number;
+        try {
+          fd = fsSync.openSync(path.join(dir, name), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW, 0o600);
+        } catch (err) {
+          throw diskError(err as NodeJS.ErrnoException, h.name) ?? invalid(`archive member ${JSON.stringify(h.name)}: ${(err as Error).message}`);
+        }
+        try {
+          for await (const chunk of body) {
+            let off = 0;
+            while (off < chunk.length) off += fsSync.writeSync(fd, chunk, off, chunk.length - off);
+          }
+        } finally {
+          fsSync.closeSync(fd);
+        }
         x.files.add(name);
       } else if (h.type === 'symlink' || h.type === 'link') {
-        x.links.set(name, { target: h.linkname ?? '', hard: h.type === 'link' });
-        entry.resume();
-      } else entry.resume();
+        x.links.set(name, { target: h.linkname, hard: h.type === 'link' });
+      }
     }
-    await feed;
   } catch (err) {
     await fs.rm(dir, { recursive: true, force: true });
     if (err instanceof BerthError) throw err;

@@ -37,6 +37,7 @@ import { BerthError } from '@berth/errors';
 import type { Logger } from '@berth/log';
 import type { GraphDriver } from '@berth/plugin-api';
 import { chainIdOf, sha256Digest } from './chain.js';
+import { COALESCE, asBuffer, coalesce } from './chunks.js';
 import { atomicWrite, randomId, syncDir } from './fsutil.js';
 import { parseNormalizedReference, type Reference } from './reference.js';
 import { TarSplitter, assembleTar, splitTarSize } from './tarsplit.js';
@@ -127,7 +128,7 @@ async function* plainTar(src: AsyncIterable<Buffer | string>, what: string): Asy
   const rest = (async function* () {
     yield head;
     if (r.done) return;
-    for (let n = await it.next(); !n.done; n = await it.next()) yield Buffer.from(n.value as Buffer);
+    for (let n = await it.next(); !n.done; n = await it.next()) yield asBuffer(n.value);
   })();
   if (head[0] === 0x1f && head[1] === 0x8b) {
     const gunzip = createGunzip();
@@ -422,7 +423,7 @@ export async function layerTar(s: StoreInternals, chainId: string): Promise<Read
     unpin(s, chainId);
     void s.driver.put(rec.cacheId).catch((err: unknown) => s.log.warn({ err, layerId: chainId }, 'release layer after tar'));
   };
-  const src = Readable.from(assembleTar(split, root, rec.diffId));
+  const src = Readable.from(coalesce(assembleTar(split, root, rec.diffId)), { objectMode: false, highWaterMark: 2 * COALESCE });
   src.on('error', (err) => {
     out.destroy(err);
     release();

@@ -9,6 +9,7 @@ import { BerthError, isNotFound } from '@berth/errors';
 import type { Logger } from '@berth/log';
 import type { GraphDriver } from '@berth/plugin-api';
 import { applyChanges } from './changes.js';
+import { asBuffer } from './chunks.js';
 import { chainIdOf, sha256Digest } from './chain.js';
 import { tarTree } from './export.js';
 import { commitContainer, containerChanges, imageDiskUsage, imageHistory, pruneImages, type StoreAccess } from './container-ops.js';
@@ -773,7 +774,7 @@ async function* decompressed(src: AsyncIterable<Buffer | string>): AsyncGenerato
   const rest = (async function* () {
     yield head;
     if (ended) return;
-    for (let r = await it.next(); !r.done; r = await it.next()) yield Buffer.from(r.value as Buffer);
+    for (let r = await it.next(); !r.done; r = await it.next()) yield asBuffer(r.value);
   })();
   if (head[0] === 0x1f && head[1] === 0x8b) {
     // pipe() does not forward a source error: without this, a client that goes away mid-import

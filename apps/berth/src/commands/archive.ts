@@ -1,7 +1,7 @@
 /** save and load (docker save / docker load). */
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { isatty } from 'node:tty';
@@ -33,21 +33,35 @@ async function save(ctx: Context, p: ParsedArgs): Promise<number> {
   return 0;
 }
 
+/**
+ * A file to send as a request body: read in 1 MiB pieces, with its size when it is a regular
+ * file (sent with Content-Length, no chunked framing: bench/storage, import and load).
+ */
+export async function openBody(file: string): Promise<{ body: NodeJS.ReadableStream; size: number | null }> {
+  let fh;
+  try {
+    fh = await open(file, 'r');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new CliError(`open ${file}: ${e.code === 'ENOENT' ? 'no such file or directory' : e.message}`);
+  }
+  const st = await fh.stat();
+  return { body: fh.createReadStream({ highWaterMark: 1 << 20 }), size: st.isFile() ? st.size : null };
+}
+
 async function load(ctx: Context, p: ParsedArgs): Promise<number> {
   const input = str(p, 'input');
   if (!input && isatty(0)) throw new CliError('requested load from stdin, but stdin is empty');
   let body: NodeJS.ReadableStream = process.stdin;
+  const headers: Record<string, string> = { 'Content-Type': 'application/x-tar' };
   if (input) {
-    const s = createReadStream(input);
-    await new Promise<void>((resolve, reject) => {
-      s.once('open', () => resolve());
-      s.once('error', (err: NodeJS.ErrnoException) => reject(new CliError(`open ${input}: ${err.code === 'ENOENT' ? 'no such file or directory' : err.message}`)));
-    });
-    body = s;
+    const f = await openBody(input);
+    body = f.body;
+    if (f.size !== null) headers['Content-Length'] = String(f.size);
   }
   // Progress only on a terminal, as docker.
   const quiet = bool(p, 'quiet') || !isatty(1);
-  const res = await ctx.client.stream('POST', '/images/load', { query: { quiet: quiet ? '1' : '0' }, body, headers: { 'Content-Type': 'application/x-tar' } });
+  const res = await ctx.client.stream('POST', '/images/load', { query: { quiet: quiet ? '1' : '0' }, body, headers });
   await printJsonMessages(res, ctx.out);
   return 0;
 }

@@ -1,5 +1,5 @@
 /** images (image ls), rmi, tag, import. */
-import { createReadStream } from 'node:fs';
+import { openBody } from './archive.js';
 import { encodeFilters, type ImageDeleteItem, type ImageSummary } from '@berth/api/wire';
 import { bool, list, str, type CommandSpec, type ParsedArgs } from '../cli/args.js';
 import { CliError } from '../client.js';
@@ -130,18 +130,15 @@ async function importCmd(ctx: Context, p: ParsedArgs): Promise<number> {
     platform: str(p, 'platform') || undefined,
   };
   let body: NodeJS.ReadableStream | undefined;
+  const headers: Record<string, string> = {};
   if (fromStdin) body = process.stdin;
   else if (!isUrl) {
-    const s = createReadStream(source!);
-    await new Promise<void>((resolve, reject) => {
-      s.once('open', () => resolve());
-      s.once('error', (err: NodeJS.ErrnoException) =>
-        reject(new CliError(`open ${source}: ${err.code === 'ENOENT' ? 'no such file or directory' : err.message}`)),
-      );
-    });
-    body = s;
+    const f = await openBody(source!);
+    body = f.body;
+    if (f.size !== null) headers['Content-Length'] = String(f.size);
   }
-  const res = await ctx.client.stream('POST', '/images/create', { query, body, headers: body ? { 'Content-Type': 'text/plain' } : {} });
+  if (body) headers['Content-Type'] = 'text/plain';
+  const res = await ctx.client.stream('POST', '/images/create', { query, body, headers });
   await printJsonMessages(res, ctx.out);
   return 0;
 }

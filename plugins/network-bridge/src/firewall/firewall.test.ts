@@ -228,15 +228,17 @@ test('state survives a restart; reconcile drops what is not kept and re-adds wha
   await fw.addNetwork(other);
   await fw.publish(base, 'keep', C, [tcp(80)]);
   await fw.publish(other, 'gone', '172.19.0.2', [tcp(81)]);
-  // someone flushed our DNAT chain (firewalld reload) and left junk in it
-  await iptables.restore('*nat\n-F BERTH\n-A BERTH -p tcp -m tcp --dport 9 -j DNAT --to-destination 1.2.3.4:9\nCOMMIT\n');
+  // someone flushed our DNAT chain (firewalld reload) and left junk in it: a stale rule to one
+  // of our subnets, and another daemon's rule (same prefix, a subnet we do not know)
+  await iptables.restore('*nat\n-F BERTH\n-A BERTH -p tcp -m tcp --dport 9 -j DNAT --to-destination 172.18.0.77:9\n-A BERTH -p tcp -m tcp --dport 10 -j DNAT --to-destination 1.2.3.4:10\nCOMMIT\n');
   const fw2 = createFirewall({ iptables, logger: silent, stateDir, proc });
   assert.equal(fw2.published('gone').length, 1);
   await fw2.reconcile([base], [{ networkId: base.id, endpointId: 'keep', containerIp: C, mappings: fw2.published('keep') }]);
   const all = [...iptables.dump('filter'), ...iptables.dump('nat')].join('\n');
   assert.ok(!all.includes(other.bridge), 'stale network gone');
   assert.ok(!all.includes('--dport 81'), 'stale endpoint gone');
-  assert.ok(!all.includes('1.2.3.4'), 'junk in our chain gone');
+  assert.ok(!all.includes('172.18.0.77'), 'stale rule about our subnet gone');
+  assert.ok(all.includes('1.2.3.4:10'), "a rule about someone else's subnet stays");
   assert.ok(all.includes(`-A BERTH -p tcp -m tcp --dport 80 -j DNAT --to-destination ${C}:80`), 'kept endpoint re-added');
   assert.deepEqual(fw2.published('gone'), []);
   // the port of the dropped endpoint is free again, the kept one is not

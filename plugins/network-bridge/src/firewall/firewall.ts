@@ -26,6 +26,24 @@ function mappingKey(ms: readonly PortMapping[]): string {
   return ms.map((m) => `${m.proto} ${m.hostIp} ${m.hostPort} ${m.hostPortEnd} ${m.containerIp} ${m.containerPort} ${m.containerPortEnd}`).join(',');
 }
 
+function ipToInt(s: string): number | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  if (!m) return undefined;
+  const o = m.slice(1).map(Number);
+  if (o.some((x) => x > 255)) return undefined;
+  return ((o[0]! << 24) | (o[1]! << 16) | (o[2]! << 8) | o[3]!) >>> 0;
+}
+
+/** [network, mask] as unsigned 32-bit numbers. */
+function parseCidr(cidr: string): [number, number] | undefined {
+  const [ip, len] = cidr.split('/');
+  const n = ipToInt(ip ?? '');
+  const l = Number(len);
+  if (n === undefined || !Number.isInteger(l) || l < 0 || l > 32) return undefined;
+  const mask = l === 0 ? 0 : (0xffffffff << (32 - l)) >>> 0;
+  return [(n & mask) >>> 0, mask];
+}
+
 function allocationsOf(owner: string, mappings: readonly PortMapping[]): Allocation[] {
   return mappings.map((m) => ({ proto: m.proto, hostIp: m.hostIp, start: m.hostPort, end: m.hostPortEnd, owner }));
 }
@@ -220,16 +238,27 @@ export function createFirewall(deps: FirewallDeps): Firewall {
           if (!network) throw new BerthError('BERTH_INVALID_ARGUMENT', `reconcile: endpoint ${e.endpointId} names unknown network ${e.networkId}`);
           return { id: e.endpointId, network, containerIp: e.containerIp, mappings: e.mappings };
         });
-        // rules in our own chains that nothing kept accounts for (a crash between restore and save)
+        // rules in our own chains that nothing kept accounts for but that name one of our
+        // bridges or an address of our subnets (state lost or edited by hand). Rules about
+        // other bridges and subnets are left alone: another daemon may share the prefix.
         const owned = ownedRuleTexts(networks, eps, mode);
+        const mine = [...networks, ...Object.values(state.networks), ...Object.values(state.endpoints).map((e) => e.network)];
+        const bridges = new Set(mine.map((n) => n.bridge));
+        const subnets = mine.map((n) => parseCidr(n.subnet)).filter((c): c is [number, number] => c !== undefined);
+        const ours = (args: string[]): boolean =>
+          args.some((a) => {
+            if (bridges.has(a)) return true;
+            const ip = ipToInt(a.replace(/\/32$/, '').replace(/:[\d-/]+$/, ''));
+            return ip !== undefined && subnets.some(([net, mask]) => (ip & mask) >>> 0 === net);
+          });
         for (const table of ['nat', 'filter'] as const) {
-          const lines = await ipt.list(table);
-          for (const line of lines) {
+          for (const line of await ipt.list(table)) {
             const m = /^-A (\S+) (.*)$/.exec(line);
             if (!m) continue;
             const [, chain, rest] = m as unknown as [string, string, string];
-            if (![mode.chains.main, mode.chains.iso1, mode.chains.iso2].includes(chain)) continue;
-            if (!owned[table].has(`${chain} ${rest}`)) ops.push({ op: 'delete', table, chain, args: rest.split(' ') });
+            if (![mode.chains.main, mode.chains.iso1, mode.chains.iso2].includes(chain) || owned[table].has(`${chain} ${rest}`)) continue;
+            const args = rest.split(' ');
+            if (ours(args)) ops.push({ op: 'delete', table, chain, args });
           }
         }
         ops.push(...baseOps(mode));

@@ -331,8 +331,9 @@ export class BridgeDriver implements NetworkDriver {
   join(req: JoinRequest): Promise<JoinResponse> {
     return this.serial(async () => {
       const { n, ep } = this.endpoint(req.NetworkID, req.EndpointID);
+      // Informational only (nothing is undone from it), so it rides along with the next save
+      // instead of costing an fsync on every container start.
       ep.sandboxKey = req.SandboxKey;
-      this.save();
       const res: JoinResponse = { InterfaceName: { SrcName: ep.containerIf, DstPrefix: n.options.ifacePrefix } };
       if (n.options.internal) {
         res.DisableGatewayService = true;
@@ -350,7 +351,6 @@ export class BridgeDriver implements NetworkDriver {
     return this.serial(async () => {
       const { ep } = this.endpoint(req.NetworkID, req.EndpointID);
       delete ep.sandboxKey;
-      this.save();
     });
   }
 
@@ -366,7 +366,10 @@ export class BridgeDriver implements NetworkDriver {
         await this.cfg.firewall.unpublish(fwn, ep.id);
         ep.programmed = false;
         ep.ports = [];
+        this.save();
       }
+      // No ports (most containers): nothing to install, nothing to persist.
+      if (bindings.length === 0) return;
       const ports = await this.cfg.firewall.publish(fwn, ep.id, containerIp, bindings);
       ep.programmed = true;
       ep.ports = ports;

@@ -31,9 +31,10 @@ done
 
 # Debian 12 packages (all checked with apt-cache policy on bookworm).
 APT_PACKAGES=(iptables busybox-static libseccomp-dev libcap-dev runc crun golang-github-containers-common
-  build-essential python3 iproute2 hyperfine jq docker-registry apache2-utils skopeo fuse-overlayfs zstd)
+  build-essential python3 iproute2 hyperfine jq docker-registry apache2-utils skopeo fuse-overlayfs zstd
+  redis-server redis-tools iperf3 curl)
 # Needed by the benchmarks only.
-APT_OPTIONAL=(hyperfine)
+APT_OPTIONAL=(hyperfine iperf3)
 
 IS_ROOT=0
 [[ $(id -u) -eq 0 ]] && IS_ROOT=1

@@ -3,6 +3,7 @@
  * many can run at once, and `stop()` leaves nothing behind but what the test left running.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { request } from 'node:http';
@@ -20,6 +21,26 @@ export interface DaemonOptions {
   logLevel?: string;
   /** How long to wait for the socket to answer /_ping. */
   readyTimeoutMs?: number;
+  /** false: `--bridge none` (no CNM networking; bridge mode is a private netns with lo). */
+  network?: boolean;
+  /** Reuse a daemon's network identity (a restart test). */
+  net?: DaemonNet;
+}
+
+/**
+ * What keeps concurrent test daemons' networks apart: the default bridge's name and subnet, and
+ * the prefix of their iptables chains (BERTH_IPTABLES_CHAIN_PREFIX).
+ */
+export interface DaemonNet {
+  bridge: string;
+  bip: string;
+  chainPrefix: string;
+}
+
+export function uniqueNet(): DaemonNet {
+  const tag = randomBytes(3).toString('hex');
+  const b = randomBytes(2);
+  return { bridge: `bt${tag}`, bip: `10.${200 + (b[0]! % 40)}.${b[1]}.1/24`, chainPrefix: `BT${tag.toUpperCase()}` };
 }
 
 export interface Daemon {
@@ -28,6 +49,8 @@ export interface Daemon {
   socket: string;
   /** `unix://<socket>`, for BERTH_HOST / DOCKER_HOST. */
   host: string;
+  /** Its network identity; undefined with `network: false`. */
+  net: DaemonNet | undefined;
   process: ChildProcess;
   /** What berthd wrote to stdout and stderr so far (its pino log). */
   output(): string;
@@ -71,10 +94,11 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   const execRoot = opts.execRoot ?? `/run/berth-test-${process.pid}-${uniqueSuffix()}`;
   await mkdir(execRoot, { recursive: true });
   const socket = path.join(execRoot, 'berth.sock');
-  return launch({ ...opts, dataRoot, execRoot }, socket);
+  const net = opts.network === false ? undefined : (opts.net ?? uniqueNet());
+  return launch({ ...opts, dataRoot, execRoot }, socket, net);
 }
 
-async function launch(opts: DaemonOptions & { dataRoot: string; execRoot: string }, socket: string): Promise<Daemon> {
+async function launch(opts: DaemonOptions & { dataRoot: string; execRoot: string }, socket: string, net: DaemonNet | undefined): Promise<Daemon> {
   const args = [
     '--data-root', opts.dataRoot,
     '--exec-root', opts.execRoot,
@@ -82,9 +106,11 @@ async function launch(opts: DaemonOptions & { dataRoot: string; execRoot: string
     '--pidfile', path.join(opts.execRoot, 'berthd.pid'),
     '--config-file', path.join(opts.execRoot, 'no-daemon.json'),
     '--log-level', opts.logLevel ?? 'info',
+    ...(net ? ['--bridge', net.bridge, '--bip', net.bip] : ['--bridge', 'none']),
     ...(opts.args ?? []),
   ];
-  const child = spawn(berthdPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const env = net ? { ...process.env, BERTH_IPTABLES_CHAIN_PREFIX: net.chainPrefix } : process.env;
+  const child = spawn(berthdPath(), args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -108,6 +134,7 @@ async function launch(opts: DaemonOptions & { dataRoot: string; execRoot: string
     execRoot: opts.execRoot,
     socket,
     host: `unix://${socket}`,
+    net,
     process: child,
     output: () => out,
     stop: () => wait('SIGTERM'),
@@ -116,7 +143,9 @@ async function launch(opts: DaemonOptions & { dataRoot: string; execRoot: string
       // Containers outlive berthd (live restore): remove them while it still answers, then make
       // sure nothing of this daemon's is left running, whatever the test did.
       await removeAllContainers(socket).catch(() => undefined);
+      if (net) await removeUserNetworks(socket).catch(() => undefined);
       await wait('SIGTERM');
+      if (net) await removeDaemonNet(net);
       await new Promise<void>((resolve) => execFile('pkill', ['-KILL', '-f', opts.execRoot], () => resolve()));
       // A daemon that was killed (a crash test) leaves its mounts; a clean stop leaves none.
       await unmountUnder([opts.dataRoot, opts.execRoot]);
@@ -145,6 +174,38 @@ async function removeAllContainers(socket: string): Promise<void> {
   for (const c of list) await apiCall(socket, 'DELETE', `/containers/${c.Id}?force=1`).catch(() => undefined);
 }
 
+/** DELETE of every network the daemon made on request (the predefined ones refuse). */
+async function removeUserNetworks(socket: string): Promise<void> {
+  const list = JSON.parse(await apiCall(socket, 'GET', '/networks')) as { Id: string; Name: string }[];
+  for (const n of list) if (!['bridge', 'host', 'none'].includes(n.Name)) await apiCall(socket, 'DELETE', `/networks/${n.Id}`).catch(() => undefined);
+}
+
+function run(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve) => execFile(cmd, args, (_err, stdout) => resolve(String(stdout ?? ''))));
+}
+
+/** The daemon's default bridge and its iptables chains (jumps into them first, then the chains). */
+export async function removeDaemonNet(net: DaemonNet): Promise<void> {
+  await run('ip', ['link', 'del', net.bridge]);
+  for (const table of ['nat', 'filter']) {
+    const rules = (await run('iptables', ['-w', '-t', table, '-S'])).split('\n');
+    for (const r of rules) {
+      if (!r.startsWith('-A ') || !r.includes(net.chainPrefix)) continue;
+      const chain = r.split(' ')[1]!;
+      if (chain.startsWith(net.chainPrefix)) continue;
+      await run('iptables', ['-w', '-t', table, '-D', ...r.slice(3).split(' ')]);
+    }
+    for (const r of rules) {
+      const m = /^-N (\S+)$/.exec(r);
+      if (m && m[1]!.startsWith(net.chainPrefix)) await run('iptables', ['-w', '-t', table, '-F', m[1]!]);
+    }
+    for (const r of rules) {
+      const m = /^-N (\S+)$/.exec(r);
+      if (m && m[1]!.startsWith(net.chainPrefix)) await run('iptables', ['-w', '-t', table, '-X', m[1]!]);
+    }
+  }
+}
+
 /** Detaches every mount at or below the given directories, deepest first. */
 async function unmountUnder(dirs: string[]): Promise<void> {
   const info = await readFile('/proc/self/mountinfo', 'utf8');
@@ -158,5 +219,5 @@ async function unmountUnder(dirs: string[]): Promise<void> {
 
 /** Starts berthd again on the same roots (a restart test). */
 export function restartDaemon(previous: Daemon, opts: DaemonOptions = {}): Promise<Daemon> {
-  return launch({ ...opts, dataRoot: previous.dataRoot, execRoot: previous.execRoot }, previous.socket);
+  return launch({ ...opts, dataRoot: previous.dataRoot, execRoot: previous.execRoot }, previous.socket, previous.net);
 }

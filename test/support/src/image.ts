@@ -1,4 +1,7 @@
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DEFAULT_BUSYBOX_IMAGE_TAR, makeBusyboxImageTar } from '@berth/fixtures';
 
 let made: Promise<string> | undefined;
@@ -13,4 +16,33 @@ export function busyboxImageTar(): Promise<string> {
     return DEFAULT_BUSYBOX_IMAGE_TAR;
   })();
   return made;
+}
+
+let redisMade: Promise<string | undefined> | undefined;
+
+/**
+ * A rootfs tarball of busybox plus the host's redis-server and the libraries it links, for
+ * `berth import -c 'CMD ["redis-server","--protected-mode","no"]'`; undefined when the host has
+ * no redis-server (Debian's redis-server package).
+ */
+export function redisImageTar(): Promise<string | undefined> {
+  redisMade ??= (async () => {
+    const bin = '/usr/bin/redis-server';
+    if (!existsSync(bin)) return undefined;
+    const dir = mkdtempSync(join(tmpdir(), 'berth-redis-rootfs-'));
+    const out = join(tmpdir(), `berth-redis-image-${process.pid}.tar`);
+    try {
+      execFileSync('tar', ['-xf', await busyboxImageTar(), '-C', dir]);
+      const libs = execFileSync('ldd', [bin], { encoding: 'utf8' })
+        .split('\n')
+        .map((l) => /(\/\S+) \(0x/.exec(l)?.[1])
+        .filter((x): x is string => !!x);
+      for (const f of [bin, ...libs]) execFileSync('cp', ['--parents', '-L', f, dir]);
+      execFileSync('tar', ['-C', dir, '-cf', out, '.']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return out;
+  })();
+  return redisMade;
 }

@@ -61,6 +61,7 @@ import { events, info, version } from './system.js';
 import { topContainer } from './top.js';
 import { containerStats } from './stats.js';
 import { updateContainer } from './update.js';
+import { sweepCgroups } from './resources.js';
 import type { ContainerStatsJson, ContainerUpdateBody, ContainerUpdateResponse, StatsOptions } from './contract.js';
 import { inspectContainer, listContainers } from './views.js';
 
@@ -76,6 +77,7 @@ export class BerthEngine implements Engine {
   async init(): Promise<void> {
     await this.ctx.open();
     await recover(this.ctx);
+    await sweepCgroups(this.ctx);
     await this.ctx.network?.reconcile((id) => this.ctx.containers.get(id)?.rec.State.Running === true);
   }
 

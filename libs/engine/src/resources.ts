@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { HostConfig } from '@berth/api';
 import type { OciDevice } from '@berth/runtime';
 import { invalid } from './config.js';
+import type { EngineContext } from './context.js';
 
 export interface HostFacts {
   /** Online CPUs (Docker's sysinfo.NumCPU). */
@@ -234,4 +235,20 @@ export function hostResources(h: HostConfig): HostResources {
   if (x.BlkioDeviceReadIOps?.length) blockIO.throttleReadIOPSDevice = throttle(x.BlkioDeviceReadIOps);
   if (x.BlkioDeviceWriteIOps?.length) blockIO.throttleWriteIOPSDevice = throttle(x.BlkioDeviceWriteIOps);
   return Object.keys(blockIO).length ? { devices, deviceRules, blockIO } : { devices, deviceRules };
+}
+
+/**
+ * After recovery: a container of this daemon that does not run has no business with a cgroup;
+ * one left by a crash (the daemon died between the exit and its cleanup, or during a start) is
+ * removed, its processes killed. Only this daemon's containers are looked at: other daemons on
+ * the host (tests on scratch roots) keep theirs.
+ */
+export async function sweepCgroups(ctx: EngineContext): Promise<void> {
+  for (const c of ctx.containers.values()) {
+    if (c.rec.State.Running) continue;
+    const path = ctx.cgroupPathOf(c);
+    if (!ctx.cgroups.open(path)) continue;
+    ctx.log.info({ containerId: c.id, path }, 'removing a cgroup left behind');
+    await ctx.rtCgroups.destroy(path).catch((err: unknown) => ctx.log.warn({ err, containerId: c.id }, 'removing a left-over cgroup failed'));
+  }
 }

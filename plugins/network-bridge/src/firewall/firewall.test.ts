@@ -210,6 +210,16 @@ test('a failed restore leaves no allocation and no record', async () => {
   assert.equal((await fw.publish(base, 'b', C, [tcp(80)])).length, 1, 'port 80 free again');
 });
 
+test('publishing again replaces the ports; with the proxy, its own old sockets do not block the same port', async () => {
+  const { fw, proxies } = setup({ userlandProxy: true });
+  await fw.addNetwork(base);
+  await fw.publish(base, 'a', C, [tcp(80)]);
+  await fw.publish(base, 'a', C, [tcp(80), tcp(81)]);
+  assert.deepEqual(proxies, ['tcp 0.0.0.0:80-81 -> 172.18.0.2:80']);
+  await assert.rejects(fw.publish(base, 'a', C, [{ ...tcp(80), Proto: 99 }]), /protocol 99/);
+  assert.deepEqual(fw.published('a').map((m) => m.hostPort), [80]);
+});
+
 test('publishing again for an endpoint replaces its ports', async () => {
   const { iptables, fw } = setup();
   await fw.addNetwork(base);

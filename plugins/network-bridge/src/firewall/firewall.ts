@@ -174,13 +174,20 @@ export function createFirewall(deps: FirewallDeps): Firewall {
           if (previous) await unpublishLocked(endpointId);
           return [];
         }
-        // a second publish for the endpoint replaces the first
-        if (previous) ports.release(endpointId);
+        // a second publish for the endpoint replaces the first (its proxies close first, or
+        // their sockets would count as another program's)
+        if (previous) {
+          ports.release(endpointId);
+          await stopProxies(endpointId);
+        }
         let mappings: PortMapping[];
         try {
           mappings = await ports.allocate(endpointId, containerIp, requests, await boundSockets(proc));
         } catch (err) {
-          if (previous) ports.set([...ports.list(), ...allocationsOf(endpointId, previous.mappings)]);
+          if (previous) {
+            ports.set([...ports.list(), ...allocationsOf(endpointId, previous.mappings)]);
+            await startProxies(endpointId, previous.mappings).catch((e: unknown) => log.warn({ err: e, endpointId }, 'userland proxy not restarted'));
+          }
           throw err;
         }
         const record: EndpointRecord = { network: { ...n }, containerIp, mappings };
@@ -189,7 +196,6 @@ export function createFirewall(deps: FirewallDeps): Firewall {
         save();
         const ops = [...(previous ? unpublishOps(previous.network, previous.mappings, mode) : []), ...publishOps(n, mappings, mode)];
         try {
-          if (previous) await stopProxies(endpointId);
           await ipt.apply(ops);
           await startProxies(endpointId, mappings);
         } catch (err) {

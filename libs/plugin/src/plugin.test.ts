@@ -352,3 +352,48 @@ test('a plugin over TCP (tcp:// spec) works the same', async () => {
     await new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); });
   }
 });
+
+test('a Diff that fails mid-stream is an error for the reader, not a short tar; a failing ApplyDiff body fails the call', async () => {
+  const dir = await tmp();
+  const g = {
+    name: 'failing',
+    diff: async () =>
+      new Readable({
+        read() {
+          if (!(this as unknown as { sent?: boolean }).sent) {
+            (this as unknown as { sent?: boolean }).sent = true;
+            this.push(Buffer.alloc(64 << 10, 1));
+          } else setTimeout(() => this.destroy(new Error('disk on fire')), 20);
+        },
+      }),
+    applyDiff: async (_id: string, _p: string, s: Readable) => {
+      let n = 0;
+      for await (const c of s) n += (c as Buffer).length;
+      return n;
+    },
+  } as unknown as GraphDriver;
+  const srv = await serve({ graph: g }, path.join(dir, 'f.sock'));
+  const c = connect(path.join(dir, 'f.sock'), 'GraphDriver');
+  try {
+    const stream = await c.diff('x', '');
+    let got = 0;
+    await assert.rejects(
+      (async () => {
+        for await (const ch of stream) got += (ch as Buffer).length;
+      })(),
+    );
+    assert.ok(got >= 64 << 10);
+    const bad = new Readable({
+      read() {
+        this.destroy(new Error('source broke'));
+      },
+    });
+    await assert.rejects(c.applyDiff('y', '', bad));
+    // The server is still fine afterwards.
+    assert.equal(await c.applyDiff('z', '', Readable.from([Buffer.alloc(10)])), 10);
+  } finally {
+    c.close();
+    await srv.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});

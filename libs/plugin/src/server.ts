@@ -219,7 +219,8 @@ export async function serve(drivers: ServedDrivers, socketPath: string | readonl
   try {
     for (const p of paths) {
       await claimSocketPath(p);
-      const server = http.createServer({ keepAliveTimeout: 30_000 }, listener);
+      // No request timeout: an ApplyDiff of a large layer may stream for minutes.
+      const server = http.createServer({ keepAliveTimeout: 30_000, requestTimeout: 0 }, listener);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(p, () => {

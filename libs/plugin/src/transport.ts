@@ -110,7 +110,7 @@ export interface PluginResponse {
   body: Buffer;
 }
 
-/** One plugin address; keeps connections alive between calls. */
+/** One plugin address; keeps up to 16 connections alive between calls (more calls queue). */
 export class PluginTransport {
   readonly address: ParsedAddress;
   readonly retry: RetryPolicy;
@@ -128,12 +128,13 @@ export class PluginTransport {
       const insecure = t.InsecureSkipVerify === true || t.CAFile === undefined || t.CAFile === '';
       this.#agent = new https.Agent({
         keepAlive: true,
+        maxSockets: 16,
         rejectUnauthorized: !insecure,
         ...(t.CAFile ? { ca: readFileSync(t.CAFile) } : {}),
         ...(t.CertFile && t.KeyFile ? { cert: readFileSync(t.CertFile), key: readFileSync(t.KeyFile) } : {}),
       });
     } else {
-      this.#agent = new http.Agent({ keepAlive: true });
+      this.#agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
     }
   }
 

@@ -1,6 +1,6 @@
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,8 @@ import { createFirewall } from './firewall.js';
 import { FakeProc } from './testing-proc.js';
 import type { FirewallNetwork, PortMapping } from './types.js';
 
+const tmpRoot = mkdtempSync(join(tmpdir(), 'berth-fw-unit-'));
+after(() => rmSync(tmpRoot, { recursive: true, force: true }));
 const goldenDir = fileURLToPath(new URL('../../../src/firewall/golden/', import.meta.url));
 const silent = { error() {}, warn() {}, info() {}, debug() {}, trace() {}, child() { return silent; } };
 
@@ -26,7 +28,7 @@ function setup(opts: { userlandProxy?: boolean } = {}) {
   const iptables = new FakeIptables();
   const proc = new FakeProc();
   proc.links.add(base.bridge);
-  const stateDir = mkdtempSync(join(tmpdir(), 'berth-fw-unit-'));
+  const stateDir = mkdtempSync(join(tmpRoot, 'state-'));
   const proxies: string[] = [];
   const startProxy = async (m: PortMapping) => {
     const key = `${m.proto} ${m.hostIp}:${m.hostPort}-${m.hostPortEnd} -> ${m.containerIp}:${m.containerPort}`;

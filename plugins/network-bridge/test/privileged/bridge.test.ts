@@ -91,7 +91,7 @@ test('bridge driver in a fresh netns: network, endpoint, join, sandbox pings the
     inNs(sandbox, 'busybox', 'ping', '-c1', '-W2', '10.123.0.1');
 
     // a published port: 127.0.0.1:18080 in the driver's namespace -> the sandbox's :80
-    const srv = spawn('nsenter', [`--net=${sandbox}`, 'busybox', 'nc', '-l', '-p', '80', '-e', 'echo', 'hello-from-sandbox'], { stdio: 'ignore' });
+    const srv = spawn('nsenter', [`--net=${sandbox}`, 'busybox', 'nc', '-ll', '-p', '80', '-e', 'echo', 'hello-from-sandbox'], { stdio: 'ignore' });
     server.kill = () => srv.kill();
     await driver.programExternalConnectivity({
       NetworkID: NID,
@@ -107,6 +107,10 @@ test('bridge driver in a fresh netns: network, endpoint, join, sandbox pings the
       if (!reply.includes('hello')) await new Promise((r) => setTimeout(r, 100));
     }
     assert.match(reply, /hello-from-sandbox/, 'DNAT from 127.0.0.1 reaches the sandbox');
+    // hairpin: the container reaches its own published port through the gateway address; the
+    // packet leaves and re-enters the same bridge port (hairpin mode) and is masqueraded back
+    const hairpin = await inNsAsync(sandbox, 'busybox', 'nc', '-w', '2', '10.123.0.1', '18080').catch((e: Error) => e.message);
+    assert.match(hairpin, /hello-from-sandbox/, 'hairpin NAT to its own published port');
 
     // a restarted driver knows its network and puts back a bridge that vanished
     await driver.revokeExternalConnectivity({ NetworkID: NID, EndpointID: EID });

@@ -181,6 +181,32 @@ export function ipamDriverSuite(name: string, makeDriver: () => Promise<IpamDriv
         await d.releasePool({ PoolID });
       }));
 
+      it('RequiresRequestReplay: a fresh driver given the same requests answers the same pool ids and addresses', { timeout }, async (t) => {
+        const first = await make();
+        const second = await make();
+        try {
+          if (!(await first.driver.getCapabilities()).RequiresRequestReplay) {
+            t.skip('the driver keeps its own state (RequiresRequestReplay false)');
+            return;
+          }
+          const space = opts.addressSpace ?? (await first.driver.getDefaultAddressSpaces()).LocalDefaultAddressSpace;
+          const req = { AddressSpace: space, Pool: '10.245.0.0/16', SubPool: '10.245.1.0/24', Options: null, V6: false };
+          const p1 = await first.driver.requestPool(req);
+          const gw = await first.driver.requestAddress({ PoolID: p1.PoolID, Address: '', Options: gatewayOpt });
+          const ep = await first.driver.requestAddress({ PoolID: p1.PoolID, Address: '', Options: null });
+          // The engine's replay at start: the stored pool, the stored gateway, each stored address.
+          const p2 = await second.driver.requestPool(req);
+          assert.equal(p2.PoolID, p1.PoolID, 'replayed pool id');
+          assert.equal((await second.driver.requestAddress({ PoolID: p2.PoolID, Address: gw.Address.split('/')[0]!, Options: gatewayOpt })).Address, gw.Address);
+          assert.equal((await second.driver.requestAddress({ PoolID: p2.PoolID, Address: ep.Address.split('/')[0]!, Options: null })).Address, ep.Address);
+          const next = await second.driver.requestAddress({ PoolID: p2.PoolID, Address: '', Options: null });
+          assert.ok(next.Address !== gw.Address && next.Address !== ep.Address, 'replayed addresses are taken');
+        } finally {
+          await first.cleanup();
+          await second.cleanup();
+        }
+      });
+
       it('unknown pool ids are errors', { timeout }, run(async (d) => {
         await failure(d.requestAddress({ PoolID: 'no-such-pool', Address: '', Options: null }), 'RequestAddress on an unknown pool');
         await failure(d.releasePool({ PoolID: 'no-such-pool' }), 'ReleasePool of an unknown pool');

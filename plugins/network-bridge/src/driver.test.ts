@@ -250,7 +250,7 @@ test('ports: ProgramExternalConnectivity publishes through the firewall, Endpoin
   assert.equal(loadState(r.dir).endpoints[EID]!.programmed, false);
   // deleting a programmed endpoint unpublishes first
   delete r.fw.fail.publish;
-  await r.driver.programExternalConnectivity({ NetworkID: NID, EndpointID: EID, Options: {} });
+  await r.driver.programExternalConnectivity({ NetworkID: NID, EndpointID: EID, Options: { 'com.docker.network.portmap': bindings } });
   await r.driver.deleteEndpoint({ NetworkID: NID, EndpointID: EID });
   assert.deepEqual(r.fw.calls.at(-1), ['unpublish', EID]);
 });
@@ -323,4 +323,20 @@ test('IPv6: the v6 gateway goes on the bridge too, and Join answers GatewayIPv6 
   await r.driver.deleteEndpoint({ NetworkID: NID, EndpointID: EID });
   await r.driver.deleteNetwork({ NetworkID: NID });
   assert.deepEqual(r.kernel.snapshot().addresses, []);
+});
+
+test('a new default network takes the default bridge over from a default network the engine lost; other clashes stay Conflict', async () => {
+  using r = rig();
+  const dflt = { 'com.docker.network.bridge.name': 'berth0', 'com.docker.network.bridge.default_bridge': 'true' };
+  await r.driver.createNetwork(netReq(NID, dflt));
+  await r.driver.createEndpoint(epReq());
+  await r.driver.createNetwork({ ...netReq(NID2, dflt), IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '172.29.0.0/16', Gateway: '172.29.0.1/16' }] });
+  const st = loadState(r.dir);
+  assert.deepEqual(Object.keys(st.networks), [NID2]);
+  assert.deepEqual(st.endpoints, {});
+  const snap = r.kernel.snapshot();
+  assert.deepEqual(snap.links.map((l) => l.name), ['lo', 'berth0'], 'the old endpoint veth is gone, the bridge stays');
+  assert.deepEqual(snap.addresses.map((a) => a.cidr), ['172.29.0.1/16'], 'the old gateway address went, the new one is there');
+  assert.deepEqual(r.fw.calls.filter((c) => c[0] === 'removeNetwork'), [['removeNetwork', NID]]);
+  await assert.rejects(r.driver.createNetwork(netReq('c'.repeat(64), { 'com.docker.network.bridge.name': 'berth0' })), { kind: 'Conflict' });
 });

@@ -195,7 +195,12 @@ export class BridgeDriver implements NetworkDriver {
       if (opts.defaultBridge && opts.bridgeName === undefined) throw invalid(`create network ${id}: a default bridge needs ${NetLabel.bridgeName}`);
       const bridge = opts.bridgeName ?? defaultBridgeName(id);
       const clash = Object.values(this.state.networks).find((x) => x.bridge === bridge);
-      if (clash !== undefined) {
+      if (clash !== undefined && clash.options.defaultBridge && opts.defaultBridge) {
+        // There is one default bridge: a new default network takes it over. This is the engine
+        // re-creating its predefined `bridge` network after it lost its own record of the old
+        // one (a crash between our CreateNetwork and its save), which would otherwise never work again.
+        await this.forget(clash, `taken over by default network ${id}`);
+      } else if (clash !== undefined) {
         throw new BerthError('BERTH_NETWORK_EXISTS', `cannot create network ${id} (${bridge}): conflicts with network ${clash.id} (${clash.bridge}): networks have same bridge name`);
       }
       const log = this.log.child({ networkId: id.slice(0, 12) });
@@ -221,11 +226,39 @@ export class BridgeDriver implements NetworkDriver {
           () => this.cfg.firewall.addNetwork(this.fw(n)),
           () => this.cfg.firewall.removeNetwork(this.fw(n)),
         );
-        this.state.networks[id] = n;
-        await steps.step('save state', async () => this.save());
+        await steps.step(
+          'save state',
+          async () => {
+            this.state.networks[id] = n;
+            this.save();
+          },
+          async () => {
+            delete this.state.networks[id];
+          },
+        );
       });
       log.info({ bridge, subnet }, 'bridge network created');
     });
+  }
+
+  /**
+   * Drops a network's record after taking out what it holds (published ports, endpoint veths,
+   * firewall rules, the addresses it put on the bridge); the bridge device stays. Best effort:
+   * failures are logged.
+   */
+  private async forget(n: NetworkState, why: string): Promise<void> {
+    const log = this.log.child({ networkId: n.id.slice(0, 12) });
+    log.warn({ bridge: n.bridge }, `network record dropped: ${why}`);
+    const fwn = this.fw(n);
+    for (const ep of Object.values(this.state.endpoints).filter((e) => e.networkId === n.id)) {
+      if (ep.programmed || ep.ports.length > 0) await this.cfg.firewall.unpublish(fwn, ep.id).catch((err: unknown) => log.warn({ err }, 'unpublish failed'));
+      await this.cfg.netlink.deleteLink(ep.hostIf).catch((err: unknown) => log.warn({ err }, 'veth delete failed'));
+      delete this.state.endpoints[ep.id];
+    }
+    await this.cfg.firewall.removeNetwork(fwn).catch((err: unknown) => log.warn({ err }, 'firewall rules not removed'));
+    for (const cidr of n.addedAddresses) await this.cfg.netlink.delAddress(n.bridge, cidr).catch(() => undefined);
+    delete this.state.networks[n.id];
+    this.save();
   }
 
   deleteNetwork(req: NetworkRef): Promise<void> {

@@ -21,6 +21,7 @@ import { BerthError } from '@berth/errors';
 import { parseTags } from './parts.js';
 import { asBuffer } from './chunks.js';
 import { familiarString, fullString, parseNormalizedReference } from './reference.js';
+import type { StagedLayer } from './parts.js';
 import type { ImageStore } from './store.js';
 
 const MAX_JSON = 16 << 20;
@@ -30,11 +31,25 @@ function invalid(message: string): BerthError {
   return new BerthError('BERTH_ARCHIVE_INVALID', message);
 }
 
-/** An extracted archive: regular files under `dir`, links as a table. */
+/**
+ * A read archive: the names of its regular files (small ones held in `mem`, layers applied as
+ * they came in `staged`, anything else spooled under `dir`), links as a table.
+ */
 export interface Extracted {
   dir: string;
   files: Set<string>;
   links: Map<string, { target: string; hard: boolean }>;
+  mem?: Map<string, Buffer>;
+  staged?: Map<string, StagedMember>;
+}
+
+/** A member applied as a layer while the archive was read. */
+export interface StagedMember {
+  /** Null when applying it failed: `error` says why (only an error if an image uses it). */
+  layer: StagedLayer | null;
+  error?: unknown;
+  /** sha256 of the member's bytes as stored (compressed or not), for OCI blob checks. */
+  rawDigest: string | null;
 }
 
 /** A member name made relative and clean; null for names that leave the archive or are the root. */
@@ -96,56 +111,164 @@ async function* plain(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   else yield* rest;
 }
 
+const MEM_TOTAL = 64 << 20;
+
+/** The first bytes of a member (at least `n`, or all of it), and the rest as a generator. */
+async function peek(body: AsyncGenerator<Buffer>, n: number): Promise<{ head: Buffer; rest: AsyncGenerator<Buffer> }> {
+  const parts: Buffer[] = [];
+  let len = 0;
+  let done = false;
+  while (len < n) {
+    const r = await body.next();
+    if (r.done) {
+      done = true;
+      break;
+    }
+    parts.push(r.value);
+    len += r.value.length;
+  }
+  const head = parts.length === 1 ? parts[0]! : Buffer.concat(parts, len);
+  const rest = (async function* () {
+    if (head.length > 0) yield head;
+    if (!done) yield* body;
+  })();
+  return { head, rest };
+}
+
+/** A layer's first bytes: gzip, zstd, or a tar header whose checksum holds. */
+function looksLikeLayer(head: Buffer): boolean {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return true;
+  if (isZstd(head)) return true;
+  if (head.length < 512) return false;
+  let sum = 8 * 32;
+  for (let i = 0; i < 512; i++) if (i < 148 || i >= 156) sum += head[i]!;
+  const want = head.subarray(148, 156).toString('latin1').replace(/[\0 ].*$/s, '').trim();
+  return want !== '' && /^[0-7]+$/.test(want) && parseInt(want, 8) === sum;
+}
+
+const V1_LAYER = /^([^/]+)\/layer\.tar$/;
+
 /**
- * Extracts `src` into a new dir under `tmpRoot`. Our tar reader and synchronous writes: with
- * tar-stream and a write stream per member the extraction cost more than the layers' apply
- * (bench/storage, load).
+ * Reads the archive once: a member that is a layer (tar, gzip or zstd by its first bytes) is
+ * applied right away with store.stageLayer, on the layer its legacy `<id>/json` names as parent,
+ * else on the layer staged before it (docker save's order); small members stay in memory;
+ * anything else is spooled under `x.dir`. Where a guess of the parent was wrong, addImage
+ * applies the layer again from the staged copy. Docker extracts the whole archive to disk first;
+ * reading it once is most of why a load here costs about what an import does (bench/storage).
  */
-export async function extractArchive(src: AsyncIterable<Buffer>, tmpRoot: string): Promise<Extracted> {
-  await fs.mkdir(tmpRoot, { recursive: true });
-  const dir = await fs.mkdtemp(path.join(tmpRoot, 'load-'));
-  const x: Extracted = { dir, files: new Set(), links: new Map() };
+async function readArchive(
+  store: ImageStore,
+  src: AsyncIterable<Buffer>,
+  x: Extracted,
+  all: StagedLayer[],
+  quiet: boolean,
+  progress: (msg: JsonMessage) => void,
+): Promise<void> {
+  const mem = (x.mem ??= new Map());
+  const staged = (x.staged ??= new Map());
   const made = new Set<string>(['.']);
+  let memBytes = 0;
   let count = 0;
+  let last: StagedLayer | null = null;
+  const parentOf = (name: string): StagedLayer | null => {
+    const v1 = V1_LAYER.exec(name)?.[1];
+    if (v1 !== undefined) {
+      const json = mem.get(`${v1}/json`);
+      if (json !== undefined) {
+        try {
+          const p = (JSON.parse(json.toString('utf8')) as { parent?: unknown }).parent;
+          if (typeof p !== 'string' || p === '') return null;
+          const l = staged.get(`${p}/layer.tar`)?.layer;
+          if (l !== undefined && l !== null) return l;
+        } catch {
+          // not the legacy json: guess as for any other member
+        }
+      }
+    }
+    return last !== null && last.state === 'staged' ? last : null;
+  };
   try {
     for await (const { header: h, body } of readTar(plain(src))) {
       const name = cleanName(h.name);
       if (++count > 1_000_000) throw invalid('archive has too many members');
       if (name === null) continue;
-      if (h.type === 'file') {
-        x.links.delete(name);
-        const parent = path.posix.dirname(name);
-        if (!made.has(parent)) {
-          fsSync.mkdirSync(path.join(dir, parent), { recursive: true, mode: 0o700 });
-          made.add(parent);
-        }
-        // Names are clean and no link exists on disk: the file lands inside `dir`. A member
-        // repeated, or a file where a directory was, is an error of the archive.
-        let fd: number;
-        try {
-          fd = fsSync.openSync(path.join(dir, name), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW, 0o600);
-        } catch (err) {
-          throw diskError(err as NodeJS.ErrnoException, h.name) ?? invalid(`archive member ${JSON.stringify(h.name)}: ${(err as Error).message}`);
-        }
-        try {
-          for await (const chunk of body) {
-            let off = 0;
-            while (off < chunk.length) off += fsSync.writeSync(fd, chunk, off, chunk.length - off);
+      if (h.type === 'symlink' || h.type === 'link') {
+        x.links.set(name, { target: h.linkname, hard: h.type === 'link' });
+        continue;
+      }
+      if (h.type !== 'file') continue;
+      x.links.delete(name);
+      mem.delete(name);
+      const { head, rest } = await peek(body, 512);
+      if (h.size > 0 && looksLikeLayer(head)) {
+        // The digest of the stored bytes: the diffID for a plain tar, hashed apart for a compressed one.
+        const compressed = isZstd(head) || (head[0] === 0x1f && head[1] === 0x8b);
+        const raw = compressed ? createHash('sha256') : null;
+        const pid = /[a-f0-9]{12}/.exec(name)?.[0] ?? name;
+        let current = 0;
+        let reported = -1;
+        const counted = (async function* () {
+          for await (const b of rest) {
+            raw?.update(b);
+            current += b.length;
+            if (!quiet && (current - reported >= 1 << 20 || current === h.size)) {
+              reported = current;
+              progress({ status: 'Loading layer', progressDetail: { current, total: h.size }, id: pid });
+            }
+            yield b;
           }
-        } finally {
-          fsSync.closeSync(fd);
+        })();
+        try {
+          const layer = await store.stageLayer(parentOf(name), Readable.from(counted, { objectMode: false }), `archive member ${JSON.stringify(h.name)}`);
+          all.push(layer);
+          last = layer;
+          staged.set(name, { layer, rawDigest: raw === null ? layer.diffId : `sha256:${raw.digest('hex')}` });
+        } catch (err) {
+          // A disk that fails is the load's failure; a member that does not apply is an error
+          // only if an image uses it (the outer tar's own errors surface at the next member).
+          if (err instanceof BerthError && err.code === 'BERTH_STORAGE') throw err;
+          staged.set(name, { layer: null, error: err, rawDigest: null });
         }
         x.files.add(name);
-      } else if (h.type === 'symlink' || h.type === 'link') {
-        x.links.set(name, { target: h.linkname, hard: h.type === 'link' });
+        continue;
       }
+      staged.delete(name);
+      if (h.size <= MAX_JSON && memBytes + h.size <= MEM_TOTAL) {
+        const parts: Buffer[] = [];
+        for await (const b of rest) parts.push(b);
+        const buf = Buffer.concat(parts);
+        memBytes += buf.length;
+        mem.set(name, buf);
+        x.files.add(name);
+        continue;
+      }
+      const parent = path.posix.dirname(name);
+      if (!made.has(parent)) {
+        fsSync.mkdirSync(path.join(x.dir, parent), { recursive: true, mode: 0o700 });
+        made.add(parent);
+      }
+      // Names are clean and no link exists on disk: the file lands inside `dir`. A member
+      // repeated, or a file where a directory was, is an error of the archive.
+      let fd: number;
+      try {
+        fd = fsSync.openSync(path.join(x.dir, name), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW, 0o600);
+      } catch (err) {
+        throw diskError(err as NodeJS.ErrnoException, h.name) ?? invalid(`archive member ${JSON.stringify(h.name)}: ${(err as Error).message}`);
+      }
+      try {
+        for await (const chunk of rest) {
+          let off = 0;
+          while (off < chunk.length) off += fsSync.writeSync(fd, chunk, off, chunk.length - off);
+        }
+      } finally {
+        fsSync.closeSync(fd);
+      }
+      x.files.add(name);
     }
   } catch (err) {
-    await fs.rm(dir, { recursive: true, force: true });
     if (err instanceof BerthError) throw err;
     throw diskError(err as NodeJS.ErrnoException, null) ?? invalid(`invalid archive: ${(err as Error).message}`);
   }
-  return x;
 }
 
 /** A failed write of ours (a full disk, a read-only or failing one) is not the archive's fault. */
@@ -158,6 +281,9 @@ function diskError(err: NodeJS.ErrnoException, member: string | null): BerthErro
 async function readMember(x: Extracted, name: string, what: string): Promise<Buffer> {
   const m = resolveMember(x, name);
   if (m === null) throw invalid(`${what}: ${JSON.stringify(name)} is not in the archive`);
+  const held = x.mem?.get(m);
+  if (held !== undefined) return held;
+  if (x.staged?.has(m)) throw invalid(`${what}: ${name} is a layer, not a JSON document`);
   const st = await fs.stat(path.join(x.dir, m));
   if (st.size > MAX_JSON) throw invalid(`${what}: ${name} is too large (${st.size} bytes)`);
   return fs.readFile(path.join(x.dir, m));
@@ -317,8 +443,12 @@ export interface LoadedImage {
  * `Loaded image ID: sha256:...`) go to `progress` as they happen.
  */
 export async function loadArchive(store: ImageStore, src: AsyncIterable<Buffer>, opts: LoadOptions, progress: (msg: JsonMessage) => void): Promise<LoadedImage[]> {
-  const x = await extractArchive(src, opts.tmpRoot ?? os.tmpdir());
+  const tmpRoot = opts.tmpRoot ?? os.tmpdir();
+  await fs.mkdir(tmpRoot, { recursive: true });
+  const x: Extracted = { dir: await fs.mkdtemp(path.join(tmpRoot, 'load-')), files: new Set(), links: new Map(), mem: new Map(), staged: new Map() };
+  const all: StagedLayer[] = [];
   try {
+    await readArchive(store, src, x, all, opts.quiet, progress);
     let images: ArchiveImage[];
     if (x.files.has('manifest.json') || x.links.has('manifest.json')) images = await dockerArchiveImages(x);
     else if (x.files.has('index.json') || x.links.has('index.json')) images = await ociLayoutImages(x);
@@ -335,25 +465,21 @@ export async function loadArchive(store: ImageStore, src: AsyncIterable<Buffer>,
       }
       const id = await store.addImage({
         config: img.config,
-        layers: img.layers.map((l, i) => ({
-          open: async () => {
-            if (opts.quiet) return memberStream(x, l.member, l.digest);
-            // Docker's progress: bytes of the archive member read so far, about every MiB.
-            const pid = /[a-f0-9]{12}/.exec(l.member)?.[0] ?? String(i + 1);
-            const total = (await fs.stat(path.join(x.dir, l.member))).size;
-            let current = 0;
-            let reported = -1;
-            const report = (): void => {
-              reported = current;
-              progress({ status: 'Loading layer', progressDetail: { current, total }, id: pid });
-            };
-            report();
-            return memberStream(x, l.member, l.digest, (n) => {
-              current += n;
-              if (current - reported >= 1 << 20 || current === total) report();
-            });
-          },
-        })),
+        layers: img.layers.map((l, i) => {
+          const st = x.staged?.get(l.member);
+          if (st === undefined) return { open: async () => spooledLayer(x, l.member, l.digest, opts.quiet ? undefined : { progress, index: i }) };
+          if (st.layer === null) {
+            const e = st.error;
+            throw e instanceof BerthError ? e : invalid(`layer ${l.member}: ${(e as Error).message}`);
+          }
+          if (l.digest !== null && st.rawDigest !== l.digest)
+            throw invalid(`blob ${l.digest}: content digest ${st.rawDigest} does not match`);
+          const layer = st.layer;
+          return {
+            staged: layer,
+            open: () => store.stagedTar(layer),
+          };
+        }),
         tags,
       });
       for (const t of tags) {
@@ -366,7 +492,26 @@ export async function loadArchive(store: ImageStore, src: AsyncIterable<Buffer>,
     }
     return out;
   } finally {
+    await store.dropStaged(all);
     await fs.rm(x.dir, { recursive: true, force: true });
   }
 }
 
+/** A layer spooled to disk (it did not look like one when read), with Docker's progress when asked. */
+async function spooledLayer(x: Extracted, member: string, digest: string | null, report?: { progress: (msg: JsonMessage) => void; index: number }): Promise<Readable> {
+  if (report === undefined) return memberStream(x, member, digest);
+  // Docker's progress: bytes of the archive member read so far, about every MiB.
+  const pid = /[a-f0-9]{12}/.exec(member)?.[0] ?? String(report.index + 1);
+  const total = (await fs.stat(path.join(x.dir, member))).size;
+  let current = 0;
+  let reported = -1;
+  const tick = (): void => {
+    reported = current;
+    report.progress({ status: 'Loading layer', progressDetail: { current, total }, id: pid });
+  };
+  tick();
+  return memberStream(x, member, digest, (n) => {
+    current += n;
+    if (current - reported >= 1 << 20 || current === total) tick();
+  });
+}

@@ -48,6 +48,11 @@ export const TAR_SPLIT_FILE = 'tar-split.json.gz';
 export interface AddImageLayer {
   /** When known, must equal the config's diff_id at this position. */
   diffId?: string;
+  /**
+   * The layer already applied by stageLayer: taken over as it is when it sits on this
+   * position's parent, else `open()` is used (which may read it back with stagedTar).
+   */
+  staged?: StagedLayer;
   /** The layer tar (plain or gzip); called only when the layer is not stored yet. */
   open(): Promise<Readable>;
 }
@@ -262,6 +267,59 @@ async function applyOne(
   }
 }
 
+/**
+ * A layer applied before the image it belongs to is known (load reads layers before the
+ * manifest that names them): a driver layer on `parent`, its digest and split recorded. addImage
+ * takes it over when it lands on the same parent; dropStaged removes the rest.
+ */
+export interface StagedLayer {
+  cacheId: string;
+  parent: StagedLayer | null;
+  diffId: string;
+  size: number;
+  /** The temporary record dir with the split (moved into layerdb when taken over). */
+  tmpDir: string;
+  state: 'staged' | 'adopted' | 'dropped';
+}
+
+export async function stageLayer(s: StoreInternals, parent: StagedLayer | null, src: Readable, what: string): Promise<StagedLayer> {
+  if (parent !== null && parent.state !== 'staged') throw new BerthError('BERTH_INTERNAL', `stage ${what}: parent layer is no longer staged`);
+  const cacheId = randomId();
+  const parentCache = parent?.cacheId ?? '';
+  await s.driver.create(cacheId, parentCache);
+  try {
+    const applied = await applyOne(s, cacheId, parentCache, src, what);
+    return { cacheId, parent, diffId: applied.diffId, size: applied.size, tmpDir: applied.tmpDir, state: 'staged' };
+  } catch (err) {
+    await s.driver.remove(cacheId).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Removes staged layers not taken over, children first. */
+export async function dropStaged(s: StoreInternals, layers: readonly StagedLayer[]): Promise<void> {
+  for (const l of [...layers].reverse()) {
+    if (l.state !== 'staged') continue;
+    l.state = 'dropped';
+    await s.driver.remove(l.cacheId).catch((err: unknown) => s.log.warn({ err, layerId: l.cacheId }, 'remove staged layer'));
+    await fs.rm(l.tmpDir, { recursive: true, force: true });
+  }
+}
+
+/** A staged layer's tar again (the bytes it was applied from), for applying it on another parent. */
+export async function stagedTar(s: StoreInternals, l: StagedLayer): Promise<Readable> {
+  if (l.state !== 'staged') throw new BerthError('BERTH_INTERNAL', `staged layer ${l.diffId} is ${l.state}`);
+  const root = await s.driver.get(l.cacheId);
+  const src = Readable.from(coalesce(assembleTar(path.join(l.tmpDir, TAR_SPLIT_FILE), root, l.diffId)), { objectMode: false, highWaterMark: 2 * COALESCE });
+  let released = false;
+  src.on('close', () => {
+    if (released) return;
+    released = true;
+    void s.driver.put(l.cacheId).catch((err: unknown) => s.log.warn({ err, layerId: l.cacheId }, 'release staged layer'));
+  });
+  return src;
+}
+
 function layerError(what: string, err: unknown): BerthError {
   if (err instanceof BerthError) return new BerthError(err.code, `${what}: ${err.message}`, { cause: err, details: { layer: what } });
   return new BerthError('BERTH_STORAGE', `image store: apply ${what}: ${(err as Error).message}`, { cause: err });
@@ -318,20 +376,31 @@ export async function addImage(s: StoreInternals, input: AddImageInput): Promise
         parentCache = existing.cacheId;
         continue;
       }
-      const cacheId = randomId();
-      await s.driver.create(cacheId, parentCache);
+      const st = layer.staged;
+      let cacheId: string;
       let applied: { diffId: string; size: number; tmpDir: string };
-      try {
-        const src = await layer.open();
-        applied = await applyOne(s, cacheId, parentCache, src, what);
-        if (applied.diffId !== diffId) {
-          await fs.rm(applied.tmpDir, { recursive: true, force: true });
-          throw invalid(`${what}: content digest ${applied.diffId} does not match`, { layer: diffId, actual: applied.diffId });
+      if (st !== undefined && st.state === 'staged' && (st.parent?.cacheId ?? '') === parentCache) {
+        // Applied already, on this very parent: taken over (dropStaged removes it otherwise).
+        if (st.diffId !== diffId) throw invalid(`${what}: content digest ${st.diffId} does not match`, { layer: diffId, actual: st.diffId });
+        cacheId = st.cacheId;
+        applied = { diffId: st.diffId, size: st.size, tmpDir: st.tmpDir };
+        st.state = 'adopted';
+      } else {
+        cacheId = randomId();
+        await s.driver.create(cacheId, parentCache);
+        try {
+          const src = await layer.open();
+          applied = await applyOne(s, cacheId, parentCache, src, what);
+          if (applied.diffId !== diffId) {
+            await fs.rm(applied.tmpDir, { recursive: true, force: true });
+            throw invalid(`${what}: content digest ${applied.diffId} does not match`, { layer: diffId, actual: applied.diffId });
+          }
+        } catch (err) {
+          await s.driver.remove(cacheId).catch(() => undefined);
+          throw err;
         }
-      } catch (err) {
-        await s.driver.remove(cacheId).catch(() => undefined);
-        throw err;
       }
+      const fromStaged = st !== undefined && st.cacheId === cacheId;
       const use = await s.serial(async () => {
         const other = s.layers.get(chainId);
         if (other !== undefined) {
@@ -344,7 +413,8 @@ export async function addImage(s: StoreInternals, input: AddImageInput): Promise
         try {
           await commitRecord(s.root, applied.tmpDir, rec);
         } catch (err) {
-          await fs.rm(applied.tmpDir, { recursive: true, force: true });
+          if (fromStaged) st.state = 'staged';
+          else await fs.rm(applied.tmpDir, { recursive: true, force: true });
           throw err;
         }
         s.layers.set(chainId, rec);
@@ -354,8 +424,12 @@ export async function addImage(s: StoreInternals, input: AddImageInput): Promise
         return { keep: true, cacheId };
       });
       if (!use.keep) {
-        await fs.rm(applied.tmpDir, { recursive: true, force: true });
-        await s.driver.remove(cacheId).catch(() => undefined);
+        // A staged layer stays for dropStaged: staged children may sit on it.
+        if (fromStaged) st.state = 'staged';
+        else {
+          await fs.rm(applied.tmpDir, { recursive: true, force: true });
+          await s.driver.remove(cacheId).catch(() => undefined);
+        }
       }
       parent = chainId;
       parentCache = use.cacheId;

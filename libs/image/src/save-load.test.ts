@@ -120,9 +120,29 @@ describe('save and load', () => {
     const last = msgs.filter((m) => m.status === 'Loading layer').at(-1)!;
     assert.deepEqual(last.progressDetail, { current: l2.length, total: l2.length }, 'progress ends at the layer size');
     assert.equal((await store.resolve('other/x')).id, id);
+    const layersBefore = fs.readdirSync(path.join(tmp, 'driver')).sort();
     const again = await load(gzipSync(tar), false);
     assert.deepEqual(again.ids, [id]);
-    assert.ok(!again.msgs.some((m) => m.status === 'Loading layer'), 'stored layers are not loaded again');
+    // Layers are applied as the archive is read (before its manifest says which are stored):
+    // the copies of stored ones are dropped, nothing is left in the driver or the temp dir.
+    assert.deepEqual(fs.readdirSync(path.join(tmp, 'driver')).sort(), layersBefore, 'no staged layer is left behind');
+    assert.deepEqual(fs.readdirSync(path.join(tmp, 'loadtmp')), [], 'no temp dir is left behind');
+  });
+
+  it('layers in an order that is not bottom first are applied again on their real parent', async () => {
+    await store.remove(id, { force: true, noprune: false }, () => null);
+    const layersBefore = fs.readdirSync(path.join(tmp, 'driver')).sort();
+    const tar = await tarOf([
+      ['top/layer.tar', l2],
+      ['base/layer.tar', l1],
+      [`${hex(sha(cfg))}.json`, cfg],
+      ['manifest.json', [{ Config: `${hex(sha(cfg))}.json`, RepoTags: ['demo:1'], Layers: ['base/layer.tar', 'top/layer.tar'] }]],
+    ]);
+    assert.deepEqual((await load(tar)).ids, [id]);
+    const parts = await store.imageParts('demo:1');
+    assert.deepEqual(parts.layers.map((l) => l.diffId), [sha(l1), sha(l2)]);
+    assert.ok((await collect(await store.layerTar(parts.layers[1]!.chainId))).equals(l2), 'the top layer gives back its bytes');
+    assert.equal(fs.readdirSync(path.join(tmp, 'driver')).length, layersBefore.length + 2, 'two layers stored, the staged copies dropped');
   });
 
   it('loads an OCI layout with gzip layers (docker 25+ style, no manifest.json), checking blob digests', async () => {

@@ -14,7 +14,21 @@ import { chainIdOf, sha256Digest } from './chain.js';
 import { tarTree } from './export.js';
 import { commitContainer, containerChanges, imageDiskUsage, imageHistory, pruneImages, type StoreAccess } from './container-ops.js';
 import type { CommitOptions, ContainerChange, ImageDiskUsage, ImageHistoryItem, ImagesPruneResponse, PruneImagesOptions } from './ops-types.js';
-import { addImage, commitRecord, imageParts, layerTar, layerTarSize, startSplit, type AddImageInput, type ImageParts, type StoreInternals } from './parts.js';
+import {
+  addImage,
+  commitRecord,
+  dropStaged,
+  imageParts,
+  layerTar,
+  layerTarSize,
+  stageLayer,
+  stagedTar,
+  startSplit,
+  type AddImageInput,
+  type ImageParts,
+  type StagedLayer,
+  type StoreInternals,
+} from './parts.js';
 import { atomicRecordDir, atomicWrite, randomId, readdirOrEmpty, readTextOrNull } from './fsutil.js';
 import {
   asFullImageId,
@@ -274,6 +288,21 @@ export class ImageStore {
   /** Stores an image from its config bytes and layer tars, verifying every digest; answers its id. */
   addImage(input: AddImageInput): Promise<string> {
     return addImage(this.internals(), input);
+  }
+
+  /** Applies a layer before its image is known (load); addImage takes it over via AddImageLayer.staged. */
+  stageLayer(parent: StagedLayer | null, src: Readable, what: string): Promise<StagedLayer> {
+    return stageLayer(this.internals(), parent, src, what);
+  }
+
+  /** Removes the staged layers addImage did not take over. */
+  dropStaged(layers: readonly StagedLayer[]): Promise<void> {
+    return dropStaged(this.internals(), layers);
+  }
+
+  /** A staged layer's tar, to apply it elsewhere. */
+  stagedTar(layer: StagedLayer): Promise<Readable> {
+    return stagedTar(this.internals(), layer);
   }
 
   /** The uncompressed tar of a stored layer (hashes to its diffID when its split was recorded). */

@@ -10,3 +10,5 @@ export type { PluginSpec, DiscoveryOptions, ActivatedPlugin, PluginRegistryOptio
 export { servePlugin, serveNetworkPlugin, serveIpamPlugin, serveGraphPlugin, BERTH_PLUGIN_SOCKET_DIR, DOCKER_PLUGIN_SOCKET_DIR } from './sdk.js';
 export type { PluginSdkOptions } from './sdk.js';
 export { errorEnvelope, remoteError, catalogCodeOf } from './wire.js';
+export { spawnDriverHost } from './host.js';
+export type { DriverHost, DriverHostSpec, SpawnDriverHostOptions } from './host.js';

@@ -24,6 +24,7 @@ import {
 import { createNetns, deleteNetns, netnsExists, openNetlink, openNetlinkIn, type Netlink } from '@berth/netlink';
 import { addressOf, bitsOfCidr, cidrOf, contains, ipOfCidr, overlaps, prefixOf, type Prefix } from './cidr.js';
 import { startEmbeddedDns, type DnsRecords, type EmbeddedDns } from './dns/index.js';
+import { compressBindings, expandBindings } from './ports.js';
 import { NetworkStore } from './store.js';
 import type { EndpointRecord, NetworkRecord, PoolLease, SandboxRecord } from './types.js';
 
@@ -41,6 +42,7 @@ export interface NetworkControllerOptions {
   netlink?: () => Netlink;
   netlinkIn?: (nsPath: string) => Netlink;
   netns?: { create(path: string): void; remove(path: string): void; exists(path: string): boolean };
+  startDns?: typeof startEmbeddedDns;
 }
 
 /** What a container asks of one network. */
@@ -443,7 +445,7 @@ export class NetworkController {
   private sandboxView(s: SandboxRecord): SandboxView {
     const gwEp = s.endpoints.find((e) => e.gatewayEndpoint);
     return {
-      id: s.id, key: s.key, exposed: s.exposed, ports: gwEp?.ports ?? [],
+      id: s.id, key: s.key, exposed: s.exposed, ports: expandBindings(gwEp?.ports ?? []),
       endpoints: s.endpoints.map((e) => {
         const n = this.networks.get(e.networkId);
         return {
@@ -474,7 +476,7 @@ export class NetworkController {
       const s: SandboxRecord = {
         id, containerId: req.containerId, containerName: req.containerName.replace(/^\//, ''),
         key: join(this.opts.netnsDir, req.containerId.slice(0, 12)), endpoints: [], nextIf: 0,
-        portBindings: req.portBindings, exposed: req.exposed,
+        portBindings: compressBindings(req.portBindings), exposed: req.exposed,
       };
       const log = this.log.child({ sandboxId: id.slice(0, 12), containerId: req.containerId });
       this.sandboxes.set(req.containerId, s);
@@ -587,7 +589,7 @@ export class NetworkController {
       const first = s.endpoints.length === 1;
       const epOptions: Record<string, unknown> = { ...(a.driverOpts ?? {}) };
       if (first && !n.Internal) {
-        epOptions[NetLabel.portMap] = s.portBindings;
+        epOptions[NetLabel.portMap] = expandBindings(s.portBindings);
         epOptions[NetLabel.exposedPorts] = s.exposed;
       }
       const created = await driver.createEndpoint({
@@ -596,7 +598,7 @@ export class NetworkController {
       ep.stage = 'created';
       if (created.Interface?.MacAddress && !ep.mac) ep.mac = created.Interface.MacAddress;
       this.store.saveSandbox(s);
-      const sbOptions = { [NetLabel.portMap]: s.portBindings, [NetLabel.exposedPorts]: s.exposed };
+      const sbOptions = { [NetLabel.portMap]: expandBindings(s.portBindings), [NetLabel.exposedPorts]: s.exposed };
       const joined = await driver.join({ NetworkID: n.Id, EndpointID: ep.id, SandboxKey: s.key, Options: sbOptions });
       ep.stage = 'joined';
       ep.gateway = joined.Gateway ?? '';
@@ -646,12 +648,14 @@ export class NetworkController {
       }
     }
     const driver = this.driver(n.Driver);
-    const bindings = s.portBindings.map((b) => ({ ...b, IP: ipOfCidr(ep.addressV4) }));
+    const ip = ipOfCidr(ep.addressV4);
+    const bindings = expandBindings(s.portBindings);
+    for (const b of bindings) b.IP = ip;
     await driver.programExternalConnectivity({ NetworkID: n.Id, EndpointID: ep.id, Options: { [NetLabel.portMap]: bindings, [NetLabel.exposedPorts]: s.exposed } });
     ep.stage = 'programmed';
     const info = await driver.endpointOperInfo({ NetworkID: n.Id, EndpointID: ep.id }).catch(() => ({ Value: {} as Record<string, unknown> }));
     const pm = info.Value[NetLabel.portMap];
-    ep.ports = Array.isArray(pm) ? (pm as PortBinding[]) : [];
+    ep.ports = Array.isArray(pm) ? compressBindings(pm as PortBinding[]) : [];
     this.store.saveSandbox(s);
   }
 
@@ -674,7 +678,7 @@ export class NetworkController {
       return n && !n.predefined;
     });
     if (!userNet) return;
-    const dns = await startEmbeddedDns({
+    const dns = await (this.opts.startDns ?? startEmbeddedDns)({
       netnsPath: s.key, records: this.records(s.containerId), upstream: s.dnsUpstream ?? [], logger: this.log.child({ component: 'dns', containerId: s.containerId }),
     });
     this.dns.set(s.containerId, dns);

@@ -4,12 +4,13 @@ import { join } from 'node:path';
 import type { Logger } from '@berth/log';
 import type { NetworkRecord, SandboxRecord } from './types.js';
 
-function writeAtomic(path: string, data: string): void {
+/** Sandboxes are rewritten at every setup step and do not outlive a reboot: no fsync for them. */
+function writeAtomic(path: string, data: string, durable = true): void {
   const tmp = `${path}.${process.pid}.tmp`;
   const fd = openSync(tmp, 'w', 0o600);
   try {
     writeSync(fd, data);
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
@@ -60,7 +61,7 @@ export class NetworkStore {
   }
 
   saveSandbox(s: SandboxRecord): void {
-    writeAtomic(join(this.sandboxesDir, `${s.containerId}.json`), JSON.stringify(s));
+    writeAtomic(join(this.sandboxesDir, `${s.containerId}.json`), JSON.stringify(s), false);
   }
 
   deleteSandbox(containerId: string): void {

@@ -1,6 +1,7 @@
 /** What the controller persists: networks, and one sandbox per container with its endpoints. */
 import type { IPAMConfigEntry } from '@berth/api';
-import type { PortBinding, TransportPort } from '@berth/plugin-api';
+import type { TransportPort } from '@berth/plugin-api';
+import type { PortRun } from './ports.js';
 
 /** One IPAM pool a network holds (v4 or v6), with the addresses reserved at network creation. */
 export interface PoolLease {
@@ -53,8 +54,8 @@ export interface EndpointRecord {
   aliases: string[];
   /** This endpoint carries the sandbox's default route and its published ports. */
   gatewayEndpoint: boolean;
-  /** Published ports as the driver reported them (HostPort filled). */
-  ports: PortBinding[];
+  /** Published ports as the driver reported them (HostPort filled), as runs. */
+  ports: PortRun[];
   /** How far setup got: teardown after a crash undoes exactly that much. */
   stage: 'addressed' | 'created' | 'joined' | 'programmed';
 }
@@ -69,7 +70,8 @@ export interface SandboxRecord {
   endpoints: EndpointRecord[];
   /** Next index for DstPrefix names (eth0, eth1...). */
   nextIf: number;
-  portBindings: PortBinding[];
+  /** What the container asked to publish, as runs. */
+  portBindings: PortRun[];
   exposed: TransportPort[];
   dnsUpstream?: string[];
 }

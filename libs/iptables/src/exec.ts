@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { BerthError } from '@berth/errors';
 import type { Logger } from '@berth/log';
-import { buildPayload, parseRules, tablesOf, type TableState } from './payload.js';
-import type { Iptables, Op, Table } from './types.js';
+import { applyOps } from './payload.js';
+import type { Iptables, Op } from './types.js';
 
 export interface IptablesOptions {
   /** Run every command inside this network namespace (`nsenter --net=<path>`). */
@@ -79,14 +79,8 @@ export function createIptables(opts: IptablesOptions = {}): Iptables {
       if (/does not exist|No chain\/target\/match/.test(r.stderr)) return false; // a jump to a chain not made yet
       throw new BerthError('BERTH_IPTABLES', `iptables -t ${table} -C ${chain} ${args.join(' ')}: ${r.stderr || `exit ${r.code}`}`);
     },
-    apply(ops) {
-      return serial(async () => {
-        const state = new Map<Table, TableState>();
-        await Promise.all(tablesOf(ops).map(async (t) => state.set(t, parseRules(await self.list(t)))));
-        const payload = await buildPayload(ops, state, (t, c, a) => self.exists(t, c, a));
-        await self.restore(payload);
-        return payload;
-      });
+    apply(ops, applyOpts) {
+      return serial(() => applyOps(self, ops, applyOpts));
     },
     async ensureChain(table, chain) {
       await self.apply([{ op: 'ensureChain', table, chain }]);

@@ -1,5 +1,5 @@
-export type { Iptables, Op, Table } from './types.js';
-export type { TableState, RuleCheck } from './payload.js';
-export { buildPayload, parseRules, ruleText, tablesOf } from './payload.js';
+export type { ApplyOptions, Iptables, Op, Table } from './types.js';
+export type { TableState, RuleCheck, IptablesBackend } from './payload.js';
+export { applyOps, blindPayload, buildPayload, parseRules, ruleText, tablesOf } from './payload.js';
 export { createIptables } from './exec.js';
 export type { IptablesOptions } from './exec.js';

@@ -102,3 +102,32 @@ test('FakeIptables applies payloads atomically and fails like iptables-restore',
   // deleting a rule that is already gone is not an error
   assert.equal(await ipt.apply([{ op: 'delete', table: 'filter', chain: 'FORWARD', args: ['-o', 'gone', '-j', 'ACCEPT'] }]), '');
 });
+
+test('optimistic apply: one restore without reads when the rules are as recorded, read-then-apply when not', async () => {
+  const ipt = new FakeIptables();
+  await ipt.apply([{ op: 'ensureChain', table: 'nat', chain: 'B' }]);
+  const add = [{ op: 'append', table: 'nat', chain: 'B', args: ['-p', 'tcp', '-m', 'tcp', '--dport', '80', '-j', 'DNAT', '--to-destination', '10.0.0.2:80'] }] as const;
+  ipt.calls.length = 0;
+  await ipt.apply(add, { optimistic: true });
+  assert.deepEqual(ipt.calls.map((c) => c.method), ['restore']);
+  const del = [
+    { op: 'delete', table: 'nat', chain: 'B', args: add[0].args },
+    { op: 'delete', table: 'nat', chain: 'B', args: ['-j', 'RETURN'] }, // not there
+  ] as const;
+  ipt.calls.length = 0;
+  const payload = await ipt.apply(del, { optimistic: true });
+  assert.deepEqual(ipt.calls.map((c) => c.method), ['restore', 'list', 'restore']);
+  assert.equal(payload, '*nat\n-D B -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.0.2:80\nCOMMIT\n');
+  assert.deepEqual(ipt.rules('nat', 'B'), []);
+  // ops that need the state (chains, moves) always read
+  ipt.calls.length = 0;
+  await ipt.apply([{ op: 'ensureChain', table: 'nat', chain: 'B' }], { optimistic: true });
+  assert.deepEqual(ipt.calls.map((c) => c.method), ['list', 'restore']); // restore of '' is a no-op
+});
+
+test('policy op: emitted only when the policy differs', async () => {
+  const ipt = new FakeIptables();
+  assert.equal(await ipt.apply([{ op: 'policy', table: 'filter', chain: 'FORWARD', policy: 'ACCEPT' }]), '');
+  assert.equal(await ipt.apply([{ op: 'policy', table: 'filter', chain: 'FORWARD', policy: 'DROP' }]), '*filter\n-P FORWARD DROP\nCOMMIT\n');
+  assert.ok(ipt.dump('filter').includes('-P FORWARD DROP'));
+});

@@ -1,4 +1,4 @@
-import type { Op, Table } from './types.js';
+import type { ApplyOptions, Op, Table } from './types.js';
 
 /** What one `-S` read of a table says: chains (built-in ones included) and their rules as text. */
 export interface TableState {
@@ -148,4 +148,49 @@ export async function buildPayload(ops: readonly Op[], state: ReadonlyMap<Table,
 /** The distinct tables a list of ops touches, in first-use order. */
 export function tablesOf(ops: readonly Op[]): Table[] {
   return [...new Set(ops.map((o) => o.table))];
+}
+
+/** The three calls apply needs; the real adapter and the fake both provide them. */
+export interface IptablesBackend {
+  restore(payload: string): Promise<void>;
+  list(table: Table): Promise<string[]>;
+  exists(table: Table, chain: string, args: readonly string[]): Promise<boolean>;
+}
+
+/** The payload of rule-only ops assuming adds are absent and deletes present; undefined if other ops. */
+export function blindPayload(ops: readonly Op[]): string | undefined {
+  const lines = new Map<Table, string[]>();
+  for (const op of ops) {
+    let line: string;
+    if (op.op === 'append') line = `-A ${op.chain} ${ruleText(op.args)}`;
+    else if (op.op === 'delete') line = `-D ${op.chain} ${ruleText(op.args)}`;
+    else if (op.op === 'insert' && !op.move) line = op.position === undefined || op.position === 1 ? `-I ${op.chain} ${ruleText(op.args)}` : `-I ${op.chain} ${op.position} ${ruleText(op.args)}`;
+    else return undefined;
+    let l = lines.get(op.table);
+    if (!l) lines.set(op.table, (l = []));
+    l.push(line);
+  }
+  let out = '';
+  for (const [t, l] of lines) out += `*${t}\n${l.join('\n')}\nCOMMIT\n`;
+  return out;
+}
+
+/** apply() over a backend: optimistic single restore when asked and possible, else read, plan, restore. */
+export async function applyOps(b: IptablesBackend, ops: readonly Op[], opts: ApplyOptions = {}): Promise<string> {
+  if (opts.optimistic) {
+    const blind = blindPayload(ops);
+    if (blind !== undefined) {
+      try {
+        await b.restore(blind);
+        return blind;
+      } catch {
+        // a rule was not as recorded: read and apply only what is needed
+      }
+    }
+  }
+  const state = new Map<Table, TableState>();
+  await Promise.all(tablesOf(ops).map(async (t) => state.set(t, parseRules(await b.list(t)))));
+  const payload = await buildPayload(ops, state, (t, c, a) => b.exists(t, c, a));
+  await b.restore(payload);
+  return payload;
 }

@@ -1,6 +1,6 @@
 import { BerthError } from '@berth/errors';
-import { buildPayload, parseRules, ruleText, tablesOf, type TableState } from './payload.js';
-import type { Iptables, Op, Table } from './types.js';
+import { applyOps, ruleText } from './payload.js';
+import type { ApplyOptions, Iptables, Op, Table } from './types.js';
 
 const BUILTIN: Record<Table, string[]> = {
   filter: ['INPUT', 'FORWARD', 'OUTPUT'],
@@ -37,11 +37,15 @@ function tokenize(line: string): string[] {
  */
 export class FakeIptables implements Iptables {
   readonly calls: IptablesCall[] = [];
-  /** Every non-empty payload restored, in order. */
+  /** Every non-empty payload applied, in order (refused ones are only in `calls`). */
   readonly payloads: string[] = [];
   private tables = new Map<Table, FakeTable>();
-  /** Makes the next restore fail with this message (once). */
-  failNextRestore: string | undefined;
+  private failures: { message: string; times: number } | undefined;
+
+  /** Makes the next `times` restores fail with this message (an optimistic apply retries once). */
+  failRestore(message: string, times = 1): void {
+    this.failures = { message, times };
+  }
 
   constructor() {
     for (const t of Object.keys(BUILTIN) as Table[]) this.tables.set(t, freshTable(t));
@@ -50,10 +54,9 @@ export class FakeIptables implements Iptables {
   async restore(payload: string): Promise<void> {
     this.calls.push({ method: 'restore', payload });
     if (payload === '') return;
-    this.payloads.push(payload);
-    if (this.failNextRestore !== undefined) {
-      const msg = this.failNextRestore;
-      this.failNextRestore = undefined;
+    if (this.failures !== undefined) {
+      const msg = this.failures.message;
+      if (--this.failures.times <= 0) this.failures = undefined;
       throw new BerthError('BERTH_IPTABLES', `iptables-restore: ${msg}`);
     }
     const copy = new Map([...this.tables].map(([k, v]) => [k, cloneTable(v)]));
@@ -134,6 +137,7 @@ export class FakeIptables implements Iptables {
       }
     });
     this.tables = copy;
+    this.payloads.push(payload);
   }
 
   async list(table: Table, chain?: string): Promise<string[]> {
@@ -153,12 +157,8 @@ export class FakeIptables implements Iptables {
     return this.tables.get(table)!.chains.get(chain)?.includes(ruleText(args)) ?? false;
   }
 
-  async apply(ops: readonly Op[]): Promise<string> {
-    const state = new Map<Table, TableState>();
-    for (const t of tablesOf(ops)) state.set(t, parseRules(await this.list(t)));
-    const payload = await buildPayload(ops, state, (t, c, a) => this.exists(t, c, a));
-    await this.restore(payload);
-    return payload;
+  async apply(ops: readonly Op[], opts?: ApplyOptions): Promise<string> {
+    return applyOps(this, ops, opts);
   }
 
   async ensureChain(table: Table, chain: string): Promise<void> {

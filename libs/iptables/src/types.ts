@@ -26,6 +26,10 @@ export type Op =
   | { op: 'delete'; table: Table; chain: string; args: readonly string[]; probe?: boolean }
   | { op: 'policy'; table: Table; chain: string; policy: 'ACCEPT' | 'DROP' };
 
+export interface ApplyOptions {
+  optimistic?: boolean;
+}
+
 export interface Iptables {
   /** One `iptables-restore --noflush -w` run with this payload (`*table ... COMMIT` blocks). */
   restore(payload: string): Promise<void>;
@@ -37,8 +41,13 @@ export interface Iptables {
    * Reads the tables the ops touch, drops what is already so, and applies the rest as one
    * restore payload. Returns that payload ('' when nothing had to change). Calls on one
    * instance are serialised.
+   *
+   * `optimistic`: for ops that are only appends, inserts and deletes whose state the caller
+   * knows (its own rules, recorded): one restore without reading first, assuming every added
+   * rule absent and every deleted one present; when that payload is refused (a rule already
+   * gone), the normal read-then-apply runs. One process instead of three on a hot path.
    */
-  apply(ops: readonly Op[]): Promise<string>;
+  apply(ops: readonly Op[], opts?: ApplyOptions): Promise<string>;
   ensureChain(table: Table, chain: string): Promise<void>;
   flushChain(table: Table, chain: string): Promise<void>;
   deleteChain(table: Table, chain: string): Promise<void>;

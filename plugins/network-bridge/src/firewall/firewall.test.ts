@@ -206,7 +206,7 @@ test('bad bindings are InvalidArgument and install nothing', async () => {
 test('a failed restore leaves no allocation and no record', async () => {
   const { iptables, fw } = setup();
   await fw.addNetwork(base);
-  iptables.failNextRestore = 'line 2 failed';
+  iptables.failRestore('line 2 failed', 2); // the optimistic try and the read-then-apply
   await assert.rejects(fw.publish(base, 'a', C, [tcp(80)]), /publish ports of endpoint a: iptables-restore: line 2 failed/);
   assert.deepEqual(fw.published('a'), []);
   assert.equal((await fw.publish(base, 'b', C, [tcp(80)])).length, 1, 'port 80 free again');

@@ -194,9 +194,10 @@ export function createFirewall(deps: FirewallDeps): Firewall {
         state.endpoints[endpointId] = record;
         if (previous) state.endpoints[endpointId] = { ...record, mappings: [...previous.mappings, ...mappings] }; // both until the swap is done
         save();
-        const ops = [...(previous ? unpublishOps(previous.network, previous.mappings, mode) : []), ...publishOps(n, mappings, mode)];
+        const ops = [...(previous ? unpublishOps(previous.network, previous.mappings, mode, false) : []), ...publishOps(n, mappings, mode)];
         try {
-          await ipt.apply(ops);
+          // the endpoint's rules are known (recorded): one restore, no reads (bench/network)
+          await ipt.apply(ops, { optimistic: true });
           await startProxies(endpointId, mappings);
         } catch (err) {
           ports.release(endpointId);
@@ -287,7 +288,7 @@ export function createFirewall(deps: FirewallDeps): Firewall {
     if (!e) return;
     await stopProxies(endpointId);
     try {
-      await ipt.apply(unpublishOps(e.network, e.mappings, mode));
+      await ipt.apply(unpublishOps(e.network, e.mappings, mode, false), { optimistic: true });
     } catch (err) {
       throw wrap(err, `unpublish ports of endpoint ${endpointId}`);
     }

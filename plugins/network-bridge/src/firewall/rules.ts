@@ -155,9 +155,13 @@ export function publishOps(n: FirewallNetwork, mappings: readonly PortMapping[],
   return mappings.flatMap((p) => portRules(n, p, m).map((r): Op => ({ op: 'append', ...r, probe: false })));
 }
 
-export function unpublishOps(n: FirewallNetwork, mappings: readonly PortMapping[], m: RuleMode): Op[] {
+/**
+ * The rules of these mappings as installed in the current mode; with `sweep`, also the other
+ * mode's variant (after a mode change between runs), deleted only where found.
+ */
+export function unpublishOps(n: FirewallNetwork, mappings: readonly PortMapping[], m: RuleMode, sweep = true): Op[] {
   const ops: Op[] = [];
-  for (const proxy of [m.userlandProxy, !m.userlandProxy]) {
+  for (const proxy of sweep ? [m.userlandProxy, !m.userlandProxy] : [m.userlandProxy]) {
     for (const p of mappings) for (const r of portRules(n, p, { ...m, userlandProxy: proxy })) ops.push({ op: 'delete', ...r, probe: proxy === m.userlandProxy });
   }
   // the MASQUERADE and ACCEPT rules do not depend on the mode; a second delete is skipped

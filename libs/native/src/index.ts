@@ -57,6 +57,7 @@ export type { NativePaths } from './paths.js';
 export { realSyscalls, toSystemError } from './syscalls.js';
 export type { Syscalls, StatfsInfo } from './syscalls.js';
 export { inNetns } from './netns.js';
+export { createNetns, deleteNetns, netnsExists } from './netns-files.js';
 export { seccompActions, seccompOperators, seccompFilterFlags } from './seccomp.js';
 export type {
   OciSeccomp,

@@ -1,3 +1,2 @@
 export type { AddressInfo, LinkChange, LinkInfo, Netlink, RouteInfo, RouteSpec } from './types.js';
 export { openNetlink, openNetlinkIn } from './rtnetlink.js';
-export { createNetns, deleteNetns, netnsExists } from './netns.js';

@@ -3,7 +3,6 @@ import { constants as osConstants } from 'node:os';
 import netlinkPkg from 'netlink';
 import type * as NL from 'netlink';
 import { SystemError, wrap } from '@berth/errors';
-import { inNetns } from '@berth/native';
 import { bytesToIp, bytesToMac, ipFamily, ipToBytes, macToBytes, parseCidr } from './ip.js';
 import type { AddressInfo, LinkChange, LinkInfo, Netlink, RouteInfo, RouteSpec } from './types.js';
 
@@ -362,10 +361,14 @@ export function openNetlink(): Netlink {
   return new RtNetlink(createRtNetlink());
 }
 
+/** Runs `fn` synchronously with the calling thread in the network namespace at a path (@berth/native's inNetns). */
+export type EnterNetns = <T>(netnsPath: string, fn: () => T) => T;
+
 /**
- * rtnetlink inside the namespace bind-mounted at netnsPath: the socket is created with the
- * main thread switched into it (inNetns), and stays bound there for its whole life.
+ * rtnetlink inside the namespace bind-mounted at netnsPath: the socket is created while `enter`
+ * holds the main thread in that namespace, and stays bound there for its whole life. `enter` is
+ * given by the caller (@berth/native's inNetns), so this adapter needs no other adapter.
  */
-export function openNetlinkIn(netnsPath: string): Netlink {
-  return new RtNetlink(inNetns(netnsPath, () => createRtNetlink()));
+export function openNetlinkIn(netnsPath: string, enter: EnterNetns): Netlink {
+  return new RtNetlink(enter(netnsPath, () => createRtNetlink()));
 }

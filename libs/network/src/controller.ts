@@ -21,7 +21,8 @@ import {
   type PortBinding,
   type TransportPort,
 } from '@berth/plugin-api';
-import { createNetns, deleteNetns, netnsExists, openNetlink, openNetlinkIn, type Netlink } from '@berth/netlink';
+import { createNetns, deleteNetns, inNetns, netnsExists } from '@berth/native';
+import { openNetlink, openNetlinkIn, type Netlink } from '@berth/netlink';
 import { addressOf, bitsOfCidr, cidrOf, contains, ipOfCidr, overlaps, prefixOf, type Prefix } from './cidr.js';
 import { startEmbeddedDns, type DnsRecords, type EmbeddedDns } from './dns/index.js';
 import { compressBindings, expandBindings } from './ports.js';
@@ -141,7 +142,7 @@ export class NetworkController {
   }
 
   private nlIn(key: string): Netlink {
-    return (this.opts.netlinkIn ?? openNetlinkIn)(key);
+    return this.opts.netlinkIn ? this.opts.netlinkIn(key) : openNetlinkIn(key, inNetns);
   }
 
   private driver(name: string): NetworkDriver {

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createIptables } from '@berth/iptables';
 import { FakeIptables } from '@berth/iptables/testing';
-import { createNetns, deleteNetns, openNetlinkIn } from '@berth/netlink';
+import { openNetlinkIn } from '@berth/netlink';
+import { createNetns, deleteNetns, inNetns } from '@berth/native';
 import { FakeNetworkKernel } from '@berth/netlink/testing';
 import { createBridgeDriver, procFiles, type ProcFiles } from '@berth/network-bridge';
 import { networkDriverSuite, silentDriverLogger } from '@berth/plugin-testkit';
@@ -63,7 +64,7 @@ networkDriverSuite(
     const ns = `${base}/ns${n++}`;
     const stateDir = mkdtempSync(join(tmpdir(), 'bridge-contract-'));
     createNetns(ns);
-    const netlink = openNetlinkIn(ns);
+    const netlink = openNetlinkIn(ns, inNetns);
     try {
       const driver = await createBridgeDriver({
         stateDir,

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, rmdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { createNetns, deleteNetns, netnsExists, openNetlink, openNetlinkIn } from '@berth/netlink';
+import { openNetlink, openNetlinkIn } from '@berth/netlink';
+import { createNetns, deleteNetns, netnsExists, inNetns } from '@berth/native';
 
 const skip: string | false = process.getuid?.() !== 0 ? 'needs root' : false;
 const tag = `${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -30,8 +31,8 @@ test('netlink in fresh namespaces: bridge, veth with its peer in another netns, 
     assert.equal(netnsExists(nsA), true);
     assert.equal(netnsExists(dir), false);
     assert.throws(() => createNetns(nsA), { code: 'EEXIST' });
-    const a = openNetlinkIn(nsA);
-    const b = openNetlinkIn(nsB);
+    const a = openNetlinkIn(nsA, inNetns);
+    const b = openNetlinkIn(nsB, inNetns);
     try {
       assert.deepEqual((await a.links()).map((l) => l.name), ['lo'], 'a fresh namespace has only lo');
       await a.setLink('lo', { up: true });

@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createIptables } from '@berth/iptables';
-import { createNetns, deleteNetns, openNetlink, openNetlinkIn } from '@berth/netlink';
+import { openNetlink, openNetlinkIn } from '@berth/netlink';
+import { createNetns, deleteNetns, inNetns } from '@berth/native';
 import type { DriverLogger } from '@berth/plugin-api';
 import { createBridgeDriver, procFiles } from '@berth/network-bridge';
 
@@ -39,8 +40,8 @@ test('bridge driver in a fresh netns: network, endpoint, join, sandbox pings the
   const stateDir = mkdtempSync(join(tmpdir(), 'bridge-priv-'));
   createNetns(hostNs);
   createNetns(sandbox);
-  const nl = openNetlinkIn(hostNs);
-  const sb = openNetlinkIn(sandbox);
+  const nl = openNetlinkIn(hostNs, inNetns);
+  const sb = openNetlinkIn(sandbox, inNetns);
   const server = { kill: () => undefined as unknown };
   /** Names of the links this test makes (looked for in the machine's namespace at the end). */
   const ours: string[] = [`br-${NID.slice(0, 12)}`];
@@ -153,7 +154,7 @@ test('bridge driver in a fresh netns: containers of one network reach each other
   const stateDir = mkdtempSync(join(tmpdir(), 'bridge-priv-'));
   const sandboxes: string[] = [];
   createNetns(host);
-  const nl = openNetlinkIn(host);
+  const nl = openNetlinkIn(host, inNetns);
   try {
     const driver = await createBridgeDriver({
       stateDir,
@@ -185,7 +186,7 @@ test('bridge driver in a fresh netns: containers of one network reach each other
       await driver.createEndpoint({ NetworkID: n.id, EndpointID: eid, Interface: { Address: `${n.net}.${hostByte}/24`, AddressIPv6: '', MacAddress: '' }, Options: {} });
       const j = await driver.join({ NetworkID: n.id, EndpointID: eid, SandboxKey: sbPath, Options: {} });
       await nl.setLink(j.InterfaceName!.SrcName, { netnsPath: sbPath, name: 'eth0' });
-      const sb = openNetlinkIn(sbPath);
+      const sb = openNetlinkIn(sbPath, inNetns);
       try {
         await sb.addAddress('eth0', `${n.net}.${hostByte}/24`);
         await sb.setLink('eth0', { up: true });

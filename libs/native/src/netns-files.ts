@@ -1,7 +1,9 @@
+/** Network namespace files: a namespace that outlives its processes as a bind mount (sandboxes, tests). */
 import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { BerthError, SystemError } from '@berth/errors';
-import { CLONE_NEWNET, FsMagic, MNT_DETACH, MS_BIND, realSyscalls, type Syscalls } from '@berth/native';
+import { CLONE_NEWNET, FsMagic, MNT_DETACH, MS_BIND } from './constants.js';
+import { realSyscalls, type Syscalls } from './syscalls.js';
 
 function fsError(err: unknown, syscall: string, path: string): unknown {
   const e = err as NodeJS.ErrnoException;

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLONE_NEWNET, FsMagic, MNT_DETACH, MS_BIND } from '@berth/native';
-import { RecordingSyscalls } from '@berth/native/testing';
-import { createNetns, deleteNetns, netnsExists } from './netns.js';
+import { CLONE_NEWNET, FsMagic, MNT_DETACH, MS_BIND } from './constants.js';
+import { createNetns, deleteNetns, netnsExists } from './netns-files.js';
+import { RecordingSyscalls } from './testing.js';
 
 test('createNetns: unshare, bind-mount the thread’s netns on a new file, setns back, in that order', () => {
   const dir = mkdtempSync(join(tmpdir(), 'netns-unit-'));

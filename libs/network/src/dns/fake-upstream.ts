@@ -51,15 +51,19 @@ export async function startFakeUpstream(answerIp = '192.0.2.53'): Promise<FakeUp
       continue;
     }
     const conns = new Set<Socket>();
+    let closed: Promise<void> | undefined;
     const fake: FakeUpstream = {
       address: `127.0.0.1:${(tcp.address() as AddressInfo).port}`,
       port,
       mode: 'answer',
       answerIp,
       asked: [],
-      async close() {
-        for (const c of conns) c.destroy();
-        await Promise.all([new Promise<void>((r) => udp.close(() => r())), new Promise<void>((r) => tcp.close(() => r()))]);
+      close() {
+        closed ??= (async () => {
+          for (const c of conns) c.destroy();
+          await Promise.all([new Promise<void>((r) => udp.close(() => r())), new Promise<void>((r) => tcp.close(() => r()))]);
+        })();
+        return closed;
       },
     };
     const note = (transport: 'udp' | 'tcp', q: DecodedPacket): void => {

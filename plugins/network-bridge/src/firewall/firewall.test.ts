@@ -203,6 +203,13 @@ test('bad bindings are InvalidArgument and install nothing', async () => {
   assert.equal(iptables.payloads.length, n);
 });
 
+test('a subnet given with host bits is written as iptables prints it (no duplicate on a second add)', async () => {
+  const { iptables, fw } = setup();
+  await fw.addNetwork({ ...base, subnet: '172.18.5.1/16' });
+  await fw.addNetwork({ ...base, subnet: '172.18.5.1/16' });
+  assert.deepEqual(iptables.rules('nat', 'POSTROUTING')!.filter((r) => r.includes('172.18')), ['-s 172.18.0.0/16 ! -o br-0123456789ab -j MASQUERADE']);
+});
+
 test('a failed restore leaves no allocation and no record', async () => {
   const { iptables, fw } = setup();
   await fw.addNetwork(base);

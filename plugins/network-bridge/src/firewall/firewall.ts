@@ -11,10 +11,15 @@ import type { Firewall, FirewallDeps, FirewallNetwork, PortMapping } from './typ
 const BRIDGE_NAME = /^[A-Za-z0-9_.-]{1,15}$/;
 const CIDR4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
 
-function checkNetwork(n: FirewallNetwork): void {
+/** Checks the network and writes its subnet as iptables prints it (host bits cleared). */
+function checkNetwork(n: FirewallNetwork): FirewallNetwork {
   if (!BRIDGE_NAME.test(n.bridge)) throw new BerthError('BERTH_INVALID_ARGUMENT', `invalid bridge name ${JSON.stringify(n.bridge)}`);
   const m = CIDR4.exec(n.subnet);
-  if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5]) > 32) throw new BerthError('BERTH_INVALID_ARGUMENT', `invalid IPv4 subnet ${JSON.stringify(n.subnet)}`);
+  const c = m ? parseCidr(n.subnet) : undefined;
+  if (!m || c === undefined) throw new BerthError('BERTH_INVALID_ARGUMENT', `invalid IPv4 subnet ${JSON.stringify(n.subnet)}`);
+  const [net] = c;
+  const subnet = `${net >>> 24}.${(net >>> 16) & 255}.${(net >>> 8) & 255}.${net & 255}/${m[5]}`;
+  return subnet === n.subnet ? n : { ...n, subnet };
 }
 
 /** Same rules: the fields the rules depend on (key order of stored JSON does not matter). */
@@ -124,9 +129,9 @@ export function createFirewall(deps: FirewallDeps): Firewall {
       });
     },
 
-    addNetwork(n) {
+    addNetwork(given) {
       return serial(async () => {
-        checkNetwork(n);
+        const n = checkNetwork(given);
         state.networks[n.id] = { ...n };
         save();
         try {
@@ -139,8 +144,9 @@ export function createFirewall(deps: FirewallDeps): Firewall {
       });
     },
 
-    removeNetwork(n) {
+    removeNetwork(given) {
       return serial(async () => {
+        const n = CIDR4.test(given.subnet) ? checkNetwork(given) : given;
         const ops: Op[] = [];
         const gone: string[] = [];
         for (const [id, e] of Object.entries(state.endpoints)) {
@@ -165,8 +171,9 @@ export function createFirewall(deps: FirewallDeps): Firewall {
       });
     },
 
-    publish(n, endpointId, containerIp, bindings: PortBinding[]) {
+    publish(given, endpointId, containerIp, bindings: PortBinding[]) {
       return serial(async () => {
+        const n = CIDR4.test(given.subnet) ? checkNetwork(given) : given;
         const { requests, skipped } = normalizeBindings(bindings, n.hostIp);
         if (skipped.length > 0) log.warn({ endpointId, skipped: skipped.length }, 'IPv6 host addresses in port bindings are not published (no ip6tables rules)');
         const previous = state.endpoints[endpointId];
@@ -227,8 +234,9 @@ export function createFirewall(deps: FirewallDeps): Firewall {
       return (state.endpoints[endpointId]?.mappings ?? []).map((m) => ({ ...m }));
     },
 
-    reconcile(networks, endpoints) {
+    reconcile(givenNetworks, endpoints) {
       return serial(async () => {
+        const networks = givenNetworks.map(checkNetwork);
         const keepNet = new Map(networks.map((n) => [n.id, n]));
         const keepEp = new Map(endpoints.map((e) => [e.endpointId, e]));
         const ops: Op[] = [];

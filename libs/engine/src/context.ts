@@ -10,6 +10,7 @@ import { ImageStore } from '@berth/image';
 import type { Logger } from '@berth/log';
 import { isDriverSkip, type GraphDriver, type IpamDriver, type IpamDriverDescriptor, type NetworkDriver, type NetworkDriverDescriptor } from '@berth/plugin-api';
 import { NetworkController } from '@berth/network';
+import { PluginRegistry } from '@berth/plugin';
 import { Runtime, runtimeCgroups, type RuntimeCgroups } from '@berth/runtime';
 import { createCgroupManager, type CgroupManager } from '@berth/cgroups';
 import { realSyscalls, type Syscalls } from '@berth/native';
@@ -112,7 +113,11 @@ export class EngineContext {
     };
     for (const d of o.ipams) await bind(d, ipams, 'ipam');
     for (const d of o.drivers) await bind(d, drivers, 'drivers');
+    // Any other driver name is a v1 plugin found in the plugin directories; an unknown name fails
+    // after about a second (Docker waits ~15 s for a socket that may still appear).
+    const registry = new PluginRegistry({ retry: { timeoutMs: 2000 }, logger: this.log.child({ component: 'plugins' }) });
     return NetworkController.open({
+      plugins: { network: (name) => registry.network(name), ipam: (name) => registry.ipam(name) },
       stateDir: root, netnsDir: join(this.opts.execRoot, 'netns'), logger: this.log.child({ component: 'network' }), drivers, ipams,
       ...(o.defaultBridge ? { defaultBridge: o.defaultBridge } : {}),
     });

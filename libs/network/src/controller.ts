@@ -44,6 +44,8 @@ export interface NetworkControllerOptions {
   netlinkIn?: (nsPath: string) => Netlink;
   netns?: { create(path: string): void; remove(path: string): void; exists(path: string): boolean };
   startDns?: typeof startEmbeddedDns;
+  /** Drivers that are not built in: v1 plugins by name (discovery). */
+  plugins?: { network(name: string): Promise<NetworkDriver>; ipam(name: string): Promise<IpamDriver> };
 }
 
 /** What a container asks of one network. */
@@ -115,6 +117,8 @@ export class NetworkController {
   private tail: Promise<unknown> = Promise.resolve();
   private hostNl: Netlink | undefined;
   private readonly netns: NonNullable<NetworkControllerOptions['netns']>;
+  private readonly drivers: Map<string, NetworkDriver>;
+  private readonly ipams: Map<string, IpamDriver>;
   /** Embedded DNS servers by container id (sandboxes on user-defined networks). */
   private readonly dns = new Map<string, EmbeddedDns>();
 
@@ -122,6 +126,8 @@ export class NetworkController {
     this.log = opts.logger;
     this.store = new NetworkStore(opts.stateDir, opts.logger);
     this.netns = opts.netns ?? { create: createNetns, remove: deleteNetns, exists: netnsExists };
+    this.drivers = new Map(opts.drivers);
+    this.ipams = new Map(opts.ipams);
   }
 
   /** Loads the records, replays IPAM where the driver asks for it, makes the predefined networks. */
@@ -145,16 +151,38 @@ export class NetworkController {
     return this.opts.netlinkIn ? this.opts.netlinkIn(key) : openNetlinkIn(key, inNetns);
   }
 
-  private driver(name: string): NetworkDriver {
-    const d = this.opts.drivers.get(name);
-    if (!d) throw new BerthError('BERTH_DRIVER_NOT_FOUND', `plugin "${name}" not found`);
-    return d;
+  /** A built-in driver, else a plugin found by discovery (activated once, then kept). */
+  private async driver(name: string): Promise<NetworkDriver> {
+    const d = this.drivers.get(name);
+    if (d) return d;
+    const found = await this.opts.plugins?.network(name).catch((err: unknown) => {
+      this.log.debug({ err, plugin: name }, 'network plugin lookup failed');
+      return undefined;
+    });
+    if (!found) throw new BerthError('BERTH_DRIVER_NOT_FOUND', `plugin "${name}" not found`);
+    this.drivers.set(name, found);
+    return found;
   }
 
-  private ipam(name: string): IpamDriver {
-    const d = this.opts.ipams.get(name || 'default');
-    if (!d) throw new BerthError('BERTH_DRIVER_NOT_FOUND', `plugin "${name}" not found`);
-    return d;
+  private async ipam(name: string): Promise<IpamDriver> {
+    const key = name || 'default';
+    const d = this.ipams.get(key);
+    if (d) return d;
+    const found = await this.opts.plugins?.ipam(key).catch((err: unknown) => {
+      this.log.debug({ err, plugin: key }, 'IPAM plugin lookup failed');
+      return undefined;
+    });
+    if (!found) throw new BerthError('BERTH_DRIVER_NOT_FOUND', `plugin "${key}" not found`);
+    this.ipams.set(key, found);
+    return found;
+  }
+
+  /** For teardown: the driver if it can be had, else undefined (a plugin that went away). */
+  private async driverIfAny(name: string): Promise<NetworkDriver | undefined> {
+    return this.driver(name).catch(() => undefined);
+  }
+  private async ipamIfAny(name: string): Promise<IpamDriver | undefined> {
+    return this.ipam(name).catch(() => undefined);
   }
 
   private async load(): Promise<void> {
@@ -163,7 +191,7 @@ export class NetworkController {
     // An IPAM driver that keeps its allocations in memory gets them back (RequiresRequestReplay).
     for (const n of this.networks.values()) {
       if (!n.pools.length) continue;
-      const ipam = this.opts.ipams.get(n.IPAM.Driver || 'default');
+      const ipam = await this.ipamIfAny(n.IPAM.Driver);
       if (!ipam) continue;
       const caps = await ipam.getCapabilities().catch(() => ({ RequiresRequestReplay: false, RequiresMACAddress: false }));
       if (!caps.RequiresRequestReplay) continue;
@@ -184,7 +212,7 @@ export class NetworkController {
       for (const ep of s.endpoints) {
         const n = this.networks.get(ep.networkId);
         if (!n) continue;
-        const ipam = this.opts.ipams.get(n.IPAM.Driver || 'default');
+        const ipam = await this.ipamIfAny(n.IPAM.Driver);
         const caps = await ipam?.getCapabilities().catch(() => undefined);
         if (!ipam || !caps?.RequiresRequestReplay) continue;
         for (const [addr, pool] of [[ep.addressV4, ep.poolV4], [ep.addressV6, ep.poolV6]] as const) {
@@ -199,7 +227,7 @@ export class NetworkController {
   private async ensurePredefined(): Promise<void> {
     for (const [name, driver] of Object.entries(PREDEFINED)) {
       if (this.byName(name)) continue;
-      if (!this.opts.drivers.has(driver)) {
+      if (!this.drivers.has(driver)) {
         this.log.warn({ driver }, `network driver ${driver} is not available; network ${name} not created`);
         continue;
       }
@@ -284,7 +312,7 @@ export class NetworkController {
       throw new BerthError('BERTH_NETWORK_FORBIDDEN', `only one instance of "${driverName}" network is allowed`);
     }
     if (req.ConfigOnly || req.ConfigFrom?.Network) throw new BerthError('BERTH_NOT_IMPLEMENTED', 'config-only networks are not supported');
-    const driver = this.driver(driverName);
+    const driver = await this.driver(driverName);
     const ipamName = req.IPAM?.Driver || 'default';
     const usesIpam = driverName !== 'host' && driverName !== 'null';
     const id = newId();
@@ -342,7 +370,7 @@ export class NetworkController {
 
   /** Leases one pool per IPAM config entry (v4 first, then v6); answers the entries in lease order. */
   private async allocatePools(rec: NetworkRecord, undo: (() => Promise<unknown>)[]): Promise<NetworkRecord['IPAM']['Config']> {
-    const ipam = this.ipam(rec.IPAM.Driver);
+    const ipam = await this.ipam(rec.IPAM.Driver);
     const spaces = await ipam.getDefaultAddressSpaces();
     const configs = rec.IPAM.Config;
     const v4 = configs.filter((c) => !c.Subnet || prefixOf(c.Subnet, 'subnet').family === 4);
@@ -416,7 +444,7 @@ export class NetworkController {
       const n = this.network(ref);
       if (n.predefined) throw new BerthError('BERTH_NETWORK_FORBIDDEN', `${n.Name} is a pre-defined network and cannot be removed`);
       if (this.endpointsOn(n.Id)) throw new BerthError('BERTH_NETWORK_FORBIDDEN', `error while removing network: network ${n.Name} id ${n.Id} has active endpoints`);
-      await this.driver(n.Driver).deleteNetwork({ NetworkID: n.Id }).catch((err) => {
+      await (await this.driver(n.Driver)).deleteNetwork({ NetworkID: n.Id }).catch((err) => {
         throw wrap(err, `remove network ${n.Name}`);
       });
       await this.releasePools(n);
@@ -427,7 +455,7 @@ export class NetworkController {
   }
 
   private async releasePools(n: NetworkRecord): Promise<void> {
-    const ipam = this.opts.ipams.get(n.IPAM.Driver || 'default');
+    const ipam = await this.ipamIfAny(n.IPAM.Driver);
     if (!ipam) return;
     for (const p of n.pools) {
       if (p.gateway) await ipam.releaseAddress({ PoolID: p.poolId, Address: ipOfCidr(p.gateway) }).catch(() => undefined);
@@ -553,8 +581,8 @@ export class NetworkController {
       throw new BerthError('BERTH_NETWORK_FORBIDDEN', `container cannot be connected to network ${n.Name} (driver ${n.Driver}) together with other networks`);
     }
     if (s.endpoints.some((e) => e.networkId === n.Id)) throw new BerthError('BERTH_ENDPOINT_EXISTS', `endpoint with name ${s.containerName} already exists in network ${n.Name}`);
-    const driver = this.driver(n.Driver);
-    const ipam = this.ipam(n.IPAM.Driver);
+    const driver = await this.driver(n.Driver);
+    const ipam = await this.ipam(n.IPAM.Driver);
     const aliases = [...new Set(a.aliases ?? [])];
     const ep: EndpointRecord = {
       id: newId(), networkId: n.Id, ifName: '', srcName: '', addressV4: '', addressV6: '', poolV4: '', poolV6: '',
@@ -648,7 +676,7 @@ export class NetworkController {
         inside.close();
       }
     }
-    const driver = this.driver(n.Driver);
+    const driver = await this.driver(n.Driver);
     const ip = ipOfCidr(ep.addressV4);
     const bindings = expandBindings(s.portBindings);
     for (const b of bindings) b.IP = ip;
@@ -726,7 +754,7 @@ export class NetworkController {
   /** Undoes one endpoint from whatever stage it reached; every step is attempted. */
   private async leave(s: SandboxRecord, ep: EndpointRecord): Promise<void> {
     const n = this.networks.get(ep.networkId);
-    const driver = n ? this.opts.drivers.get(n.Driver) : undefined;
+    const driver = n ? await this.driverIfAny(n.Driver) : undefined;
     const log = this.log.child({ endpointId: ep.id.slice(0, 12), containerId: s.containerId });
     const step = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
       try {
@@ -750,7 +778,7 @@ export class NetworkController {
       });
     }
     if (driver && ep.stage !== 'addressed') await step('delete endpoint', () => driver.deleteEndpoint(ref));
-    const ipam = n ? this.opts.ipams.get(n.IPAM.Driver || 'default') : undefined;
+    const ipam = n ? await this.ipamIfAny(n.IPAM.Driver) : undefined;
     for (const [addr, pool] of [[ep.addressV4, ep.poolV4], [ep.addressV6, ep.poolV6]] as const) {
       const lease = n?.pools.find((p) => p.pool === pool);
       if (ipam && addr && lease) await step('release address', () => ipam.releaseAddress({ PoolID: lease.poolId, Address: ipOfCidr(addr) }));

@@ -8,12 +8,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { berthCliPath, busyboxImageTar, redisImageTar, restartDaemon, startDaemon, type Daemon } from '@berth/test-support';
+import { berthCliPath, busyboxImageTar, redisImageTar, repoRoot, restartDaemon, startDaemon, type Daemon } from '@berth/test-support';
 
 interface Result {
   code: number;
@@ -237,6 +237,25 @@ describe('networking: bridge, published ports, user networks, DNS', { timeout: 2
     const api = await sh('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--unix-socket', daemon.socket, '-X', 'DELETE', 'http://x/networks/host']);
     assert.equal(api.stdout, '403');
     assert.deepEqual(await kernelState(), baseline);
+  });
+
+  test('a network driver plugin on a socket (the SDK example) serves a network: create, run, rm', async () => {
+    const plugin = `hello${tag}`;
+    const child = spawn(process.execPath, [join(repoRoot(), 'tools/examples/hello-network-plugin.mjs'), plugin], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+    try {
+      for (let i = 0; i < 100 && !existsSync(`/run/berth/plugins/${plugin}.sock`); i++) await new Promise((r) => setTimeout(r, 50));
+      const n = name('plug');
+      await ok(['network', 'create', '-d', plugin, n]);
+      assert.match(await ok(['network', 'ls', '--filter', `driver=${plugin}`, '--format', '{{.Name}}']), new RegExp(n));
+      const links = await ok(['run', '--rm', '--network', n, 'busybox', 'ip', '-o', 'link', 'show']);
+      assert.deepEqual(links.trim().split('\n').map((l) => l.split(':')[1]!.trim()), ['lo']);
+      await ok(['network', 'rm', n]);
+      for (const call of ['CreateNetwork', 'CreateEndpoint', 'Join', 'Leave', 'DeleteEndpoint', 'DeleteNetwork']) assert.match(log, new RegExp(`${plugin}: ${call} `));
+    } finally {
+      child.kill('SIGTERM');
+    }
   });
 
   test('a container that died while berthd was down loses its network at the next start', async () => {

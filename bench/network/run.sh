@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Networking, berth vs Docker side by side (issue 5).
+#
+#   bash bench/network/run.sh              # SECS=5 per iperf3 run, RUNS=20 per run --rm case
+#   PORTS=10000 bash bench/network/run.sh  # size of the published UDP range
+#
+# Starts its own berthd on scratch roots with its own default bridge, subnet and iptables chain
+# prefix (so it never touches the berth0 of another berthd), imports busybox and an image made
+# of busybox plus the host's iperf3, and compares with a dockerd when one answers at
+# DOCKER_BENCH_HOST (default unix:///run/docker-ref.sock; never started or stopped here).
+# Prints: iperf3 throughput over loopback (the ceiling), host to container over the bridge,
+# through a published port on 127.0.0.1 (berth: DNAT in the kernel; docker: docker-proxy) and
+# through the host's own address (DNAT both); the cost of the bridge in `run --rm` over
+# `--network none`; a PORTS-wide UDP range: run, rm, ps and inspect times and berthd's RSS.
+# Benchmarks print figures; they assert nothing.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+SECS=${SECS:-5}
+RUNS=${RUNS:-20}
+PORTS=${PORTS:-10000}
+DOCKER_BENCH_HOST=${DOCKER_BENCH_HOST:-unix:///run/docker-ref.sock}
+for c in iperf3 hyperfine jq; do command -v $c >/dev/null || { echo "$c is needed (tools/setup.sh installs it)"; exit 2; }; done
+
+tag=$(printf '%06x' $((RANDOM * RANDOM % 16777216)))
+bridge=bn$tag
+prefix=BN${tag^^}
+bip="10.$((200 + RANDOM % 40)).$((RANDOM % 256)).1/24"
+work=$(mktemp -d /tmp/berth-bench-net-XXXXXX)
+exec_root=/run/berth-bench-net-$$
+sock=$exec_root/berth.sock
+mkdir -p "$exec_root"
+BERTH_IPTABLES_CHAIN_PREFIX=$prefix "$root/apps/berthd/bin/berthd" --data-root "$work/data" --exec-root "$exec_root" \
+  --host "unix://$sock" --pidfile "$exec_root/berthd.pid" --config-file "$exec_root/none.json" --log-level warn \
+  --bridge "$bridge" --bip "$bip" >"$work/berthd.log" 2>&1 &
+berthd_pid=$!
+export BERTH_HOST=unix://$sock
+berth="$root/apps/berth/bin/berth"
+D="env DOCKER_HOST=$DOCKER_BENCH_HOST docker"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  "$berth" ps -aq 2>/dev/null | xargs -r "$berth" rm -f >/dev/null 2>&1 || true
+  [ "${have_docker:-0}" = 1 ] && { $D rm -f bench-iperf bench-range >/dev/null 2>&1 || true; }
+  kill "$berthd_pid" 2>/dev/null || true
+  wait "$berthd_pid" 2>/dev/null || true
+  awk -v w="$work" -v e="$exec_root" 'index($5, w) == 1 || index($5, e) == 1 { print $5 }' /proc/self/mountinfo |
+    sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  ip link del "$bridge" 2>/dev/null || true
+  for t in nat filter; do
+    iptables -w -t $t -S | grep -- "-j $prefix" | sed 's/^-A/-D/' | while read -r r; do eval iptables -w -t $t "$r" || true; done
+    iptables -w -t $t -S | awk -v p="$prefix" '$1 == "-N" && index($2, p) == 1 { print $2 }' | while read -r c; do iptables -w -t $t -F "$c"; iptables -w -t $t -X "$c"; done
+  done
+  rm -rf "$work" "$exec_root"
+}
+trap cleanup EXIT
+for _ in $(seq 200); do [ -S "$sock" ] && break; sleep 0.05; done
+[ -S "$sock" ] || { echo "berthd did not start:"; cat "$work/berthd.log"; exit 1; }
+
+# Images: busybox, and busybox + iperf3 with the libraries it links.
+tar=$(node "$root/tools/fixtures/bin/make-busybox-tar" 2>/dev/null | tail -1)
+tar=${tar%%: *}
+"$berth" import -c 'CMD ["sh"]' "$tar" busybox:latest >/dev/null
+rootfs=$work/iperf-rootfs
+mkdir -p "$rootfs"
+tar -xf "$tar" -C "$rootfs"
+for f in $(command -v iperf3) $(ldd "$(command -v iperf3)" | grep -o '/[^ ]*'); do cp --parents -L "$f" "$rootfs"; done
+tar -C "$rootfs" -cf "$work/iperf.tar" .
+"$berth" import -c 'CMD ["iperf3", "-s"]' "$work/iperf.tar" bench-iperf:latest >/dev/null
+
+have_docker=0
+if $D version >/dev/null 2>&1; then
+  have_docker=1
+  $D image inspect busybox:latest >/dev/null 2>&1 || $D import -c 'CMD ["sh"]' "$tar" busybox:latest >/dev/null
+  $D import -c 'CMD ["iperf3", "-s"]' "$work/iperf.tar" bench-iperf:latest >/dev/null
+else
+  echo "note: no dockerd answers at $DOCKER_BENCH_HOST; Docker columns are empty"
+fi
+
+free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+host_ip=$(ip -4 -o addr show scope global | awk '$2 !~ /^(bn|bt|br-|docker|veth)/ { sub(/\/.*/, "", $4); print $4; exit }')
+gbits() { # host port -> Gbit/s received (iperf3 client on the host, server in the container)
+  local out
+  for _ in $(seq 50); do out=$(iperf3 -c "$1" -p "$2" -t "$SECS" -J 2>/dev/null) && break; sleep 0.1; done
+  jq -r '.end.sum_received.bits_per_second / 1e9 | . * 10 | round / 10' <<<"$out"
+}
+
+# 1. throughput
+lo_port=$(free_port)
+iperf3 -s -B 127.0.0.1 -p "$lo_port" >/dev/null 2>&1 &
+pids+=($!)
+lo=$(gbits 127.0.0.1 "$lo_port")
+
+bp=$(free_port)
+"$berth" run -d --name bench-iperf -p "$bp:5201" bench-iperf >/dev/null
+bip_c=$("$berth" inspect -f '{{.NetworkSettings.IPAddress}}' bench-iperf)
+b_bridge=$(gbits "$bip_c" 5201)
+b_lo=$(gbits 127.0.0.1 "$bp")
+b_host=$([ -n "$host_ip" ] && gbits "$host_ip" "$bp" || echo -)
+"$berth" rm -f bench-iperf >/dev/null
+d_bridge=- d_lo=- d_host=-
+if [ $have_docker = 1 ]; then
+  dp=$(free_port)
+  $D run -d --name bench-iperf -p "$dp:5201" bench-iperf >/dev/null
+  dip=$($D inspect -f '{{.NetworkSettings.IPAddress}}' bench-iperf)
+  d_bridge=$(gbits "$dip" 5201)
+  d_lo=$(gbits 127.0.0.1 "$dp")
+  d_host=$([ -n "$host_ip" ] && gbits "$host_ip" "$dp" || echo -)
+  $D rm -f bench-iperf >/dev/null
+fi
+
+# 2. the bridge's cost in run --rm
+hf() { # name cmd...
+  local name=$1
+  shift
+  hyperfine -N -w 3 -r "$RUNS" --export-json "$work/$name.json" "$@" >"$work/$name.txt" 2>&1 || { cat "$work/$name.txt"; return 1; }
+  jq -r '.results[] | (.median * 1000 * 10 | round / 10)' "$work/$name.json" | paste -sd' '
+}
+read -r b_none b_br <<<"$(hf berth_rm "$berth run --rm --network none busybox true" "$berth run --rm busybox true")"
+d_none=- d_br=-
+[ $have_docker = 1 ] && read -r d_none d_br <<<"$(hf docker_rm "$D run --rm --network none busybox true" "$D run --rm busybox true")"
+
+# 3. a wide UDP range
+rss() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+ms() { local t0 t1; t0=$(date +%s%N); "$@" >/dev/null; t1=$(date +%s%N); echo $(((t1 - t0) / 1000000)); }
+lo_p=41000
+hi_p=$((lo_p + PORTS - 1))
+"$berth" run -d --name bench-small busybox sleep 600 >/dev/null
+sleep 1
+rss0=$(rss "$berthd_pid")
+t_run=$(ms "$berth" run -d --name bench-range -p "$lo_p-$hi_p:$lo_p-$hi_p/udp" busybox sleep 600)
+rules=$(iptables -w -t nat -S "$prefix" | grep -c DNAT || true)
+proxies=$(pgrep -fc "proxy.*$lo_p" || true)
+rss1=$(rss "$berthd_pid")
+t_ps=$(ms "$berth" ps)
+t_insp_small=$(ms "$berth" inspect bench-small)
+t_insp=$(ms "$berth" inspect bench-range)
+t_rm=$(ms "$berth" rm -f bench-range)
+sleep 1
+rss2=$(rss "$berthd_pid")
+"$berth" rm -f bench-small >/dev/null
+
+echo
+echo "== bench/network (iperf3 ${SECS}s per case; Gbit/s) =="
+printf '%-46s %8s %8s\n' case berth docker
+printf '%-46s %8s %8s\n' "loopback (host, the ceiling)" "$lo" "$lo"
+printf '%-46s %8s %8s\n' "host -> container over the bridge" "$b_bridge" "$d_bridge"
+printf '%-46s %8s %8s\n' "published port on 127.0.0.1" "$b_lo" "$d_lo"
+printf '%-46s %8s %8s\n' "published port on the host address ($host_ip)" "$b_host" "$d_host"
+echo
+echo "== run --rm busybox true (medians of $RUNS, ms) =="
+printf '%-46s %8s %8s\n' case berth docker
+printf '%-46s %8s %8s\n' "--network none" "$b_none" "$d_none"
+printf '%-46s %8s %8s\n' "default bridge" "$b_br" "$d_br"
+awk -v a="$b_br" -v b="$b_none" -v c="$d_br" -v d="$d_none" 'BEGIN { printf "%-46s %8.1f %8s\n", "bridge cost over none", a - b, (c == "-" ? "-" : sprintf("%.1f", c - d)) }'
+echo
+echo "== a $PORTS-port UDP range (-p $lo_p-$hi_p:$lo_p-$hi_p/udp), berth =="
+echo "run -d: ${t_run} ms; rm -f: ${t_rm} ms; DNAT rules: $rules; proxy processes: $proxies"
+echo "ps: ${t_ps} ms; inspect: ${t_insp} ms (a container without ports: ${t_insp_small} ms)"
+echo "berthd RSS: before $((rss0 / 1024)) MiB, with the range $((rss1 / 1024)) MiB, after rm $((rss2 / 1024)) MiB"
+echo "(Docker, measured for the issue: a 1,000-port range took 35.6 s to run, 2,000 docker-proxy processes, 6.5 GiB, 79 s to rm)"

@@ -27,6 +27,7 @@ const system: Loader = async () => (await import('./commands/system.js')).comman
 const registry: Loader = async () => (await import('./commands/registry.js')).commands;
 const imageOps: Loader = async () => (await import('./commands/image-ops.js')).commands;
 const archive: Loader = async () => (await import('./commands/archive.js')).commands;
+const login: Loader = async () => (await import('./commands/login.js')).commands;
 const network: Loader = async () => (await import('./commands/network.js')).commands;
 const stats: Loader = async () => (await import('./commands/stats.js')).commands;
 const update: Loader = async () => (await import('./commands/update.js')).commands;
@@ -51,6 +52,8 @@ const TOP: Record<string, [Loader, string, string]> = {
   inspect: [inspect, 'inspect', 'Return low-level information on Berth objects'],
   kill: [lifecycle, 'kill', 'Kill one or more running containers'],
   load: [archive, 'load', 'Load an image from a tar archive or STDIN'],
+  login: [login, 'login', 'Log in to a registry'],
+  logout: [login, 'logout', 'Log out from a registry'],
   logs: [logs, 'logs', 'Fetch the logs of a container'],
   pause: [lifecycle, 'pause', 'Pause all processes within one or more containers'],
   port: [network, 'port', 'List port mappings or a specific mapping for the container'],

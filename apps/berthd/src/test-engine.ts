@@ -416,6 +416,12 @@ export class TestEngine implements Engine {
     progress({ status: `${tag}: digest: sha256:${'f'.repeat(64)} size: 527` });
   }
 
+  async login(auth: RegistryAuth): Promise<{ Status: string; IdentityToken: string }> {
+    this.record('login', auth);
+    if (auth.password !== 'good') throw new BerthError('BERTH_REGISTRY_UNAUTHORIZED', `login attempt to http://${auth.serveraddress ?? ''}/v2/ failed with status: 401 Unauthorized`);
+    return { Status: 'Login Succeeded', IdentityToken: '' };
+  }
+
   async saveImages(names: string[]): Promise<Readable> {
     this.record('saveImages', names);
     for (const n of names) await this.inspectImage(n);

@@ -159,6 +159,8 @@ export interface Engine {
   pullImage(ref: string, auth: RegistryAuth, progress: (msg: JsonMessage) => void): Promise<string>;
   /** `POST /images/{name}/push?tag=`: pushes one tag (all of the repository's when empty). */
   pushImage(name: string, tag: string, auth: RegistryAuth, progress: (msg: JsonMessage) => void): Promise<void>;
+  /** `POST /auth`: checks the credentials against the registry (Docker's login); answers `{Status: 'Login Succeeded'}`. */
+  login(auth: RegistryAuth): Promise<{ Status: string; IdentityToken: string }>;
   /** `GET /images/get?names=`: every name resolved first (404 before any byte), then the docker-archive tar. */
   saveImages(names: string[]): Promise<Readable>;
   /** `POST /images/load`: docker-archive or OCI archive; `{stream: 'Loaded image: ...\n'}` messages as images land. */

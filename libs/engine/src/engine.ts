@@ -210,6 +210,9 @@ export class BerthEngine implements Engine {
   pushImage(name: string, tag: string, auth: RegistryAuth, progress: (msg: JsonMessage) => void): Promise<void> {
     return registry.pushImage(this.ctx, name, tag, auth, progress);
   }
+  login(auth: RegistryAuth): Promise<{ Status: string; IdentityToken: string }> {
+    return registry.login(this.ctx, auth);
+  }
   saveImages(names: string[]): Promise<Readable> {
     return archive.saveImages(this.ctx, names);
   }

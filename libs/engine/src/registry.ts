@@ -6,7 +6,7 @@ import { Transform, type Readable } from 'node:stream';
 import type { JsonMessage } from '@berth/api';
 import { BerthError, isNotFound } from '@berth/errors';
 import { chainIdOf, familiarName, familiarString, fullName, parseNormalizedReference, type Reference } from '@berth/image';
-import { RegistryClient, pullImage as pullFromRegistry, pushImage as pushToRegistry, translatePullError, type AuthConfig } from '@berth/registry';
+import { RegistryClient, login as registryLogin, pullImage as pullFromRegistry, pushImage as pushToRegistry, translatePullError, type AuthConfig, type LoginResult } from '@berth/registry';
 import type { EngineContext } from './context.js';
 
 const clients = new WeakMap<EngineContext, RegistryClient>();
@@ -247,4 +247,9 @@ async function tagsOf(ctx: EngineContext, base: Reference): Promise<string[]> {
   const out: string[] = [];
   for (const img of await ctx.images.list({ all: false })) for (const rt of img.RepoTags ?? []) if (rt.startsWith(prefix)) out.push(rt.slice(prefix.length));
   return out.sort();
+}
+
+/** `POST /auth`: the credentials checked against the registry, as Docker's daemon does; nothing is kept. */
+export function login(ctx: EngineContext, auth: AuthConfig): Promise<LoginResult> {
+  return registryLogin(auth, { insecureRegistries: ctx.opts.insecureRegistries ?? [], logger: ctx.log.child({ component: 'registry' }) });
 }

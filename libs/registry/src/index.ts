@@ -12,3 +12,5 @@ export type { PullOptions, PullEvent, PulledImage, PulledLayer, LayerPullState }
 export { pushImage } from './push.js';
 export type { PushOptions, PushEvent, PushedImage, PushLayer, LayerPushState } from './push.js';
 export type { Transport, HttpRequest, HttpResponse } from './transport.js';
+export { login, loginDomain, DEFAULT_SERVER_ADDRESS } from './login.js';
+export type { LoginResult } from './login.js';

@@ -31,27 +31,31 @@ export function splitRef(ref: string): { name: string; tag?: string; digest?: st
 }
 
 /**
- * The X-Registry-Auth value for a registry: the entry of the docker CLI's config.json
- * (`$DOCKER_CONFIG/config.json`, else ~/.docker/config.json) when there is one, else `{}`.
+ * The X-Registry-Auth value for a registry: its entry in berth's config.json (`berth login`:
+ * `$BERTH_CONFIG/config.json`, else ~/.berth/config.json), else in the docker CLI's
+ * (`$DOCKER_CONFIG/config.json`, else ~/.docker/config.json), else `{}`.
  */
 export function registryAuthHeader(domain: string, env: NodeJS.ProcessEnv = process.env): string {
-  const dir = env.BERTH_CONFIG ?? env.DOCKER_CONFIG ?? join(homedir(), '.docker');
-  const file = join(dir, 'config.json');
   const empty = Buffer.from('{}').toString('base64url');
-  if (!existsSync(file)) return empty;
-  try {
-    const cfg = JSON.parse(readFileSync(file, 'utf8')) as { auths?: Record<string, { auth?: string; identitytoken?: string }> };
-    const keys = domain === HUB ? ['https://index.docker.io/v1/', 'index.docker.io', 'docker.io'] : [domain, `https://${domain}`, `http://${domain}`];
-    for (const k of keys) {
-      const e = cfg.auths?.[k];
-      if (e?.auth === undefined) continue;
-      const text = Buffer.from(e.auth, 'base64').toString('utf8');
-      const c = text.indexOf(':');
-      if (c <= 0) continue;
-      return Buffer.from(JSON.stringify({ username: text.slice(0, c), password: text.slice(c + 1), serveraddress: k })).toString('base64url');
+  const files = [join(env.BERTH_CONFIG || join(homedir(), '.berth'), 'config.json'), join(env.DOCKER_CONFIG || join(homedir(), '.docker'), 'config.json')];
+  const keys = domain === HUB ? ['https://index.docker.io/v1/', 'index.docker.io', 'docker.io'] : [domain, `https://${domain}`, `http://${domain}`];
+  for (const file of files) {
+    if (!existsSync(file)) continue;
+    try {
+      const cfg = JSON.parse(readFileSync(file, 'utf8')) as { auths?: Record<string, { auth?: string; identitytoken?: string }> };
+      for (const k of keys) {
+        const e = cfg.auths?.[k];
+        if (e?.auth === undefined) continue;
+        const text = Buffer.from(e.auth, 'base64').toString('utf8');
+        const c = text.indexOf(':');
+        if (c <= 0) continue;
+        const username = text.slice(0, c);
+        const body = e.identitytoken ? { username, identitytoken: e.identitytoken, serveraddress: k } : { username, password: text.slice(c + 1), serveraddress: k };
+        return Buffer.from(JSON.stringify(body)).toString('base64url');
+      }
+    } catch {
+      // An unreadable config is no credentials, as for docker.
     }
-  } catch {
-    // An unreadable config is no credentials, as for docker.
   }
   return empty;
 }

@@ -1,4 +1,5 @@
 import { API_VERSION, parseFilters } from '@berth/api';
+import { BerthError } from '@berth/errors';
 import type { FastifyReply } from 'fastify';
 import type { RouteDeps } from '../deps.js';
 import { queryOf } from '../deps.js';
@@ -20,6 +21,24 @@ export function systemRoutes(app: FastifyInstance, { engine }: RouteDeps): void 
   app.head('/_ping', async (_req, reply) => pingHeaders(reply).header('content-length', '0').code(200).send());
 
   app.get('/version', async (_req, reply) => sendJson(reply, 200, engine.version()));
+
+  // docker login: the credentials are checked against the registry; the CLI stores them.
+  app.post('/auth', async (req, reply) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    if (typeof body !== 'object' || Array.isArray(body)) throw new BerthError('BERTH_INVALID_ARGUMENT', 'the body must be a JSON object', { details: { field: 'body' } });
+    const auth: Record<string, string> = {};
+    for (const key of ['username', 'password', 'auth', 'email', 'serveraddress', 'identitytoken', 'registrytoken']) {
+      const v = body[key] ?? body[key.charAt(0).toUpperCase() + key.slice(1)];
+      if (typeof v === 'string' && v !== '') auth[key] = v;
+    }
+    try {
+      return sendJson(reply, 200, await engine.login(auth));
+    } catch (err) {
+      // Docker answers a refused login with 401 (the CLI prints the message either way).
+      if (err instanceof BerthError && err.code === 'BERTH_REGISTRY_UNAUTHORIZED') return sendJson(reply, 401, { message: err.message });
+      throw err;
+    }
+  });
   app.get('/info', async (_req, reply) => sendJson(reply, 200, await engine.info()));
 
   app.get('/events', async (req, reply) => {

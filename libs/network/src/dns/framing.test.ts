@@ -21,3 +21,14 @@ test('a partial frame holds at most its own bytes', () => {
   assert.equal(r.buffered, 5);
   assert.throws(() => frame(Buffer.alloc(70000)), RangeError);
 });
+
+test('a 64 KiB message trickled a byte at a time is cheap', () => {
+  const msg = Buffer.alloc(65535, 1);
+  const stream = frame(msg);
+  const r = new FrameReader();
+  const started = performance.now();
+  const out: Buffer[] = [];
+  for (let i = 0; i < stream.length; i++) out.push(...r.push(stream.subarray(i, i + 1)));
+  assert.deepEqual(out, [msg]);
+  assert.ok(performance.now() - started < 1000, `${performance.now() - started} ms`);
+});

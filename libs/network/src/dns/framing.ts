@@ -8,29 +8,52 @@ export function frame(message: Buffer): Buffer {
 }
 
 /**
- * Splits a TCP byte stream into DNS messages. Holds at most one partial message (under 64 KiB)
- * plus the chunk being pushed, so a connection cannot make it grow without bound.
+ * Splits a TCP byte stream into DNS messages. Once a message's length is read, one buffer of
+ * that size (under 64 KiB) receives its bytes as they come: memory per connection is bounded
+ * and each byte is copied once, however the client slices the stream.
  */
 export class FrameReader {
-  private pending: Buffer = Buffer.alloc(0);
+  private readonly head = Buffer.alloc(2);
+  private headFill = 0;
+  private body: Buffer | undefined;
+  private bodyFill = 0;
 
-  /** Bytes held for an incomplete message. */
+  /** Bytes received of the incomplete message (length prefix included). */
   get buffered(): number {
-    return this.pending.length;
+    return this.headFill + (this.body === undefined ? 0 : 2 + this.bodyFill);
   }
 
   /** Complete messages in `chunk` (with what was left over before). Zero-length frames are skipped. */
   push(chunk: Buffer): Buffer[] {
-    let buf = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
     const out: Buffer[] = [];
-    while (buf.length >= 2) {
-      const len = buf.readUInt16BE(0);
-      if (buf.length < 2 + len) break;
-      if (len > 0) out.push(Buffer.from(buf.subarray(2, 2 + len)));
-      buf = buf.subarray(2 + len);
+    let off = 0;
+    while (off < chunk.length) {
+      if (this.body === undefined) {
+        const n = Math.min(2 - this.headFill, chunk.length - off);
+        chunk.copy(this.head, this.headFill, off, off + n);
+        this.headFill += n;
+        off += n;
+        if (this.headFill < 2) break;
+        this.headFill = 0;
+        const len = this.head.readUInt16BE(0);
+        if (len === 0) continue;
+        if (chunk.length - off >= len) {
+          out.push(Buffer.from(chunk.subarray(off, off + len)));
+          off += len;
+          continue;
+        }
+        this.body = Buffer.allocUnsafe(len);
+        this.bodyFill = 0;
+      }
+      const n = Math.min(this.body.length - this.bodyFill, chunk.length - off);
+      chunk.copy(this.body, this.bodyFill, off, off + n);
+      this.bodyFill += n;
+      off += n;
+      if (this.bodyFill === this.body.length) {
+        out.push(this.body);
+        this.body = undefined;
+      }
     }
-    // Copy the remainder so the (possibly large) chunk it came from can be freed.
-    this.pending = Buffer.from(buf);
     return out;
   }
 }

@@ -145,6 +145,14 @@ export function servfail(query: DecodedPacket, udp: boolean): Buffer {
 /** Decodes a query; undefined (with the reason) for anything that is not one. */
 export function decodeQuery(raw: Buffer): { query: DecodedPacket } | { error: string } {
   if (raw.length < 12) return { error: `short packet (${raw.length} bytes)` };
+  if ((raw[2]! & 0x80) !== 0) return { error: 'a response, not a query' };
+  // The counts must fit the bytes (a question takes 5 or more, a record 11 or more). The
+  // decoder allocates an array per count first, so 40 bytes claiming 4 x 65535 entries would
+  // cost milliseconds of berthd's event loop each.
+  const counts = [4, 6, 8, 10].map((o) => raw.readUInt16BE(o));
+  if (12 + 5 * counts[0]! + 11 * (counts[1]! + counts[2]! + counts[3]!) > raw.length) {
+    return { error: `counts ${counts.join('/')} do not fit ${raw.length} bytes` };
+  }
   let query: DecodedPacket;
   try {
     query = packet.decode(raw);

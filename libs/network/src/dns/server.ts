@@ -1,4 +1,5 @@
 import type { Socket as UdpSocket, RemoteInfo } from 'node:dgram';
+import { setMaxListeners } from 'node:events';
 import type { Server, Socket } from 'node:net';
 import type { Logger } from '@berth/log';
 import { FrameReader, frame } from './framing.js';
@@ -70,6 +71,8 @@ export function serveDns(
   if (all.length > MAX_UPSTREAMS) log.debug({ ignored: all.length - MAX_UPSTREAMS }, 'embedded DNS: only the first 3 upstream resolvers are used');
   const upstreams = all.slice(0, MAX_UPSTREAMS);
   const abort = new AbortController();
+  // Each forward in flight listens on the signal; their number is bounded by maxInflight.
+  setMaxListeners(limits.maxInflight + 1, abort.signal);
   const conns = new Set<Socket>();
   let inflight = 0;
   let closing: Promise<void> | undefined;
@@ -139,13 +142,20 @@ export function serveDns(
     conns.add(sock);
     const reader = new FrameReader();
     let pending = 0;
+    // Reading stops while the client does not read its answers (the write buffer is full) or
+    // while too many of its queries are out being forwarded; either way memory stays bounded.
+    const maybeResume = (): void => {
+      if (pending < limits.maxPerConnection && !sock.writableNeedDrain && sock.isPaused()) sock.resume();
+    };
     const send = (b: Buffer): void => {
-      if (!sock.destroyed && sock.writable) sock.write(frame(b));
+      if (sock.destroyed || !sock.writable) return;
+      if (!sock.write(frame(b))) sock.pause();
     };
     const settled = (): void => {
       pending--;
-      if (pending < limits.maxPerConnection && sock.isPaused()) sock.resume();
+      maybeResume();
     };
+    sock.on('drain', maybeResume);
     sock.setTimeout(limits.tcpIdleMs, () => sock.destroy());
     sock.on('error', (err) => log.debug({ err }, 'embedded DNS: tcp connection error'));
     sock.on('close', () => conns.delete(sock));

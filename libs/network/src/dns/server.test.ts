@@ -6,7 +6,7 @@ import { silentLogger } from '@berth/log';
 import { serveDns, type DnsServer } from './server.js';
 import type { DnsRecords } from './message.js';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
-import { encodeQuery, tcpExchange, udpExchange } from './test-client.js';
+import { encodeQuery, tcpExchange, udpExchange } from './query-client.js';
 import { frame } from './framing.js';
 
 const records: DnsRecords = {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as packet from 'dns-packet';
 import { forward, parseUpstreams } from './upstream.js';
 import { startFakeUpstream } from './fake-upstream.js';
-import { encodeQuery } from './test-client.js';
+import { encodeQuery } from './query-client.js';
 
 test('parseUpstreams: bare addresses get port 53, ip:port and [ip6]:port parse, junk is refused', () => {
   assert.deepEqual(parseUpstreams(['1.2.3.4', '::1', '127.0.0.1:5353', '[fd00::1]:53', ' 10.0.0.1 ']), [

@@ -48,7 +48,7 @@ async function nslookup(ns: string, ...args: string[]): Promise<string> {
   }
 }
 
-const clientJs = fileURLToPath(new URL('../../src/dns/test-client.js', import.meta.url));
+const clientJs = fileURLToPath(new URL('../../src/dns/query-client.js', import.meta.url));
 /** Queries 127.0.0.11:53 from a node process inside netns `ns`; returns [id, rcode, answers] per query. */
 async function queryInside(ns: string, transport: 'udp' | 'tcp', queries: [string, string, number][]): Promise<[number, string, string[]][]> {
   const script = `

@@ -51,6 +51,7 @@ export const catalog = {
   BERTH_PORT_ALLOCATED: { kind: ErrorKind.Conflict, summary: 'A host port asked for is already allocated, by another container or by a program listening on it (Bind for 0.0.0.0:6379 failed: port is already allocated); nothing was published.' },
   BERTH_IPTABLES: { kind: ErrorKind.Internal, summary: 'iptables or iptables-restore failed or could not be run; the message carries its error and the payload line it refused.' },
   BERTH_ENDPOINT_NOT_FOUND: { kind: ErrorKind.NotFound, summary: 'No endpoint with that id exists in the network (a driver was asked about an endpoint it does not know).' },
+  BERTH_IMPORT_SOURCE: { kind: ErrorKind.Unavailable, summary: 'The URL an import reads from cannot be downloaded: no connection, or an answer other than 2xx (failed to GET ... with status 404 Not Found).' },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
 
 export type ErrorCode = keyof typeof catalog;

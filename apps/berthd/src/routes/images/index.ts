@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BerthError } from '@berth/errors';
 import { parseFilters } from '@berth/api';
@@ -6,30 +7,66 @@ import { MessageStream, errorMessage, sendJson } from '../../http/reply.js';
 import { paramsOf, queryOf, type RouteDeps } from '../deps.js';
 import { pullRoute, pushRoute } from './registry.js';
 import { loadRoute, saveNames, saveRoute } from './archive.js';
+import { countBytes, openUrlSource, type UrlSource } from './url-source.js';
 
-const notImplemented = (what: string): BerthError => new BerthError('BERTH_NOT_IMPLEMENTED', `${what} is not implemented yet`);
 const pageNotFound = (reply: FastifyReply): FastifyReply => sendJson(reply, 404, { message: 'page not found' });
 
 
 async function importImage({ engine }: RouteDeps, req: FastifyRequest, reply: FastifyReply, q: Query): Promise<void> {
-  const src = str(q, 'fromSrc');
-  if (src !== '-') throw notImplemented(`import from a URL (fromSrc=${src})`);
+  const src = str(q, 'fromSrc') ?? '-';
+  let tar: Readable = req.raw;
+  let message = str(q, 'message') ?? '';
+  let source: UrlSource | undefined;
+  if (src !== '-') {
+    // Docker: the tarball comes from the URL; a body sent along is ignored.
+    req.raw.resume();
+    source = await openUrlSource(src);
+    if (message === '') message = `Imported from ${source.url}`;
+  }
   const out = new MessageStream(reply);
   try {
+    if (source !== undefined) {
+      const { total } = source;
+      out.write({ status: `Downloading from ${source.url}` });
+      const counter = countBytes((current) =>
+        out.write({ status: 'Importing', progressDetail: total >= 0 ? { current, total } : { current }, progress: progressText(current, total) }),
+      );
+      source.body.on('error', (err) => counter.destroy(err));
+      tar = source.body.pipe(counter);
+      reply.raw.on('close', () => source!.body.destroy());
+    }
     const id = await engine.importImage(
-      req.raw,
-      { repo: str(q, 'repo') ?? '', tag: str(q, 'tag') ?? '', message: str(q, 'message') ?? '', changes: all(q, 'changes') },
+      tar,
+      { repo: str(q, 'repo') ?? '', tag: str(q, 'tag') ?? '', message, changes: all(q, 'changes') },
       (msg) => out.write(msg),
     );
     out.write({ status: id });
     out.end();
   } catch (err) {
+    source?.body.destroy();
     if (!out.started) throw err;
     req.log.info({ err }, 'import failed after the stream started');
     const message = errorMessage(err);
     out.write({ errorDetail: { message }, error: message });
     out.end();
   }
+}
+
+/** Docker's progress text: `[==>   ]  1.05MB/2.1MB`, or the bytes alone without a total. */
+function progressText(current: number, total: number): string {
+  const size = (n: number): string => {
+    const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+    let i = 0;
+    let v = n;
+    while (v >= 1000 && i < units.length - 1) {
+      v /= 1000;
+      i++;
+    }
+    return `${Number(v.toPrecision(4))}${units[i]}`;
+  };
+  if (total <= 0) return size(current).padStart(8);
+  const bars = Math.min(50, Math.floor((50 * current) / total));
+  return `[${'='.repeat(bars)}>${' '.repeat(50 - bars)}] ${size(current).padStart(8)}/${size(total)}`;
 }
 
 export function imageRoutes(app: FastifyInstance, deps: RouteDeps): void {

@@ -133,12 +133,12 @@ class RtNetlink implements Netlink {
     }
   }
 
-  async createVeth(name: string, peer: string, opts: { mtu?: number; peerNetnsPath?: string; master?: string } = {}): Promise<void> {
+  async createVeth(name: string, peer: string, opts: { mtu?: number; peerNetnsPath?: string; master?: string; peerMac?: string } = {}): Promise<void> {
     const what = `create veth ${name}${opts.master !== undefined ? ` on ${opts.master}` : ''}`;
     const master = opts.master === undefined ? undefined : await this.indexOf(opts.master, what);
     await withNsFd(opts.peerNetnsPath, what, async (fd) => {
       const mtu = opts.mtu !== undefined ? { mtu: opts.mtu } : {};
-      const peerMsg = Buffer.concat([rt.formatLink({}), encode(ifla.formatLinkAttrs({ ifname: peer, ...mtu, ...(fd !== undefined ? { netNsFd: fd } : {}) }))]);
+      const peerMsg = Buffer.concat([rt.formatLink({}), encode(ifla.formatLinkAttrs({ ifname: peer, ...mtu, ...(opts.peerMac !== undefined ? { address: macToBytes(opts.peerMac) } : {}), ...(fd !== undefined ? { netNsFd: fd } : {}) }))]);
       const data = encode(formatAttribute({ type: VETH_INFO_PEER, data: peerMsg }));
       try {
         await this.sock.newLink(

@@ -259,7 +259,7 @@ export class RecordingNetlink implements Netlink {
     this.kernel.addLink(this.nsPath, n, { name, mtu: opts.mtu ?? 1500, mac: opts.mac ?? fakeMac(), up: false, kind: 'bridge' });
   }
 
-  async createVeth(name: string, peer: string, opts: { mtu?: number; peerNetnsPath?: string; master?: string } = {}): Promise<void> {
+  async createVeth(name: string, peer: string, opts: { mtu?: number; peerNetnsPath?: string; master?: string; peerMac?: string } = {}): Promise<void> {
     const what = `create veth ${name}${opts.master !== undefined ? ` on ${opts.master}` : ''}`;
     const n = this.begin('createVeth', [name, peer, opts], what);
     if (opts.master !== undefined) this.must(n, opts.master, what);
@@ -268,7 +268,7 @@ export class RecordingNetlink implements Netlink {
     if (n.links.some((l) => l.name === name) || pn.links.some((l) => l.name === peer) || (peerPath === this.nsPath && name === peer)) throw sysErr('EEXIST', what);
     const mtu = opts.mtu ?? 1500;
     const a = this.kernel.addLink(this.nsPath, n, { name, mtu, mac: fakeMac(), up: false, kind: 'veth', ...(opts.master !== undefined ? { master: opts.master } : {}) });
-    const b = this.kernel.addLink(peerPath, pn, { name: peer, mtu, mac: fakeMac(), up: false, kind: 'veth' });
+    const b = this.kernel.addLink(peerPath, pn, { name: peer, mtu, mac: opts.peerMac ?? fakeMac(), up: false, kind: 'veth' });
     a.peerId = b.id;
     b.peerId = a.id;
   }

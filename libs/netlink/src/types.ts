@@ -56,8 +56,8 @@ export interface Netlink {
   links(): Promise<LinkInfo[]>;
   link(name: string): Promise<LinkInfo | undefined>;
   createBridge(name: string, opts?: { mtu?: number; mac?: string }): Promise<void>;
-  /** peer created directly inside peerNetnsPath when given (named peer there). */
-  createVeth(name: string, peer: string, opts?: { mtu?: number; peerNetnsPath?: string; master?: string }): Promise<void>;
+  /** peer created directly inside peerNetnsPath when given (named peer there), with peerMac when given. */
+  createVeth(name: string, peer: string, opts?: { mtu?: number; peerNetnsPath?: string; master?: string; peerMac?: string }): Promise<void>;
   /** Absent link: resolves. Deleting one end of a veth pair deletes both. */
   deleteLink(name: string): Promise<void>;
   /** All changes go in one RTM_SETLINK; with netnsPath the kernel moves (and renames) first. */

@@ -54,7 +54,7 @@ function rig(): Rig {
     kernel, driver, ipam, dir, dns,
     open: () =>
       NetworkController.open({
-        stateDir: join(dir, 'state'), netnsDir: join(dir, 'netns'), logger: createRootLogger('silent'),
+        stateDir: join(dir, 'state'), netnsDir: join(dir, 'netns'), logger: createRootLogger('silent'), reapDelayMs: 0,
         drivers: others, ipams: new Map([['default', ipam]]),
         netlink: () => kernel.netlink(), netlinkIn: (p) => kernel.netlink(p),
         netns: { create: (p) => kernel.createNetns(p), remove: (p) => kernel.deleteNetns(p), exists: (p) => kernel.netnsExists(p) },
@@ -147,6 +147,8 @@ describe('NetworkController', () => {
       assert.equal(c.inspect('bridge').Containers[sandboxReq('a').containerId]?.IPv4Address, `${ep.ipAddress}/${ep.ipPrefixLen}`);
       await assert.rejects(c.removeNetwork('bridge'), /pre-defined/);
       await c.removeSandbox(sandboxReq('a').containerId);
+      assert.deepEqual(r.kernel.netnsPaths(), [], 'the namespace goes at once');
+      await c.settled();
       assert.deepEqual(r.kernel.netnsPaths(), []);
       assert.deepEqual(r.driver.state().flatMap((n) => n.endpoints), []);
       assert.deepEqual(r.kernel.snapshot(HOST_NS).links.map((l) => l.name), ['lo']);
@@ -184,9 +186,32 @@ describe('NetworkController', () => {
       const restarted = await r.open();
       assert.ok(restarted.sandbox(sandboxReq('k').containerId));
       await restarted.reconcile(() => false);
+      await restarted.settled();
       assert.equal(restarted.sandbox(sandboxReq('k').containerId), undefined);
       assert.deepEqual(r.kernel.netnsPaths(), []);
       assert.deepEqual(r.driver.state().flatMap((n) => n.endpoints), []);
+    } finally {
+      r.done();
+    }
+  });
+
+  test('a crash while a dropped sandbox is being reaped: the next start finishes it', async () => {
+    const r = rig();
+    try {
+      const c = await r.open();
+      await c.createSandbox(sandboxReq('r'));
+      // Freeze the reaper at its first step: the driver cannot delete endpoints for now.
+      r.driver.deleteEndpoint = () => new Promise(() => undefined);
+      await c.removeSandbox(sandboxReq('r').containerId);
+      await new Promise((res) => setTimeout(res, 20));
+      assert.equal(r.driver.state().flatMap((n) => n.endpoints).length, 1);
+      // "Crash": a new controller over the same state finishes the deletion.
+      delete (r.driver as { deleteEndpoint?: unknown }).deleteEndpoint;
+      const restarted = await r.open();
+      await restarted.reconcile(() => false);
+      assert.deepEqual(r.driver.state().flatMap((n) => n.endpoints), []);
+      const again = await restarted.createSandbox(sandboxReq('s'));
+      assert.match(again.endpoints[0]!.ipAddress, /\.2$/, 'the address came back');
     } finally {
       r.done();
     }
@@ -206,6 +231,7 @@ describe('NetworkController', () => {
       await assert.rejects(c.createSandbox({ ...want('10.77.0.9'), containerId: 'dup'.padEnd(64, '0') }));
       assert.equal(r.kernel.netnsPaths().length, 1);
       await c.removeSandbox(want('10.77.0.9').containerId);
+      await c.settled();
       assert.deepEqual(r.dns, []);
     } finally {
       r.done();

@@ -67,4 +67,23 @@ export class NetworkStore {
   deleteSandbox(containerId: string): void {
     rmSync(join(this.sandboxesDir, `${containerId}.json`), { force: true });
   }
+
+  /** A sandbox whose namespace is gone and whose endpoints are still being deleted (by sandbox id). */
+  reaping(): SandboxRecord[] {
+    return readAll<SandboxRecord>(this.reapDir(), this.log);
+  }
+
+  saveReaping(s: SandboxRecord): void {
+    writeAtomic(join(this.reapDir(), `${s.id}.json`), JSON.stringify(s), false);
+  }
+
+  deleteReaping(id: string): void {
+    rmSync(join(this.reapDir(), `${id}.json`), { force: true });
+  }
+
+  private reapDir(): string {
+    const d = join(this.sandboxesDir, 'reaping');
+    mkdirSync(d, { recursive: true, mode: 0o700 });
+    return d;
+  }
 }

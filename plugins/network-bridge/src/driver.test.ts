@@ -180,12 +180,14 @@ test('createEndpoint: veth<7 hex> on the bridge, up, hairpin, peer vethc<7 hex> 
   await r.driver.createNetwork(netReq(NID, { 'com.docker.network.driver.mtu': '1400' }));
   const res = await r.driver.createEndpoint(epReq());
   assert.deepEqual(res, { Interface: { MacAddress: '02:42:ac:1e:00:02' } });
+  // The pair is made at Join (here in this namespace: the sandbox key is not a live netns).
+  assert.deepEqual(r.kernel.snapshot().links.map((l) => l.name), ['lo', 'br-aaaaaaaaaaaa']);
+  const join = await r.driver.join({ NetworkID: NID, EndpointID: EID, SandboxKey: '/run/berth/netns/x', Options: {} });
   const snap = r.kernel.snapshot();
   const host = snap.links.find((l) => /^veth[0-9a-f]{7}$/.test(l.name))!;
   const peer = snap.links.find((l) => /^vethc[0-9a-f]{7}$/.test(l.name))!;
   assert.deepEqual([host.master, host.up, host.hairpin, host.mtu], ['br-aaaaaaaaaaaa', true, true, 1400]);
   assert.deepEqual([peer.mac, peer.mtu, peer.master], ['02:42:ac:1e:00:02', 1400, undefined]);
-  const join = await r.driver.join({ NetworkID: NID, EndpointID: EID, SandboxKey: '/run/berth/netns/x', Options: {} });
   assert.deepEqual(join, { InterfaceName: { SrcName: peer.name, DstPrefix: 'eth' }, Gateway: '172.30.0.1' });
   await assert.rejects(r.driver.createEndpoint(epReq()), { kind: 'Conflict' });
   await r.driver.leave({ NetworkID: NID, EndpointID: EID });
@@ -202,21 +204,23 @@ test('createEndpoint: a requested MAC is used and not answered; with the userlan
   using r = rig({ options: { 'userland-proxy': 'true' } });
   await r.driver.createNetwork(netReq(NID));
   assert.deepEqual(await r.driver.createEndpoint(epReq('02:AA:BB:CC:DD:EE')), {});
+  await r.driver.join({ NetworkID: NID, EndpointID: EID, SandboxKey: '/run/berth/netns/x', Options: {} });
   const snap = r.kernel.snapshot();
   assert.equal(snap.links.find((l) => l.name.startsWith('vethc'))!.mac, '02:aa:bb:cc:dd:ee');
   assert.equal(snap.links.find((l) => /^veth[0-9a-f]{7}$/.test(l.name))!.hairpin, false);
 });
 
-test('createEndpoint: a failing step unwinds the veth pair; a name clash (EEXIST) is retried with new names', async () => {
+test('join: a failing step unwinds the veth pair; a name clash (EEXIST) is retried with new names', async () => {
   using r = rig();
   await r.driver.createNetwork(netReq(NID));
-  r.kernel.failOn('setHairpin', 'EOPNOTSUPP');
-  await assert.rejects(r.driver.createEndpoint(epReq()), /create endpoint eeee.*set hairpin on on veth[0-9a-f]{7}: EOPNOTSUPP/);
-  assert.deepEqual(r.kernel.snapshot().links.map((l) => l.name), ['lo', 'br-aaaaaaaaaaaa']);
-  assert.deepEqual(loadState(r.dir).endpoints, {});
-  r.kernel.failOn('createVeth', 'EEXIST');
   await r.driver.createEndpoint(epReq());
-  assert.equal(r.kernel.calls.filter((c) => c.method === 'createVeth').length, 3);
+  const join = () => r.driver.join({ NetworkID: NID, EndpointID: EID, SandboxKey: '/run/berth/netns/x', Options: {} });
+  r.kernel.failOn('setHairpin', 'EOPNOTSUPP');
+  await assert.rejects(join(), /join endpoint eeee.*set hairpin on on veth[0-9a-f]{7}: EOPNOTSUPP/);
+  assert.deepEqual(r.kernel.snapshot().links.map((l) => l.name), ['lo', 'br-aaaaaaaaaaaa']);
+  r.kernel.failOn('createVeth', 'EEXIST', { times: 2 });
+  await join();
+  assert.equal(r.kernel.calls.filter((c) => c.method === 'createVeth').length, 4);
   await assert.rejects(r.driver.createEndpoint({ ...epReq(), EndpointID: 'other', Interface: { Address: '', AddressIPv6: '', MacAddress: '' } }), { kind: 'InvalidArgument' });
 });
 

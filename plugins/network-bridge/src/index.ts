@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createIptables, type Iptables } from '@berth/iptables';
+import { netnsExists } from '@berth/native';
 import { openNetlink, type Netlink } from '@berth/netlink';
 import type { DriverSkip, NetworkDriverDeps, NetworkDriverDescriptor } from '@berth/plugin-api';
 import { BridgeDriver } from './driver.js';
@@ -25,6 +26,8 @@ export interface BridgeDriverDeps extends NetworkDriverDeps {
   proc?: ProcFiles;
   /** Chain prefix of the default firewall (tests pass a unique one). */
   chainPrefix?: string;
+  /** Whether a path is a live network namespace (default: @berth/native's netnsExists). */
+  isNetns?: (path: string) => boolean;
   /** Loads br_netfilter when its sysctls are missing (default: `modprobe br_netfilter`). */
   loadBrNetfilter?: () => Promise<void>;
 }
@@ -62,6 +65,7 @@ export async function createBridgeDriver(deps: BridgeDriverDeps): Promise<Bridge
       proc,
       ...(deps.options !== undefined ? { options: deps.options } : {}),
       loadBrNetfilter: deps.loadBrNetfilter ?? modprobeBrNetfilter,
+      isNetns: deps.isNetns ?? ((p: string) => netnsExists(p)),
     },
     loadState(deps.stateDir),
   );

@@ -108,16 +108,20 @@ export interface VethSpec {
   mtu: number;
   mac: string;
   hairpin: boolean;
+  /** Create the container end inside this network namespace. */
+  peerNetnsPath?: string;
 }
 
-/** The endpoint's veth pair: host end on the bridge and up, container end with its MAC. */
+/** The endpoint's veth pair: host end on the bridge and up, container end with its MAC (set at creation). */
 export async function setupVeth(steps: Steps, nl: Netlink, spec: VethSpec): Promise<void> {
   await steps.step(
-    `create veth ${spec.hostIf} (peer ${spec.containerIf}) on ${spec.bridge}`,
-    () => nl.createVeth(spec.hostIf, spec.containerIf, { master: spec.bridge, ...(spec.mtu > 0 ? { mtu: spec.mtu } : {}) }),
+    `create veth ${spec.hostIf} (peer ${spec.containerIf}${spec.peerNetnsPath ? ` in ${spec.peerNetnsPath}` : ''}) on ${spec.bridge}`,
+    () =>
+      nl.createVeth(spec.hostIf, spec.containerIf, {
+        master: spec.bridge, peerMac: spec.mac, ...(spec.mtu > 0 ? { mtu: spec.mtu } : {}), ...(spec.peerNetnsPath ? { peerNetnsPath: spec.peerNetnsPath } : {}),
+      }),
     () => nl.deleteLink(spec.hostIf),
   );
-  await steps.step(`set mac ${spec.mac} on ${spec.containerIf}`, () => nl.setLink(spec.containerIf, { mac: spec.mac }));
   if (spec.hairpin) await steps.step(`set hairpin on ${spec.hostIf}`, () => nl.setHairpin(spec.hostIf, true));
   await steps.step(`set ${spec.hostIf} up`, () => nl.setLink(spec.hostIf, { up: true }));
 }

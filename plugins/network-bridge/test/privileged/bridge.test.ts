@@ -81,8 +81,10 @@ test('bridge driver in a fresh netns: network, endpoint, join, sandbox pings the
     assert.match(inNs(hostNs, 'ip', '-d', 'link', 'show', hostPort.name), /hairpin on/);
     assert.match(inNs(hostNs, 'bridge', 'link'), new RegExp(`${hostPort.name}.*master ${bridge}`));
 
-    // what the engine does at Join: move SrcName into the sandbox as eth0, address, route
-    await nl.setLink(src, { netnsPath: sandbox, name: 'eth0' });
+    // The container end was born inside the sandbox (a live netns); the engine names it eth0,
+    // gives it the address and the route.
+    assert.equal(await nl.link(src), undefined);
+    await sb.setLink(src, { name: 'eth0' });
     await sb.setLink('lo', { up: true });
     await sb.addAddress('eth0', '10.123.0.2/24');
     await sb.setLink('eth0', { up: true });
@@ -185,9 +187,9 @@ test('bridge driver in a fresh netns: containers of one network reach each other
       const eid = randomBytes(32).toString('hex');
       await driver.createEndpoint({ NetworkID: n.id, EndpointID: eid, Interface: { Address: `${n.net}.${hostByte}/24`, AddressIPv6: '', MacAddress: '' }, Options: {} });
       const j = await driver.join({ NetworkID: n.id, EndpointID: eid, SandboxKey: sbPath, Options: {} });
-      await nl.setLink(j.InterfaceName!.SrcName, { netnsPath: sbPath, name: 'eth0' });
       const sb = openNetlinkIn(sbPath, inNetns);
       try {
+        await sb.setLink(j.InterfaceName!.SrcName, { name: 'eth0' });
         await sb.addAddress('eth0', `${n.net}.${hostByte}/24`);
         await sb.setLink('eth0', { up: true });
         await sb.addRoute({ dst: 'default', gateway: j.Gateway! });

@@ -19,6 +19,7 @@ const nid = 'd'.repeat(64), eid = 'e'.repeat(64);
 await d.createNetwork({ NetworkID: nid, Options: { 'com.docker.network.enable_ipv6': false, 'com.docker.network.generic': {} },
   IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '10.125.0.0/24', Gateway: '10.125.0.1/24' }], IPv6Data: [] });
 await d.createEndpoint({ NetworkID: nid, EndpointID: eid, Interface: { Address: '10.125.0.2/24', AddressIPv6: '', MacAddress: '' }, Options: {} });
+await d.join({ NetworkID: nid, EndpointID: eid, SandboxKey: '/run/berth/netns/not-a-netns', Options: {} });
 const out = { links: sh('ip', '-br', 'link'), nat: sh('iptables', '-t', 'nat', '-S'), fwd: sh('cat', '/proc/sys/net/ipv4/ip_forward').trim() };
 await d.deleteEndpoint({ NetworkID: nid, EndpointID: eid });
 await d.deleteNetwork({ NetworkID: nid });

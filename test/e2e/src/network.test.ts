@@ -164,6 +164,21 @@ describe('networking: bridge, published ports, user networks, DNS', { timeout: 2
     await settles(baseline);
   });
 
+  test('-P publishes every exposed port on an ephemeral host port; berth port lists them', async () => {
+    const c = name('pall');
+    await ok(['run', '-d', '--name', c, '-P', '--expose', '8080', '--expose', '53/udp', 'busybox', 'sleep', '60']);
+    const lines = (await ok(['port', c])).trim().split('\n').sort();
+    assert.equal(lines.length, 2);
+    const [lo, hi] = (await sh('cat', ['/proc/sys/net/ipv4/ip_local_port_range'])).stdout.trim().split(/\s+/).map(Number);
+    for (const [i, want] of ['53/udp', '8080/tcp'].entries()) {
+      const m = new RegExp(`^${want} -> 0\\.0\\.0\\.0:(\\d+)$`).exec(lines[i]!);
+      assert.ok(m, lines[i]);
+      assert.ok(Number(m[1]) >= lo! && Number(m[1]) <= hi!, `${m[1]} in ${lo}-${hi}`);
+    }
+    await ok(['rm', '-f', c]);
+    await settles(baseline);
+  });
+
   test('a port another program listens on is refused with 409 and nothing is made', async () => {
     const srv: Server = createServer();
     await new Promise<void>((r) => srv.listen(0, '0.0.0.0', () => r()));

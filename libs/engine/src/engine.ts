@@ -62,6 +62,7 @@ import { topContainer } from './top.js';
 import { containerStats } from './stats.js';
 import { updateContainer } from './update.js';
 import { sweepCgroups } from './resources.js';
+import { startOomWatch } from './oom.js';
 import type { ContainerStatsJson, ContainerUpdateBody, ContainerUpdateResponse, StatsOptions } from './contract.js';
 import { inspectContainer, listContainers } from './views.js';
 
@@ -78,6 +79,7 @@ export class BerthEngine implements Engine {
     await this.ctx.open();
     await recover(this.ctx);
     await sweepCgroups(this.ctx);
+    await startOomWatch(this.ctx);
     await this.ctx.network?.reconcile((id) => this.ctx.containers.get(id)?.rec.State.Running === true);
   }
 

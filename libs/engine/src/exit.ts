@@ -1,6 +1,5 @@
 /** Exit collection: watching the shim, recording the exit, waking waiters, and what follows an exit. */
-import { readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import type { WaitResponse } from '@berth/api';
 import { BerthError } from '@berth/errors';
 import { invalid } from './config.js';
@@ -9,6 +8,7 @@ import type { EngineContext } from './context.js';
 import { execExited } from './exec.js';
 import type { WaitCondition, WaitHandle } from './contract.js';
 import { teardownNetwork } from './network.js';
+import { oomAtExit } from './oom.js';
 import { removeNow } from './remove.js';
 import { restartAfterExit } from './restart-policy.js';
 import { readExitFile, watchShim } from './shim-watch.js';
@@ -39,7 +39,7 @@ async function onExit(ctx: EngineContext, c: Ctr, code: number): Promise<void> {
   const startedMs = parseRfc3339Nano(s.StartedAt);
   const finished = nowNanos();
   const ranMs = startedMs === null ? 0 : Number((finished - startedMs) / 1_000_000n);
-  const oom = oomKilled(ctx, c);
+  const { killed: oom, emit: oomEvent } = oomAtExit(ctx, c);
   await finishExecs(ctx, c);
   try {
     await ctx.runtime.delete(c.id, true);
@@ -58,7 +58,7 @@ async function onExit(ctx: EngineContext, c: Ctr, code: number): Promise<void> {
     log.error({ err }, 'saving the exit failed');
   }
   log.info({ exitCode: code, oomKilled: oom }, 'container exited');
-  if (oom) ctx.emit(c, 'oom');
+  if (oomEvent) ctx.emit(c, 'oom');
   ctx.emit(c, 'die', { exitCode: String(code), execDuration: String(Math.floor(ranMs / 1000)) });
   for (const w of [...c.waiters]) {
     if (w.condition === 'removed') continue;
@@ -94,19 +94,6 @@ async function finishExecs(ctx: EngineContext, c: Ctr): Promise<void> {
     const code = reported ?? (e.exitFile ? await readExitFile(e.exitFile) : null);
     if (e.running) execExited(ctx, c, e, code ?? 137);
   }
-}
-
-function oomKilled(ctx: EngineContext, c: Ctr): boolean {
-  try {
-    const h = ctx.cgroups.open(ctx.cgroupPathOf(c));
-    const mem = h?.paths().memory;
-    if (mem) return /oom_kill [1-9]/.test(readFileSync(join(mem, 'memory.oom_control'), 'utf8'));
-    const uni = h?.paths().unified;
-    if (uni) return /oom_kill [1-9]/.test(readFileSync(join(uni, 'memory.events'), 'utf8'));
-  } catch {
-    // Best effort.
-  }
-  return false;
 }
 
 export async function waitContainer(ctx: EngineContext, ref: string, condition: WaitCondition): Promise<WaitHandle> {

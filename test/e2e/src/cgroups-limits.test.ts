@@ -179,6 +179,21 @@ describe('berth and berthd: resource limits bite', { timeout: 240_000 }, () => {
     await ok(['rm', n, fine]);
   });
 
+  test('a process OOM-killed in a container that lives on: one oom event as it happens, OOMKilled', async () => {
+    const since = Math.floor(Date.now() / 1000) - 1;
+    const n = name('oomchild');
+    const id = (await ok([...RUN, '-d', '--name', n, '-m', '32m', 'busybox', 'sh', '-c', 'dd if=/dev/zero of=/dev/null bs=100M count=1; echo survived; sleep 60'])).trim();
+    await until('the survivor', async () => ((await berth(['logs', n])).stdout.includes('survived') ? true : undefined));
+    const events = async (): Promise<string[]> =>
+      (await ok(['events', '--since', String(since), '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', `container=${id}`, '--format', '{{.Action}}'])).trim().split('\n');
+    await until('the oom event of a running container', async () => ((await events()).includes('oom') ? true : undefined), 5000);
+    assert.equal((await ok(['inspect', '-f', '{{.State.Running}} {{.State.OOMKilled}}', n])).trim(), 'true true');
+    await ok(['rm', '-f', n]);
+    const all = await events();
+    assert.equal(all.filter((a) => a === 'oom').length, 1, `one oom event: ${all.join(',')}`);
+    assert.ok(all.indexOf('oom') < all.indexOf('die'), all.join(','));
+  });
+
   test('a fork loop stops at --pids-limit', async () => {
     const n = name('pids');
     // The loop runs in a subshell: busybox sh ends when a fork fails, pid 1 must stay.

@@ -42,7 +42,8 @@ test('stats: cgroup v1 figures in Docker sections; unlimited memory shows the ma
   assert.deepEqual(s.body.memory_stats, { usage: 4096, max_usage: 8192, stats: { total_inactive_file: 1024 }, failcnt: 2, limit: 1 << 30 });
   assert.deepEqual(s.body.pids_stats, { current: 3 });
   assert.deepEqual(s.body.blkio_stats.io_service_bytes_recursive, [{ major: 8, minor: 0, op: 'Read', value: 10 }]);
-  assert.equal(s.body.blkio_stats.io_serviced_recursive, null);
+  assert.deepEqual(s.body.blkio_stats.io_serviced_recursive, [], 'v1 lists are there, empty');
+  assert.deepEqual(s.body.blkio_stats.sectors_recursive, []);
 });
 
 test('stats: cgroup v2 has no max_usage/failcnt/percpu; a limit is kept as is', () => {
@@ -50,4 +51,5 @@ test('stats: cgroup v2 has no max_usage/failcnt/percpu; a limit is kept as is', 
   assert.deepEqual(s.body.memory_stats, { usage: 10, stats: { inactive_file: 1 }, limit: 64 << 20 });
   assert.deepEqual(s.body.pids_stats, { current: 1, limit: 8 });
   assert.equal(s.cpu.cpu_usage.percpu_usage, undefined);
+  assert.equal(s.body.blkio_stats.io_service_bytes_recursive, null, 'no io figures read: null, as Docker');
 });

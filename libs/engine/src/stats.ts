@@ -81,10 +81,16 @@ export function zeroStats(c: Ctr): ContainerStatsJson {
   };
 }
 
-function blkioSection(s: CgroupStats['blkio']): ContainerStatsJson['blkio_stats'] {
+/**
+ * Docker's lists: on v1 every list is there (empty when the kernel has none of it: CFQ's
+ * queue/time figures are gone), on v2 only bytes and operations; no blkio controller: all null.
+ */
+function blkioSection(s: CgroupStats['blkio'], version: 1 | 2 = 1): ContainerStatsJson['blkio_stats'] {
+  const other = s && version === 1 ? [] : null;
+  const list = (e: BlkioEntry[] | undefined): ReturnType<typeof blkioList> => (s ? (blkioList(e) ?? []) : null);
   return {
-    io_service_bytes_recursive: blkioList(s?.serviceBytes), io_serviced_recursive: blkioList(s?.serviced), io_queue_recursive: null,
-    io_service_time_recursive: null, io_wait_time_recursive: null, io_merged_recursive: null, io_time_recursive: null, sectors_recursive: null,
+    io_service_bytes_recursive: list(s?.serviceBytes), io_serviced_recursive: list(s?.serviced), io_queue_recursive: other,
+    io_service_time_recursive: other, io_wait_time_recursive: other, io_merged_recursive: other, io_time_recursive: other, sectors_recursive: other,
   };
 }
 
@@ -103,9 +109,10 @@ export function toDockerSections(s: CgroupStats, systemNanos: number, onlineCpus
   const memory: ContainerStatsJson['memory_stats'] = {};
   if (s.memory) {
     memory.usage = s.memory.usage;
-    if (version === 1) memory.max_usage = s.memory.maxUsage ?? 0;
+    // Docker leaves max_usage and failcnt out when zero (omitempty); v2 has neither.
+    if (version === 1 && s.memory.maxUsage) memory.max_usage = s.memory.maxUsage;
     memory.stats = s.memory.stat;
-    if (version === 1) memory.failcnt = s.memory.failcnt ?? 0;
+    if (version === 1 && s.memory.failcnt) memory.failcnt = s.memory.failcnt;
     // Unlimited shows as the machine's memory, as dockerd does, so MEM % means something.
     memory.limit = s.memory.limit === null || s.memory.limit > machineMemory ? machineMemory : s.memory.limit;
   }
@@ -114,7 +121,7 @@ export function toDockerSections(s: CgroupStats, systemNanos: number, onlineCpus
     pids.current = s.pids.current;
     if (s.pids.limit !== null && s.pids.limit > 0) pids.limit = s.pids.limit;
   }
-  return { cpu, body: { pids_stats: pids, blkio_stats: blkioSection(s.blkio), num_procs: 0, storage_stats: {}, memory_stats: memory } };
+  return { cpu, body: { pids_stats: pids, blkio_stats: blkioSection(s.blkio, version), num_procs: 0, storage_stats: {}, memory_stats: memory } };
 }
 
 async function sample(ctx: EngineContext, c: Ctr): Promise<Sample | null> {

@@ -19,7 +19,7 @@ import { isZstd, readTar, zstdDecompress } from '@berth/archive';
 import type { JsonMessage } from '@berth/api';
 import { BerthError } from '@berth/errors';
 import { parseTags } from './parts.js';
-import { asBuffer } from './chunks.js';
+import { asBuffer, coalesce } from './chunks.js';
 import { familiarString, fullString, parseNormalizedReference } from './reference.js';
 import type { StagedLayer } from './parts.js';
 import type { ImageStore } from './store.js';
@@ -188,7 +188,7 @@ async function readArchive(
     return last !== null && last.state === 'staged' ? last : null;
   };
   try {
-    for await (const { header: h, body } of readTar(plain(src))) {
+    for await (const { header: h, body } of readTar(coalesce(plain(src)))) {
       const name = cleanName(h.name);
       if (++count > 1_000_000) throw invalid('archive has too many members');
       if (name === null) continue;

@@ -212,7 +212,9 @@ async function applyOne(
 ): Promise<{ diffId: string; size: number; tmpDir: string }> {
   const rec = await startSplit(s.root);
   const hash = createHash('sha256');
-  const it = plainTar(src, what)[Symbol.asyncIterator]();
+  // Pieces of ~1 MiB from here on: a socket gives 64 KiB, gunzip 16 KiB, and every piece costs
+  // a trip through each generator and stream below (bench/storage).
+  const it = coalesce(plainTar(src, what))[Symbol.asyncIterator]();
   let done = false;
   // An error of the source (a digest check at its end, a broken gzip) is the layer's error,
   // whatever the driver made of the stream it saw fail.

@@ -9,7 +9,7 @@ import { BerthError, isNotFound } from '@berth/errors';
 import type { Logger } from '@berth/log';
 import type { GraphDriver } from '@berth/plugin-api';
 import { applyChanges } from './changes.js';
-import { asBuffer } from './chunks.js';
+import { asBuffer, coalesce } from './chunks.js';
 import { chainIdOf, sha256Digest } from './chain.js';
 import { tarTree } from './export.js';
 import { commitContainer, containerChanges, imageDiskUsage, imageHistory, pruneImages, type StoreAccess } from './container-ops.js';
@@ -364,7 +364,7 @@ export class ImageStore {
     try {
       await this.driver.create(cacheId, '');
       layerMade = true;
-      const size = await this.driver.applyDiff(cacheId, '', Readable.from(counted(decompressed(src))));
+      const size = await this.driver.applyDiff(cacheId, '', Readable.from(counted(coalesce(decompressed(src)))));
       await split.finish();
       const diffId = `sha256:${hash.digest('hex')}`;
       const chainId = chainIdOf(null, diffId);

@@ -2,6 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createCgroupManager, parseMountinfo, type CgroupHandle, type CgroupManager } from '../../src/index.js';
@@ -154,6 +155,13 @@ test('limits read back, a process joins, is listed, frozen, thawed, killed, and 
   assert.equal(stats.memory?.limit, 64 * MiB);
   assert.ok((stats.memory?.usage ?? 0) > 0, 'memory usage is charged');
   assert.ok((stats.cpu?.usageNanos ?? 0) > 0, 'cpu usage is counted');
+  assert.equal(stats.memory?.oomKills, 0, 'the kernel counts OOM kills (4.13+)');
+  assert.ok(stats.blkio !== undefined, 'block IO counters are read');
+  if (manager.version === 1) {
+    assert.ok((stats.cpu?.perCpuNanos?.length ?? 0) >= availableParallelism(), 'one figure per possible CPU');
+    assert.ok((stats.cpu?.perCpuNanos ?? []).reduce((a, b) => a + b, 0) > 0, 'per-CPU usage adds up to something');
+    assert.equal(stats.memory?.failcnt, 0);
+  }
 
   await g.freeze();
   if (paths['freezer']) assert.equal(readFileSync(`${paths['freezer']}/freezer.state`, 'utf8').trim(), 'FROZEN');

@@ -3,9 +3,9 @@
  * start and stop, the network verbs of the API, and the NetworkSettings view.
  */
 import { join } from 'node:path';
-import type { EndpointSettings, Filters, HostConfig, NetworkConnectRequest, NetworkCreateRequest, NetworkResource, NetworkSettings } from '@berth/api';
+import type { PortBinding as ApiPortBinding, EndpointSettings, Filters, HostConfig, NetworkConnectRequest, NetworkCreateRequest, NetworkResource, NetworkSettings } from '@berth/api';
 import { BerthError, isNotFound } from '@berth/errors';
-import { portsView, wirePorts, type NetworkController, type SandboxView } from '@berth/network';
+import { expandBindings, portsView, protoName, wirePorts, type NetworkController, type SandboxView } from '@berth/network';
 import type { Ctr } from './container.js';
 import type { EngineContext } from './context.js';
 import { checkFilterKeys, invalidFilter, matchLabels, matchRegexp } from './filters.js';
@@ -109,7 +109,27 @@ export async function setupNetwork(ctx: EngineContext, c: Ctr): Promise<string |
     })),
   });
   writeHosts(c, sb);
+  if (ports.bindings.length > LARGE) compactSoon();
   return sb.key;
+}
+
+/** A port list this long (a range) allocates enough that berthd gives the memory back after it. */
+const LARGE = 1000;
+let compactPending = false;
+
+/**
+ * A full GC once the current work is done, where berthd runs with --expose-gc (apps/berthd/bin):
+ * a 10,000-port range allocates ~30 MiB of short-lived objects that would otherwise stay in
+ * RSS (bench/network: berthd's memory flat around such a container).
+ */
+function compactSoon(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc || compactPending) return;
+  compactPending = true;
+  setTimeout(() => {
+    compactPending = false;
+    gc();
+  }, 200).unref();
 }
 
 function writeHosts(c: Ctr, sb: SandboxView): void {
@@ -120,7 +140,9 @@ function writeHosts(c: Ctr, sb: SandboxView): void {
 
 /** Stop, exit, failed start, removal: every endpoint and the sandbox go. */
 export async function teardownNetwork(ctx: EngineContext, c: Ctr): Promise<void> {
+  const large = (ctx.network?.sandbox(c.id)?.ports ?? []).reduce((n, r) => n + r.Count, 0) > LARGE;
   await ctx.network?.removeSandbox(c.id).catch((err: unknown) => ctx.log.warn({ err, containerId: c.id }, 'removing the network sandbox failed'));
+  if (large) compactSoon();
 }
 
 // ---- the API's network verbs ----
@@ -273,32 +295,50 @@ export function networkSettingsOf(ctx: EngineContext, c: Ctr): NetworkSettings {
     networks[name] = endpointView(base, cfg);
   }
   const def = networks.bridge && sb ? networks.bridge : undefined;
-  const exposed = sb?.exposed ?? wirePorts(null, c.rec.Config.ExposedPorts, false).exposed;
   return {
     Bridge: '', SandboxID: sb?.id ?? '', SandboxKey: sb?.key ?? (c.rec.State.Running && nm !== 'host' ? `/proc/${c.rec.State.Pid}/ns/net` : ''),
-    Ports: c.rec.State.Running ? portsView(exposed, sb?.ports ?? []) : {}, HairpinMode: false,
+    Ports: c.rec.State.Running ? portViews(c, sb).ports : {}, HairpinMode: false,
     LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0, SecondaryIPAddresses: null, SecondaryIPv6Addresses: null,
     EndpointID: def?.EndpointID ?? '', Gateway: def?.Gateway ?? '', GlobalIPv6Address: def?.GlobalIPv6Address ?? '', GlobalIPv6PrefixLen: def?.GlobalIPv6PrefixLen ?? 0,
     IPAddress: def?.IPAddress ?? '', IPPrefixLen: def?.IPPrefixLen ?? 0, IPv6Gateway: def?.IPv6Gateway ?? '', MacAddress: def?.MacAddress ?? '', Networks: networks,
   };
 }
 
+type SummaryPort = { IP?: string; PrivatePort: number; PublicPort?: number; Type: string };
+
+/**
+ * A container's port views (inspect's Ports map, ps's Port list), made once per change of what
+ * they are made of: a 10,000-port range makes 10,000 entries, which berthd's interpreter-only
+ * V8 builds in ~100 ms; ps and inspect of such a container should cost what any other does.
+ */
+const views = new WeakMap<Ctr, { exposedRef: unknown; runs: unknown; running: boolean; ports: Record<string, ApiPortBinding[] | null>; summary: SummaryPort[] }>();
+
+function portViews(c: Ctr, sb: SandboxView | undefined): { ports: Record<string, ApiPortBinding[] | null>; summary: SummaryPort[] } {
+  const running = c.rec.State.Running;
+  const runs = running ? (sb?.ports ?? null) : null;
+  const hit = views.get(c);
+  if (hit && hit.exposedRef === c.rec.Config.ExposedPorts && hit.runs === runs && hit.running === running) return hit;
+  const exposed = sb?.exposed ?? wirePorts(null, c.rec.Config.ExposedPorts, false).exposed;
+  const published = runs ? expandBindings(runs) : [];
+  const summary: SummaryPort[] = [];
+  const seen = new Set<string>();
+  for (const p of published) {
+    const type = protoName(p.Proto);
+    seen.add(`${p.Port}/${type}`);
+    summary.push({ IP: p.HostIP || '0.0.0.0', PrivatePort: p.Port, PublicPort: p.HostPort, Type: type });
+  }
+  for (const e of exposed) {
+    const type = protoName(e.Proto);
+    if (!seen.has(`${e.Port}/${type}`)) summary.push({ PrivatePort: e.Port, Type: type });
+  }
+  const v = { exposedRef: c.rec.Config.ExposedPorts, runs, running, ports: portsView(exposed, published), summary };
+  views.set(c, v);
+  return v;
+}
+
 /** Published ports for `ps` (Docker's Port objects). */
-export function summaryPorts(ctx: EngineContext, c: Ctr): { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[] {
-  const exposed = wirePorts(null, c.rec.Config.ExposedPorts, false).exposed;
-  const sb = c.rec.State.Running ? ctx.network?.sandbox(c.id) : undefined;
-  const out: { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[] = [];
-  const published = new Set<string>();
-  for (const p of sb?.ports ?? []) {
-    const type = p.Proto === 17 ? 'udp' : p.Proto === 132 ? 'sctp' : 'tcp';
-    published.add(`${p.Port}/${type}`);
-    out.push({ IP: p.HostIP || '0.0.0.0', PrivatePort: p.Port, PublicPort: p.HostPort, Type: type });
-  }
-  for (const e of sb?.exposed ?? exposed) {
-    const type = e.Proto === 17 ? 'udp' : e.Proto === 132 ? 'sctp' : 'tcp';
-    if (!published.has(`${e.Port}/${type}`)) out.push({ PrivatePort: e.Port, Type: type });
-  }
-  return out;
+export function summaryPorts(ctx: EngineContext, c: Ctr): SummaryPort[] {
+  return portViews(c, c.rec.State.Running ? ctx.network?.sandbox(c.id) : undefined).summary;
 }
 
 export function netnsDirOf(execRoot: string): string {

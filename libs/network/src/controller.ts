@@ -25,7 +25,7 @@ import { createNetns, deleteNetns, inNetns, netnsExists } from '@berth/native';
 import { openNetlink, openNetlinkIn, type Netlink } from '@berth/netlink';
 import { addressOf, bitsOfCidr, cidrOf, contains, ipOfCidr, overlaps, prefixOf, type Prefix } from './cidr.js';
 import { startEmbeddedDns, type DnsRecords, type EmbeddedDns } from './dns/index.js';
-import { compressBindings, expandBindings } from './ports.js';
+import { compressBindings, expandBindings, type PortRun } from './ports.js';
 import { NetworkStore } from './store.js';
 import type { EndpointRecord, NetworkRecord, PoolLease, SandboxRecord } from './types.js';
 
@@ -90,8 +90,8 @@ export interface SandboxView {
   id: string;
   key: string;
   endpoints: EndpointView[];
-  /** Published ports of the gateway endpoint (HostPort filled). */
-  ports: PortBinding[];
+  /** Published ports of the gateway endpoint (HostPort filled), as runs (expandBindings gives one per port). */
+  ports: PortRun[];
   exposed: TransportPort[];
 }
 
@@ -487,7 +487,7 @@ export class NetworkController {
   private sandboxView(s: SandboxRecord): SandboxView {
     const gwEp = s.endpoints.find((e) => e.gatewayEndpoint);
     return {
-      id: s.id, key: s.key, exposed: s.exposed, ports: expandBindings(gwEp?.ports ?? []),
+      id: s.id, key: s.key, exposed: s.exposed, ports: gwEp?.ports ?? [],
       endpoints: s.endpoints.map((e) => {
         const n = this.networks.get(e.networkId);
         return {

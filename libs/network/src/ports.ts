@@ -80,8 +80,12 @@ export function wirePorts(
       if (publishAll && !had) out.push({ Proto: proto, IP: '', Port: port, HostIP: '', HostPort: 0, HostPortEnd: 0 });
     }
   }
-  out.sort((a, b) => a.Proto - b.Proto || a.Port - b.Port);
-  expo.sort((a, b) => a.Proto - b.Proto || a.Port - b.Port);
+  // Usually in order already (the CLI sends ports in order); a 10,000-port range sorted by a
+  // comparator costs ~100 ms in berthd's interpreter-only V8.
+  const cmp = (a: TransportPort, b: TransportPort): number => a.Proto - b.Proto || a.Port - b.Port;
+  const sorted = <T extends TransportPort>(xs: T[]): boolean => xs.every((x, i) => i === 0 || cmp(xs[i - 1]!, x) <= 0);
+  if (!sorted(out)) out.sort(cmp);
+  if (!sorted(expo)) expo.sort(cmp);
   return { bindings: out, exposed: expo };
 }
 

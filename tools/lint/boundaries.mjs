@@ -367,7 +367,7 @@ export function checkBoundaries(root) {
             (testFile && (target.type === 'testkit' || (pkg.type === 'adapter' && target.type === 'adapter')));
           if (!ok) {
             const may = allowedImports[pkg.type];
-            add(file, line, `${pkg.name} (type:${pkg.type}) must not import ${targetName} (type:${target.type}); type:${pkg.type} may import ${may.length ? may.map((t) => `type:${t}`).join(', ') : 'no other package'}${pkg.type !== 'testkit' && pkg.type !== 'test' ? ' (test code also type:testkit, and an adapter\'s tests type:adapter)' : ''}`);
+            add(file, line, `${pkg.name} (type:${pkg.type}) must not import ${targetName} (type:${target.type}); type:${pkg.type} may import ${may.length ? may.map((t) => `type:${t}`).join(', ') : 'no other package'}${pkg.type !== 'testkit' && pkg.type !== 'test' ? (pkg.type === 'adapter' ? ' (test code also type:testkit and type:adapter)' : ' (test code also type:testkit)') : ''}`);
           }
         }
         if (!edges.has(pkg.name)) edges.set(pkg.name, new Map());

@@ -181,7 +181,7 @@ test('an arrow that points the wrong way by type tags is reported', () => {
   });
   assert.deepEqual(out, [
     'libs/errors/src/index.ts:1: @berth/errors (type:errors) must not import @berth/log (type:log); type:errors may import no other package (test code also type:testkit)',
-    'libs/native/src/index.ts:1: @berth/native (type:adapter) must not import @berth/runtime (type:domain); type:adapter may import type:contract, type:errors, type:log (test code also type:testkit)',
+    'libs/native/src/index.ts:1: @berth/native (type:adapter) must not import @berth/runtime (type:domain); type:adapter may import type:contract, type:errors, type:log (test code also type:testkit and type:adapter)',
     'test/e2e/src/run.test.ts:1: @berth/e2e (type:test) must not import @berth/berth-runtime (type:app); type:test may import type:core, type:domain, type:adapter, type:plugin, type:contract, type:errors, type:log, type:testkit, type:test, type:tool',
   ]);
 });
@@ -250,4 +250,17 @@ test('the CLI prints file:line: message lines and exits 1 on violations, 0 when 
     rmSync(dirty, { recursive: true, force: true });
     rmSync(clean, { recursive: true, force: true });
   }
+});
+
+test("an adapter's test code may import another adapter, its production code may not", () => {
+  const out = lint({
+    'libs/native': { name: '@berth/native', type: 'adapter' },
+    'libs/netlink': {
+      name: '@berth/netlink', type: 'adapter', deps: [], devDeps: ['@berth/native'],
+      files: { 'src/index.ts': "import '@berth/native';\n", 'test/privileged/netlink.test.ts': "import { inNetns } from '@berth/native';\n" },
+    },
+  });
+  assert.deepEqual(out, [
+    'libs/netlink/src/index.ts:1: @berth/netlink (type:adapter) must not import @berth/native (type:adapter); type:adapter may import type:contract, type:errors, type:log (test code also type:testkit and type:adapter)',
+  ]);
 });

@@ -83,15 +83,12 @@ export async function login(auth: AuthConfig, opts: RegistryClientOptions = {}):
     if (challenge.params.service !== undefined) tokenUrl.searchParams.set('service', challenge.params.service);
     tokenUrl.searchParams.set('account', creds.username);
     tokenUrl.searchParams.set('client_id', 'berth');
-    tokenUrl.searchParams.set('offline_token', 'true');
     const tres = await send({ method: 'GET', url: tokenUrl, headers: { ...base, authorization: basicHeader(creds) }, tlsInsecure: insecure, ...timeout });
     if (tres.status !== 200) throw await responseError(tres, `Get "${tokenUrl.origin}${tokenUrl.pathname}"`);
     let token: unknown;
-    let refresh: unknown;
     try {
       const parsed = JSON.parse((await readBody(tres, 1024 * 1024, 'token response')).toString('utf8')) as Record<string, unknown>;
       token = parsed.token ?? parsed.access_token;
-      refresh = parsed.refresh_token;
     } catch {
       token = undefined;
     }
@@ -100,7 +97,9 @@ export async function login(auth: AuthConfig, opts: RegistryClientOptions = {}):
     const check = await send({ method: 'GET', url, headers: { ...base, authorization: `Bearer ${token}` }, tlsInsecure: insecure, ...timeout });
     discard(check);
     if (check.status !== 200) throw unauthorized(`login attempt to ${url.href} failed with status: ${await statusLine(check)}`, check.status);
-    return { Status: 'Login Succeeded', IdentityToken: typeof refresh === 'string' ? refresh : '' };
+    // No offline token is asked for: pulls and pushes use the user and password the CLI keeps
+    // (they do not trade refresh tokens for access tokens).
+    return { Status: 'Login Succeeded', IdentityToken: '' };
   }
   throw lastErr ?? new BerthError('BERTH_REGISTRY_UNAVAILABLE', `${host}: no way to reach the registry`, {});
 }

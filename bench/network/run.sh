@@ -94,20 +94,30 @@ lo=$(gbits 127.0.0.1 "$lo_port")
 bp=$(free_port)
 "$berth" run -d --name bench-iperf -p "$bp:5201" bench-iperf >/dev/null
 bip_c=$("$berth" inspect -f '{{.NetworkSettings.IPAddress}}' bench-iperf)
-b_bridge=$(gbits "$bip_c" 5201)
-b_lo=$(gbits 127.0.0.1 "$bp")
-b_host=$([ -n "$host_ip" ] && gbits "$host_ip" "$bp" || echo -)
-"$berth" rm -f bench-iperf >/dev/null
-d_bridge=- d_lo=- d_host=-
 if [ $have_docker = 1 ]; then
   dp=$(free_port)
   $D run -d --name bench-iperf -p "$dp:5201" bench-iperf >/dev/null
   dip=$($D inspect -f '{{.NetworkSettings.IPAddress}}' bench-iperf)
-  d_bridge=$(gbits "$dip" 5201)
-  d_lo=$(gbits 127.0.0.1 "$dp")
-  d_host=$([ -n "$host_ip" ] && gbits "$host_ip" "$dp" || echo -)
-  $D rm -f bench-iperf >/dev/null
 fi
+# Rounds alternate between the engines (this host's load varies); the median of ROUNDS is shown.
+ROUNDS=${ROUNDS:-3}
+declare -A tp
+for _ in $(seq "$ROUNDS"); do
+  tp[b_bridge]+=" $(gbits "$bip_c" 5201)"
+  [ $have_docker = 1 ] && tp[d_bridge]+=" $(gbits "$dip" 5201)"
+  tp[b_lo]+=" $(gbits 127.0.0.1 "$bp")"
+  [ $have_docker = 1 ] && tp[d_lo]+=" $(gbits 127.0.0.1 "$dp")"
+  if [ -n "$host_ip" ]; then
+    tp[b_host]+=" $(gbits "$host_ip" "$bp")"
+    [ $have_docker = 1 ] && tp[d_host]+=" $(gbits "$host_ip" "$dp")"
+  fi
+done
+median() { [ -z "$1" ] && { echo -; return; }; tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+b_bridge=$(median "${tp[b_bridge]:-}") d_bridge=$(median "${tp[d_bridge]:-}")
+b_lo=$(median "${tp[b_lo]:-}") d_lo=$(median "${tp[d_lo]:-}")
+b_host=$(median "${tp[b_host]:-}") d_host=$(median "${tp[d_host]:-}")
+"$berth" rm -f bench-iperf >/dev/null
+[ $have_docker = 1 ] && $D rm -f bench-iperf >/dev/null
 
 # 2. the bridge's cost in run --rm
 hf() { # name cmd...
@@ -116,9 +126,12 @@ hf() { # name cmd...
   hyperfine -N -w 3 -r "$RUNS" --export-json "$work/$name.json" "$@" >"$work/$name.txt" 2>&1 || { cat "$work/$name.txt"; return 1; }
   jq -r '.results[] | (.median * 1000 * 10 | round / 10)' "$work/$name.json" | paste -sd' '
 }
-read -r b_none b_br <<<"$(hf berth_rm "$berth run --rm --network none busybox true" "$berth run --rm busybox true")"
-d_none=- d_br=-
-[ $have_docker = 1 ] && read -r d_none d_br <<<"$(hf docker_rm "$D run --rm --network none busybox true" "$D run --rm busybox true")"
+if [ $have_docker = 1 ]; then
+  read -r b_none b_br d_none d_br <<<"$(hf run_rm "$berth run --rm --network none busybox true" "$berth run --rm busybox true" "$D run --rm --network none busybox true" "$D run --rm busybox true")"
+else
+  read -r b_none b_br <<<"$(hf run_rm "$berth run --rm --network none busybox true" "$berth run --rm busybox true")"
+  d_none=- d_br=-
+fi
 
 # 3. a wide UDP range
 rss() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
@@ -141,7 +154,7 @@ rss2=$(rss "$berthd_pid")
 "$berth" rm -f bench-small >/dev/null
 
 echo
-echo "== bench/network (iperf3 ${SECS}s per case; Gbit/s) =="
+echo "== bench/network (iperf3 ${SECS}s per case, median of $ROUNDS alternating rounds; Gbit/s) =="
 printf '%-46s %8s %8s\n' case berth docker
 printf '%-46s %8s %8s\n' "loopback (host, the ceiling)" "$lo" "$lo"
 printf '%-46s %8s %8s\n' "host -> container over the bridge" "$b_bridge" "$d_bridge"

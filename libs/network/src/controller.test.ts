@@ -225,6 +225,11 @@ describe('NetworkController', () => {
       const want = (ip: string) => ({ ...sandboxReq(ip.replace(/\./g, '')), networks: [{ network: 'u', ipv4: ip }] });
       const sb = await c.createSandbox(want('10.77.0.9'));
       assert.equal(sb.endpoints[0]!.ipAddress, '10.77.0.9');
+      const peer = await c.createSandbox({ ...sandboxReq('peer'), networks: [{ network: 'u', aliases: ['db'] }] });
+      const records = (c as unknown as { records(id: string): { lookup(n: string): { a: string[] } | undefined } }).records(want('10.77.0.9').containerId);
+      for (const n of ['c-peer', 'db', 'db.u', 'c-peer.u', 'peer00000000']) assert.deepEqual(records.lookup(n)?.a, [peer.endpoints[0]!.ipAddress], n);
+      assert.equal(records.lookup('db.other'), undefined);
+      await c.removeSandbox(sandboxReq('peer').containerId);
       assert.deepEqual(r.dns, [sb.key], 'a user network gets the embedded DNS');
       await assert.rejects(c.createSandbox(want('10.78.0.9')), (e) => isInvalidArgument(e) && /does not belong/.test((e as Error).message));
       await assert.rejects(c.createSandbox({ ...sandboxReq('x'), networks: [{ network: 'bridge', ipv4: '10.100.0.9' }] }), /user configured subnets/);

@@ -754,7 +754,10 @@ export class NetworkController {
           const names = [t.containerName.toLowerCase(), t.containerId.slice(0, 12)];
           for (const ep of t.endpoints) {
             if (!nets.has(ep.networkId)) continue;
-            if (!names.includes(name) && !ep.aliases.some((x) => x.toLowerCase() === name)) continue;
+            // `name`, `alias`, `id12`, and each qualified with the network's name (`db.app`).
+            const suffix = `.${(this.networks.get(ep.networkId)?.Name ?? '').toLowerCase()}`;
+            const bare = name.endsWith(suffix) ? name.slice(0, -suffix.length) : name;
+            if (!names.includes(bare) && !ep.aliases.some((x) => x.toLowerCase() === bare)) continue;
             if (ep.addressV4) a.push(ipOfCidr(ep.addressV4));
             if (ep.addressV6) aaaa.push(ipOfCidr(ep.addressV6));
           }

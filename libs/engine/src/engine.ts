@@ -260,6 +260,11 @@ export class BerthEngine implements Engine {
     }
     for (const e of ctx.execs.values()) e.watch?.cancel();
     for (const close of [...ctx.closers]) close();
+    // Endpoint deletions still running in the background get a moment; the next start finishes the rest.
+    if (ctx.network) {
+      await Promise.race([ctx.network.settled(), new Promise((r) => setTimeout(r, 2000).unref())]);
+      ctx.network.close();
+    }
   }
 }
 

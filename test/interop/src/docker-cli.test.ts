@@ -123,4 +123,29 @@ describe('docker CLI against berthd', { timeout: 120_000 }, () => {
     assert.equal(stop.code, 1);
     assert.match(stop.stderr, /Error response from daemon: No such container: no-such-container/);
   });
+
+  test('networks: create with a subnet, run on it with --ip and an alias, inspect, a published port, connect, rm', async () => {
+    const net = name('net');
+    const id = (await ok(['network', 'create', '--subnet', '10.252.33.0/24', '--label', 'k=v', net])).trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    const ls = await ok(['network', 'ls', '--filter', 'label=k=v', '--format', '{{.Name}} {{.Driver}}']);
+    assert.equal(ls.trim(), `${net} bridge`);
+    const c = name('net-c');
+    await ok(['run', '-d', '--name', c, '--network', net, '--ip', '10.252.33.7', '--network-alias', 'svc', '-p', '127.0.0.1::80', 'busybox', 'httpd', '-f', '-p', '80']);
+    const insp = JSON.parse(await ok(['network', 'inspect', net])) as { Containers: Record<string, { Name: string; IPv4Address: string }>; IPAM: { Config: { Subnet: string }[] } }[];
+    assert.deepEqual(Object.values(insp[0]!.Containers).map((x) => [x.Name, x.IPv4Address]), [[c, '10.252.33.7/24']]);
+    const port = (await ok(['port', c, '80'])).trim();
+    assert.match(port, /^127\.0\.0\.1:\d+$/);
+    assert.equal((await ok(['run', '--rm', '--network', net, 'busybox', 'sh', '-c', 'wget -q -O /dev/null http://svc/ 2>&1; echo $?'])).trim().split('\n').pop(), '1', 'httpd answers 404 for / but the name resolved and connected');
+    await ok(['network', 'connect', 'bridge', c]);
+    const nets = JSON.parse(await ok(['inspect', '-f', '{{json .NetworkSettings.Networks}}', c])) as Record<string, { IPAddress: string }>;
+    assert.deepEqual(Object.keys(nets).sort(), ['bridge', net].sort());
+    const rmBusy = await docker(['network', 'rm', net]);
+    assert.equal(rmBusy.code, 1);
+    assert.match(rmBusy.stderr, /has active endpoints/);
+    await ok(['rm', '-f', c]);
+    await ok(['network', 'rm', net]);
+    const gone = await docker(['network', 'inspect', net]);
+    assert.notEqual(gone.code, 0);
+  });
 });

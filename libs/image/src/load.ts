@@ -19,7 +19,7 @@ import { isZstd, readTar, zstdDecompress } from '@berth/archive';
 import type { JsonMessage } from '@berth/api';
 import { BerthError } from '@berth/errors';
 import { parseTags } from './parts.js';
-import { asBuffer, coalesce } from './chunks.js';
+import { GUNZIP_OPTIONS, asBuffer } from './chunks.js';
 import { familiarString, fullString, parseNormalizedReference } from './reference.js';
 import type { StagedLayer } from './parts.js';
 import type { ImageStore } from './store.js';
@@ -102,7 +102,7 @@ async function* plain(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     for (let r = await it.next(); !r.done; r = await it.next()) yield asBuffer(r.value);
   })();
   if (head[0] === 0x1f && head[1] === 0x8b) {
-    const g = createGunzip();
+    const g = createGunzip(GUNZIP_OPTIONS);
     Readable.from(rest)
       .on('error', (e) => g.destroy(e))
       .pipe(g);
@@ -188,7 +188,7 @@ async function readArchive(
     return last !== null && last.state === 'staged' ? last : null;
   };
   try {
-    for await (const { header: h, body } of readTar(coalesce(plain(src)))) {
+    for await (const { header: h, body } of readTar(plain(src))) {
       const name = cleanName(h.name);
       if (++count > 1_000_000) throw invalid('archive has too many members');
       if (name === null) continue;

@@ -37,7 +37,7 @@ import { BerthError } from '@berth/errors';
 import type { Logger } from '@berth/log';
 import type { GraphDriver } from '@berth/plugin-api';
 import { chainIdOf, sha256Digest } from './chain.js';
-import { COALESCE, asBuffer, coalesce } from './chunks.js';
+import { COALESCE, GUNZIP_OPTIONS, asBuffer, coalesce } from './chunks.js';
 import { atomicWrite, randomId, syncDir } from './fsutil.js';
 import { parseNormalizedReference, type Reference } from './reference.js';
 import { TarSplitter, assembleTar, splitTarSize } from './tarsplit.js';
@@ -136,7 +136,7 @@ async function* plainTar(src: AsyncIterable<Buffer | string>, what: string): Asy
     for (let n = await it.next(); !n.done; n = await it.next()) yield asBuffer(n.value);
   })();
   if (head[0] === 0x1f && head[1] === 0x8b) {
-    const gunzip = createGunzip();
+    const gunzip = createGunzip(GUNZIP_OPTIONS);
     const piped = Readable.from(rest).on('error', (err) => gunzip.destroy(err));
     piped.pipe(gunzip);
     try {
@@ -212,9 +212,7 @@ async function applyOne(
 ): Promise<{ diffId: string; size: number; tmpDir: string }> {
   const rec = await startSplit(s.root);
   const hash = createHash('sha256');
-  // Pieces of ~1 MiB from here on: a socket gives 64 KiB, gunzip 16 KiB, and every piece costs
-  // a trip through each generator and stream below (bench/storage).
-  const it = coalesce(plainTar(src, what))[Symbol.asyncIterator]();
+  const it = plainTar(src, what)[Symbol.asyncIterator]();
   let done = false;
   // An error of the source (a digest check at its end, a broken gzip) is the layer's error,
   // whatever the driver made of the stream it saw fail.

@@ -9,7 +9,7 @@ import { BerthError, isNotFound } from '@berth/errors';
 import type { Logger } from '@berth/log';
 import type { GraphDriver } from '@berth/plugin-api';
 import { applyChanges } from './changes.js';
-import { asBuffer, coalesce } from './chunks.js';
+import { GUNZIP_OPTIONS, asBuffer } from './chunks.js';
 import { chainIdOf, sha256Digest } from './chain.js';
 import { tarTree } from './export.js';
 import { commitContainer, containerChanges, imageDiskUsage, imageHistory, pruneImages, type StoreAccess } from './container-ops.js';
@@ -364,7 +364,7 @@ export class ImageStore {
     try {
       await this.driver.create(cacheId, '');
       layerMade = true;
-      const size = await this.driver.applyDiff(cacheId, '', Readable.from(counted(coalesce(decompressed(src)))));
+      const size = await this.driver.applyDiff(cacheId, '', Readable.from(counted(decompressed(src))));
       await split.finish();
       const diffId = `sha256:${hash.digest('hex')}`;
       const chainId = chainIdOf(null, diffId);
@@ -808,7 +808,7 @@ async function* decompressed(src: AsyncIterable<Buffer | string>): AsyncGenerato
   if (head[0] === 0x1f && head[1] === 0x8b) {
     // pipe() does not forward a source error: without this, a client that goes away mid-import
     // is an unhandled 'error' (the daemon dies) or a gunzip that waits forever.
-    const gunzip = createGunzip();
+    const gunzip = createGunzip(GUNZIP_OPTIONS);
     yield* Readable.from(rest).on('error', (err) => gunzip.destroy(err)).pipe(gunzip) as AsyncIterable<Buffer>;
     return;
   }

@@ -1,11 +1,12 @@
 /**
  * `docker load`: a docker-archive (manifest.json, as `docker save` writes it, legacy or docker
  * 25+ layout) or an OCI image layout in a tar (oci-archive: index.json -> manifest -> config +
- * layers; nested indexes pick this host's platform), plain or gzip. The archive is extracted to
- * a private temp dir first (members come in any order), never trusting its names: only regular
- * files land on disk, under sanitised names; symlinks and hard links are kept as a table and
- * resolved inside the archive. Every image is then stored with addImage, which checks the diffIDs;
- * OCI blobs are also checked against their digests.
+ * layers; nested indexes pick this host's platform), plain or gzip. The archive is read once,
+ * never trusting its names (members come in any order): layers are applied as they arrive
+ * (readArchive), small members are held in memory, anything else is spooled to a private temp
+ * dir under sanitised names; symlinks and hard links are kept as a table and resolved inside
+ * the archive. Every image is then stored with addImage, which checks the diffIDs; OCI blobs are
+ * also checked against their digests. Layers no image takes are removed at the end.
  */
 import { createHash } from 'node:crypto';
 import * as fsSync from 'node:fs';
@@ -111,7 +112,9 @@ async function* plain(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   else yield* rest;
 }
 
+/** What may be held in memory while an archive is read; the rest is spooled to disk. */
 const MEM_TOTAL = 64 << 20;
+const MEM_MEMBERS = 10_000;
 
 /** The first bytes of a member (at least `n`, or all of it), and the rest as a generator. */
 async function peek(body: AsyncGenerator<Buffer>, n: number): Promise<{ head: Buffer; rest: AsyncGenerator<Buffer> }> {
@@ -233,7 +236,7 @@ async function readArchive(
         continue;
       }
       staged.delete(name);
-      if (h.size <= MAX_JSON && memBytes + h.size <= MEM_TOTAL) {
+      if (h.size <= MAX_JSON && memBytes + h.size <= MEM_TOTAL && mem.size < MEM_MEMBERS) {
         const parts: Buffer[] = [];
         for await (const b of rest) parts.push(b);
         const buf = Buffer.concat(parts);

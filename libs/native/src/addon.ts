@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { BerthError } from '@berth/errors';
 import { nativePaths } from './paths.js';
-import type { StatfsInfo } from './syscalls.js';
+import type { BpfQuery, StatfsInfo } from './syscalls.js';
 
 /** The raw functions of the addon. Failures throw an Error with errno, code, syscall, path, dest. */
 export interface NativeAddon {
@@ -21,10 +21,15 @@ export interface NativeAddon {
   pidfdOpen(pid: number): number;
   pidfdSendSignal(pidfd: number, sig: number): void;
   compileSeccomp(profile: object): { bpf: Buffer; skipped: string[]; sameAsDefault: string[] };
+  bpfProgLoadCgroupDevice(insns: Buffer, license: string): number;
+  bpfProgAttach(progFd: number, targetFd: number, attachType: number, flags: number, replaceFd?: number): void;
+  bpfProgDetach(progFd: number, targetFd: number, attachType: number): void;
+  bpfProgQuery(targetFd: number, attachType: number): BpfQuery;
+  bpfProgGetFdById(id: number): number;
 }
 
 /** The addon contract this TypeScript was written against (addon.cc exports `abiVersion`). */
-const expectedAbi = 1;
+const expectedAbi = 2;
 
 let loaded: NativeAddon | undefined;
 

@@ -55,7 +55,8 @@ export {
 export { nativePaths } from './paths.js';
 export type { NativePaths } from './paths.js';
 export { realSyscalls, toSystemError } from './syscalls.js';
-export type { Syscalls, StatfsInfo } from './syscalls.js';
+export type { Syscalls, StatfsInfo, BpfQuery } from './syscalls.js';
+export { BPF_CGROUP_DEVICE, BPF_PROG_TYPE_CGROUP_DEVICE, BPF_F_ALLOW_OVERRIDE, BPF_F_ALLOW_MULTI, BPF_F_REPLACE } from './bpf.js';
 export { inNetns } from './netns.js';
 export { createNetns, deleteNetns, netnsExists } from './netns-files.js';
 export { seccompActions, seccompOperators, seccompFilterFlags } from './seccomp.js';

@@ -1,4 +1,4 @@
-import { BerthError, SystemError } from '@berth/errors';
+import { BerthError, SystemError, wrap } from '@berth/errors';
 import { loadAddon, type NativeAddon } from './addon.js';
 import type { CompiledSeccomp, OciSeccomp } from './seccomp.js';
 
@@ -13,6 +13,12 @@ export interface StatfsInfo {
   ffree: number;
   /** ST_* mount flags. */
   flags: number;
+}
+
+/** BPF_PROG_QUERY on a cgroup: the programs attached to it directly, and their attach flags. */
+export interface BpfQuery {
+  attachFlags: number;
+  progIds: number[];
 }
 
 /**
@@ -45,6 +51,24 @@ export interface Syscalls {
   compileSeccomp(profile: OciSeccomp): Buffer;
   /** compileSeccomp, also reporting the syscall names that were left out and why. */
   compileSeccompDetailed(profile: OciSeccomp): CompiledSeccomp;
+  /**
+   * bpf(BPF_PROG_LOAD) of a BPF_PROG_TYPE_CGROUP_DEVICE program: `insns` is struct bpf_insn[]
+   * (8 bytes each). Returns the program fd (close-on-exec); the caller closes it. A verifier
+   * refusal throws a SystemError with syscall bpf_prog_load (EACCES / EINVAL).
+   */
+  bpfProgLoadCgroupDevice(insns: Buffer, license: string): number;
+  /**
+   * bpf(BPF_PROG_ATTACH): attaches `progFd` to `targetFd` (a cgroup directory fd) for
+   * `attachType` (BPF_CGROUP_DEVICE) with BPF_F_* `flags`; `replaceFd` with BPF_F_REPLACE.
+   * The attachment outlives both fds; it ends with a detach or the cgroup's removal.
+   */
+  bpfProgAttach(progFd: number, targetFd: number, attachType: number, flags: number, replaceFd?: number): void;
+  /** bpf(BPF_PROG_DETACH) of one program from a cgroup. */
+  bpfProgDetach(progFd: number, targetFd: number, attachType: number): void;
+  /** bpf(BPF_PROG_QUERY): the programs attached to the cgroup itself (not inherited ones). */
+  bpfProgQuery(targetFd: number, attachType: number): BpfQuery;
+  /** bpf(BPF_PROG_GET_FD_BY_ID): a new fd (close-on-exec) for a loaded program. */
+  bpfProgGetFdById(id: number): number;
 }
 
 interface AddonErrorFields {
@@ -100,6 +124,18 @@ function compile(addon: NativeAddon, profile: OciSeccomp): CompiledSeccomp {
   }
 }
 
+/** bpf_prog_load; a verifier refusal keeps its errno (cause) and says why (the log's last lines). */
+function bpfLoad(addon: NativeAddon, insns: Buffer, license: string): number {
+  try {
+    return addon.bpfProgLoadCgroupDevice(insns, license);
+  } catch (err) {
+    const cause = toSystemError(err);
+    if (!isAddonError(err) || err.reason === undefined) throw cause;
+    const lines = err.reason.trim().split('\n').slice(-3).join(' | ');
+    throw wrap(cause, `BPF verifier refused the program (${lines})`);
+  }
+}
+
 let real: Syscalls | undefined;
 
 /**
@@ -124,6 +160,11 @@ export function realSyscalls(): Syscalls {
     pidfdSendSignal: (pidfd, signal) => call(() => a.pidfdSendSignal(pidfd, signal)),
     compileSeccomp: (profile) => compile(a, profile).bpf,
     compileSeccompDetailed: (profile) => compile(a, profile),
+    bpfProgLoadCgroupDevice: (insns, license) => bpfLoad(a, insns, license),
+    bpfProgAttach: (progFd, targetFd, attachType, flags, replaceFd) => call(() => a.bpfProgAttach(progFd, targetFd, attachType, flags, replaceFd)),
+    bpfProgDetach: (progFd, targetFd, attachType) => call(() => a.bpfProgDetach(progFd, targetFd, attachType)),
+    bpfProgQuery: (targetFd, attachType) => call(() => a.bpfProgQuery(targetFd, attachType)),
+    bpfProgGetFdById: (id) => call(() => a.bpfProgGetFdById(id)),
   };
   return real;
 }

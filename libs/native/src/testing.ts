@@ -3,7 +3,8 @@ import { constants as osConstants } from 'node:os';
 import { SystemError } from '@berth/errors';
 import { XATTR_CREATE, XATTR_REPLACE } from './constants.js';
 import type { CompiledSeccomp, OciSeccomp } from './seccomp.js';
-import type { StatfsInfo, Syscalls } from './syscalls.js';
+import type { BpfQuery, StatfsInfo, Syscalls } from './syscalls.js';
+import { BPF_F_REPLACE } from './bpf.js';
 
 export type SyscallName = keyof Syscalls;
 
@@ -36,6 +37,11 @@ const kernelName: Record<SyscallName, string> = {
   pidfdSendSignal: 'pidfd_send_signal',
   compileSeccomp: 'seccomp_compile',
   compileSeccompDetailed: 'seccomp_compile',
+  bpfProgLoadCgroupDevice: 'bpf_prog_load',
+  bpfProgAttach: 'bpf_prog_attach',
+  bpfProgDetach: 'bpf_prog_detach',
+  bpfProgQuery: 'bpf_prog_query',
+  bpfProgGetFdById: 'bpf_prog_get_fd_by_id',
 };
 
 /** path and dest of the error the real call would throw for these arguments. */
@@ -71,6 +77,10 @@ function allowAllProgram(): Buffer {
  * XATTR_CREATE / XATTR_REPLACE honoured); pidfdOpen hands out fds from 1000 up; gettid is
  * process.pid; statfs answers zeros and compileSeccomp an allow-all program unless told
  * otherwise with `respond`. `failOn` makes a call throw the SystemError the real one would.
+ * bpf: bpfProgLoadCgroupDevice hands out fds (from 1000 up) for programs with ids from 1 up;
+ * attach / detach / query keep the list of program ids per target fd (BPF_F_REPLACE swaps the
+ * replaced one in place); bpfProgGetFdById gives a new fd for a loaded id, else ENOENT.
+ * `bpfAttached(targetFd)` returns the attached programs' instructions, in order.
  */
 export class RecordingSyscalls implements Syscalls {
   readonly calls: SyscallCall[] = [];
@@ -78,6 +88,12 @@ export class RecordingSyscalls implements Syscalls {
   private readonly responses = new Map<SyscallName, (...args: never[]) => unknown>();
   private readonly xattrs = new Map<string, Buffer>();
   private nextFd = 1000;
+  private nextProgId = 1;
+  /** fd -> program id, and program id -> its instructions. */
+  private readonly progFds = new Map<number, number>();
+  private readonly progInsns = new Map<number, Buffer>();
+  /** target fd -> attached program ids, in attach order. */
+  private readonly attachedIds = new Map<number, number[]>();
 
   /**
    * From now on, calls to `name` (those matching `predicate`, if given) throw a SystemError
@@ -112,6 +128,23 @@ export class RecordingSyscalls implements Syscalls {
     this.failures.length = 0;
     this.responses.clear();
     this.xattrs.clear();
+    this.progFds.clear();
+    this.progInsns.clear();
+    this.attachedIds.clear();
+  }
+
+  /** The instructions of the programs attached to `targetFd` (bpf model), in attach order. */
+  bpfAttached(targetFd: number): Buffer[] {
+    return (this.attachedIds.get(targetFd) ?? []).map((id) => Buffer.from(this.progInsns.get(id)!));
+  }
+
+  private bpfFail(code: 'EBADF' | 'ENOENT' | 'EEXIST', syscall: string): never {
+    throw new SystemError({ errno: osConstants.errno[code], code, syscall });
+  }
+
+  private progId(fd: number, syscall: string): number {
+    const id = this.progFds.get(fd);
+    return id === undefined ? this.bpfFail('EBADF', syscall) : id;
   }
 
   private run<K extends SyscallName>(name: K, args: Parameters<Syscalls[K]>, model: () => ReturnType<Syscalls[K]>): ReturnType<Syscalls[K]> {
@@ -192,6 +225,58 @@ export class RecordingSyscalls implements Syscalls {
 
   compileSeccompDetailed(profile: OciSeccomp): CompiledSeccomp {
     return this.run('compileSeccompDetailed', [profile], () => ({ bpf: allowAllProgram(), skipped: [], sameAsDefault: [] }));
+  }
+
+  bpfProgLoadCgroupDevice(insns: Buffer, license: string): number {
+    return this.run('bpfProgLoadCgroupDevice', [insns, license], () => {
+      const id = this.nextProgId++;
+      const fd = this.nextFd++;
+      this.progInsns.set(id, Buffer.from(insns));
+      this.progFds.set(fd, id);
+      return fd;
+    });
+  }
+
+  bpfProgAttach(progFd: number, targetFd: number, attachType: number, flags: number, replaceFd?: number): void {
+    this.run('bpfProgAttach', [progFd, targetFd, attachType, flags, replaceFd], () => {
+      const id = this.progId(progFd, 'bpf_prog_attach');
+      const list = this.attachedIds.get(targetFd) ?? [];
+      if (list.includes(id)) this.bpfFail('EEXIST', 'bpf_prog_attach');
+      if (flags & BPF_F_REPLACE) {
+        const at = list.indexOf(this.progId(replaceFd ?? -1, 'bpf_prog_attach'));
+        if (at < 0) this.bpfFail('ENOENT', 'bpf_prog_attach');
+        list[at] = id;
+      } else {
+        list.push(id);
+      }
+      this.attachedIds.set(targetFd, list);
+    });
+  }
+
+  bpfProgDetach(progFd: number, targetFd: number, attachType: number): void {
+    this.run('bpfProgDetach', [progFd, targetFd, attachType], () => {
+      const id = this.progId(progFd, 'bpf_prog_detach');
+      const list = this.attachedIds.get(targetFd) ?? [];
+      const at = list.indexOf(id);
+      if (at < 0) this.bpfFail('ENOENT', 'bpf_prog_detach');
+      list.splice(at, 1);
+    });
+  }
+
+  bpfProgQuery(targetFd: number, attachType: number): BpfQuery {
+    return this.run('bpfProgQuery', [targetFd, attachType], () => {
+      const progIds = [...(this.attachedIds.get(targetFd) ?? [])];
+      return { attachFlags: 0, progIds };
+    });
+  }
+
+  bpfProgGetFdById(id: number): number {
+    return this.run('bpfProgGetFdById', [id], () => {
+      if (!this.progInsns.has(id)) this.bpfFail('ENOENT', 'bpf_prog_get_fd_by_id');
+      const fd = this.nextFd++;
+      this.progFds.set(fd, id);
+      return fd;
+    });
   }
 }
 

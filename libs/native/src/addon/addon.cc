@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "bpf.h"
 #include "errors.h"
 #include "seccomp.h"
 
@@ -213,8 +214,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));
   exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal, "pidfdSendSignal"));
   exports.Set("compileSeccomp", Napi::Function::New(env, CompileSeccomp, "compileSeccomp"));
+  exports.Set("bpfProgLoadCgroupDevice", Napi::Function::New(env, BpfProgLoadCgroupDevice, "bpfProgLoadCgroupDevice"));
+  exports.Set("bpfProgAttach", Napi::Function::New(env, BpfProgAttach, "bpfProgAttach"));
+  exports.Set("bpfProgDetach", Napi::Function::New(env, BpfProgDetach, "bpfProgDetach"));
+  exports.Set("bpfProgQuery", Napi::Function::New(env, BpfProgQuery, "bpfProgQuery"));
+  exports.Set("bpfProgGetFdById", Napi::Function::New(env, BpfProgGetFdById, "bpfProgGetFdById"));
   // Bumped when a function's contract changes, so addon.ts can refuse a stale build.
-  exports.Set("abiVersion", Napi::Number::New(env, 1));
+  exports.Set("abiVersion", Napi::Number::New(env, 2));
   return exports;
 }
 

@@ -15,39 +15,12 @@ RUNS=${RUNS:-30}
 DOCKER_BENCH_HOST=${DOCKER_BENCH_HOST:-unix:///run/docker-ref.sock}
 command -v hyperfine >/dev/null || { echo "hyperfine is needed (apt-get install hyperfine)"; exit 2; }
 
-work=$(mktemp -d /tmp/berth-bench-XXXXXX)
-exec_root=/run/berth-bench-$$
-sock=$exec_root/berth.sock
-mkdir -p "$exec_root"
-# Its own default bridge, subnet and chain prefix: another berthd on this host keeps berth0.
-tag=$(printf '%06x' $((RANDOM * RANDOM % 16777216)))
-bridge=bl$tag
-prefix=BL${tag^^}
-BERTH_IPTABLES_CHAIN_PREFIX=$prefix "$root/apps/berthd/bin/berthd" --data-root "$work/data" --exec-root "$exec_root" --host "unix://$sock" \
-  --pidfile "$exec_root/berthd.pid" --config-file "$exec_root/none.json" --log-level warn \
-  --bridge "$bridge" --bip "10.$((200 + RANDOM % 40)).$((RANDOM % 256)).1/24" >"$work/berthd.log" 2>&1 &
-berthd_pid=$!
-cleanup() {
-  BERTH_HOST=unix://$sock "$root/apps/berth/bin/berth" ps -aq 2>/dev/null | xargs -r env BERTH_HOST=unix://$sock "$root/apps/berth/bin/berth" rm -f >/dev/null 2>&1 || true
-  kill "$berthd_pid" 2>/dev/null || true
-  wait "$berthd_pid" 2>/dev/null || true
-  # A daemon that died leaves its storage mounts; detach them, deepest first.
-  awk -v w="$work" -v e="$exec_root" 'index($5, w) == 1 || index($5, e) == 1 { print $5 }' /proc/self/mountinfo |
-    sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-  ip link del "$bridge" 2>/dev/null || true
-  for t in nat filter; do
-    iptables -w -t $t -S | grep -- "-j $prefix" | sed 's/^-A/-D/' | while read -r r; do eval iptables -w -t $t "$r" || true; done
-    iptables -w -t $t -S | awk -v p="$prefix" '$1 == "-N" && index($2, p) == 1 { print $2 }' | while read -r c; do iptables -w -t $t -F "$c"; iptables -w -t $t -X "$c"; done
-  done
-  rm -rf "$work" "$exec_root"
-}
-trap cleanup EXIT
-for _ in $(seq 200); do [ -S "$sock" ] && break; sleep 0.05; done
-[ -S "$sock" ] || { echo "berthd did not start:"; cat "$work/berthd.log"; exit 1; }
+. "$root/bench/lib/berthd.sh"
+bench_berthd_start life
+trap bench_berthd_stop EXIT
 
 rss() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 fresh_kib=$(rss "$berthd_pid")
-export BERTH_HOST=unix://$sock
 berth="$root/apps/berth/bin/berth"
 tar=$(node "$root/tools/fixtures/bin/make-busybox-tar" 2>/dev/null | tail -1) # "<path>: <diff id>"
 tar=${tar%%: *}

@@ -22,40 +22,17 @@ PORTS=${PORTS:-10000}
 DOCKER_BENCH_HOST=${DOCKER_BENCH_HOST:-unix:///run/docker-ref.sock}
 for c in iperf3 hyperfine jq; do command -v $c >/dev/null || { echo "$c is needed (tools/setup.sh installs it)"; exit 2; }; done
 
-tag=$(printf '%06x' $((RANDOM * RANDOM % 16777216)))
-bridge=bn$tag
-prefix=BN${tag^^}
-bip="10.$((200 + RANDOM % 40)).$((RANDOM % 256)).1/24"
-work=$(mktemp -d /tmp/berth-bench-net-XXXXXX)
-exec_root=/run/berth-bench-net-$$
-sock=$exec_root/berth.sock
-mkdir -p "$exec_root"
-BERTH_IPTABLES_CHAIN_PREFIX=$prefix "$root/apps/berthd/bin/berthd" --data-root "$work/data" --exec-root "$exec_root" \
-  --host "unix://$sock" --pidfile "$exec_root/berthd.pid" --config-file "$exec_root/none.json" --log-level warn \
-  --bridge "$bridge" --bip "$bip" >"$work/berthd.log" 2>&1 &
-berthd_pid=$!
-export BERTH_HOST=unix://$sock
+. "$root/bench/lib/berthd.sh"
+bench_berthd_start net
 berth="$root/apps/berth/bin/berth"
 D="env DOCKER_HOST=$DOCKER_BENCH_HOST docker"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  "$berth" ps -aq 2>/dev/null | xargs -r "$berth" rm -f >/dev/null 2>&1 || true
   [ "${have_docker:-0}" = 1 ] && { $D rm -f bench-iperf bench-range >/dev/null 2>&1 || true; }
-  kill "$berthd_pid" 2>/dev/null || true
-  wait "$berthd_pid" 2>/dev/null || true
-  awk -v w="$work" -v e="$exec_root" 'index($5, w) == 1 || index($5, e) == 1 { print $5 }' /proc/self/mountinfo |
-    sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-  ip link del "$bridge" 2>/dev/null || true
-  for t in nat filter; do
-    iptables -w -t $t -S | grep -- "-j $prefix" | sed 's/^-A/-D/' | while read -r r; do eval iptables -w -t $t "$r" || true; done
-    iptables -w -t $t -S | awk -v p="$prefix" '$1 == "-N" && index($2, p) == 1 { print $2 }' | while read -r c; do iptables -w -t $t -F "$c"; iptables -w -t $t -X "$c"; done
-  done
-  rm -rf "$work" "$exec_root"
+  bench_berthd_stop
 }
 trap cleanup EXIT
-for _ in $(seq 200); do [ -S "$sock" ] && break; sleep 0.05; done
-[ -S "$sock" ] || { echo "berthd did not start:"; cat "$work/berthd.log"; exit 1; }
 
 # Images: busybox, and busybox + iperf3 with the libraries it links.
 tar=$(node "$root/tools/fixtures/bin/make-busybox-tar" 2>/dev/null | tail -1)
@@ -142,7 +119,7 @@ hi_p=$((lo_p + PORTS - 1))
 sleep 1
 rss0=$(rss "$berthd_pid")
 t_run=$(ms "$berth" run -d --name bench-range -p "$lo_p-$hi_p:$lo_p-$hi_p/udp" busybox sleep 600)
-rules=$(iptables -w -t nat -S "$prefix" | grep -c DNAT || true)
+rules=$(iptables -w -t nat -S "$bench_prefix" | grep -c DNAT || true)
 proxies=$(pgrep -fc "proxy.*$lo_p" || true)
 rss1=$(rss "$berthd_pid")
 t_ps=$(ms "$berth" ps)

@@ -162,28 +162,23 @@ export class NetworkController {
   }
 
   /** A built-in driver, else a plugin found by discovery (activated once, then kept). */
-  private async driver(name: string): Promise<NetworkDriver> {
-    const d = this.drivers.get(name);
+  private driver(name: string): Promise<NetworkDriver> {
+    return this.resolve(this.drivers, name, (n) => this.opts.plugins?.network(n));
+  }
+
+  private ipam(name: string): Promise<IpamDriver> {
+    return this.resolve(this.ipams, name || 'default', (n) => this.opts.plugins?.ipam(n));
+  }
+
+  private async resolve<T>(known: Map<string, T>, name: string, lookup: (name: string) => Promise<T> | undefined): Promise<T> {
+    const d = known.get(name);
     if (d) return d;
-    const found = await this.opts.plugins?.network(name).catch((err: unknown) => {
-      this.log.debug({ err, plugin: name }, 'network plugin lookup failed');
+    const found = await lookup(name)?.catch((err: unknown) => {
+      this.log.debug({ err, plugin: name }, 'plugin lookup failed');
       return undefined;
     });
     if (!found) throw new BerthError('BERTH_DRIVER_NOT_FOUND', `plugin "${name}" not found`);
-    this.drivers.set(name, found);
-    return found;
-  }
-
-  private async ipam(name: string): Promise<IpamDriver> {
-    const key = name || 'default';
-    const d = this.ipams.get(key);
-    if (d) return d;
-    const found = await this.opts.plugins?.ipam(key).catch((err: unknown) => {
-      this.log.debug({ err, plugin: key }, 'IPAM plugin lookup failed');
-      return undefined;
-    });
-    if (!found) throw new BerthError('BERTH_DRIVER_NOT_FOUND', `plugin "${key}" not found`);
-    this.ipams.set(key, found);
+    known.set(name, found);
     return found;
   }
 

@@ -21,3 +21,5 @@ export type {
   WeightDevice,
 } from './resources.js';
 export { deviceRule } from './v1.js';
+export { compileDeviceFilter, deviceFilterInsns, disassembleDeviceFilter, encodeInsns, installDeviceFilter, realDeviceBpf } from './device-filter.js';
+export type { BpfInsn, DeviceBpf, DeviceFilterInstall } from './device-filter.js';

@@ -1,6 +1,7 @@
 import { errnoCodeOf, wrap } from '@berth/errors';
 import { silentLogger, type Logger } from '@berth/log';
 import type { Ctx } from './common.js';
+import { realDeviceBpf, type DeviceBpf } from './device-filter.js';
 import { detectLayout, findUnifiedMount, parseMountinfo, type CgroupLayout } from './detect.js';
 import { realCgroupFs, realProcessKiller, type CgroupFs, type ProcessKiller } from './fs.js';
 import { normalizeCgroupPath } from './path.js';
@@ -20,6 +21,11 @@ export interface CreateCgroupManagerOptions {
   procCgroups?: string | undefined;
   /** The injected component logger (`cgroups`). */
   logger?: Logger | undefined;
+  /**
+   * cgroup v2 device filter seam (eBPF). Default: @berth/native's when `fs` is the host's;
+   * none with a fake `fs` (device rules are then a warning). Unused on v1.
+   */
+  deviceBpf?: DeviceBpf | undefined;
 }
 
 async function readOptional(fs: CgroupFs, path: string): Promise<string | undefined> {
@@ -49,7 +55,7 @@ export async function createCgroupManager(opts: CreateCgroupManagerOptions = {})
     throw wrap(err, 'detect cgroup layout');
   }
   ctx.logger.debug({ layout }, 'cgroup layout detected');
-  return layout.mode === 'v2' ? new V2Manager(ctx, layout) : new V1Manager(ctx, layout);
+  return layout.mode === 'v2' ? new V2Manager(ctx, layout, opts.deviceBpf ?? (fs === realCgroupFs ? realDeviceBpf() : undefined)) : new V1Manager(ctx, layout);
 }
 
 class V1Manager implements CgroupManager {
@@ -89,8 +95,9 @@ class V2Manager implements CgroupManager {
   constructor(
     ctx: Ctx,
     readonly layout: Extract<CgroupLayout, { mode: 'v2' }>,
+    deviceBpf: DeviceBpf | undefined,
   ) {
-    this.shared = { ctx, unified: layout.unified, enabled: new Set() };
+    this.shared = { ctx, unified: layout.unified, enabled: new Set(), deviceBpf };
   }
 
   normalizePath(path: string): string {

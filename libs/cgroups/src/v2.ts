@@ -15,6 +15,7 @@ import {
   type Ctx,
 } from './common.js';
 import type { UnifiedMount } from './detect.js';
+import { installDeviceFilter, type DeviceBpf } from './device-filter.js';
 import { blkioWeightToIoWeight, sharesToWeight, swapToV2, validateResources, type CgroupWarning, type Resources } from './resources.js';
 import type { CgroupHandle, CgroupStats, CpuStats, DestroyOptions, MemoryStats } from './types.js';
 
@@ -25,6 +26,8 @@ export interface V2Shared {
   enabled: Set<string>;
   /** Learnt once: io.bfq.weight (BFQ, v1 scale) or io.weight (v2 scale); null for none. */
   ioWeightFile?: 'io.bfq.weight' | 'io.weight' | null;
+  /** Loads and attaches the eBPF device filter; without it device rules are a warning. */
+  deviceBpf?: DeviceBpf | undefined;
 }
 
 const FREEZE_TIMEOUT_MS = 2000;
@@ -124,9 +127,7 @@ export class V2Group implements CgroupHandle {
       this.applyIo(r, warnings),
       this.applyHugetlb(r, warnings),
     ]);
-    if (r.devices !== undefined) {
-      warnings.push({ item: 'devices', reason: 'cgroup v2 controls devices with an eBPF program, which Berth does not load yet; the rules were not applied' });
-    }
+    if (r.devices !== undefined) this.applyDevices(r.devices, warnings);
     // Verbatim keys last, so they win over the mapped values.
     if (r.unified !== undefined) {
       for (const [key, value] of Object.entries(r.unified)) {
@@ -138,6 +139,20 @@ export class V2Group implements CgroupHandle {
       }
     }
     return warnings;
+  }
+
+  /**
+   * cgroup v2 has no devices controller: the rules become an eBPF program attached to the
+   * group (device-filter.ts), replacing the one attached before, so an update takes effect.
+   */
+  private applyDevices(rules: NonNullable<Resources['devices']>, warnings: CgroupWarning[]): void {
+    const bpf = this.s.deviceBpf;
+    if (bpf === undefined) {
+      warnings.push({ item: 'devices', reason: 'cgroup v2 controls devices with an eBPF program, and this manager was given no eBPF loader; the rules were not applied' });
+      return;
+    }
+    const done = installDeviceFilter(bpf, this.dir, rules);
+    this.s.ctx.logger.debug({ dir: this.dir, rules: rules.length, ...done }, 'device filter attached');
   }
 
   /** Writes a file of a controller; a missing file means the controller is not enabled here. */

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { silentLogger } from '@berth/log';
-import { Demuxer, MULTIPLEXED_STREAM, RAW_STREAM } from '@berth/api';
+import { Demuxer, MULTIPLEXED_STREAM, RAW_STREAM } from '@berth/api/wire';
 import { createServer } from './server.js';
 import { listen, parseHost } from './http/listen.js';
 import { TestEngine } from './test-engine.js';

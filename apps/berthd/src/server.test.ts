@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { silentLogger } from '@berth/log';
 import { BerthError, type ErrorCode } from '@berth/errors';
-import { Demuxer, MULTIPLEXED_STREAM, RAW_STREAM } from '@berth/api';
+import { Demuxer, MULTIPLEXED_STREAM, RAW_STREAM } from '@berth/api/wire';
 import { createServer } from './server.js';
 import { TestEngine } from './test-engine.js';
 

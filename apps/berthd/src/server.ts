@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { IncomingMessage } from 'node:http';
+import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
 import { BerthError } from '@berth/errors';
 import type { Engine } from '@berth/engine';
@@ -44,6 +45,19 @@ function mediaType(contentType: string | undefined): string {
 }
 
 /**
+ * Fastify's default schema compilers (ajv with its formats, fast-json-stringify: ~110 modules,
+ * ~1.5 MiB of heap) load when a route with a schema is set up; berthd's routes have none (bodies
+ * are checked by @berth/api's typebox schemas, answers written by sendJson), so they never load.
+ */
+function lazySchemaCompilers(): { buildValidator: (...args: unknown[]) => unknown; buildSerializer: (...args: unknown[]) => unknown } {
+  const load = (name: string) => createRequire(import.meta.resolve('fastify'))(name) as () => (...args: unknown[]) => unknown;
+  return {
+    buildValidator: (...args) => load('@fastify/ajv-compiler')()(...args),
+    buildSerializer: (...args) => load('@fastify/fast-json-stringify-compiler')()(...args),
+  };
+}
+
+/**
  * The Engine API over HTTP: a fastify instance (not listening; see listen.ts) whose routes
  * parse and validate requests, call one Engine method and write Docker's wire answers.
  */
@@ -60,6 +74,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     // Image references with registry, path, tag and digest exceed the default 100.
     routerOptions: { maxParamLength: 2048 },
     exposeHeadRoutes: false,
+    schemaController: { compilersFactory: lazySchemaCompilers() as never },
     bodyLimit: opts.bodyLimit ?? 4 * 1024 * 1024,
     // Every route is also served under /v<version>/: strip the prefix once, keep the version.
     rewriteUrl(req) {

@@ -4,7 +4,7 @@
  */
 import { PassThrough, Readable, type Duplex } from 'node:stream';
 import { BerthError } from '@berth/errors';
-import { API_VERSION, MIN_API_VERSION, StreamType, frame } from '@berth/api';
+import { API_VERSION, MIN_API_VERSION, StreamType, frame } from '@berth/api/wire';
 import type {
   ContainerCreateBody,
   ContainerCreateResponse,
@@ -26,7 +26,7 @@ import type {
   NetworkCreateRequest,
   NetworkCreateResponse,
   NetworkResource,
-} from '@berth/api';
+} from '@berth/api/wire';
 import type {
   AttachOptions,
   Engine,

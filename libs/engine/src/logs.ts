@@ -4,7 +4,7 @@
 import { statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { PassThrough, type Readable } from 'node:stream';
-import { frame, StreamType } from '@berth/api';
+import { frame, StreamType } from '@berth/api/wire';
 import { parseRfc3339Nano, rfc3339Nano } from './time.js';
 
 export interface LogEntry {

@@ -3,7 +3,7 @@
  * `adjective_surname` names.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import { isValidContainerName } from '@berth/api';
+import { isValidContainerName } from '@berth/api/wire';
 import { BerthError } from '@berth/errors';
 
 export function newId(): string {

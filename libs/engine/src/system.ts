@@ -1,8 +1,8 @@
 /** System views: version, info, and the events stream. */
 import { readdirSync } from 'node:fs';
 import { cpus, hostname as osHostname, release, totalmem, type as osType } from 'node:os';
-import type { InfoResponse, VersionResponse } from '@berth/api';
-import { API_VERSION, MIN_API_VERSION } from '@berth/api';
+import type { InfoResponse, VersionResponse } from '@berth/api/wire';
+import { API_VERSION, MIN_API_VERSION } from '@berth/api/wire';
 import type { EventsOptions, EventSubscription } from './contract.js';
 import type { EngineContext } from './context.js';
 import { checkFilterKeys, eventFilterKeys } from './filters.js';

@@ -32,4 +32,4 @@ export function parseRfc3339Nano(text: string): bigint | null {
   return BigInt(base) * 1_000_000n + frac;
 }
 
-export { humanDuration } from '@berth/api';
+export { humanDuration } from '@berth/api/wire';

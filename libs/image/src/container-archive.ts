@@ -9,7 +9,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { applyTar, encodeHeader, entryComponents, readTar, type ArchiveFs } from '@berth/archive';
-import { GoFileMode, type ContainerPathStat } from '@berth/api';
+import { GoFileMode, type ContainerPathStat } from '@berth/api/wire';
 import { BerthError } from '@berth/errors';
 import { tarTree } from './export.js';
 import { containerPathOf, pinDir, resolveInRoot } from './scoped-path.js';

@@ -24,9 +24,9 @@ export type { CommitOptions, ContainerChange, ImageDiskUsage, ImageHistoryItem, 
 export { resolveInRoot, pinDir, containerPathOf } from './scoped-path.js';
 export type { PinnedDir } from './scoped-path.js';
 export { statContainerPath, archiveContainerPath, extractToContainer, goFileMode } from './container-archive.js';
-export { goModeIsDir, goModeIsSymlink } from '@berth/api';
+export { goModeIsDir, goModeIsSymlink } from '@berth/api/wire';
 export type { ExtractOptions } from './container-archive.js';
-export type { ContainerPathStat } from '@berth/api';
+export type { ContainerPathStat } from '@berth/api/wire';
 export { planSave, writeSave } from './save.js';
 export type { SaveImage } from './save.js';
 export { loadArchive } from './load.js';

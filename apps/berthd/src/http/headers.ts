@@ -1,4 +1,4 @@
-import { API_VERSION } from '@berth/api';
+import { API_VERSION } from '@berth/api/wire';
 
 /**
  * The headers Docker's middleware puts on every response. The docker CLI parses the OS out of

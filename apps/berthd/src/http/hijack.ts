@@ -1,6 +1,6 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { MULTIPLEXED_STREAM, RAW_STREAM } from '@berth/api';
+import { MULTIPLEXED_STREAM, RAW_STREAM } from '@berth/api/wire';
 import type { StreamSession } from '@berth/engine';
 import type { Logger } from '@berth/log';
 import { canonicalHeaderName } from './headers.js';

@@ -1,6 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import type { ServerResponse } from 'node:http';
-import type { JsonMessage } from '@berth/api';
+import type { JsonMessage } from '@berth/api/wire';
 import { httpStatusOfKind, kindOf } from '@berth/errors';
 
 /**

@@ -20,7 +20,7 @@ interface UpgradeRoute {
 
 const routes: UpgradeRoute[] = [
   { pattern: /^\/containers\/([^/]+)\/attach$/, open: (engine, id, q) => engine.attachContainer(id, attachOptions(q)) },
-  { pattern: /^\/exec\/([^/]+)\/start$/, open: async (engine, id, _q, body) => engine.startExec(id, execStartBody(await body())) },
+  { pattern: /^\/exec\/([^/]+)\/start$/, open: async (engine, id, _q, body) => engine.startExec(id, await execStartBody(await body())) },
 ];
 
 function queryObject(params: URLSearchParams): Query {

@@ -1,5 +1,5 @@
 import { BerthError } from '@berth/errors';
-import { API_VERSION, MIN_API_VERSION } from '@berth/api';
+import { API_VERSION, MIN_API_VERSION } from '@berth/api/wire';
 
 /** Docker's path prefix: `/v1.47/containers/json` (regex `/v[0-9.]+`). */
 const VERSION_PREFIX = /^\/v([0-9.]+)(?=\/|\?|$)/;

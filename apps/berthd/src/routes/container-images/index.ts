@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BerthError } from '@berth/errors';
-import { parseFilters } from '@berth/api';
+import { parseFilters } from '@berth/api/wire';
 import type { CommitBody, ContainerPathStat } from '@berth/engine';
 import { all, bool, str } from '../../http/query.js';
 import { openStream, sendJson } from '../../http/reply.js';

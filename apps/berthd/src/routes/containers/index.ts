@@ -1,11 +1,12 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BerthError } from '@berth/errors';
-import { ContainerCreateBodySchema, MULTIPLEXED_STREAM, StreamType, frame, RAW_STREAM, checkBody, isValidContainerName, parseFilters } from '@berth/api';
-import type { ContainerCreateBody } from '@berth/api';
+import { MULTIPLEXED_STREAM, StreamType, frame, RAW_STREAM, isValidContainerName, parseFilters } from '@berth/api/wire';
+import type { ContainerCreateBody } from '@berth/api/wire';
 import type { AttachOptions, LogsOptions, StopOptions, WaitCondition } from '@berth/engine';
 import { bool, int, str, timestamp, type Query } from '../../http/query.js';
 import { JSON_TYPE, jsonBytes, openStream, sendEmpty, sendJson } from '../../http/reply.js';
 import { serveSession } from '../../http/hijack.js';
+import { checkBodyOf } from '../../http/schemas.js';
 import { versionAtLeast } from '../../http/version.js';
 import { paramsOf, queryOf, type RouteDeps } from '../deps.js';
 import { containerResourceRoutes } from './resources.js';
@@ -90,7 +91,7 @@ export function containerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const name = str(q, 'name');
     if (name !== undefined && name !== '') checkName(name);
     if (req.body === undefined || req.body === null) throw invalid('body', 'config cannot be empty in order to create a container');
-    const body = checkBody(ContainerCreateBodySchema, req.body) as ContainerCreateBody;
+    const body = (await checkBodyOf('ContainerCreateBodySchema', req.body)) as ContainerCreateBody;
     return sendJson(reply, 201, await engine.createContainer(name || undefined, body));
   });
 

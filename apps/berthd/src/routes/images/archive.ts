@@ -1,7 +1,7 @@
 /** `docker save` and `docker load`: GET /images/get, GET /images/{name}/get, POST /images/load. */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
-import type { JsonMessage } from '@berth/api';
+import type { JsonMessage } from '@berth/api/wire';
 import { BerthError } from '@berth/errors';
 import { all, bool, type Query } from '../../http/query.js';
 import { JSON_TYPE, errorMessage, openStream, writeMessage } from '../../http/reply.js';

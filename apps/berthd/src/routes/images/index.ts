@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BerthError } from '@berth/errors';
-import { parseFilters } from '@berth/api';
+import { parseFilters } from '@berth/api/wire';
 import { all, bool, str, type Query } from '../../http/query.js';
 import { MessageStream, errorMessage, sendJson } from '../../http/reply.js';
 import { paramsOf, queryOf, type RouteDeps } from '../deps.js';

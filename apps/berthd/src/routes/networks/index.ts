@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { BerthError } from '@berth/errors';
-import { parseFilters, type NetworkConnectRequest, type NetworkCreateRequest, type NetworkDisconnectRequest } from '@berth/api';
+import { parseFilters, type NetworkConnectRequest, type NetworkCreateRequest, type NetworkDisconnectRequest } from '@berth/api/wire';
 import { str } from '../../http/query.js';
 import { sendEmpty, sendJson } from '../../http/reply.js';
 import { paramsOf, queryOf, type RouteDeps } from '../deps.js';

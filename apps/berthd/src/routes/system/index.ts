@@ -1,4 +1,4 @@
-import { API_VERSION, parseFilters } from '@berth/api';
+import { API_VERSION, parseFilters } from '@berth/api/wire';
 import { BerthError } from '@berth/errors';
 import type { FastifyReply } from 'fastify';
 import type { RouteDeps } from '../deps.js';

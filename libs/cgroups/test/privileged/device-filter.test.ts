@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errnoCodeOf } from '@berth/errors';
 import { BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI, BPF_F_REPLACE } from '@berth/native';
-import { installDeviceFilter, parseMountinfo, realDeviceBpf, type DeviceBpf, type DeviceRule } from '../../src/index.js';
+import { createCgroupManager, installDeviceFilter, parseMountinfo, realDeviceBpf, type DeviceBpf, type DeviceRule } from '../../src/index.js';
 
 const cgroup2 = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).find((e) => e.fsType === 'cgroup2')?.mountPoint;
 const skip: string | false = process.getuid?.() !== 0 ? 'needs root' : cgroup2 === undefined ? 'no cgroup2 mount on this host' : false;
@@ -130,4 +130,34 @@ test('cgroup v2 device filter: the kernel refuses what the rules deny, and a rep
   // This kernel (5.6+) swaps it in one step: no moment with zero or two programs.
   assert.deepEqual(attachFlags, [BPF_F_ALLOW_MULTI, BPF_F_ALLOW_MULTI | BPF_F_REPLACE]);
   assert.deepEqual(await probe(dir, opens), ['ok', 'ok', 'EPERM', 'EPERM', 'ok', 'ok']);
+});
+
+test('v2 manager on this cgroup2 mount: device rules at create, replaced by an update, gone with the group', { skip }, async (t) => {
+  // Only the cgroup2 line of mountinfo: the manager sees a pure v2 host and takes its v2 path.
+  const line = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .find((l) => / - cgroup2 /.test(l))!;
+  const manager = await createCgroupManager({ mountinfo: `${line}\n` });
+  assert.equal(manager.version, 2);
+  const name = `${PREFIX}${randomBytes(3).toString('hex')}`;
+  const g = await manager.create(name, {
+    // What the engine sends for a plain container: deny all, Docker's defaults, one --device.
+    devices: [
+      { allow: false, access: 'rwm' },
+      { allow: true, type: 'c', access: 'm' },
+      { allow: true, type: 'b', access: 'm' },
+      { allow: true, type: 'c', major: 1, minor: 5, access: 'rwm' },
+      { allow: true, type: 'c', major: 1, minor: 7, access: 'r' },
+    ],
+  });
+  t.after(async () => {
+    await g.destroy({ kill: true });
+    assert.deepEqual(leaks(), [], 'cgroup directory left behind');
+  });
+  assert.deepEqual(g.warnings, []);
+  const dir = g.paths()['unified']!;
+  assert.deepEqual(await probe(dir, [['/dev/null', 'r'], ['/dev/zero', 'r+'], ['/dev/full', 'r'], ['/dev/full', 'r+']]), ['EPERM', 'ok', 'ok', 'EPERM']);
+  // berth update --privileged-like: allow everything now.
+  assert.deepEqual(await g.apply({ devices: [{ allow: true, access: 'rwm' }] }), []);
+  assert.deepEqual(await probe(dir, [['/dev/null', 'r'], ['/dev/zero', 'r+'], ['/dev/full', 'r'], ['/dev/full', 'r+']]), ['ok', 'ok', 'ok', 'ok']);
 });

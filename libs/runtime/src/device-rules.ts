@@ -28,7 +28,11 @@ export function containerDeviceRules(specRules: readonly DeviceRule[] | undefine
   );
   for (const d of devices ?? []) {
     if (d.type === 'p') continue;
-    rules.push({ allow: true, type: d.type === 'u' ? 'c' : d.type, major: d.major ?? 0, minor: d.minor ?? 0, access: 'rwm' });
+    const type = d.type === 'u' ? 'c' : d.type;
+    // A node the spec already has a rule for keeps that rule's access (`--device /dev/x:r`
+    // gives read only); the others may be used fully, as runc lets them.
+    const ruled = (specRules ?? []).some((r) => r.type === type && r.major === (d.major ?? 0) && r.minor === (d.minor ?? 0));
+    if (!ruled) rules.push({ allow: true, type, major: d.major ?? 0, minor: d.minor ?? 0, access: 'rwm' });
   }
   return rules;
 }

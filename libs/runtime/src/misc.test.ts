@@ -6,6 +6,7 @@ import { parseMountOptions } from './mount-options.js';
 import { validateSpec } from './spec.js';
 import { validateId } from './state-store.js';
 import { describeFailure, parseFailure } from './launch.js';
+import { containerDeviceRules } from './device-rules.js';
 
 test('signals by name, SIG name or number; anything else is refused', () => {
   assert.equal(parseSignal('TERM'), 15);
@@ -46,4 +47,19 @@ test('init failures map to messages and exit codes like docker (127 not found, 1
   assert.equal(describeFailure(parseFailure('error\t13\taccess\t/etc/passwd\t')).exitCode, 126);
   assert.equal(describeFailure(parseFailure('error\t2\tchdir\t/nope\t')).message, 'process.cwd: chdir /nope: ENOENT');
   assert.equal(describeFailure(parseFailure('error\t1\tmount\t/proc\tproc on /proc (proc)')).message, 'mount /proc: EPERM (proc on /proc (proc))');
+});
+
+test('device rules: a node with its own spec rule keeps that access; others are usable fully', () => {
+  const spec = [
+    { allow: false, access: 'rwm' },
+    { allow: true, type: 'c', major: 10, minor: 229, access: 'r' },
+  ];
+  const rules = containerDeviceRules(spec, [
+    { path: '/dev/fuse', type: 'c', major: 10, minor: 229 },
+    { path: '/dev/tty5', type: 'c', major: 4, minor: 5 },
+  ]);
+  // Last match wins: nothing after the spec's read-only rule widens 10:229.
+  const last = (t: string, ma: number, mi: number) => [...rules].reverse().find((r) => (r.type === undefined || r.type === 'a' || r.type === t) && (r.major === undefined || r.major === ma) && (r.minor === undefined || r.minor === mi) && r.access !== 'm');
+  assert.equal(last('c', 10, 229)?.access, 'r');
+  assert.deepEqual(last('c', 4, 5), { allow: true, type: 'c', major: 4, minor: 5, access: 'rwm' });
 });

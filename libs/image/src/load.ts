@@ -115,6 +115,8 @@ async function* plain(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
 /** What may be held in memory while an archive is read; the rest is spooled to disk. */
 const MEM_TOTAL = 64 << 20;
 const MEM_MEMBERS = 10_000;
+/** Layers applied while reading (an image has at most 128 here); later ones are spooled to disk. */
+const MAX_STAGED = 1000;
 
 /** The first bytes of a member (at least `n`, or all of it), and the rest as a generator. */
 async function peek(body: AsyncGenerator<Buffer>, n: number): Promise<{ head: Buffer; rest: AsyncGenerator<Buffer> }> {
@@ -203,7 +205,7 @@ async function readArchive(
       x.links.delete(name);
       mem.delete(name);
       const { head, rest } = await peek(body, 512);
-      if (h.size > 0 && looksLikeLayer(head)) {
+      if (h.size > 0 && all.length < MAX_STAGED && looksLikeLayer(head)) {
         // The digest of the stored bytes: the diffID for a plain tar, hashed apart for a compressed one.
         const compressed = isZstd(head) || (head[0] === 0x1f && head[1] === 0x8b);
         const raw = compressed ? createHash('sha256') : null;

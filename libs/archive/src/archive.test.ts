@@ -166,6 +166,29 @@ describe('applyTar', () => {
     assert.equal(fs.lstatSync(path.join(layer, 'f')).isFile(), true);
   });
 
+  it('entries in directories it made: repeats, late directory entries and replacements still work without lstat', async () => {
+    const { layer, outside } = freshLayer();
+    fs.writeFileSync(path.join(outside, 'victim'), 'keep');
+    const tar = tarOf([
+      { name: 'x/', type: 'dir', mode: 0o755 },
+      { name: 'x/a/b', data: 'b1' },
+      { name: 'x/a/', type: 'dir', mode: 0o700 },
+      { name: 'x/f', data: 'first' },
+      { name: 'x/f', data: 'second' },
+      { name: 'x/l', type: 'symlink', linkname: path.join(outside, 'victim') },
+      { name: 'x/l', data: 'not through the link' },
+      { name: 'y/z/f', data: 'z' },
+      { name: 'y/z', data: 'a file now' },
+    ]);
+    await applyTar(layer, Readable.from([tar]), { fs: fakeFs() });
+    assert.equal(fs.readFileSync(path.join(layer, 'x/a/b'), 'utf8'), 'b1');
+    assert.equal(fs.statSync(path.join(layer, 'x/a')).mode & 0o777, 0o700);
+    assert.equal(fs.readFileSync(path.join(layer, 'x/f'), 'utf8'), 'second');
+    assert.equal(fs.lstatSync(path.join(layer, 'x/l')).isFile(), true);
+    assert.equal(fs.readFileSync(path.join(outside, 'victim'), 'utf8'), 'keep');
+    assert.equal(fs.readFileSync(path.join(layer, 'y/z'), 'utf8'), 'a file now');
+  });
+
   it('refuses hard links that leave the layer', async () => {
     const { layer, outside } = freshLayer();
     fs.writeFileSync(path.join(outside, 'secret'), 's');

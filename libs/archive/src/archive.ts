@@ -95,6 +95,14 @@ export async function applyTar(dir: string, tar: Readable | AsyncIterable<Buffer
   const knownDirs = new Set<string>(['']);
   /** Paths written by this layer: whiteouts and opaque markers never hide them. */
   const written = new Set<string>();
+  /**
+   * Directories this apply made (empty when made, and only we write into the layer while it is
+   * applied): an entry below one whose path was not written before needs no lstat to know it
+   * is new. In a layer applied from scratch that is every entry (bench/storage).
+   */
+  const madeDirs = new Set<string>();
+  /** Overlay whiteout devices made for names of this layer's directories. */
+  const whiteouts = new Set<string>();
   const dirTimes: { p: string; mtime: number }[] = [];
   let size = 0;
 
@@ -114,6 +122,7 @@ export async function applyTar(dir: string, tar: Readable | AsyncIterable<Buffer
         if (!create) throw archiveError(entry, `${rel} does not exist in the layer`);
         fsSync.mkdirSync(abs, { mode: 0o755 });
         fsSync.chmodSync(abs, 0o755);
+        madeDirs.add(rel);
       } else if (st.isSymbolicLink()) {
         throw archiveError(entry, `refusing to write through symlink ${rel}`);
       } else if (!st.isDirectory()) {
@@ -126,6 +135,7 @@ export async function applyTar(dir: string, tar: Readable | AsyncIterable<Buffer
   const forget = (rel: string): void => {
     // A replaced or deleted directory takes everything below it out of the cache.
     for (const d of knownDirs) if (d === rel || d.startsWith(`${rel}/`)) knownDirs.delete(d);
+    for (const d of madeDirs) if (d === rel || d.startsWith(`${rel}/`)) madeDirs.delete(d);
   };
 
   const removeLower = (rel: string, abs: string): void => {
@@ -153,6 +163,7 @@ export async function applyTar(dir: string, tar: Readable | AsyncIterable<Buffer
             const victimAbs = path.join(parentAbs, victim);
             if ((lstatOrNull(victimAbs)) !== null) removeLower(victimRel, victimAbs);
             opts.fs.mknod(victimAbs, S_IFCHR, 0, 0);
+            whiteouts.add(victimRel);
             fsSync.lchownSync(victimAbs, h.uid, h.gid);
           }
         }
@@ -185,17 +196,21 @@ export async function applyTar(dir: string, tar: Readable | AsyncIterable<Buffer
       }
       if (parts.length > 0) ensureParents(h.name, parentParts, true);
       const abs = under(rel);
+      const isNew = !written.has(rel) && !whiteouts.has(rel) && !knownDirs.has(rel) && madeDirs.has(parentParts.join('/'));
       written.add(rel);
 
       if (parts.length === 0) {
         // The layer root itself ("./"): metadata only.
         if (h.type !== 'dir') throw archiveError(h.name, 'the layer root must be a directory');
       } else {
-        const existing = lstatOrNull(abs);
+        const existing = isNew ? null : lstatOrNull(abs);
         if (existing !== null && !(existing.isDirectory() && h.type === 'dir')) removeLower(rel, abs);
         switch (h.type) {
           case 'dir':
-            if (existing === null || !existing.isDirectory()) fsSync.mkdirSync(abs, { mode: 0o700 });
+            if (existing === null || !existing.isDirectory()) {
+              fsSync.mkdirSync(abs, { mode: 0o700 });
+              madeDirs.add(rel);
+            }
             knownDirs.add(rel);
             break;
           case 'file': {

@@ -13,12 +13,17 @@
 # Peak RSS of berthd per phase: VmHWM after resetting it (`echo 5 > /proc/<pid>/clear_refs`).
 # Timing with hyperfine -N (the CLI's start included). Benchmarks print figures; they assert nothing.
 #
-# Measured here (2026-11-28, overlay2, RUNS=5..7, a shared 2-core VM with other work running;
-# medians in ms, berth / docker): import 2848/3338, 2741/3069; save 1682/2262, 1399/2160;
-# load 3155/3391, 3854/3791. Before that day's changes: 1.27, 1.32 and 1.35 times docker's.
-# Most of an import or load here is the kernel making 4 100 inodes: this ext4 has no journal,
-# so after an rmi it skips recently freed inodes one by one (ext4 recently_deleted) and a create
-# can take 0.3 ms; both daemons pay it, and more the more images the runs before removed.
+# Measured here (2026-11-28, overlay2, five runs of RUNS=5..7 on a shared 2-core VM with other
+# work running; medians in ms, berth/docker):
+#   import 2848/3338 3649/3287 2741/3069 3432/3384 3022/2393   (geometric mean of ratios 1.01)
+#   save   1682/2262 1394/1490 1399/2160 1442/1773 1851/2293   (0.78)
+#   load   3155/3391 2777/3176 3854/3791 3487/3769 3537/2925   (0.99)
+# Before that day's changes: 1.27, 1.32 and 1.35 times docker's. Most of an import or load here
+# is the kernel making 4 100 inodes: this ext4 has no journal, so after an rmi it skips recently
+# freed inodes one by one (ext4 recently_deleted) and a create can take 0.3 ms; both daemons pay
+# it, and more the more images the runs before removed. berthd's user CPU for an import is about
+# 1 s against dockerd's 1.2-1.4 s plus its untar child's; docker does the untar in a second
+# process, in parallel with receiving and hashing, which wins when the machine is idle.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)

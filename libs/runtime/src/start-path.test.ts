@@ -101,9 +101,11 @@ test('start returns as soon as the init writes its byte, however long the init t
       assert.ok(wroteAt > 0, 'resolved before the byte was written');
       lags.push(performance.now() - wroteAt);
     }
-    // A sleep-and-retry loop (1-10 ms back-off) lands up to 10 ms after the write; a watched fd
-    // on the next turn of the event loop.
-    assert.ok(Math.max(...lags) < 3, `lags ${lags.map((l) => l.toFixed(2)).join(' ')} ms`);
+    // A sleep-and-retry loop (1-10 ms back-off) lands up to 10 ms after the write, ~5 ms in the
+    // middle; a watched fd on the next turn of the event loop. The median keeps one late turn
+    // of a loaded host (CI saw a single 3.01 ms) from deciding.
+    const median = [...lags].sort((a, b) => a - b)[Math.floor(lags.length / 2)]!;
+    assert.ok(median < 1.5 && Math.max(...lags) < 10, `lags ${lags.map((l) => l.toFixed(2)).join(' ')} ms`);
   } finally {
     f.cleanup();
   }

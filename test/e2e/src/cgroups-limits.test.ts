@@ -136,8 +136,9 @@ describe('berth and berthd: resource limits bite', { timeout: 240_000 }, () => {
     assert.ok(cores >= 0.35 && cores <= 0.65, `busy loop used ${cores.toFixed(3)} cores under --cpus 0.5`);
     const throttled = (): number => Number(/nr_throttled (\d+)/.exec(cgRead('cpu', id, 'cpu.stat'))![1]);
     const th0 = throttled();
-    await sleep(500);
-    assert.ok(throttled() > th0, 'the kernel throttles the loop under the quota');
+    await sleep(1000);
+    const under = throttled() - th0;
+    assert.ok(under >= 3, `the kernel throttles the loop under the quota (${under} periods of 10 in 1 s)`);
     // After `update --cpus 1` a one-thread loop never hits the quota again.
     await ok(['update', '--cpus', '1', id]);
     if (V2) assert.equal(cgRead('cpu', id, 'cpu.max'), '100000 100000');
@@ -145,7 +146,9 @@ describe('berth and berthd: resource limits bite', { timeout: 240_000 }, () => {
     await sleep(300);
     const th1 = throttled();
     await sleep(1000);
-    assert.equal(throttled(), th1, 'no throttling after the update raised the quota');
+    // A one-thread loop may still brush the quota at a period edge now and then (CI saw one).
+    const after = throttled() - th1;
+    assert.ok(after <= 1 && after < under, `no throttling after the update raised the quota (${after} periods in 1 s, ${under} before)`);
     // Docker's stats formula on our JSON gives the same picture.
     const st = JSON.parse((await api('GET', `/containers/${id}/stats?stream=0`)).body) as {
       cpu_stats: { cpu_usage: { total_usage: number }; system_cpu_usage: number; online_cpus: number };

@@ -6,16 +6,10 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { berthCliPath, busyboxImageTar, startDaemon, type Daemon } from '@berth/test-support';
+import { berthCli, busyboxImageTar, startDaemon, type Daemon } from '@berth/test-support';
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 /** Why this host cannot run the aufs driver, or false. */
 function unavailable(): string | false {
@@ -40,20 +34,9 @@ function unavailable(): string | false {
 
 let daemon: Daemon;
 
-function berth(args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(berthCliPath(), args, { env: { ...process.env, BERTH_HOST: daemon.host }, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-async function ok(args: string[]): Promise<string> {
-  const r = await berth(args);
-  assert.equal(r.code, 0, `berth ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
+const cli = berthCli(() => daemon.host);
+const berth = cli.run;
+const ok = cli.ok;
 
 /** Mount points (mountinfo field 5) at or below `dir`. */
 function mountsUnder(dir: string): string[] {

@@ -12,8 +12,9 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { cpus } from 'node:os';
 import {
+  berthCli,
+  type CliResult,
   assertNoLeaksEventually,
-  berthCliPath,
   busyboxImageTar,
   restartDaemon,
   snapshotLeaks,
@@ -21,25 +22,13 @@ import {
   type Daemon,
 } from '@berth/test-support';
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 let daemon: Daemon;
 let leaks: Awaited<ReturnType<typeof snapshotLeaks>>;
 const V2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
 const NCPU = cpus().length;
 
-function berth(args: string[], opts: { timeoutMs?: number } = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(berthCliPath(), args, { env: { ...process.env, BERTH_HOST: daemon.host }, timeout: opts.timeoutMs ?? 30_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const berth = berthCli(() => daemon.host, { timeoutMs: 30_000 }).run;
 
 /** Ids of every container made here, checked for left-over cgroups at the end. */
 const made = new Set<string>();
@@ -301,7 +290,7 @@ describe('berth and berthd: resource limits bite', { timeout: 240_000 }, () => {
     assert.match(head!, /^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS$/);
     assert.match(row!, new RegExp(`^${id.slice(0, 12)}\\s+${n}\\s+\\d+\\.\\d\\d%\\s+\\S+ / 64MiB\\s+\\d+\\.\\d\\d%\\s+.* 1$`));
     assert.equal((await ok(['stats', '--no-stream', '--format', '{{.Name}} {{.PIDs}}', n])).trim(), `${n} 1`);
-    const docker = await new Promise<Result>((resolve) =>
+    const docker = await new Promise<CliResult>((resolve) =>
       execFile('docker', ['-H', daemon.host, 'stats', '--no-stream', '--format', '{{.Name}}|{{.MemUsage}}|{{.PIDs}}', n], { timeout: 20_000 }, (err, stdout, stderr) =>
         resolve({ code: err ? 1 : 0, stdout, stderr }),
       ),

@@ -5,35 +5,18 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
-import { berthCliPath, busyboxImageTar, startDaemon, type Daemon } from '@berth/test-support';
+import { berthCli, busyboxImageTar, startDaemon, type Daemon } from '@berth/test-support';
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 let daemon: Daemon;
 
-function berth(args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(berthCliPath(), args, { env: { ...process.env, BERTH_HOST: daemon.host }, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-async function ok(args: string[]): Promise<string> {
-  const r = await berth(args);
-  assert.equal(r.code, 0, `berth ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
+const cli = berthCli(() => daemon.host);
+const berth = cli.run;
+const ok = cli.ok;
 
 describe('berth import from a URL', { skip: process.getuid?.() !== 0 ? 'needs root (berthd)' : undefined, timeout: 120_000 }, () => {
   let server: Server;

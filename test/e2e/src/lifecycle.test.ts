@@ -5,11 +5,10 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import {
+  berthCli,
   assertNoLeaksEventually,
-  berthCliPath,
   busyboxImageTar,
   restartDaemon,
   snapshotLeaks,
@@ -17,28 +16,12 @@ import {
   type Daemon,
 } from '@berth/test-support';
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 let daemon: Daemon;
 
-function berth(args: string[], opts: { timeoutMs?: number } = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(berthCliPath(), args, { env: { ...process.env, BERTH_HOST: daemon.host }, timeout: opts.timeoutMs ?? 30_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-async function ok(args: string[]): Promise<string> {
-  const r = await berth(args);
-  assert.equal(r.code, 0, `berth ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
+const cli = berthCli(() => daemon.host, { timeoutMs: 30_000 });
+const berth = cli.run;
+const ok = cli.ok;
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

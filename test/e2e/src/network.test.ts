@@ -13,7 +13,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { berthCliPath, busyboxImageTar, redisImageTar, repoRoot, restartDaemon, startDaemon, type Daemon } from '@berth/test-support';
+import { berthCli, busyboxImageTar, redisImageTar, repoRoot, restartDaemon, startDaemon, type Daemon } from '@berth/test-support';
 
 interface Result {
   code: number;
@@ -32,13 +32,9 @@ function sh(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, t
   });
 }
 
-const berth = (args: string[]): Promise<Result> => sh(berthCliPath(), args, { ...process.env, BERTH_HOST: daemon.host });
-
-async function ok(args: string[]): Promise<string> {
-  const r = await berth(args);
-  assert.equal(r.code, 0, `berth ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
+const cli = berthCli(() => daemon.host, { timeoutMs: 30_000 });
+const berth = cli.run;
+const ok = cli.ok;
 
 async function fails(args: string[], code: number, pattern: RegExp): Promise<void> {
   const r = await berth(args);

@@ -5,18 +5,13 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { berthCliPath, startDaemon, type Daemon } from '@berth/test-support';
+import { berthCli, startDaemon, type Daemon } from '@berth/test-support';
 import { peerSkipReason, readBusyboxTar, skopeo, startDockerRegistry, writeOciLayout, type OciLayoutImage, type TestRegistry } from '@berth/registry/testing';
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 const skip = peerSkipReason() ?? (process.getuid?.() !== 0 ? 'needs root (berthd)' : undefined);
 
@@ -27,19 +22,9 @@ describe('berth pull of zstd layers pushed by skopeo', { skip, timeout: 120_000 
   let img: OciLayoutImage;
   const marker = `zstd-${process.pid}-${Date.now()}`;
 
-  function berth(args: string[]): Promise<Result> {
-    return new Promise((resolve) => {
-      execFile(berthCliPath(), args, { env: { ...process.env, BERTH_HOST: daemon.host, DOCKER_CONFIG: '/nonexistent', BERTH_CONFIG: '/nonexistent' }, timeout: 60_000 }, (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      });
-    });
-  }
-  async function ok(args: string[]): Promise<string> {
-    const r = await berth(args);
-    assert.equal(r.code, 0, `berth ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-    return r.stdout;
-  }
+  const cli = berthCli(() => daemon.host, { env: { DOCKER_CONFIG: '/nonexistent', BERTH_CONFIG: '/nonexistent' } });
+  const berth = cli.run;
+  const ok = cli.ok;
 
   before(async () => {
     const busybox = (await readBusyboxTar()) ?? assert.fail('the busybox fixture is missing: node tools/fixtures/bin/make-busybox-tar');

@@ -15,15 +15,25 @@ async function socketDir(kind: string): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), `berth-${kind}-sock-${process.pid}-`));
 }
 
-export function networkOverSocket(make: () => Promise<NetworkDriverHarness>): () => Promise<NetworkDriverHarness> {
+interface DriverHarness<D extends { readonly name: string }> {
+  driver: D;
+  cleanup(): Promise<void>;
+}
+
+/** The network or IPAM harness `make` gives, with its driver served and reached over a socket. */
+function overSocket<D extends { readonly name: string }, H extends DriverHarness<D>>(
+  kind: 'network' | 'ipam',
+  make: () => Promise<H>,
+): () => Promise<H> {
   return async () => {
     const h = await make();
-    const dir = await socketDir('net');
-    const server = await serve({ network: h.driver }, path.join(dir, `${h.driver.name}.sock`));
-    const client = connect(server.socketPaths[0]!, 'NetworkDriver', { name: h.driver.name, retry: { timeoutMs: 0 } });
+    const dir = await socketDir(kind);
+    const server = await serve({ [kind]: h.driver }, path.join(dir, `${h.driver.name}.sock`));
+    const opts = { name: h.driver.name, retry: { timeoutMs: 0 } };
+    const client = kind === 'network' ? connect(server.socketPaths[0]!, 'NetworkDriver', opts) : connect(server.socketPaths[0]!, 'IpamDriver', opts);
     return {
       ...h,
-      driver: client,
+      driver: client as unknown as D,
       cleanup: async () => {
         client.close();
         await server.close();
@@ -34,23 +44,12 @@ export function networkOverSocket(make: () => Promise<NetworkDriverHarness>): ()
   };
 }
 
+export function networkOverSocket(make: () => Promise<NetworkDriverHarness>): () => Promise<NetworkDriverHarness> {
+  return overSocket('network', make);
+}
+
 export function ipamOverSocket(make: () => Promise<IpamDriverHarness>): () => Promise<IpamDriverHarness> {
-  return async () => {
-    const h = await make();
-    const dir = await socketDir('ipam');
-    const server = await serve({ ipam: h.driver }, path.join(dir, `${h.driver.name}.sock`));
-    const client = connect(server.socketPaths[0]!, 'IpamDriver', { name: h.driver.name, retry: { timeoutMs: 0 } });
-    return {
-      ...h,
-      driver: client,
-      cleanup: async () => {
-        client.close();
-        await server.close();
-        await fs.rm(dir, { recursive: true, force: true });
-        await h.cleanup();
-      },
-    };
-  };
+  return overSocket('ipam', make);
 }
 
 export function graphOverSocket(make: () => Promise<GraphDriverHarness>): () => Promise<GraphDriverHarness> {

@@ -54,23 +54,38 @@ export interface ExchangeResult {
   errors: string[];
 }
 
+/**
+ * The one outcome of an exchange, whichever comes first (the answer, an error, the timeout, an
+ * abort); then the socket is released and nothing later counts.
+ */
+function settleOnce(
+  timeoutMs: number,
+  signal: AbortSignal,
+  release: () => void,
+  resolve: (reply: Buffer) => void,
+  reject: (err: Error) => void,
+): { finish(err: Error | undefined, reply?: Buffer): void; isDone(): boolean } {
+  let done = false;
+  const finish = (err: Error | undefined, reply?: Buffer): void => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort);
+    release();
+    if (err !== undefined) reject(err);
+    else resolve(reply!);
+  };
+  const onAbort = (): void => finish(new Error('closed'));
+  const timer = setTimeout(() => finish(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
+  signal.addEventListener('abort', onAbort);
+  return { finish, isDone: () => done };
+}
+
 /** One query to one resolver over UDP, from a fresh socket (a fresh source port per query). */
 function exchangeUdp(u: Upstream, query: Buffer, timeoutMs: number, signal: AbortSignal): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const sock = createSocket(u.family === 6 ? 'udp6' : 'udp4');
-    let done = false;
-    const finish = (err: Error | undefined, reply?: Buffer): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      sock.close();
-      if (err !== undefined) reject(err);
-      else resolve(reply!);
-    };
-    const onAbort = (): void => finish(new Error('closed'));
-    const timer = setTimeout(() => finish(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
-    signal.addEventListener('abort', onAbort);
+    const { finish, isDone } = settleOnce(timeoutMs, signal, () => sock.close(), resolve, reject);
     sock.on('error', (err) => finish(err));
     sock.on('message', (msg) => {
       // Something else (a late answer to another id): keep waiting for ours.
@@ -78,7 +93,7 @@ function exchangeUdp(u: Upstream, query: Buffer, timeoutMs: number, signal: Abor
     });
     // connect() makes the kernel drop datagrams from anyone else and report ICMP errors.
     sock.connect(u.port, u.address, () => {
-      if (!done) sock.send(query, (err) => { if (err) finish(err); });
+      if (!isDone()) sock.send(query, (err) => { if (err) finish(err); });
     });
   });
 }
@@ -88,19 +103,7 @@ function exchangeTcp(u: Upstream, query: Buffer, timeoutMs: number, signal: Abor
   return new Promise((resolve, reject) => {
     const sock = connect({ host: u.address, port: u.port, family: u.family });
     const reader = new FrameReader();
-    let done = false;
-    const finish = (err: Error | undefined, reply?: Buffer): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      sock.destroy();
-      if (err !== undefined) reject(err);
-      else resolve(reply!);
-    };
-    const onAbort = (): void => finish(new Error('closed'));
-    const timer = setTimeout(() => finish(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
-    signal.addEventListener('abort', onAbort);
+    const { finish } = settleOnce(timeoutMs, signal, () => sock.destroy(), resolve, reject);
     sock.on('error', (err) => finish(err));
     sock.on('close', () => finish(new Error('connection closed without an answer')));
     sock.on('connect', () => sock.write(frame(query)));

@@ -95,7 +95,15 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   await mkdir(execRoot, { recursive: true });
   const socket = path.join(execRoot, 'berth.sock');
   const net = opts.network === false ? undefined : (opts.net ?? uniqueNet());
-  return launch({ ...opts, dataRoot, execRoot }, socket, net);
+  try {
+    return await launch({ ...opts, dataRoot, execRoot }, socket, net);
+  } catch (err) {
+    // A daemon that never answered leaves nothing of this call behind.
+    if (net) await removeDaemonNet(net);
+    if (!opts.dataRoot) await rm(dataRoot, { recursive: true, force: true });
+    if (!opts.execRoot) await rm(execRoot, { recursive: true, force: true });
+    throw err;
+  }
 }
 
 async function launch(opts: DaemonOptions & { dataRoot: string; execRoot: string }, socket: string, net: DaemonNet | undefined): Promise<Daemon> {

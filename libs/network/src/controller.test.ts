@@ -106,6 +106,21 @@ describe('NetworkController', () => {
     }
   });
 
+  test('the default bridge that is already there keeps its address as the network subnet and gateway', async () => {
+    const r = rig();
+    try {
+      const nl = r.kernel.netlink();
+      await nl.createBridge('berth0');
+      await nl.setLink('berth0', { up: true });
+      await nl.addAddress('berth0', '10.66.0.1/24');
+      const c = await r.open();
+      assert.deepEqual(c.inspect('bridge').IPAM.Config[0], { Subnet: '10.66.0.0/24', Gateway: '10.66.0.1' });
+      assert.deepEqual((await nl.addresses('berth0')).map((a) => a.cidr), ['10.66.0.1/24']);
+    } finally {
+      r.done();
+    }
+  });
+
   test('bad requests: statuses by kind, and nothing is leased', async () => {
     const r = rig();
     try {

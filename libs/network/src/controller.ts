@@ -250,6 +250,13 @@ export class NetworkController {
           [NetLabel.mtu]: String(b.mtu ?? 1500),
         });
         if (b.subnet) config.push({ Subnet: b.subnet, ...(b.gateway ? { Gateway: b.gateway } : {}) });
+        else {
+          // As dockerd does with docker0: a bridge that is already there (another data root, an
+          // earlier install) keeps its address as the network's gateway and subnet, instead of
+          // the IPAM picking a new pool (its route is "taken") and the bridge getting one more.
+          const have = (await this.nl().addresses(b.name ?? 'berth0').catch(() => [])).find((a) => a.family === 4);
+          if (have) config.push({ Subnet: prefixOf(have.cidr).text, Gateway: ipOfCidr(have.cidr) });
+        }
       }
       await this.create({ Name: name, Driver: driver, Options: options, IPAM: { Driver: 'default', Config: config } }, true);
     }

@@ -198,7 +198,7 @@ main_step() {
     "$berth" import -c 'CMD ["sh"]' "$tar" busybox:latest
   fi
   "$berth" images
-  "$berth" run --rm busybox sh -c 'echo hello from a berth container; cat /proc/1/cmdline | tr "\0" " "; echo; hostname; ps -ef'
+  "$berth" run --rm busybox sh -c 'echo hello from a berth container; cat /proc/1/cmdline | tr "\0" " "; echo; hostname; ps -ef; ip -4 -o addr show eth0; ip route'
 }
 
 echo "setup: $ROOT$([[ $MAIN -eq 0 ]] && echo ' (no main job)')"

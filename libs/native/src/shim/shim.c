@@ -43,6 +43,8 @@
 #define CLIENT_QUEUE_MAX (256 * 1024)
 #define STDIN_BUF 16384
 #define DRAIN_MS 1000
+/* A connection that has not sent its one-line request in this time gives its slot back. */
+#define REQUEST_MS 10000
 
 static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT, SIGTSTP};
 
@@ -63,6 +65,7 @@ struct client {
   int closing;   /* close once the queue is empty */
   char *queue;   /* output the socket did not take yet */
   size_t queue_len;
+  long long request_deadline; /* C_REQUEST only */
 };
 
 static struct opts o;
@@ -73,6 +76,9 @@ static int out_fd[2] = {-1, -1}; /* stdout, stderr pipes; with a tty out_fd[0] i
 static int in_fd = -1;           /* stdin pipe or the master; -1 when none or closed */
 static int master = -1;
 static int held;                 /* --hold and no attach client came yet */
+/* A spare descriptor: when accept fails with EMFILE it is closed to take the connection and
+   close it at once, so the listening socket stops being readable (else poll spins). */
+static int spare_fd = -1;
 static int stdin_closing;        /* close stdin once the buffer is written */
 static int stdin_owner = -1;     /* fd of the first attach client with stdin (--stdin-once) */
 static char inbuf[STDIN_BUF];
@@ -393,6 +399,16 @@ static void client_readable(struct client *c) {
 static void accept_clients(void) {
   for (;;) {
     int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE) && spare_fd >= 0) {
+      close(spare_fd);
+      fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (fd >= 0) {
+        (void)send(fd, "error 24 too many open files\n", 29, MSG_NOSIGNAL | MSG_DONTWAIT);
+        close(fd);
+      }
+      spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+      continue;
+    }
     if (fd < 0) return;
     struct client *c = NULL;
     for (int i = 0; i < MAX_CLIENTS && c == NULL; i++)
@@ -405,6 +421,7 @@ static void accept_clients(void) {
     memset(c, 0, sizeof *c);
     c->kind = C_REQUEST;
     c->fd = fd;
+    c->request_deadline = now_ms() + REQUEST_MS;
   }
 }
 
@@ -664,6 +681,7 @@ int main(int argc, char **argv) {
     }
   }
 
+  spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   for (;;) {
     if (exited && !done && drained()) finish();
     if (done) {
@@ -700,6 +718,15 @@ int main(int argc, char **argv) {
     long long t = now_ms();
     if (exited && !done && !held && drain_deadline > 0) timeout = drain_deadline > t ? (int)(drain_deadline - t) : 0;
     if (done) timeout = close_deadline > t ? (int)(close_deadline - t) : 0;
+    for (int i = 0; i < MAX_CLIENTS; i++) {
+      if (clients[i].kind != C_REQUEST) continue;
+      if (clients[i].request_deadline <= t) {
+        drop_client(&clients[i]); /* idle since it connected: the slot goes back */
+        continue;
+      }
+      int left = (int)(clients[i].request_deadline - t);
+      if (timeout < 0 || left < timeout) timeout = left;
+    }
     if (poll(pfd, (nfds_t)n, timeout) < 0) {
       if (errno == EINTR) continue;
       break;

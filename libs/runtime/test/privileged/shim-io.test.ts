@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createConnection, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { ShimClient } from '../../src/index.js';
 import { setup, collect, demux, readLog, until, markedProcesses, mountsUnder } from './shim-helpers.js';
@@ -205,10 +206,42 @@ test('a client that never reads is dropped; the container, the log and other cli
   await rt.delete(id);
 });
 
+test('64 connections that never ask fill the slots; they are dropped after 10 s and requests work again', async () => {
+  const id = `idle-${uniq}`;
+  const io = env.io('idle');
+  await rt.create(id, env.bundle('idle', ['sleep', '100']), { io });
+  const idle: Socket[] = [];
+  for (let i = 0; i < 64; i++) {
+    const c = createConnection(io.socket);
+    c.on('error', () => undefined);
+    c.resume(); // read, so the shim's close is seen
+    await new Promise<void>((r) => c.once('connect', () => r()));
+    idle.push(c);
+  }
+  const refused = await new Promise<string>((resolve) => {
+    const c = createConnection(io.socket);
+    let got = '';
+    c.on('data', (d: Buffer) => (got += d.toString()));
+    c.on('close', () => resolve(got));
+    c.on('error', () => resolve(got));
+  });
+  assert.match(refused, /too many clients/);
+  // The shim drops each idle one at its deadline (the timer keeps this test's loop alive).
+  const keep = setInterval(() => undefined, 1000);
+  try {
+    await until('idle connections dropped', () => idle.every((c) => c.destroyed || c.readableEnded), 15_000);
+  } finally {
+    clearInterval(keep);
+  }
+  const answer = await ShimClient.status(io.socket);
+  assert.equal(answer.status, 'running', 'a request is served again');
+  await rt.delete(id, true);
+});
+
 test('nothing is left: processes, cgroups, mounts, state, sockets, fds', async () => {
   await until('no marked processes', () => markedProcesses(uniq).length === 0, 3000).catch(() => undefined);
   assert.deepEqual(markedProcesses(uniq), []);
-  for (const id of ['log', 'utf', 'att', 'cat', 'once', 'wait', 'code', 'err', 'adopt', 'slow']) assert.deepEqual(env.cgroupDirs(`${id}-${uniq}`), []);
+  for (const id of ['log', 'utf', 'att', 'cat', 'once', 'wait', 'code', 'err', 'adopt', 'slow', 'idle']) assert.deepEqual(env.cgroupDirs(`${id}-${uniq}`), []);
   assert.deepEqual(mountsUnder(work), []);
   assert.deepEqual(rt.store.ids(), []);
   const sockets = spawnSync('sh', ['-c', `ls ${work} | grep -c '\\.sock$' || true`], { encoding: 'utf8' }).stdout.trim();

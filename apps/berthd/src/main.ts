@@ -76,6 +76,9 @@ function networkOptions(cfg: DaemonConfig): NonNullable<EngineOptions['network']
   };
 }
 
+/** How long SIGTERM may take before berthd exits anyway (dockerd's shutdown-timeout is 15 s). */
+const SHUTDOWN_DEADLINE_MS = 15_000;
+
 /** config -> logger -> built-ins -> engine -> server -> listen; SIGTERM/SIGINT shut down. */
 async function main(argv: string[]): Promise<void> {
   const args = parseFlags(argv);
@@ -107,6 +110,12 @@ async function main(argv: string[]): Promise<void> {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, 'shutting down: containers keep running');
+      // A client that holds a connection open (a follow, an attach) or a stuck storage driver
+      // must not keep the daemon alive: containers live on without it, the next start re-adopts.
+      setTimeout(() => {
+        log.error({ deadlineMs: SHUTDOWN_DEADLINE_MS }, 'shutdown did not finish in time: exiting');
+        void releasePidfile().finally(() => process.exit(1));
+      }, SHUTDOWN_DEADLINE_MS).unref();
       try {
         listener.stopAccepting();
         await engine.close();

@@ -175,6 +175,20 @@ describe('networking: bridge, published ports, user networks, DNS', { timeout: 2
     await settles(baseline);
   });
 
+  test('--mac-address, --dns, --dns-search, --add-host and -h reach the container', async () => {
+    const c = name('opts');
+    await ok(['run', '-d', '--name', c, '--mac-address', '02:42:ac:11:99:99', '--dns', '10.9.9.9', '--dns-search', 'example.test', '--add-host', 'foo:10.1.2.3', '-h', 'myhost', 'busybox', 'sleep', '60']);
+    assert.match(await ok(['exec', c, 'ip', '-o', 'link', 'show', 'eth0']), /link\/ether 02:42:ac:11:99:99/);
+    assert.equal((await ok(['inspect', '-f', '{{.NetworkSettings.MacAddress}}', c])).trim(), '02:42:ac:11:99:99');
+    const resolv = await ok(['exec', c, 'cat', '/etc/resolv.conf']);
+    assert.deepEqual(resolv.split('\n').filter((l) => /^(nameserver|search) /.test(l)), ['nameserver 10.9.9.9', 'search example.test']);
+    assert.match(await ok(['exec', c, 'cat', '/etc/hosts']), /^10\.1\.2\.3\tfoo$/m);
+    assert.match(await ok(['exec', c, 'cat', '/etc/hosts']), /^\d+\.\d+\.\d+\.\d+\tmyhost$/m);
+    assert.equal((await ok(['exec', c, 'hostname'])).trim(), 'myhost');
+    await ok(['rm', '-f', c]);
+    await settles(baseline);
+  });
+
   test('a port another program listens on is refused with 409 and nothing is made', async () => {
     const srv: Server = createServer();
     await new Promise<void>((r) => srv.listen(0, '0.0.0.0', () => r()));

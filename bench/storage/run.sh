@@ -7,7 +7,8 @@
 # Makes a deterministic ~200 MB rootfs tar (make-image.mjs: the busybox fixture + pseudo-random
 # files from a fixed seed), then measures `import` of it, `save` of the image, `load` of the
 # saved tar, and `run -d` of a sleeping container from it and from busybox, once per storage
-# driver (one berthd per driver, `--storage-driver`, each on its own scratch data root and
+# driver (one berthd per driver, `--storage-driver`, `--bridge none` so storage alone is timed and
+# no other berthd's berth0 is touched, each on its own scratch data root and
 # socket; the tree's apps/berthd). Docker columns come from the dockerd at DOCKER_BENCH_HOST
 # (default unix:///run/docker-ref.sock) when one answers; it is never started or stopped.
 # Peak RSS of berthd per phase: VmHWM after resetting it (`echo 5 > /proc/<pid>/clear_refs`).
@@ -44,7 +45,7 @@ start_berthd() { # driver -> sets pid, sock
   local d=$1 er=$exec_base/$1
   mkdir -p "$er"
   sock=$er/berth.sock
-  $BERTHD --data-root "$work/data-$d" --exec-root "$er" --host "unix://$sock" --storage-driver "$d" \
+  $BERTHD --data-root "$work/data-$d" --exec-root "$er" --host "unix://$sock" --storage-driver "$d" --bridge none \
     --pidfile "$er/berthd.pid" --config-file "$er/none.json" --log-level warn >"$work/berthd-$d.log" 2>&1 &
   pid=$!
   pids+=("$pid")

@@ -21,29 +21,16 @@ root=$(cd "$here/../.." && pwd)
 N=${N:-30}
 DOCKER_BENCH_HOST=${DOCKER_BENCH_HOST:-unix:///run/docker-ref.sock}
 
-work=$(mktemp -d /tmp/berth-bench-cg-XXXXXX)
-exec_root=/run/berth-bench-cg-$$
-sock=$exec_root/berth.sock
-mkdir -p "$exec_root"
-"$root/apps/berthd/bin/berthd" --data-root "$work/data" --exec-root "$exec_root" --host "unix://$sock" \
-  --pidfile "$exec_root/berthd.pid" --config-file "$exec_root/none.json" --log-level warn >"$work/berthd.log" 2>&1 &
-berthd_pid=$!
+. "$root/bench/lib/berthd.sh"
+bench_berthd_start cg
 D="docker -H $DOCKER_BENCH_HOST"
 have_docker=0
 cleanup() {
-  BERTH_HOST=unix://$sock "$root/apps/berth/bin/berth" ps -aq 2>/dev/null | xargs -r env BERTH_HOST=unix://$sock "$root/apps/berth/bin/berth" rm -f >/dev/null 2>&1 || true
   [ $have_docker = 1 ] && $D rm -f bench-cg-stats >/dev/null 2>&1 || true
-  kill "$berthd_pid" 2>/dev/null || true
-  wait "$berthd_pid" 2>/dev/null || true
-  awk -v w="$work" -v e="$exec_root" 'index($5, w) == 1 || index($5, e) == 1 { print $5 }' /proc/self/mountinfo |
-    sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-  rm -rf "$work" "$exec_root"
+  bench_berthd_stop
 }
 trap cleanup EXIT
-for _ in $(seq 200); do [ -S "$sock" ] && break; sleep 0.05; done
-[ -S "$sock" ] || { echo "berthd did not start:"; cat "$work/berthd.log"; exit 1; }
 
-export BERTH_HOST=unix://$sock
 berth="$root/apps/berth/bin/berth"
 tar=$(node "$root/tools/fixtures/bin/make-busybox-tar" 2>/dev/null | tail -1) # "<path>: <diff id>"
 tar=${tar%%: *}

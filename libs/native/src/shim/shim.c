@@ -691,6 +691,11 @@ int main(int argc, char **argv) {
       if (!busy || now_ms() >= close_deadline) break;
     }
 
+    /* A connection idle since it connected gives its slot back (before the poll set is built). */
+    long long now0 = now_ms();
+    for (int i = 0; i < MAX_CLIENTS; i++)
+      if (clients[i].kind == C_REQUEST && clients[i].request_deadline <= now0) drop_client(&clients[i]);
+
     struct pollfd pfd[8 + MAX_CLIENTS];
     struct client *who[8 + MAX_CLIENTS];
     int n = 0;
@@ -720,12 +725,8 @@ int main(int argc, char **argv) {
     if (done) timeout = close_deadline > t ? (int)(close_deadline - t) : 0;
     for (int i = 0; i < MAX_CLIENTS; i++) {
       if (clients[i].kind != C_REQUEST) continue;
-      if (clients[i].request_deadline <= t) {
-        drop_client(&clients[i]); /* idle since it connected: the slot goes back */
-        continue;
-      }
       int left = (int)(clients[i].request_deadline - t);
-      if (timeout < 0 || left < timeout) timeout = left;
+      if (timeout < 0 || left < timeout) timeout = left < 0 ? 0 : left;
     }
     if (poll(pfd, (nfds_t)n, timeout) < 0) {
       if (errno == EINTR) continue;

@@ -59,12 +59,15 @@ export async function createContainer(ctx: EngineContext, name: string | undefin
   ctx.containers.set(id, c);
   let layerMade = false;
   try {
-    await ctx.images.createContainerLayer(id, resolved.id);
+    // An --rm container's layer goes with it: the driver need not sync it (overlayfs volatile).
+    await ctx.images.createContainerLayer(id, resolved.id, { volatile: host.AutoRemove === true });
     layerMade = true;
     mkdirSync(dir, { recursive: true, mode: 0o710 });
-    writeFileAtomic(rec.HostnamePath, hostnameFile(host.NetworkMode === 'host' ? osHostname() : hostnameOf(id, merged)));
-    writeFileAtomic(rec.HostsPath, host.NetworkMode === 'host' ? readOr('/etc/hosts', hostsFile(host)) : hostsFile(host));
-    writeFileAtomic(rec.ResolvConfPath, resolvConfFor(readOr('/etc/resolv.conf', ''), host));
+    // Made from the config (and remade at start where the network changes them), as Docker
+    // writes them: atomic, without fsync. The record below is the durable one.
+    writeFileAtomic(rec.HostnamePath, hostnameFile(host.NetworkMode === 'host' ? osHostname() : hostnameOf(id, merged)), 0o644, false);
+    writeFileAtomic(rec.HostsPath, host.NetworkMode === 'host' ? readOr('/etc/hosts', hostsFile(host)) : hostsFile(host), 0o644, false);
+    writeFileAtomic(rec.ResolvConfPath, resolvConfFor(readOr('/etc/resolv.conf', ''), host), 0o644, false);
     ctx.save(c, true);
   } catch (err) {
     ctx.containers.delete(id);

@@ -631,8 +631,11 @@ export class ImageStore {
     return m;
   }
 
-  /** A read-write layer for the container on top of the image's layers. */
-  async createContainerLayer(containerId: string, imageId: string): Promise<void> {
+  /**
+   * A read-write layer for the container on top of the image's layers. `volatile`: the layer
+   * goes with the container when it ends (`--rm`), so the driver may skip syncing it.
+   */
+  async createContainerLayer(containerId: string, imageId: string, opts: { volatile?: boolean } = {}): Promise<void> {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(containerId))
       throw new BerthError('BERTH_INVALID_ARGUMENT', `invalid container id ${JSON.stringify(containerId)}`, { details: { containerId } });
     await this.serial(async () => {
@@ -642,7 +645,7 @@ export class ImageStore {
       const parentCache = top === null ? '' : this.layers.get(top)?.cacheId;
       if (parentCache === undefined) throw new BerthError('BERTH_LAYER_NOT_FOUND', `layer ${top} of image ${shortId(img.id)} is missing`, { details: { layerId: top } });
       const mountId = randomId();
-      await this.driver.createReadWrite(mountId, parentCache);
+      await this.driver.createReadWrite(mountId, parentCache, opts.volatile === true ? { volatile: true } : undefined);
       try {
         const files: Record<string, string> = { 'mount-id': mountId };
         if (top !== null) files.parent = top;

@@ -24,6 +24,13 @@ export interface DriverLogger {
 export interface CreateOpts {
   mountLabel?: string;
   storageOpt?: Record<string, string>;
+  /**
+   * Berth's hint, never sent on the wire: the read-write layer is thrown away when its
+   * container ends (`--rm`), so its writes need not survive a host crash. A driver may then
+   * skip syncing it (overlayfs `volatile`: no sync of the upper filesystem at unmount, which
+   * otherwise costs milliseconds to tens of milliseconds per container). Drivers may ignore it.
+   */
+  volatile?: boolean;
 }
 
 /** Kind of one change, numbered as on the wire. */

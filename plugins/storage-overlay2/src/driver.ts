@@ -44,6 +44,8 @@ export interface Overlay2DriverOptions {
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const LINK_DIR = 'l';
+/** Berth's marker file in a throwaway container layer's dir (see CreateOpts.volatile). */
+const VOLATILE_MARKER = 'berth-volatile';
 const SHORT_LEN = 26;
 const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
@@ -101,6 +103,8 @@ export class Overlay2Driver implements GraphDriver {
   private readonly pageSize: number;
   /** Counted mounts and the per-layer lock: get/put/remove of one layer never interleave. */
   private readonly views = new ViewTable();
+  /** Whether this kernel's overlayfs takes `volatile` (undefined until a throwaway layer is mounted). */
+  private volatileWorks: boolean | undefined;
   private readonly home: PrivateHome;
 
   constructor(private readonly opts: Overlay2DriverOptions) {
@@ -187,7 +191,15 @@ export class Overlay2Driver implements GraphDriver {
   }
 
   async createReadWrite(id: string, parent: string, opts?: CreateOpts): Promise<void> {
-    return this.create(id, parent, opts);
+    const { volatile, ...rest } = opts ?? {};
+    await this.create(id, parent, rest);
+    if (volatile === true && parent !== '') {
+      // A marker beside Docker's files: get() mounts this layer with overlayfs `volatile`.
+      await fs.writeFile(path.join(this.dir(id), VOLATILE_MARKER), '', { mode: 0o644 }).catch(async (err: unknown) => {
+        await this.remove(id).catch(() => undefined);
+        throw storageError(`create layer ${id}`, err, { layerId: id });
+      });
+    }
   }
 
   async remove(id: string): Promise<void> {
@@ -210,6 +222,16 @@ export class Overlay2Driver implements GraphDriver {
         throw storageError(`remove layer ${id}`, err, { layerId: id });
       }
     });
+  }
+
+  /** Whether the layer was made throwaway (createReadWrite with `volatile`). */
+  private async isVolatile(d: string): Promise<boolean> {
+    try {
+      await fs.access(path.join(d, VOLATILE_MARKER));
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Whether an overlay is mounted on `merged` (statfs magic; the home itself is never overlayfs). */
@@ -243,15 +265,31 @@ export class Overlay2Driver implements GraphDriver {
         if (!isErrno(err, 'EEXIST')) throw storageError(`create ${merged}`, err, { layerId: id });
       });
       const lowers = lower.split(':');
-      const tail = [`upperdir=${d}/diff`, `workdir=${d}/work`, ...this.mountOptions];
+      const options = [...this.mountOptions];
+      if (this.volatileWorks !== false && (await this.isVolatile(d))) {
+        // overlayfs leaves work/work/incompat/volatile behind (even after a clean unmount) and
+        // refuses to mount over it: this layer is throwaway, so it goes.
+        await fs.rm(path.join(d, 'work', 'work', 'incompat'), { recursive: true, force: true });
+        options.push('volatile');
+      }
+      const tail = [`upperdir=${d}/diff`, `workdir=${d}/work`, ...options];
       const data = [`lowerdir=${lowers.map((l) => path.join(this.root, l)).join(':')}`, ...tail].join(',');
       try {
         if (Buffer.byteLength(data) < this.pageSize) {
-          this.sys.mount('overlay', merged, 'overlay', 0, data);
+          try {
+            this.sys.mount('overlay', merged, 'overlay', 0, data);
+            if (options.includes('volatile')) this.volatileWorks = true;
+          } catch (err) {
+            // A kernel older than 5.10 has no `volatile`: mount as every other layer from now on.
+            if (!options.includes('volatile') || this.volatileWorks === true || !isErrno(err, 'EINVAL')) throw err;
+            this.volatileWorks = false;
+            this.log.info({ layerId: id }, 'overlayfs has no volatile option here: throwaway layers are mounted like others');
+            this.sys.mount('overlay', merged, 'overlay', 0, data.replace(/,volatile$/, ''));
+          }
         } else {
           // Too long for one page with absolute paths: mount(8) run from the home with relative
           // lowerdirs (the daemon itself never changes its working directory).
-          const rel = [`lowerdir=${lowers.join(':')}`, `upperdir=${id}/diff`, `workdir=${id}/work`, ...this.mountOptions].join(',');
+          const rel = [`lowerdir=${lowers.join(':')}`, `upperdir=${id}/diff`, `workdir=${id}/work`, ...options].join(',');
           if (Buffer.byteLength(rel) >= this.pageSize)
             throw new Error(`${lowers.length} lower layers do not fit the mount data page even with relative paths`);
           await execFileP('mount', ['-n', '-i', '-t', 'overlay', '-o', rel, 'overlay', `${id}/merged`], { cwd: this.root });

@@ -200,4 +200,30 @@ describe('berth CLI and berthd: diff, commit, cp, history, prune, df, export', {
     for (const d of ['bin', 'dev', 'etc', 'home', 'proc', 'root', 'sys', 'tmp', 'usr', 'var']) assert.ok(entries.has(d), `${d} missing: ${[...entries].join(' ')}`);
     await ok(['rm', id]);
   });
+
+  test('a --rm container\'s writable layer is mounted volatile (no sync at unmount), an ordinary one is not; both are removed', async () => {
+    const rmName = name('vol');
+    const keepName = name('durable');
+    await ok(['run', '-d', '--rm', '--name', rmName, 'busybox', 'sh', '-c', 'echo kept > /tmp/f; exec sleep 60']);
+    await ok(['run', '-d', '--name', keepName, 'busybox', 'sleep', '60']);
+    const info = JSON.parse(await ok(['inspect', rmName, keepName])) as { Name: string; Driver: string; GraphDriver: { Data: Record<string, string> } }[];
+    if (info[0]!.Driver !== 'overlay2') {
+      await ok(['rm', '-f', rmName, keepName]);
+      return; // volatile is overlay2's (this daemon probed another driver)
+    }
+    const superOptions = async (merged: string): Promise<string> => {
+      const line = (await fs.readFile('/proc/self/mountinfo', 'utf8')).split('\n').find((l) => l.split(' ')[4] === merged);
+      assert.ok(line, `no mount at ${merged}`);
+      return line.split(' - ')[1]!;
+    };
+    assert.match(await superOptions(info[0]!.GraphDriver.Data.MergedDir!), /[ ,](fsync=)?volatile(,|$)/);
+    assert.doesNotMatch(await superOptions(info[1]!.GraphDriver.Data.MergedDir!), /volatile/);
+    assert.equal((await ok(['exec', rmName, 'cat', '/tmp/f'])).trim(), 'kept');
+    await ok(['stop', '-t', '0', rmName]);
+    await ok(['rm', '-f', keepName]);
+    for (const d of [info[0]!, info[1]!]) {
+      assert.equal((await berth(['inspect', d.Name])).code, 1, `${d.Name} is gone`);
+      await assert.rejects(fs.stat(path.dirname(d.GraphDriver.Data.MergedDir!)), `the layer of ${d.Name} is gone`);
+    }
+  });
 });

@@ -135,6 +135,39 @@ describe('overlay2 driver on real overlay mounts', { skip: isRoot ? false : 'nee
     assert.equal(mountLines(merged).length, 0);
   });
 
+  it('a throwaway (volatile) read-write layer mounts with overlayfs volatile, mounts again after put, and keeps its writes while mounted', async () => {
+    await d.create('vbase', '');
+    await d.applyDiff('vbase', '', tarFrom(work, (s) => write(s, 'etc/base', 'base')));
+    await d.createReadWrite('vrw', 'vbase', { volatile: true });
+    await d.createReadWrite('prw', 'vbase');
+    const superOpts = (p: string): string => {
+      const line = mountLines(` ${p} `);
+      assert.equal(line.length, 1, `one mount at ${p}`);
+      return line[0]!.split(' - ')[1]!;
+    };
+    for (let round = 0; round < 2; round++) {
+      // Round 2 mounts over the work/work/incompat/volatile dir the first mount left behind.
+      const v = await d.get('vrw');
+      const p = await d.get('prw');
+      try {
+        assert.match(superOpts(v), /[ ,](fsync=)?volatile(,|$)/, 'the --rm layer is volatile');
+        assert.doesNotMatch(superOpts(p), /volatile/, 'an ordinary layer is not');
+        fs.writeFileSync(path.join(v, `written-${round}`), 'x');
+        assert.deepEqual(fs.readdirSync(v).sort(), ['etc', ...Array.from({ length: round + 1 }, (_, i) => `written-${i}`)]);
+        assert.equal(fs.readFileSync(path.join(v, 'etc/base'), 'utf8'), 'base');
+      } finally {
+        await d.put('vrw');
+        await d.put('prw');
+      }
+    }
+    assert.ok(fs.existsSync(path.join(root, 'vrw', 'work', 'work', 'incompat', 'volatile')), 'overlayfs marked the work dir');
+    assert.deepEqual((await d.changes('vrw', 'vbase')).map((c) => c.path).sort(), ['/written-0', '/written-1']);
+    await d.remove('vrw');
+    await d.remove('prw');
+    await d.remove('vbase');
+    assert.equal(fs.existsSync(path.join(root, 'vrw')), false);
+  });
+
   it('diff converts whiteouts back to .wh. entries; applying it again gives the same layer', async () => {
     const names: string[] = [];
     const chunks: Buffer[] = [];

@@ -120,6 +120,13 @@ export interface Engine {
   createContainer(name: string | undefined, body: ContainerCreateBody): Promise<ContainerCreateResponse>;
   listContainers(opts: { all: boolean; limit: number; size: boolean; filters: Filters }): Promise<ContainerSummary[]>;
   inspectContainer(ref: string, opts?: { size: boolean }): Promise<ContainerInspect>;
+  /**
+   * The same answers as JSON bytes (a trailing newline, as Docker writes them), for berthd to
+   * send as they are: the port maps of a container with a range of thousands come from a cache
+   * of their JSON (bench/network). Optional: without them berthd serialises the objects.
+   */
+  listContainersJson?(opts: { all: boolean; limit: number; size: boolean; filters: Filters }): Promise<Buffer>;
+  inspectContainerJson?(ref: string, opts?: { size: boolean }): Promise<Buffer>;
   /** 'not-modified' when it already runs (HTTP 304). */
   startContainer(ref: string): Promise<'started' | 'not-modified'>;
   /** 'not-modified' when it is not running (HTTP 304). */

@@ -64,7 +64,7 @@ import { updateContainer } from './update.js';
 import { sweepCgroups } from './resources.js';
 import { startOomWatch } from './oom.js';
 import type { ContainerStatsJson, ContainerUpdateBody, ContainerUpdateResponse, StatsOptions } from './contract.js';
-import { inspectContainer, listContainers } from './views.js';
+import { inspectContainer, inspectContainerJson, listContainers, listContainersJson } from './views.js';
 
 export type { EngineOptions } from './context.js';
 
@@ -126,6 +126,12 @@ export class BerthEngine implements Engine {
   }
   inspectContainer(ref: string, opts?: { size: boolean }): Promise<ContainerInspect> {
     return inspectContainer(this.ctx, ref, opts);
+  }
+  listContainersJson(opts: { all: boolean; limit: number; size: boolean; filters: Filters }): Promise<Buffer> {
+    return listContainersJson(this.ctx, opts);
+  }
+  inspectContainerJson(ref: string, opts?: { size: boolean }): Promise<Buffer> {
+    return inspectContainerJson(this.ctx, ref, opts);
   }
   startContainer(ref: string): Promise<'started' | 'not-modified'> {
     return startContainer(this.ctx, ref);

@@ -2,15 +2,17 @@
  * Containers on networks: which networks a container asks for (at create), its sandbox at
  * start and stop, the network verbs of the API, and the NetworkSettings view.
  */
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { PortBinding as ApiPortBinding, EndpointSettings, Filters, HostConfig, NetworkConnectRequest, NetworkCreateRequest, NetworkResource, NetworkSettings } from '@berth/api';
+import type { PortBinding as ApiPortBinding, ContainerConfig, EndpointSettings, Filters, HostConfig, NetworkConnectRequest, NetworkCreateRequest, NetworkResource, NetworkSettings } from '@berth/api';
 import { BerthError, isNotFound } from '@berth/errors';
 import { expandBindings, portsView, protoName, wirePorts, type NetworkController, type SandboxView } from '@berth/network';
+import type { TransportPort } from '@berth/plugin-api';
 import type { Ctr } from './container.js';
 import type { EngineContext } from './context.js';
 import { checkFilterKeys, invalidFilter, matchLabels, matchRegexp } from './filters.js';
 import { hostsFile, readOr, resolvConf } from './host-files.js';
-import { writeFileAtomic } from './store.js';
+import type { JsonSplice } from './json-splice.js';
 
 /** What a container asked of one network (the request part of EndpointSettings). */
 export interface EndpointConfig {
@@ -96,21 +98,28 @@ export function upstreamResolvers(host: HostConfig): string[] {
     .filter((x): x is string => !!x);
 }
 
-/** Start: the container's sandbox, attached to its networks; answers the netns path. */
-export async function setupNetwork(ctx: EngineContext, c: Ctr): Promise<string | undefined> {
+/**
+ * Start: the container's sandbox. Answers once its network namespace exists (the path the
+ * init joins), while the endpoints are still being attached: `ready` settles when they are,
+ * with the container's /etc/hosts rewritten in place (the init's bind mount of it may already
+ * exist). The caller must handle `ready` before the container's process runs.
+ */
+export async function openNetwork(ctx: EngineContext, c: Ctr): Promise<{ key: string; ready: Promise<void> } | undefined> {
   if (!ctx.network || !usesSandbox(c.host.NetworkMode)) return undefined;
   const nets = c.rec.Networks ?? { [c.host.NetworkMode]: {} };
   const ports = wirePorts(c.host.PortBindings, c.rec.Config.ExposedPorts, c.host.PublishAllPorts);
-  const sb = await ctx.network.createSandbox({
+  const opened = await ctx.network.openSandbox({
     containerId: c.id, containerName: c.name, portBindings: ports.bindings, exposed: ports.exposed, dnsUpstream: upstreamResolvers(c.host),
     networks: Object.entries(nets).map(([name, e]) => ({
       network: name, aliases: e.Aliases ?? null, ...(e.IPAMConfig?.IPv4Address ? { ipv4: e.IPAMConfig.IPv4Address } : {}),
       ...(e.IPAMConfig?.IPv6Address ? { ipv6: e.IPAMConfig.IPv6Address } : {}), ...(e.MacAddress ? { mac: e.MacAddress } : {}), driverOpts: e.DriverOpts ?? null,
     })),
   });
-  writeHosts(c, sb);
-  if (ports.bindings.length > LARGE) compactSoon();
-  return sb.key;
+  const ready = opened.ready.then((sb) => {
+    writeHosts(c, sb);
+    if (ports.bindings.length > LARGE) compactSoon();
+  });
+  return { key: opened.key, ready };
 }
 
 /** A port list this long (a range) allocates enough that berthd gives the memory back after it. */
@@ -135,7 +144,8 @@ function compactSoon(): void {
 function writeHosts(c: Ctr, sb: SandboxView): void {
   const ip = sb.endpoints.find((e) => e.ipAddress)?.ipAddress;
   const hostname = c.rec.Config.Domainname ? `${c.rec.Config.Hostname}.${c.rec.Config.Domainname} ${c.rec.Config.Hostname}` : c.rec.Config.Hostname;
-  writeFileAtomic(c.rec.HostsPath, hostsFile(c.host, ip, hostname), 0o644, false);
+  // In place (same inode): the init may have bind-mounted it already.
+  writeFileSync(c.rec.HostsPath, hostsFile(c.host, ip, hostname), { mode: 0o644 });
 }
 
 /** Stop, exit, failed start, removal: every endpoint and the sandbox go. */
@@ -268,11 +278,9 @@ export function emptyEndpoint(): EndpointSettings {
   };
 }
 
-/** NetworkSettings of inspect (and, with `summary`, the Networks map of ps). */
-export function networkSettingsOf(ctx: EngineContext, c: Ctr): NetworkSettings {
-  const h = c.host;
-  const nm = h.NetworkMode;
-  const sb = ctx.network?.sandbox(c.id);
+/** NetworkSettings.Networks: one EndpointSettings per network the container is on (inspect and ps). */
+export function networksOf(ctx: EngineContext, c: Ctr, sb = ctx.network?.sandbox(c.id)): Record<string, EndpointSettings> {
+  const nm = c.host.NetworkMode;
   const networks: Record<string, EndpointSettings> = {};
   if (nm === 'host' || nm === 'none') networks[nm] = emptyEndpoint();
   const cfgs = c.rec.Networks ?? (usesSandbox(nm) ? { [nm]: {} } : {});
@@ -294,10 +302,26 @@ export function networkSettingsOf(ctx: EngineContext, c: Ctr): NetworkSettings {
     }
     networks[name] = endpointView(base, cfg);
   }
+  return networks;
+}
+
+/**
+ * NetworkSettings of inspect. With `splice`, a large Ports map is a mark for its cached JSON
+ * (portJson) instead of an object.
+ */
+export function networkSettingsOf(ctx: EngineContext, c: Ctr, splice?: JsonSplice): NetworkSettings {
+  const nm = c.host.NetworkMode;
+  const sb = ctx.network?.sandbox(c.id);
+  const networks = networksOf(ctx, c, sb);
   const def = networks.bridge && sb ? networks.bridge : undefined;
+  let ports: NetworkSettings['Ports'] = {};
+  if (c.rec.State.Running) {
+    const cached = splice ? portJson(c, sb).ports : undefined;
+    ports = cached ? (splice!.mark(cached) as unknown as NetworkSettings['Ports']) : portsMap(c, sb);
+  }
   return {
     Bridge: '', SandboxID: sb?.id ?? '', SandboxKey: sb?.key ?? (c.rec.State.Running && nm !== 'host' ? `/proc/${c.rec.State.Pid}/ns/net` : ''),
-    Ports: c.rec.State.Running ? portViews(c, sb).ports : {}, HairpinMode: false,
+    Ports: ports, HairpinMode: false,
     LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0, SecondaryIPAddresses: null, SecondaryIPv6Addresses: null,
     EndpointID: def?.EndpointID ?? '', Gateway: def?.Gateway ?? '', GlobalIPv6Address: def?.GlobalIPv6Address ?? '', GlobalIPv6PrefixLen: def?.GlobalIPv6PrefixLen ?? 0,
     IPAddress: def?.IPAddress ?? '', IPPrefixLen: def?.IPPrefixLen ?? 0, IPv6Gateway: def?.IPv6Gateway ?? '', MacAddress: def?.MacAddress ?? '', Networks: networks,
@@ -306,20 +330,19 @@ export function networkSettingsOf(ctx: EngineContext, c: Ctr): NetworkSettings {
 
 type SummaryPort = { IP?: string; PrivatePort: number; PublicPort?: number; Type: string };
 
-/**
- * A container's port views (inspect's Ports map, ps's Port list), made once per change of what
- * they are made of: a 10,000-port range makes 10,000 entries, which berthd's interpreter-only
- * V8 builds in ~100 ms; ps and inspect of such a container should cost what any other does.
- */
-const views = new WeakMap<Ctr, { exposedRef: unknown; runs: unknown; running: boolean; ports: Record<string, ApiPortBinding[] | null>; summary: SummaryPort[] }>();
+function exposedOf(c: Ctr, sb: SandboxView | undefined): TransportPort[] {
+  return sb?.exposed ?? wirePorts(null, c.rec.Config.ExposedPorts, false).exposed;
+}
 
-function portViews(c: Ctr, sb: SandboxView | undefined): { ports: Record<string, ApiPortBinding[] | null>; summary: SummaryPort[] } {
-  const running = c.rec.State.Running;
-  const runs = running ? (sb?.ports ?? null) : null;
-  const hit = views.get(c);
-  if (hit && hit.exposedRef === c.rec.Config.ExposedPorts && hit.runs === runs && hit.running === running) return hit;
-  const exposed = sb?.exposed ?? wirePorts(null, c.rec.Config.ExposedPorts, false).exposed;
-  const published = runs ? expandBindings(runs) : [];
+/** Inspect's NetworkSettings.Ports of a running container: every exposed port, with what is published. */
+function portsMap(c: Ctr, sb: SandboxView | undefined): Record<string, ApiPortBinding[] | null> {
+  return portsView(exposedOf(c, sb), sb?.ports ? expandBindings(sb.ports) : []);
+}
+
+/** ps's Port list: each published port, then each exposed one that is not. */
+function summaryList(c: Ctr, sb: SandboxView | undefined): SummaryPort[] {
+  const exposed = exposedOf(c, sb);
+  const published = sb?.ports ? expandBindings(sb.ports) : [];
   const summary: SummaryPort[] = [];
   const seen = new Set<string>();
   for (const p of published) {
@@ -331,14 +354,103 @@ function portViews(c: Ctr, sb: SandboxView | undefined): { ports: Record<string,
     const type = protoName(e.Proto);
     if (!seen.has(`${e.Port}/${type}`)) summary.push({ PrivatePort: e.Port, Type: type });
   }
-  const v = { exposedRef: c.rec.Config.ExposedPorts, runs, running, ports: portsView(exposed, published), summary };
-  views.set(c, v);
-  return v;
+  return summary;
 }
 
 /** Published ports for `ps` (Docker's Port objects). */
 export function summaryPorts(ctx: EngineContext, c: Ctr): SummaryPort[] {
-  return portViews(c, c.rec.State.Running ? ctx.network?.sandbox(c.id) : undefined).summary;
+  return summaryList(c, c.rec.State.Running ? ctx.network?.sandbox(c.id) : undefined);
+}
+
+/**
+ * The JSON of a container's large port views, for ps and inspect of a container with a range of
+ * thousands of ports (bench/network: a 10,000-port range). Only lists and maps of more than
+ * LARGE_VIEW entries are cached; a container's entry holds Buffers (outside V8's heap, ~2 MB for
+ * 10,000 ports), is made on first use, dropped when what it is made of changes (start, stop, a
+ * new sandbox) and VIEW_TTL_MS after its last use, so berthd keeps no expanded view of an idle
+ * container (issue 5: memory flat around such a container). The expanded objects are garbage
+ * as soon as their JSON is made.
+ */
+const LARGE_VIEW = 256;
+const VIEW_TTL_MS = 60_000;
+
+interface PortJson {
+  running: boolean;
+  runs: unknown;
+  exposedRef: unknown;
+  bindingsRef: unknown;
+  /** NetworkSettings.Ports (running), or null when small. */
+  ports?: Buffer | null;
+  /** ps's Ports, or null when small. */
+  summary?: Buffer | null;
+  /** HostConfig.PortBindings and Config.ExposedPorts as stored, or null when small. */
+  bindings?: Buffer | null;
+  exposedPorts?: Buffer | null;
+  timer: NodeJS.Timeout;
+}
+
+const portJsonCache = new WeakMap<Ctr, PortJson>();
+
+function portJsonEntry(c: Ctr, sb: SandboxView | undefined): PortJson {
+  const running = c.rec.State.Running;
+  const runs = running ? (sb?.ports ?? null) : null;
+  let e = portJsonCache.get(c);
+  if (e && e.running === running && e.runs === runs && e.exposedRef === c.rec.Config.ExposedPorts && e.bindingsRef === c.host.PortBindings) {
+    e.timer.refresh();
+    return e;
+  }
+  if (e) clearTimeout(e.timer);
+  const timer = setTimeout(() => portJsonCache.delete(c), VIEW_TTL_MS).unref();
+  e = { running, runs, exposedRef: c.rec.Config.ExposedPorts, bindingsRef: c.host.PortBindings, timer };
+  portJsonCache.set(c, e);
+  return e;
+}
+
+/** More than LARGE_VIEW keys, counted without listing them all. */
+function largeMap(o: object | null | undefined): boolean {
+  if (!o) return false;
+  let n = 0;
+  for (const k in o) if (Object.hasOwn(o, k) && ++n > LARGE_VIEW) return true;
+  return false;
+}
+
+function published(sb: SandboxView | undefined): number {
+  let n = 0;
+  for (const r of sb?.ports ?? []) n += r.Count;
+  return n;
+}
+
+function jsonOf(v: unknown): Buffer {
+  return Buffer.from(JSON.stringify(v));
+}
+
+/** The cached JSON views of a container: null for those small enough to serialise each time. */
+function portJson(c: Ctr, sb: SandboxView | undefined): { ports: Buffer | null; summary: Buffer | null; bindings: Buffer | null; exposedPorts: Buffer | null } {
+  const running = c.rec.State.Running;
+  const view = running ? sb : undefined;
+  const e = portJsonEntry(c, view);
+  const large = (): boolean => published(view) + exposedOf(c, view).length > LARGE_VIEW;
+  if (e.ports === undefined) e.ports = running && large() ? jsonOf(portsMap(c, view)) : null;
+  if (e.summary === undefined) e.summary = large() ? jsonOf(summaryList(c, view)) : null;
+  if (e.bindings === undefined) e.bindings = largeMap(c.host.PortBindings) ? jsonOf(c.host.PortBindings) : null;
+  if (e.exposedPorts === undefined) e.exposedPorts = largeMap(c.rec.Config.ExposedPorts) ? jsonOf(c.rec.Config.ExposedPorts) : null;
+  return e as { ports: Buffer | null; summary: Buffer | null; bindings: Buffer | null; exposedPorts: Buffer | null };
+}
+
+/** ps's Ports for a JSON answer: a mark for the cached JSON when large, else the objects. */
+export function summaryPortsFor(ctx: EngineContext, c: Ctr, splice: JsonSplice): SummaryPort[] {
+  const sb = c.rec.State.Running ? ctx.network?.sandbox(c.id) : undefined;
+  const cached = portJson(c, sb).summary;
+  return cached ? (splice.mark(cached) as unknown as SummaryPort[]) : summaryList(c, sb);
+}
+
+/** HostConfig.PortBindings and Config.ExposedPorts for a JSON answer: marks when large, else as stored. */
+export function storedPortsFor(ctx: EngineContext, c: Ctr, splice: JsonSplice): { PortBindings: HostConfig['PortBindings']; ExposedPorts: ContainerConfig['ExposedPorts'] } {
+  const j = portJson(c, c.rec.State.Running ? ctx.network?.sandbox(c.id) : undefined);
+  return {
+    PortBindings: j.bindings ? (splice.mark(j.bindings) as unknown as HostConfig['PortBindings']) : c.host.PortBindings,
+    ExposedPorts: j.exposedPorts ? (splice.mark(j.exposedPorts) as unknown as ContainerConfig['ExposedPorts']) : c.rec.Config.ExposedPorts,
+  };
 }
 
 export function netnsDirOf(execRoot: string): string {

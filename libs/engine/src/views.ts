@@ -2,11 +2,22 @@
 import type { ContainerInspect, ContainerSummary, Filters } from '@berth/api';
 import type { EngineContext } from './context.js';
 import { checkFilterKeys, containerStates, invalidFilter, matchLabels, matchRegexp, psFilterKeys } from './filters.js';
-import { networkSettingsOf, summaryPorts } from './network.js';
+import { JsonSplice } from './json-splice.js';
+import { networkSettingsOf, networksOf, storedPortsFor, summaryPorts, summaryPortsFor } from './network.js';
 import { commandText, statusText } from './status.js';
 import { parseRfc3339Nano } from './time.js';
 
-export async function inspectContainer(ctx: EngineContext, ref: string, opts?: { size: boolean }): Promise<ContainerInspect> {
+export function inspectContainer(ctx: EngineContext, ref: string, opts?: { size: boolean }): Promise<ContainerInspect> {
+  return inspectView(ctx, ref, opts);
+}
+
+/** inspectContainer's answer as JSON bytes, its large port maps from the cache of their JSON. */
+export async function inspectContainerJson(ctx: EngineContext, ref: string, opts?: { size: boolean }): Promise<Buffer> {
+  const splice = new JsonSplice();
+  return splice.encode(await inspectView(ctx, ref, opts, splice));
+}
+
+async function inspectView(ctx: EngineContext, ref: string, opts: { size: boolean } | undefined, splice?: JsonSplice): Promise<ContainerInspect> {
   const c = ctx.get(ref);
   const r = c.rec;
   const s = r.State;
@@ -25,8 +36,14 @@ export async function inspectContainer(ctx: EngineContext, ref: string, opts?: {
     Image: r.Image, ResolvConfPath: r.ResolvConfPath, HostnamePath: r.HostnamePath, HostsPath: r.HostsPath, LogPath: r.LogPath,
     Name: r.Name, RestartCount: r.RestartCount, Driver: r.Driver, Platform: r.Platform, MountLabel: '', ProcessLabel: '', AppArmorProfile: '',
     ExecIDs: c.execs.size ? [...c.execs] : null, HostConfig: c.host, GraphDriver: graph,
-    Mounts: r.MountPoints, Config: r.Config, NetworkSettings: networkSettingsOf(ctx, c),
+    Mounts: r.MountPoints, Config: r.Config, NetworkSettings: networkSettingsOf(ctx, c, splice),
   };
+  if (splice) {
+    // Copies with the same keys in the same order, the large maps as marks.
+    const stored = storedPortsFor(ctx, c, splice);
+    if (stored.PortBindings !== c.host.PortBindings) out.HostConfig = { ...c.host, PortBindings: stored.PortBindings };
+    if (stored.ExposedPorts !== r.Config.ExposedPorts) out.Config = { ...r.Config, ExposedPorts: stored.ExposedPorts };
+  }
   if (opts?.size) {
     const rw = await ctx.images.size(c.id).catch(() => 0);
     out.SizeRw = rw;
@@ -43,7 +60,17 @@ async function imageSize(ctx: EngineContext, imageId: string): Promise<number> {
   }
 }
 
-export async function listContainers(ctx: EngineContext, opts: { all: boolean; limit: number; size: boolean; filters: Filters }): Promise<ContainerSummary[]> {
+export function listContainers(ctx: EngineContext, opts: { all: boolean; limit: number; size: boolean; filters: Filters }): Promise<ContainerSummary[]> {
+  return listView(ctx, opts);
+}
+
+/** listContainers's answer as JSON bytes, the Ports of a container with thousands from a cache. */
+export async function listContainersJson(ctx: EngineContext, opts: { all: boolean; limit: number; size: boolean; filters: Filters }): Promise<Buffer> {
+  const splice = new JsonSplice();
+  return splice.encode(await listView(ctx, opts, splice));
+}
+
+async function listView(ctx: EngineContext, opts: { all: boolean; limit: number; size: boolean; filters: Filters }, splice?: JsonSplice): Promise<ContainerSummary[]> {
   const f = opts.filters;
   checkFilterKeys(f, psFilterKeys);
   for (const st of f.get('status') ?? []) if (!containerStates.includes(st)) throw invalidFilter('status', st);
@@ -84,9 +111,9 @@ export async function listContainers(ctx: EngineContext, opts: { all: boolean; l
     if (net?.size && !net.has(c.host.NetworkMode) && !Object.keys(r.Networks ?? {}).some((n) => net.has(n) || [...net].some((v) => ctx.network?.sandbox(c.id)?.endpoints.some((e) => e.networkName === n && e.networkId.startsWith(v))))) continue;
     const summary: ContainerSummary = {
       Id: c.id, Names: [r.Name], Image: r.Config.Image, ImageID: r.Image, Command: commandText(r.Path, r.Args),
-      Created: Math.floor(Number(parseRfc3339Nano(r.Created) ?? 0n) / 1e9), Ports: summaryPorts(ctx, c),
+      Created: Math.floor(Number(parseRfc3339Nano(r.Created) ?? 0n) / 1e9), Ports: splice ? summaryPortsFor(ctx, c, splice) : summaryPorts(ctx, c),
       Labels: r.Config.Labels ?? {}, State: r.State.Status, Status: statusText(r.State),
-      HostConfig: { NetworkMode: c.host.NetworkMode }, NetworkSettings: { Networks: networkSettingsOf(ctx, c).Networks }, Mounts: r.MountPoints,
+      HostConfig: { NetworkMode: c.host.NetworkMode }, NetworkSettings: { Networks: networksOf(ctx, c) }, Mounts: r.MountPoints,
     };
     if (opts.size) {
       summary.SizeRw = await ctx.images.size(c.id).catch(() => 0);

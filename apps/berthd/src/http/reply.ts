@@ -19,6 +19,11 @@ export function sendJson(reply: FastifyReply, status: number, value: unknown): F
   return reply.code(status).header('content-type', JSON_TYPE).send(jsonBytes(value));
 }
 
+/** JSON already serialised (the engine's cached views): sent as it is. */
+export function sendJsonBytes(reply: FastifyReply, status: number, body: Buffer): FastifyReply {
+  return reply.code(status).header('content-type', JSON_TYPE).send(body);
+}
+
 export function sendEmpty(reply: FastifyReply, status: number): FastifyReply {
   return reply.code(status).send();
 }

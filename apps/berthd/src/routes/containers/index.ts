@@ -4,7 +4,7 @@ import { MULTIPLEXED_STREAM, StreamType, frame, RAW_STREAM, isValidContainerName
 import type { ContainerCreateBody } from '@berth/api/wire';
 import type { AttachOptions, LogsOptions, StopOptions, WaitCondition } from '@berth/engine';
 import { bool, int, str, timestamp, type Query } from '../../http/query.js';
-import { JSON_TYPE, jsonBytes, openStream, sendEmpty, sendJson } from '../../http/reply.js';
+import { JSON_TYPE, jsonBytes, openStream, sendEmpty, sendJson, sendJsonBytes } from '../../http/reply.js';
 import { serveSession } from '../../http/hijack.js';
 import { checkBodyOf } from '../../http/schemas.js';
 import { versionAtLeast } from '../../http/version.js';
@@ -97,13 +97,17 @@ export function containerRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
   app.get('/containers/json', async (req, reply) => {
     const q = queryOf(req);
-    const list = await engine.listContainers({ all: bool(q, 'all'), limit: int(q, 'limit', 0), size: bool(q, 'size'), filters: parseFilters(str(q, 'filters')) });
-    return sendJson(reply, 200, list);
+    const opts = { all: bool(q, 'all'), limit: int(q, 'limit', 0), size: bool(q, 'size'), filters: parseFilters(str(q, 'filters')) };
+    if (engine.listContainersJson) return sendJsonBytes(reply, 200, await engine.listContainersJson(opts));
+    return sendJson(reply, 200, await engine.listContainers(opts));
   });
 
-  app.get('/containers/:id/json', async (req, reply) =>
-    sendJson(reply, 200, await engine.inspectContainer(paramsOf(req).id!, { size: bool(queryOf(req), 'size') })),
-  );
+  app.get('/containers/:id/json', async (req, reply) => {
+    const id = paramsOf(req).id!;
+    const opts = { size: bool(queryOf(req), 'size') };
+    if (engine.inspectContainerJson) return sendJsonBytes(reply, 200, await engine.inspectContainerJson(id, opts));
+    return sendJson(reply, 200, await engine.inspectContainer(id, opts));
+  });
 
   app.post('/containers/:id/start', { onRequest: async (req) => refuseStartBody(req) }, async (req, reply) => {
     const r = await engine.startContainer(paramsOf(req).id!);

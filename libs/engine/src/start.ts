@@ -8,7 +8,7 @@ import { deferred, type Ctr } from './container.js';
 import type { EngineContext } from './context.js';
 import { watchExit } from './exit.js';
 import { buildSpec, containerCapabilities, resolveUser, type ResolvedUser } from './oci-spec.js';
-import { setupNetwork, teardownNetwork } from './network.js';
+import { openNetwork, teardownNetwork } from './network.js';
 import { removeNow } from './remove.js';
 import { hostResources } from './resources.js';
 import { cancelRestart } from './restart-policy.js';
@@ -33,6 +33,7 @@ export async function startLocked(ctx: EngineContext, c: Ctr): Promise<void> {
   const log = ctx.log.child({ containerId: id });
   let rootfs: string | null = null;
   let created = false;
+  let netReady: Promise<unknown> | undefined;
   ctx.runtime.primeCgroups();
   try {
     rootfs = await ctx.images.mountContainerLayer(id);
@@ -40,7 +41,13 @@ export async function startLocked(ctx: EngineContext, c: Ctr): Promise<void> {
       const bind = parseBind(b, `HostConfig.Binds[${i}]`);
       if (!existsSync(bind.source)) mkdirSync(bind.source, { recursive: true, mode: 0o755 });
     }
-    const sandboxKey = await setupNetwork(ctx, c);
+    const net = await openNetwork(ctx, c);
+    // Handled from here on: a failure below still waits for it (the catch tears the sandbox down).
+    netReady = net?.ready.then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    const sandboxKey = net?.key;
     const caps = containerCapabilities(c.host, ctx.availableCaps);
     const user = userOf(rootfs, c.rec.Config.User, c.host.GroupAdd ?? []);
     const spec = buildSpec({
@@ -59,11 +66,18 @@ export async function startLocked(ctx: EngineContext, c: Ctr): Promise<void> {
     // A run that ended before the daemon restarted may have left runtime state behind.
     await ctx.runtime.delete(id, true).catch(() => undefined);
     rmSync(ctx.socketOf(id), { force: true });
-    await ctx.runtime.create(id, bundle, {
-      io: { socket: ctx.socketOf(id), logFile: c.rec.LogPath, tty: c.rec.Config.Tty, stdin: c.rec.Config.OpenStdin, stdinOnce: c.rec.Config.StdinOnce && !c.rec.Config.Tty },
-      reaper: c.host.Init === true,
-    });
-    created = true;
+    // The init is made (namespaces, cgroups, mounts; it waits before exec) while the network is
+    // attached in the namespace it joined; the process runs once both are done.
+    const [made, attached] = await Promise.allSettled([
+      ctx.runtime.create(id, bundle, {
+        io: { socket: ctx.socketOf(id), logFile: c.rec.LogPath, tty: c.rec.Config.Tty, stdin: c.rec.Config.OpenStdin, stdinOnce: c.rec.Config.StdinOnce && !c.rec.Config.Tty },
+        reaper: c.host.Init === true,
+      }),
+      netReady,
+    ]);
+    created = made.status === 'fulfilled';
+    if (made.status === 'rejected') throw made.reason;
+    if (attached.status === 'fulfilled' && attached.value !== undefined) throw attached.value;
     c.spec = spec;
     // Attach sessions that were waiting join before the process runs, so they miss no output.
     const pending = [...c.pendingAttach.keys()];
@@ -88,6 +102,7 @@ export async function startLocked(ctx: EngineContext, c: Ctr): Promise<void> {
     if (created) await ctx.runtime.delete(id, true).catch((e: unknown) => log.warn({ err: e }, 'rollback: runtime delete failed'));
     else await ctx.rtCgroups.destroy(ctx.cgroupPathOf(c)).catch(() => undefined);
     rmSync(ctx.socketOf(id), { force: true });
+    await netReady;
     if (rootfs !== null) await ctx.images.unmountContainerLayer(id).catch((e: unknown) => log.warn({ err: e }, 'rollback: unmount failed'));
     await teardownNetwork(ctx, c);
     const message = err instanceof Error ? err.message : String(err);

@@ -513,7 +513,24 @@ export class NetworkController {
    * first non-internal network with a gateway carries the default route and the published
    * ports. Any failure undoes everything made so far.
    */
-  createSandbox(req: SandboxRequest): Promise<SandboxView> {
+  async createSandbox(req: SandboxRequest): Promise<SandboxView> {
+    return (await this.openSandbox(req)).ready;
+  }
+
+  /**
+   * createSandbox in two steps, so that a caller can start the container's init (which only
+   * needs the namespace to exist) while the endpoints are attached: answers as soon as the
+   * network namespace exists at `key`; `ready` settles when the attachment is done (or failed
+   * and was undone). The controller stays locked until then. The caller must handle `ready`.
+   */
+  openSandbox(req: SandboxRequest): Promise<{ key: string; ready: Promise<SandboxView> }> {
+    let opened!: (key: string) => void;
+    const namespace = new Promise<string>((resolve) => (opened = resolve));
+    const ready = this.attachSandbox(req, opened);
+    return Promise.race([namespace.then((key) => ({ key, ready })), ready.then((sb) => ({ key: sb.key, ready }))]);
+  }
+
+  private attachSandbox(req: SandboxRequest, opened: (key: string) => void): Promise<SandboxView> {
     return this.locked(async () => {
       if (this.sandboxes.has(req.containerId)) await this.teardown(this.sandboxes.get(req.containerId)!);
       const id = newId();
@@ -527,6 +544,7 @@ export class NetworkController {
       this.store.saveSandbox(s);
       try {
         this.netns.create(s.key);
+        opened(s.key);
         const inside = this.nlIn(s.key);
         try {
           await inside.setLink('lo', { up: true });

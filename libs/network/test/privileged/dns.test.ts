@@ -79,7 +79,8 @@ test('embedded DNS answers inside the sandbox on 127.0.0.11:53 (UDP and TCP), fo
   t.after(() => up.close());
   assert.deepEqual(listening('127.0.0.11:53'), [], 'nothing on 127.0.0.11:53 in the host namespace before');
 
-  const dns = await startEmbeddedDns({ netnsPath: sandbox.path, records, upstream: [up.address], logger: silentLogger(), timeoutMs: 500 });
+  // Long enough for a loaded CI machine (500 ms failed there), short of the clients' 3 s.
+  const dns = await startEmbeddedDns({ netnsPath: sandbox.path, records, upstream: [up.address], logger: silentLogger(), timeoutMs: 1500 });
   try {
     assert.equal(dns.address, '127.0.0.11');
     assert.equal(dnsModule.lookup, stockLookup, 'dns.lookup is restored');

@@ -15,6 +15,7 @@ export interface NativeAddon {
   lsetxattr(path: string, name: string, value: Buffer, flags: number): void;
   lgetxattr(path: string, name: string): Buffer | null;
   statfs(path: string): StatfsInfo;
+  inodeFlags(path: string, set: number, clear: number): number;
   setns(fd: number, nstype: number): void;
   unshare(flags: number): void;
   gettid(): number;
@@ -29,7 +30,7 @@ export interface NativeAddon {
 }
 
 /** The addon contract this TypeScript was written against (addon.cc exports `abiVersion`). */
-const expectedAbi = 2;
+const expectedAbi = 3;
 
 let loaded: NativeAddon | undefined;
 

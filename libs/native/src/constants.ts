@@ -84,6 +84,13 @@ export const ST_NOSUID = 0x2;
 export const ST_NODEV = 0x4;
 export const ST_NOEXEC = 0x8;
 
+/**
+ * Inode flags (chattr, FS_IOC_GETFLAGS/SETFLAGS in linux/fs.h). FS_TOPDIR_FL marks the top of a
+ * directory hierarchy: ext2/3/4's Orlov allocator spreads the subdirectories made in it over the
+ * block groups as it does those of the filesystem root.
+ */
+export const FS_TOPDIR_FL = 0x00020000;
+
 /** seccomp(2) SECCOMP_SET_MODE_FILTER flags, by their OCI names. */
 export const SeccompFilterFlag = {
   SECCOMP_FILTER_FLAG_TSYNC: 0x1,

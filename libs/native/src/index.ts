@@ -50,6 +50,7 @@ export {
   ST_NOSUID,
   ST_NODEV,
   ST_NOEXEC,
+  FS_TOPDIR_FL,
   SeccompFilterFlag,
 } from './constants.js';
 export { nativePaths } from './paths.js';

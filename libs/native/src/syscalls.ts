@@ -38,6 +38,13 @@ export interface Syscalls {
   /** lgetxattr(2); null when the attribute is absent. */
   lgetxattr(path: string, name: string): Buffer | null;
   statfs(path: string): StatfsInfo;
+  /**
+   * The inode flags of `path` (FS_IOC_GETFLAGS: FS_TOPDIR_FL...) after setting the bits of `set`
+   * and clearing those of `clear` (FS_IOC_SETFLAGS, only when that changes them; 0, 0 reads).
+   * Filesystems without inode flags fail with ENOTTY or EOPNOTSUPP (syscall ioctl_getflags /
+   * ioctl_setflags); a symlink is not followed (ELOOP).
+   */
+  inodeFlags(path: string, set: number, clear: number): number;
   setns(fd: number, nstype: number): void;
   unshare(flags: number): void;
   gettid(): number;
@@ -153,6 +160,7 @@ export function realSyscalls(): Syscalls {
     lsetxattr: (path, name, value, flags) => call(() => a.lsetxattr(path, name, value, flags)),
     lgetxattr: (path, name) => call(() => a.lgetxattr(path, name)),
     statfs: (path) => call(() => a.statfs(path)),
+    inodeFlags: (path, set, clear) => call(() => a.inodeFlags(path, set, clear)),
     setns: (fd, nstype) => call(() => a.setns(fd, nstype)),
     unshare: (flags) => call(() => a.unshare(flags)),
     gettid: () => a.gettid(),

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SystemError, kindOf } from '@berth/errors';
 import { RecordingSyscalls } from './testing.js';
-import { CLONE_NEWNET, MS_BIND, MS_REC, XATTR_CREATE, XATTR_REPLACE } from './constants.js';
+import { CLONE_NEWNET, FS_TOPDIR_FL, MS_BIND, MS_REC, XATTR_CREATE, XATTR_REPLACE } from './constants.js';
 
 test('RecordingSyscalls records each call with its arguments, in order', () => {
   const sys = new RecordingSyscalls();
@@ -56,6 +56,17 @@ test('the xattr model returns what was set and honours XATTR_CREATE / XATTR_REPL
   assert.deepEqual(sys.lgetxattr('/f', 'trusted.overlay.opaque'), Buffer.from('y'));
   assert.equal(sys.lgetxattr('/g', 'trusted.overlay.opaque'), null);
   assert.throws(() => sys.lsetxattr('/f', 'trusted.overlay.opaque', Buffer.from('n'), XATTR_CREATE), { code: 'EEXIST' });
+});
+
+test('the inodeFlags model keeps flags per path; a failure names ioctl_setflags and the path', () => {
+  const sys = new RecordingSyscalls();
+  assert.equal(sys.inodeFlags('/d', 0, 0), 0);
+  assert.equal(sys.inodeFlags('/d', FS_TOPDIR_FL | 0x80000, 0), FS_TOPDIR_FL | 0x80000);
+  assert.equal(sys.inodeFlags('/d', 0, 0x80000), FS_TOPDIR_FL);
+  assert.equal(sys.inodeFlags('/e', 0, 0), 0);
+  sys.failOn('inodeFlags', 'EOPNOTSUPP', (path) => path === '/tmpfs');
+  assert.throws(() => sys.inodeFlags('/tmpfs', FS_TOPDIR_FL, 0), { code: 'EOPNOTSUPP', syscall: 'ioctl_setflags', path: '/tmpfs' });
+  assert.deepEqual(sys.names(), ['inodeFlags', 'inodeFlags', 'inodeFlags', 'inodeFlags', 'inodeFlags']);
 });
 
 test('respond replaces the model for one call name', () => {

@@ -30,6 +30,7 @@ const kernelName: Record<SyscallName, string> = {
   lsetxattr: 'lsetxattr',
   lgetxattr: 'lgetxattr',
   statfs: 'statfs',
+  inodeFlags: 'ioctl_setflags',
   setns: 'setns',
   unshare: 'unshare',
   gettid: 'gettid',
@@ -57,6 +58,7 @@ function errorPaths(name: SyscallName, args: readonly unknown[]): { path?: strin
     case 'lsetxattr':
     case 'lgetxattr':
     case 'statfs':
+    case 'inodeFlags':
       return { path: args[0] as string };
     default:
       return {};
@@ -75,7 +77,7 @@ function allowAllProgram(): Buffer {
  * A `Syscalls` that touches no kernel: it records every call `{ name, args }` in order and
  * answers from a small model. xattrs set with lsetxattr are returned by lgetxattr (with
  * XATTR_CREATE / XATTR_REPLACE honoured); pidfdOpen hands out fds from 1000 up; gettid is
- * process.pid; statfs answers zeros and compileSeccomp an allow-all program unless told
+ * process.pid; statfs answers zeros, inodeFlags keeps flags per path (0 at first), and compileSeccomp an allow-all program unless told
  * otherwise with `respond`. `failOn` makes a call throw the SystemError the real one would.
  * bpf: bpfProgLoadCgroupDevice hands out fds (from 1000 up) for programs with ids from 1 up;
  * attach / detach / query keep the list of program ids per target fd (BPF_F_REPLACE swaps the
@@ -87,6 +89,7 @@ export class RecordingSyscalls implements Syscalls {
   private readonly failures: Failure[] = [];
   private readonly responses = new Map<SyscallName, (...args: never[]) => unknown>();
   private readonly xattrs = new Map<string, Buffer>();
+  private readonly flags = new Map<string, number>();
   private nextFd = 1000;
   private nextProgId = 1;
   /** fd -> program id, and program id -> its instructions. */
@@ -128,6 +131,7 @@ export class RecordingSyscalls implements Syscalls {
     this.failures.length = 0;
     this.responses.clear();
     this.xattrs.clear();
+    this.flags.clear();
     this.progFds.clear();
     this.progInsns.clear();
     this.attachedIds.clear();
@@ -197,6 +201,15 @@ export class RecordingSyscalls implements Syscalls {
 
   statfs(path: string): StatfsInfo {
     return this.run('statfs', [path], () => ({ type: 0, bsize: 0, blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, flags: 0 }));
+  }
+
+  /** Model: flags per path, all 0 at first. */
+  inodeFlags(path: string, set: number, clear: number): number {
+    return this.run('inodeFlags', [path, set, clear], () => {
+      const flags = ((this.flags.get(path) ?? 0) | set) & ~clear;
+      this.flags.set(path, flags >>> 0);
+      return flags >>> 0;
+    });
   }
 
   setns(fd: number, nstype: number): void {

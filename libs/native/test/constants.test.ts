@@ -15,7 +15,7 @@ const scalar = [
   'MS_LAZYTIME', 'MNT_FORCE', 'MNT_DETACH', 'MNT_EXPIRE', 'UMOUNT_NOFOLLOW', 'CLONE_NEWTIME', 'CLONE_NEWNS',
   'CLONE_NEWCGROUP', 'CLONE_NEWUTS', 'CLONE_NEWIPC', 'CLONE_NEWUSER', 'CLONE_NEWPID', 'CLONE_NEWNET',
   'XATTR_CREATE', 'XATTR_REPLACE', 'S_IFMT', 'S_IFSOCK', 'S_IFLNK', 'S_IFREG', 'S_IFBLK', 'S_IFDIR', 'S_IFCHR',
-  'S_IFIFO', 'ST_RDONLY', 'ST_NOSUID', 'ST_NODEV', 'ST_NOEXEC',
+  'S_IFIFO', 'ST_RDONLY', 'ST_NOSUID', 'ST_NODEV', 'ST_NOEXEC', 'FS_TOPDIR_FL',
 ] as const;
 const magic: Record<string, string> = {
   TMPFS: 'TMPFS_MAGIC',
@@ -48,6 +48,7 @@ test('constants equal the values of the system headers', (t) => {
     '#include <sys/stat.h>',
     '#include <sys/statvfs.h>',
     '#include <sys/xattr.h>',
+    '#include <linux/fs.h>',
     '#include <linux/magic.h>',
     '#include <linux/seccomp.h>',
     'int main(void) {',

@@ -1,13 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { lstatSync, openSync, readdirSync, closeSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, openSync, readdirSync, closeSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SystemError, kindOf } from '@berth/errors';
 import {
   CLONE_NEWNET,
+  FS_TOPDIR_FL,
   FsMagic,
   MNT_DETACH,
   MS_NODEV,
@@ -192,4 +193,23 @@ test('the tests above leave no mounts or temp dirs behind', { skip: notRoot }, (
   const mine = readdirSync(tmpdir()).filter((n) => n.startsWith(`berth-t-${process.pid}-`));
   assert.deepEqual(mine, []);
   assert.deepEqual(mountsUnder(tmpdir()).filter((m) => m.includes(`berth-t-${process.pid}-`)), []);
+});
+
+test('inodeFlags sets, reads and clears FS_TOPDIR_FL (chattr +T) on an ext4 dir; tmpfs and symlinks fail cleanly', { skip: notRoot }, (t) => {
+  const dir = tempDir('berth-t');
+  t.after(() => removeDir(dir));
+  if (sys.statfs(dir).type !== FsMagic.EXT4) return t.skip('the temp dir is not on ext4');
+  const sub = join(dir, 'layers');
+  mkdirSync(sub);
+  const before = sys.inodeFlags(sub, 0, 0);
+  assert.equal(before & FS_TOPDIR_FL, 0);
+  assert.equal(sys.inodeFlags(sub, FS_TOPDIR_FL, 0), before | FS_TOPDIR_FL);
+  assert.equal(sys.inodeFlags(sub, 0, 0), before | FS_TOPDIR_FL, 'the flag is kept by the inode');
+  assert.match(execFileSync('lsattr', ['-d', sub], { encoding: 'utf8' }), /^\S*T\S* /, 'lsattr shows T');
+  assert.equal(sys.inodeFlags(sub, 0, FS_TOPDIR_FL), before);
+  symlinkSync(sub, join(dir, 'link'));
+  assertSystemError(() => sys.inodeFlags(join(dir, 'link'), FS_TOPDIR_FL, 0), { code: 'ELOOP', syscall: 'open', path: join(dir, 'link') });
+  assert.equal(sys.inodeFlags(sub, 0, 0) & FS_TOPDIR_FL, 0, 'nothing was set through the symlink');
+  const tmp = withTmpfs(t);
+  assertSystemError(() => sys.inodeFlags(tmp, FS_TOPDIR_FL, 0), { code: 'EOPNOTSUPP', syscall: 'ioctl_setflags', path: tmp });
 });

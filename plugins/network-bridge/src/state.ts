@@ -71,15 +71,18 @@ export function loadState(stateDir: string): BridgeState {
   }
 }
 
-/** Writes the state atomically: a temp file, fsync, rename over the old one. */
-export function saveState(stateDir: string, state: BridgeState): void {
+/**
+ * Writes the state atomically: a temp file, fsync, rename over the old one. `durable: false`
+ * skips the fsync, for a change that only touches endpoints (veths a reboot removes anyway).
+ */
+export function saveState(stateDir: string, state: BridgeState, durable = true): void {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const path = join(stateDir, FILE);
   const tmp = `${path}.tmp-${process.pid}`;
   const fd = openSync(tmp, 'w', 0o600);
   try {
     writeSync(fd, `${JSON.stringify(state, null, 1)}\n`);
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
   } finally {
     closeSync(fd);
   }

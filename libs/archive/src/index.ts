@@ -7,3 +7,5 @@ export { isZstd, zstdDecompress } from './zstd.js';
 export type { ZstdOptions } from './zstd.js';
 export { packChanges, changesSize, withViews, changesOfViews, diffSizeOfViews, diffOfViews, KeyedLock, ViewTable, mountAt, PrivateHome } from './union-views.js';
 export type { LayerViews, HeldView, HomeMounts } from './union-views.js';
+export { spreadLayerDirs, TOPDIR_FLAG } from './layer-home.js';
+export type { InodeFlagsFs } from './layer-home.js';

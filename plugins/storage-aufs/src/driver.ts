@@ -1,7 +1,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
-import { applyTar, changesOfViews, diffOfViews, diffSizeOfViews, diskUsage, mountAt, packDir, PrivateHome, ViewTable } from '@berth/archive';
+import { applyTar, changesOfViews, diffOfViews, diffSizeOfViews, diskUsage, mountAt, packDir, PrivateHome, spreadLayerDirs, ViewTable } from '@berth/archive';
 import { BerthError } from '@berth/errors';
 import { MNT_DETACH, MS_BIND, MS_PRIVATE } from '@berth/native';
 import { type Change, type CreateOpts, type DriverLogger, type GraphDriver, type GraphDriverCapabilities } from '@berth/plugin-api';
@@ -77,6 +77,8 @@ export class AufsDriver implements GraphDriver {
     } catch (err) {
       throw storageError(`prepare ${this.root}`, err);
     }
+    // Each layer's diff dir in a block group of its own (chattr +T; see spreadLayerDirs).
+    if (!spreadLayerDirs(path.join(this.root, 'diff'), this.sys)) this.log.debug({}, 'layer dirs not spread over block groups (no inode flags here)');
     if (this.opts.privateHome ?? true) {
       try {
         await this.home.make();

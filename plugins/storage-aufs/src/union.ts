@@ -8,7 +8,8 @@ const execFileP = promisify(execFile);
 export type UnionKind = 'aufs' | 'fuse-overlayfs';
 
 /** The kernel calls the driver makes (@berth/native's realSyscalls() in production). */
-export type AufsSyscalls = Pick<Syscalls, 'mount' | 'umount2' | 'mknod' | 'lsetxattr' | 'lgetxattr' | 'statfs'>;
+export type AufsSyscalls = Pick<Syscalls, 'mount' | 'umount2' | 'mknod' | 'lsetxattr' | 'lgetxattr' | 'statfs'> &
+  Partial<Pick<Syscalls, 'inodeFlags'>>;
 
 /** Runs a program; answers its stderr (a failure rejects with `stderr` on the error). */
 export type RunProgram = (file: string, args: string[]) => Promise<{ stderr: string }>;

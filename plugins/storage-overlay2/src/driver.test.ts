@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { FsMagic, MNT_DETACH } from '@berth/native';
+import { FS_TOPDIR_FL, FsMagic, MNT_DETACH } from '@berth/native';
 import { RecordingSyscalls } from '@berth/native/testing';
 import { BerthError } from '@berth/errors';
 import type { DriverLogger } from '@berth/plugin-api';
@@ -44,6 +44,15 @@ async function fresh(opts: { pageSize?: number } = {}): Promise<{ d: Overlay2Dri
 }
 
 describe('overlay2 layout', () => {
+  it('init marks the home as the top of a hierarchy (chattr +T: each layer dir in its own block group), and starts without it', async () => {
+    const { root, sys } = await fresh();
+    assert.deepEqual(sys.callsTo('inodeFlags').map((c) => c.args), [[root, FS_TOPDIR_FL, 0]]);
+    assert.equal(sys.inodeFlags(root, 0, 0) & FS_TOPDIR_FL, FS_TOPDIR_FL);
+    const refused = fakeKernel().failOn('inodeFlags', 'EOPNOTSUPP');
+    await new Overlay2Driver({ root: path.join(tmp, `r${n++}`), logger: silent, sys: refused, privateHome: false }).init();
+    assert.equal(refused.callsTo('inodeFlags').length, 1);
+  });
+
   it('short ids are 26 base32 characters', () => {
     for (let i = 0; i < 20; i++) assert.match(shortId(), /^[A-Z2-7]{26}$/);
   });

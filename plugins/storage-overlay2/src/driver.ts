@@ -5,7 +5,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { applyTar, changesOfViews, diffOfViews, diffSizeOfViews, diskUsage, packDir, mountAt, OVERLAY_OPAQUE_XATTR, PrivateHome, ViewTable, withViews } from '@berth/archive';
+import { applyTar, changesOfViews, diffOfViews, diffSizeOfViews, diskUsage, packDir, mountAt, OVERLAY_OPAQUE_XATTR, PrivateHome, ViewTable, spreadLayerDirs, withViews } from '@berth/archive';
 import { BerthError } from '@berth/errors';
 import { FsMagic, MNT_DETACH, MS_BIND, MS_PRIVATE, type Syscalls } from '@berth/native';
 import {
@@ -24,7 +24,8 @@ import { backingFsName, plainFormatOptions, probeOverlay, skipReason } from './p
 const execFileP = promisify(execFile);
 
 /** The kernel calls the driver makes (@berth/native's realSyscalls() in production). */
-export type OverlaySyscalls = Pick<Syscalls, 'mount' | 'umount2' | 'mknod' | 'lsetxattr' | 'lgetxattr' | 'statfs'>;
+export type OverlaySyscalls = Pick<Syscalls, 'mount' | 'umount2' | 'mknod' | 'lsetxattr' | 'lgetxattr' | 'statfs'> &
+  Partial<Pick<Syscalls, 'inodeFlags'>>;
 
 export interface Overlay2DriverOptions {
   /** The driver home, e.g. /var/lib/berth/overlay2. */
@@ -128,6 +129,8 @@ export class Overlay2Driver implements GraphDriver {
     } catch (err) {
       throw storageError(`prepare ${this.root}`, err);
     }
+    // Each layer dir in a block group of its own (chattr +T; see spreadLayerDirs).
+    if (!spreadLayerDirs(this.root, this.sys)) this.log.debug({}, 'layer dirs not spread over block groups (no inode flags here)');
     if (this.opts.privateHome ?? true) {
       try {
         await this.home.make();

@@ -14,7 +14,7 @@ import type {
   GraphDriverDeps,
   GraphDriverDescriptor,
 } from '@berth/plugin-api';
-import { applyTar, changesBetween, changesSize, packChanges, type ArchiveFs } from '@berth/archive';
+import { applyTar, changesBetween, changesSize, packChanges, spreadLayerDirs, type ArchiveFs, type InodeFlagsFs } from '@berth/archive';
 
 const execFileP = promisify(execFile);
 
@@ -23,7 +23,7 @@ export interface VfsDriverOptions {
   root: string;
   logger: DriverLogger;
   /** mknod and xattr calls (@berth/native's realSyscalls() in production). */
-  fs: ArchiveFs;
+  fs: ArchiveFs & InodeFlagsFs;
 }
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -51,6 +51,8 @@ export class VfsDriver implements GraphDriver {
   async init(): Promise<void> {
     await fs.mkdir(this.home, { recursive: true, mode: 0o700 });
     await fs.chmod(this.home, 0o700);
+    // Each layer dir in a block group of its own (chattr +T; see spreadLayerDirs).
+    if (!spreadLayerDirs(this.home, this.opts.fs)) this.log.debug({}, 'layer dirs not spread over block groups (no inode flags here)');
   }
 
   private dir(id: string): string {

@@ -8,7 +8,8 @@ export interface Context {
   /** `run`, `container inspect`, ... */
   readonly path: string;
   readonly client: Client;
-  out(s: string): void;
+  /** Bytes go out as they are (a large inspect answer is never made a string). */
+  out(s: string | Uint8Array): void;
   err(s: string): void;
 }
 

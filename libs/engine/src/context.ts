@@ -150,8 +150,9 @@ export class EngineContext {
     this.bus.publish('container', action, c.id, this.attrs(c, extra));
   }
 
-  save(c: Ctr, withHost = false): void {
-    this.store.save(c.rec, withHost ? c.host : undefined);
+  /** Saves the record (and the HostConfig with `withHost`); fsynced unless `durable` is false. */
+  save(c: Ctr, withHost = false, durable = true): void {
+    this.store.save(c.rec, withHost ? c.host : undefined, durable);
   }
 }
 

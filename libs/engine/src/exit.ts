@@ -41,18 +41,27 @@ async function onExit(ctx: EngineContext, c: Ctr, code: number): Promise<void> {
   const ranMs = startedMs === null ? 0 : Number((finished - startedMs) / 1_000_000n);
   const { killed: oom, emit: oomEvent } = oomAtExit(ctx, c);
   await finishExecs(ctx, c);
-  try {
-    await ctx.runtime.delete(c.id, true);
-  } catch (err) {
-    if (!(err instanceof BerthError && err.code === 'BERTH_CONTAINER_NOT_FOUND')) log.warn({ err }, 'runtime delete after exit failed');
-  }
-  await ctx.rtCgroups.destroy(ctx.cgroupPathOf(c)).catch(() => undefined);
+  // The process is gone with its PID namespace: its runtime state and cgroup, its network and
+  // its filesystem are released side by side.
+  await Promise.all([
+    (async () => {
+      try {
+        await ctx.runtime.delete(c.id, true);
+      } catch (err) {
+        if (!(err instanceof BerthError && err.code === 'BERTH_CONTAINER_NOT_FOUND')) log.warn({ err }, 'runtime delete after exit failed');
+      }
+      await ctx.rtCgroups.destroy(ctx.cgroupPathOf(c)).catch(() => undefined);
+    })(),
+    teardownNetwork(ctx, c),
+    ctx.images.unmountContainerLayer(c.id).catch((err: unknown) => log.warn({ err }, 'unmount after exit failed')),
+  ]);
   rmSync(ctx.socketOf(c.id), { force: true });
-  await teardownNetwork(ctx, c);
-  await ctx.images.unmountContainerLayer(c.id).catch((err: unknown) => log.warn({ err }, 'unmount after exit failed'));
   Object.assign(s, { Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: rfc3339Nano(finished) });
+  const autoRemove = c.host.AutoRemove && !c.removing && !c.restarting;
   try {
-    ctx.save(c);
+    // An --rm container's record goes right after: no fsync (a daemon that finds it "running"
+    // after a power loss ends and removes it, as it would this one).
+    ctx.save(c, false, !autoRemove);
   } catch (err) {
     // The waiters and stop/rm must still learn of the exit; the record is saved again later.
     log.error({ err }, 'saving the exit failed');
@@ -69,7 +78,7 @@ async function onExit(ctx: EngineContext, c: Ctr, code: number): Promise<void> {
   const manual = c.suppressRestart || c.rec.HasBeenManuallyStopped || c.removing;
   // Docker removes an AutoRemove container after any exit, a `stop` or `kill` included; only a
   // restart in progress keeps it.
-  if (c.host.AutoRemove && !c.removing && !c.restarting) {
+  if (autoRemove) {
     done.resolve();
     void removeNow(ctx, c).catch((err: unknown) => log.warn({ err }, 'auto-remove failed'));
     return;

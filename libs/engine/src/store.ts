@@ -66,9 +66,9 @@ export class ContainerStore {
     return join(this.root, id);
   }
 
-  save(rec: ContainerRecord, host?: HostConfig): void {
-    writeFileAtomic(join(this.dir(rec.Id), 'config.v2.json'), JSON.stringify(rec), 0o600);
-    if (host) writeFileAtomic(join(this.dir(rec.Id), 'hostconfig.json'), JSON.stringify(host), 0o600);
+  save(rec: ContainerRecord, host?: HostConfig, durable = true): void {
+    writeFileAtomic(join(this.dir(rec.Id), 'config.v2.json'), JSON.stringify(rec), 0o600, durable);
+    if (host) writeFileAtomic(join(this.dir(rec.Id), 'hostconfig.json'), JSON.stringify(host), 0o600, durable);
   }
 
   /** Every readable record; half-made directories (no config.v2.json) are reported separately. */

@@ -124,8 +124,10 @@ export interface Engine {
    * The same answers as JSON bytes (a trailing newline, as Docker writes them), for berthd to
    * send as they are: the port maps of a container with a range of thousands come from a cache
    * of their JSON (bench/network). Optional: without them berthd serialises the objects.
+   * `portRuns` (Berth's own `berthPortRuns=1`, sent by `berth ps`, never by Docker's clients):
+   * each item's Ports with consecutive ports as one entry with a `Count` (docs/network.md).
    */
-  listContainersJson?(opts: { all: boolean; limit: number; size: boolean; filters: Filters }): Promise<Buffer>;
+  listContainersJson?(opts: { all: boolean; limit: number; size: boolean; filters: Filters; portRuns?: boolean }): Promise<Buffer>;
   inspectContainerJson?(ref: string, opts?: { size: boolean }): Promise<Buffer>;
   /** 'not-modified' when it already runs (HTTP 304). */
   startContainer(ref: string): Promise<'started' | 'not-modified'>;

@@ -127,7 +127,7 @@ export class BerthEngine implements Engine {
   inspectContainer(ref: string, opts?: { size: boolean }): Promise<ContainerInspect> {
     return inspectContainer(this.ctx, ref, opts);
   }
-  listContainersJson(opts: { all: boolean; limit: number; size: boolean; filters: Filters }): Promise<Buffer> {
+  listContainersJson(opts: { all: boolean; limit: number; size: boolean; filters: Filters; portRuns?: boolean }): Promise<Buffer> {
     return listContainersJson(this.ctx, opts);
   }
   inspectContainerJson(ref: string, opts?: { size: boolean }): Promise<Buffer> {

@@ -357,6 +357,28 @@ function summaryList(c: Ctr, sb: SandboxView | undefined): SummaryPort[] {
   return summary;
 }
 
+/** A Port object of ps standing for `Count` of them: private (and public) ports counting up. */
+type SummaryRun = SummaryPort & { Count?: number };
+
+/** ps's Port list with consecutive entries (same IP and type, ports counting up) as one. */
+function compressSummary(list: readonly SummaryPort[]): SummaryRun[] {
+  const out: SummaryRun[] = [];
+  let last: SummaryRun | undefined;
+  for (const p of list) {
+    if (last && p.Type === last.Type && p.IP === last.IP) {
+      const k = last.Count ?? 1;
+      const pub = last.PublicPort === undefined ? p.PublicPort === undefined : p.PublicPort === last.PublicPort + k;
+      if (pub && p.PrivatePort === last.PrivatePort + k) {
+        last.Count = k + 1;
+        continue;
+      }
+    }
+    last = { ...p };
+    out.push(last);
+  }
+  return out;
+}
+
 /** Published ports for `ps` (Docker's Port objects). */
 export function summaryPorts(ctx: EngineContext, c: Ctr): SummaryPort[] {
   return summaryList(c, c.rec.State.Running ? ctx.network?.sandbox(c.id) : undefined);
@@ -383,6 +405,8 @@ interface PortJson {
   ports?: Buffer | null;
   /** ps's Ports, or null when small. */
   summary?: Buffer | null;
+  /** ps's Ports as runs (berth ps). */
+  summaryRuns?: SummaryRun[];
   /** HostConfig.PortBindings and Config.ExposedPorts as stored, or null when small. */
   bindings?: Buffer | null;
   exposedPorts?: Buffer | null;
@@ -406,35 +430,57 @@ function portJsonEntry(c: Ctr, sb: SandboxView | undefined): PortJson {
   return e;
 }
 
-/** More than LARGE_VIEW keys, counted without listing them all. */
+/** Whether a stored map (PortBindings, ExposedPorts: never changed in place) has more than LARGE_VIEW keys. */
+const largeMaps = new WeakMap<object, boolean>();
+
 function largeMap(o: object | null | undefined): boolean {
   if (!o) return false;
-  let n = 0;
-  for (const k in o) if (Object.hasOwn(o, k) && ++n > LARGE_VIEW) return true;
-  return false;
+  let large = largeMaps.get(o);
+  if (large === undefined) {
+    let n = 0;
+    for (const k in o) if (Object.hasOwn(o, k) && ++n > LARGE_VIEW) break;
+    large = n > LARGE_VIEW;
+    largeMaps.set(o, large);
+  }
+  return large;
 }
 
-function published(sb: SandboxView | undefined): number {
-  let n = 0;
-  for (const r of sb?.ports ?? []) n += r.Count;
-  return n;
+/** Whether ps's and inspect's port views of a container (`sb`: its sandbox while it runs) are large. */
+function largeView(c: Ctr, sb: SandboxView | undefined): boolean {
+  if (!sb) return largeMap(c.rec.Config.ExposedPorts);
+  let n = sb.exposed.length;
+  for (const r of sb.ports) n += r.Count;
+  return n > LARGE_VIEW;
 }
 
 function jsonOf(v: unknown): Buffer {
   return Buffer.from(JSON.stringify(v));
 }
 
+type PortJsonViews = { ports: Buffer | null; summary: Buffer | null; bindings: Buffer | null; exposedPorts: Buffer | null };
+const NO_JSON: PortJsonViews = { ports: null, summary: null, bindings: null, exposedPorts: null };
+
 /** The cached JSON views of a container: null for those small enough to serialise each time. */
-function portJson(c: Ctr, sb: SandboxView | undefined): { ports: Buffer | null; summary: Buffer | null; bindings: Buffer | null; exposedPorts: Buffer | null } {
+function portJson(c: Ctr, sb: SandboxView | undefined): PortJsonViews {
   const running = c.rec.State.Running;
   const view = running ? sb : undefined;
+  const large = largeView(c, view);
+  if (!large && !largeMap(c.host.PortBindings) && !largeMap(c.rec.Config.ExposedPorts)) return NO_JSON;
   const e = portJsonEntry(c, view);
-  const large = (): boolean => published(view) + exposedOf(c, view).length > LARGE_VIEW;
-  if (e.ports === undefined) e.ports = running && large() ? jsonOf(portsMap(c, view)) : null;
-  if (e.summary === undefined) e.summary = large() ? jsonOf(summaryList(c, view)) : null;
+  if (e.ports === undefined) e.ports = running && large ? jsonOf(portsMap(c, view)) : null;
+  if (e.summary === undefined) e.summary = large ? jsonOf(summaryList(c, view)) : null;
   if (e.bindings === undefined) e.bindings = largeMap(c.host.PortBindings) ? jsonOf(c.host.PortBindings) : null;
   if (e.exposedPorts === undefined) e.exposedPorts = largeMap(c.rec.Config.ExposedPorts) ? jsonOf(c.rec.Config.ExposedPorts) : null;
-  return e as { ports: Buffer | null; summary: Buffer | null; bindings: Buffer | null; exposedPorts: Buffer | null };
+  return e as PortJsonViews;
+}
+
+/** ps's Ports as runs (`berthPortRuns`): consecutive ports as one entry with a Count. */
+export function summaryPortRuns(ctx: EngineContext, c: Ctr): SummaryRun[] {
+  const sb = c.rec.State.Running ? ctx.network?.sandbox(c.id) : undefined;
+  if (!largeView(c, sb)) return compressSummary(summaryList(c, sb));
+  const e = portJsonEntry(c, sb);
+  e.summaryRuns ??= compressSummary(summaryList(c, sb));
+  return e.summaryRuns;
 }
 
 /** ps's Ports for a JSON answer: a mark for the cached JSON when large, else the objects. */

@@ -3,7 +3,7 @@ import type { ContainerInspect, ContainerSummary, Filters } from '@berth/api';
 import type { EngineContext } from './context.js';
 import { checkFilterKeys, containerStates, invalidFilter, matchLabels, matchRegexp, psFilterKeys } from './filters.js';
 import { JsonSplice } from './json-splice.js';
-import { networkSettingsOf, networksOf, storedPortsFor, summaryPorts, summaryPortsFor } from './network.js';
+import { networkSettingsOf, networksOf, storedPortsFor, summaryPortRuns, summaryPorts, summaryPortsFor } from './network.js';
 import { commandText, statusText } from './status.js';
 import { parseRfc3339Nano } from './time.js';
 
@@ -65,12 +65,12 @@ export function listContainers(ctx: EngineContext, opts: { all: boolean; limit: 
 }
 
 /** listContainers's answer as JSON bytes, the Ports of a container with thousands from a cache. */
-export async function listContainersJson(ctx: EngineContext, opts: { all: boolean; limit: number; size: boolean; filters: Filters }): Promise<Buffer> {
+export async function listContainersJson(ctx: EngineContext, opts: { all: boolean; limit: number; size: boolean; filters: Filters; portRuns?: boolean }): Promise<Buffer> {
   const splice = new JsonSplice();
   return splice.encode(await listView(ctx, opts, splice));
 }
 
-async function listView(ctx: EngineContext, opts: { all: boolean; limit: number; size: boolean; filters: Filters }, splice?: JsonSplice): Promise<ContainerSummary[]> {
+async function listView(ctx: EngineContext, opts: { all: boolean; limit: number; size: boolean; filters: Filters; portRuns?: boolean }, splice?: JsonSplice): Promise<ContainerSummary[]> {
   const f = opts.filters;
   checkFilterKeys(f, psFilterKeys);
   for (const st of f.get('status') ?? []) if (!containerStates.includes(st)) throw invalidFilter('status', st);
@@ -111,7 +111,7 @@ async function listView(ctx: EngineContext, opts: { all: boolean; limit: number;
     if (net?.size && !net.has(c.host.NetworkMode) && !Object.keys(r.Networks ?? {}).some((n) => net.has(n) || [...net].some((v) => ctx.network?.sandbox(c.id)?.endpoints.some((e) => e.networkName === n && e.networkId.startsWith(v))))) continue;
     const summary: ContainerSummary = {
       Id: c.id, Names: [r.Name], Image: r.Config.Image, ImageID: r.Image, Command: commandText(r.Path, r.Args),
-      Created: Math.floor(Number(parseRfc3339Nano(r.Created) ?? 0n) / 1e9), Ports: splice ? summaryPortsFor(ctx, c, splice) : summaryPorts(ctx, c),
+      Created: Math.floor(Number(parseRfc3339Nano(r.Created) ?? 0n) / 1e9), Ports: opts.portRuns ? summaryPortRuns(ctx, c) : splice ? summaryPortsFor(ctx, c, splice) : summaryPorts(ctx, c),
       Labels: r.Config.Labels ?? {}, State: r.State.Status, Status: statusText(r.State),
       HostConfig: { NetworkMode: c.host.NetworkMode }, NetworkSettings: { Networks: networksOf(ctx, c) }, Mounts: r.MountPoints,
     };

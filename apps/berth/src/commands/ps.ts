@@ -27,11 +27,30 @@ export const PS_HEADERS: Record<string, string> = {
 };
 
 /**
- * docker's DisplayablePorts: sorted by private port, IP, public port, type; unpublished and
- * same-number mappings merged into ranges; other host mappings listed after them.
+ * A Port of the list; berthd answers `berthPortRuns=1` (sent by `berth ps`) with consecutive
+ * ports as one entry with a `Count`: private ports (and public ones, when published) counting up
+ * from the entry's. A daemon that does not know the parameter sends one entry per port.
  */
-export function displayPorts(ports: PortSummary[]): string {
-  const sorted = [...ports].sort((i, j) => {
+export type PortRun = PortSummary & { Count?: number };
+
+/**
+ * docker's DisplayablePorts: sorted by private port, IP, public port, type; unpublished and
+ * same-number mappings merged into ranges; other host mappings listed after them. A run (Count)
+ * of ports that a range takes in is taken in at once, so `-p 41000-50999:41000-50999/udp` costs
+ * one entry here, not 10,000; a run of other host mappings is listed port by port, as docker does.
+ */
+export function displayPorts(ports: PortRun[]): string {
+  const items: PortRun[] = [];
+  for (const p of ports) {
+    const count = p.Count ?? 1;
+    if (count > 1 && p.IP && (p.PublicPort ?? 0) !== p.PrivatePort) {
+      const pub = p.PublicPort ?? 0;
+      for (let i = 0; i < count; i++) items.push({ IP: p.IP, PrivatePort: p.PrivatePort + i, PublicPort: pub === 0 ? 0 : pub + i, Type: p.Type });
+    } else {
+      items.push(p);
+    }
+  }
+  const sorted = items.sort((i, j) => {
     if (i.PrivatePort !== j.PrivatePort) return i.PrivatePort - j.PrivatePort;
     const ii = i.IP ?? '';
     const ji = j.IP ?? '';
@@ -54,6 +73,7 @@ export function displayPorts(ports: PortSummary[]): string {
   };
   for (const p of sorted) {
     const current = p.PrivatePort;
+    const last = current + (p.Count ?? 1) - 1;
     let key = p.Type;
     if (p.IP) {
       if ((p.PublicPort ?? 0) !== current) {
@@ -64,16 +84,16 @@ export function displayPorts(ports: PortSummary[]): string {
     }
     const g = groups.get(key);
     if (!g) {
-      groups.set(key, { first: current, last: current });
+      groups.set(key, { first: current, last });
       keys.push(key);
       continue;
     }
     if (current === g.last + 1) {
-      g.last = current;
+      g.last = last;
       continue;
     }
     result.push(formGroup(key, g.first, g.last));
-    groups.set(key, { first: current, last: current });
+    groups.set(key, { first: current, last });
   }
   for (const k of keys) result.push(formGroup(k, groups.get(k)!.first, groups.get(k)!.last));
   return [...result, ...hostMappings].join(', ');
@@ -155,6 +175,8 @@ async function ps(ctx: Context, p: ParsedArgs): Promise<number> {
     limit: limit > 0 ? limit : undefined,
     size: size ? '1' : undefined,
     filters: Object.keys(filters).length ? encodeFilters(filters) : undefined,
+    // Berth's own: a range of ports as one entry (docs/network.md); other daemons ignore it.
+    berthPortRuns: quiet ? undefined : '1',
   };
   const containers = await ctx.client.get<ContainerSummary[]>('/containers/json', query);
   const trunc = !bool(p, 'no-trunc');

@@ -98,7 +98,8 @@ export function containerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.get('/containers/json', async (req, reply) => {
     const q = queryOf(req);
     const opts = { all: bool(q, 'all'), limit: int(q, 'limit', 0), size: bool(q, 'size'), filters: parseFilters(str(q, 'filters')) };
-    if (engine.listContainersJson) return sendJsonBytes(reply, 200, await engine.listContainersJson(opts));
+    // berthPortRuns=1 is Berth's own (berth ps; docs/network.md): consecutive ports as one Port with a Count.
+    if (engine.listContainersJson) return sendJsonBytes(reply, 200, await engine.listContainersJson({ ...opts, portRuns: bool(q, 'berthPortRuns') }));
     return sendJson(reply, 200, await engine.listContainers(opts));
   });
 

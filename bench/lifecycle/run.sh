@@ -74,6 +74,7 @@ par50() { seq 50 | xargs -P 8 -I{} "$@" run --rm busybox true; }
 {
   rate "berth CLI, 50 sequential run --rm (runs/s)" "$(seconds seq50 "$berth")"
   rate "berth CLI, 50 run --rm 8 concurrent (runs/s)" "$(seconds par50 "$berth")"
+  rate "docker CLI -> berthd, 50 sequential run --rm (runs/s)" "$(seconds seq50 $DB)"
   rate "berthd API, 50 sequential create+attach+start+wait+rm (runs/s)" "$(node "$here/api-runs.mjs" "$sock" 50)"
   if [ $have_docker = 1 ]; then
     rate "docker, 50 sequential run --rm (runs/s)" "$(seconds seq50 $D)"

@@ -9,6 +9,8 @@ const samples: unknown[] = [
   { s: 'quote " backslash \\ slash / tab \t newline \n nul \u0000 ünï 😀 "{[,:]}"', n: [0, -1, 1.5, 1e21, -2.5e-7, 123456789012] },
   { Ports: Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`${41000 + i}/udp`, [{ HostIp: '0.0.0.0', HostPort: String(41000 + i) }]])) },
   { deep: { a: { b: { c: { d: [1, [2, [3, { e: 'f' }]]] } } } }, '': '', 'k:,': ',:' },
+  // indentation many times the input: the output buffer grows
+  JSON.parse(`${'['.repeat(60)}1${',[2]]'.repeat(30)}${']'.repeat(30)}`),
 ];
 
 test('indentJson: the same text as JSON.stringify(value, null, 4) for compact JSON', () => {
@@ -30,7 +32,7 @@ test('indentJson: strings and numbers stay as the daemon wrote them (docker prin
 
 test('indentJsonArray: docker inspect output for none, one and several answers', () => {
   assert.equal(indentJsonArray([]).toString(), '[]\n');
-  const objs = [{ Id: 'a', Ports: {} }, { Id: 'b', List: [1] }, samples[4]];
+  const objs = [{ Id: 'a', Ports: {} }, { Id: 'b', List: [1] }, samples[4], samples[samples.length - 1], 'x', []];
   for (let k = 1; k <= objs.length; k++) {
     const got = indentJsonArray(objs.slice(0, k).map((o) => Buffer.from(`${JSON.stringify(o)}\n`)));
     assert.equal(got.toString(), `${JSON.stringify(objs.slice(0, k), null, 4)}\n`);

@@ -6,8 +6,7 @@
         "src/addon/addon.cc",
         "src/addon/seccomp.cc",
         "src/addon/errors.cc",
-        "src/addon/bpf.cc",
-        "src/addon/hash.cc"
+        "src/addon/bpf.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

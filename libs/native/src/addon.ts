@@ -22,9 +22,6 @@ export interface NativeAddon {
   pidfdOpen(pid: number): number;
   pidfdSendSignal(pidfd: number, sig: number): void;
   compileSeccomp(profile: object): { bpf: Buffer; skipped: string[]; sameAsDefault: string[] };
-  sha256Create(): object;
-  sha256Update(ctx: object, buffers: Buffer[], callback: (err: Error | null) => void): void;
-  sha256Digest(ctx: object): string;
   bpfProgLoadCgroupDevice(insns: Buffer, license: string): number;
   bpfProgAttach(progFd: number, targetFd: number, attachType: number, flags: number, replaceFd?: number): void;
   bpfProgDetach(progFd: number, targetFd: number, attachType: number): void;
@@ -33,7 +30,7 @@ export interface NativeAddon {
 }
 
 /** The addon contract this TypeScript was written against (addon.cc exports `abiVersion`). */
-const expectedAbi = 4;
+const expectedAbi = 3;
 
 let loaded: NativeAddon | undefined;
 

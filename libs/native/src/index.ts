@@ -70,5 +70,3 @@ export type {
   CompiledSeccomp,
 } from './seccomp.js';
 export * from './plan.js';
-export { createStreamHash } from './hash.js';
-export type { StreamHash } from './hash.js';

@@ -1,8 +1,7 @@
 // berth_native: thin synchronous wrappers over the kernel calls Node lacks.
 //
 // Every function runs on the calling JS thread and never on a libuv pool thread, so a setns()
-// or unshare() here moves exactly the thread TypeScript expects. The one exception is hashing
-// (hash.cc: sha256Update), which touches memory only. Failures throw an Error that
+// or unshare() here moves exactly the thread TypeScript expects. Failures throw an Error that
 // carries errno, code, syscall, path (and dest); TypeScript composes the message. Constants
 // (MS_*, CLONE_*...) live in TypeScript, not here.
 
@@ -27,7 +26,6 @@
 
 #include "bpf.h"
 #include "errors.h"
-#include "hash.h"
 #include "seccomp.h"
 
 namespace berth {
@@ -247,9 +245,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("inodeFlags", Napi::Function::New(env, InodeFlags, "inodeFlags"));
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));
   exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal, "pidfdSendSignal"));
-  exports.Set("sha256Create", Napi::Function::New(env, Sha256Create, "sha256Create"));
-  exports.Set("sha256Update", Napi::Function::New(env, Sha256Update, "sha256Update"));
-  exports.Set("sha256Digest", Napi::Function::New(env, Sha256Digest, "sha256Digest"));
   exports.Set("compileSeccomp", Napi::Function::New(env, CompileSeccomp, "compileSeccomp"));
   exports.Set("bpfProgLoadCgroupDevice", Napi::Function::New(env, BpfProgLoadCgroupDevice, "bpfProgLoadCgroupDevice"));
   exports.Set("bpfProgAttach", Napi::Function::New(env, BpfProgAttach, "bpfProgAttach"));
@@ -257,7 +252,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bpfProgQuery", Napi::Function::New(env, BpfProgQuery, "bpfProgQuery"));
   exports.Set("bpfProgGetFdById", Napi::Function::New(env, BpfProgGetFdById, "bpfProgGetFdById"));
   // Bumped when a function's contract changes, so addon.ts can refuse a stale build.
-  exports.Set("abiVersion", Napi::Number::New(env, 4));
+  exports.Set("abiVersion", Napi::Number::New(env, 3));
   return exports;
 }
 

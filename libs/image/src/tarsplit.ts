@@ -23,6 +23,8 @@ export type SplitEntry = { type: 1; name: string; size: number; position: number
 const BLOCK = 512;
 /** Largest read of a layer file at once. */
 const READ_CHUNK = 1 << 20;
+/** Characters of split lines gathered before one write to the record's gzip stream. */
+const LINE_BATCH = 64 << 10;
 const ZERO_BLOCK = Buffer.alloc(BLOCK);
 const roundUp = (n: number): number => Math.ceil(n / BLOCK) * BLOCK;
 
@@ -78,8 +80,19 @@ export class TarSplitter {
 
   constructor(private readonly out: Gzip) {}
 
+  /** Lines not yet written: one write to the gzip stream per ~64 KiB, not one per entry (bench/storage). */
+  private pending = '';
+
   private async line(e: SplitEntry): Promise<void> {
-    if (!this.out.write(`${JSON.stringify(e)}\n`)) await new Promise<void>((res) => this.out.once('drain', res));
+    this.pending += `${JSON.stringify(e)}\n`;
+    if (this.pending.length >= LINE_BATCH) await this.writePending();
+  }
+
+  private async writePending(): Promise<void> {
+    if (this.pending === '') return;
+    const text = this.pending;
+    this.pending = '';
+    if (!this.out.write(text)) await new Promise<void>((res) => this.out.once('drain', res));
   }
 
   private async flushRaw(): Promise<void> {
@@ -185,6 +198,7 @@ export class TarSplitter {
     if (this.header.length > 0) this.raw.push(this.header);
     this.header = Buffer.alloc(0);
     await this.flushRaw();
+    await this.writePending();
   }
 }
 

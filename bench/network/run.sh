@@ -11,7 +11,8 @@
 # Prints: iperf3 throughput over loopback (the ceiling), host to container over the bridge,
 # through a published port on 127.0.0.1 (berth: DNAT in the kernel; docker: docker-proxy) and
 # through the host's own address (DNAT both); the cost of the bridge in `run --rm` over
-# `--network none`; a PORTS-wide UDP range: run, rm, ps and inspect times and berthd's RSS.
+# `--network none`; a PORTS-wide UDP range: run, rm, ps and inspect times and berthd's RSS
+# (bench/network/range.sh, which also runs alone).
 # Benchmarks print figures; they assert nothing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -110,25 +111,9 @@ else
   d_none=- d_br=-
 fi
 
-# 3. a wide UDP range
-rss() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
-ms() { local t0 t1; t0=$(date +%s%N); "$@" >/dev/null; t1=$(date +%s%N); echo $(((t1 - t0) / 1000000)); }
-lo_p=41000
-hi_p=$((lo_p + PORTS - 1))
-"$berth" run -d --name bench-small busybox sleep 600 >/dev/null
-sleep 1
-rss0=$(rss "$berthd_pid")
-t_run=$(ms "$berth" run -d --name bench-range -p "$lo_p-$hi_p:$lo_p-$hi_p/udp" busybox sleep 600)
-rules=$(iptables -w -t nat -S "$bench_prefix" | grep -c DNAT || true)
-proxies=$(pgrep -fc "proxy.*$lo_p" || true)
-rss1=$(rss "$berthd_pid")
-t_ps=$(ms "$berth" ps)
-t_insp_small=$(ms "$berth" inspect bench-small)
-t_insp=$(ms "$berth" inspect bench-range)
-t_rm=$(ms "$berth" rm -f bench-range)
-sleep 1
-rss2=$(rss "$berthd_pid")
-"$berth" rm -f bench-small >/dev/null
+# 3. a wide UDP range (bench/network/range.sh)
+. "$here/range.sh"
+range_measure
 
 echo
 echo "== bench/network (iperf3 ${SECS}s per case, median of $ROUNDS alternating rounds; Gbit/s) =="
@@ -144,8 +129,5 @@ printf '%-46s %8s %8s\n' "--network none" "$b_none" "$d_none"
 printf '%-46s %8s %8s\n' "default bridge" "$b_br" "$d_br"
 awk -v a="$b_br" -v b="$b_none" -v c="$d_br" -v d="$d_none" 'BEGIN { printf "%-46s %8.1f %8s\n", "bridge cost over none", a - b, (c == "-" ? "-" : sprintf("%.1f", c - d)) }'
 echo
-echo "== a $PORTS-port UDP range (-p $lo_p-$hi_p:$lo_p-$hi_p/udp), berth =="
-echo "run -d: ${t_run} ms; rm -f: ${t_rm} ms; DNAT rules: $rules; proxy processes: $proxies"
-echo "ps: ${t_ps} ms; inspect: ${t_insp} ms (a container without ports: ${t_insp_small} ms)"
-echo "berthd RSS: before $((rss0 / 1024)) MiB, with the range $((rss1 / 1024)) MiB, after rm $((rss2 / 1024)) MiB"
+range_report
 echo "(Docker, measured for the issue: a 1,000-port range took 35.6 s to run, 2,000 docker-proxy processes, 6.5 GiB, 79 s to rm)"

@@ -314,11 +314,7 @@ export function networkSettingsOf(ctx: EngineContext, c: Ctr, splice?: JsonSplic
   const sb = ctx.network?.sandbox(c.id);
   const networks = networksOf(ctx, c, sb);
   const def = networks.bridge && sb ? networks.bridge : undefined;
-  let ports: NetworkSettings['Ports'] = {};
-  if (c.rec.State.Running) {
-    const cached = splice ? portJson(c, sb).ports : undefined;
-    ports = cached ? (splice!.mark(cached) as unknown as NetworkSettings['Ports']) : portsMap(c, sb);
-  }
+  const ports: NetworkSettings['Ports'] = c.rec.State.Running ? portsFor(c, sb, splice) : {};
   return {
     Bridge: '', SandboxID: sb?.id ?? '', SandboxKey: sb?.key ?? (c.rec.State.Running && nm !== 'host' ? `/proc/${c.rec.State.Pid}/ns/net` : ''),
     Ports: ports, HairpinMode: false,
@@ -340,7 +336,7 @@ function portsMap(c: Ctr, sb: SandboxView | undefined): Record<string, ApiPortBi
 }
 
 /** ps's Port list: each published port, then each exposed one that is not. */
-function summaryList(c: Ctr, sb: SandboxView | undefined): SummaryPort[] {
+export function summaryList(c: Ctr, sb: SandboxView | undefined): SummaryPort[] {
   const exposed = exposedOf(c, sb);
   const published = sb?.ports ? expandBindings(sb.ports) : [];
   const summary: SummaryPort[] = [];
@@ -361,7 +357,7 @@ function summaryList(c: Ctr, sb: SandboxView | undefined): SummaryPort[] {
 type SummaryRun = SummaryPort & { Count?: number };
 
 /** ps's Port list with consecutive entries (same IP and type, ports counting up) as one. */
-function compressSummary(list: readonly SummaryPort[]): SummaryRun[] {
+export function compressSummary(list: readonly SummaryPort[]): SummaryRun[] {
   const out: SummaryRun[] = [];
   let last: SummaryRun | undefined;
   for (const p of list) {
@@ -401,15 +397,15 @@ interface PortJson {
   runs: unknown;
   exposedRef: unknown;
   bindingsRef: unknown;
-  /** NetworkSettings.Ports (running), or null when small. */
-  ports?: Buffer | null;
-  /** ps's Ports, or null when small. */
-  summary?: Buffer | null;
+  /** NetworkSettings.Ports (running). */
+  ports?: Buffer;
+  /** ps's Ports. */
+  summary?: Buffer;
   /** ps's Ports as runs (berth ps). */
   summaryRuns?: SummaryRun[];
-  /** HostConfig.PortBindings and Config.ExposedPorts as stored, or null when small. */
-  bindings?: Buffer | null;
-  exposedPorts?: Buffer | null;
+  /** HostConfig.PortBindings and Config.ExposedPorts as stored. */
+  bindings?: Buffer;
+  exposedPorts?: Buffer;
   timer: NodeJS.Timeout;
 }
 
@@ -457,45 +453,96 @@ function jsonOf(v: unknown): Buffer {
   return Buffer.from(JSON.stringify(v));
 }
 
-type PortJsonViews = { ports: Buffer | null; summary: Buffer | null; bindings: Buffer | null; exposedPorts: Buffer | null };
-const NO_JSON: PortJsonViews = { ports: null, summary: null, bindings: null, exposedPorts: null };
+type PortJsonPart = 'ports' | 'summary' | 'bindings' | 'exposedPorts';
 
-/** The cached JSON views of a container: null for those small enough to serialise each time. */
-function portJson(c: Ctr, sb: SandboxView | undefined): PortJsonViews {
+/**
+ * One cached JSON view of a container (`sb`: its sandbox while it runs), made on first use; null
+ * when it is small enough to serialise each time (no cache entry is made for such a container).
+ */
+function portJson(c: Ctr, sb: SandboxView | undefined, part: PortJsonPart): Buffer | null {
   const running = c.rec.State.Running;
   const view = running ? sb : undefined;
-  const large = largeView(c, view);
-  if (!large && !largeMap(c.host.PortBindings) && !largeMap(c.rec.Config.ExposedPorts)) return NO_JSON;
+  let large: boolean;
+  if (part === 'bindings') large = largeMap(c.host.PortBindings);
+  else if (part === 'exposedPorts') large = largeMap(c.rec.Config.ExposedPorts);
+  else large = (part === 'summary' || running) && largeView(c, view);
+  if (!large) return null;
   const e = portJsonEntry(c, view);
-  if (e.ports === undefined) e.ports = running && large ? jsonOf(portsMap(c, view)) : null;
-  if (e.summary === undefined) e.summary = large ? jsonOf(summaryList(c, view)) : null;
-  if (e.bindings === undefined) e.bindings = largeMap(c.host.PortBindings) ? jsonOf(c.host.PortBindings) : null;
-  if (e.exposedPorts === undefined) e.exposedPorts = largeMap(c.rec.Config.ExposedPorts) ? jsonOf(c.rec.Config.ExposedPorts) : null;
-  return e as PortJsonViews;
+  let json = e[part];
+  if (json) return json;
+  if (part === 'ports') json = jsonOf(portsMap(c, view));
+  else if (part === 'summary') json = jsonOf(summaryList(c, view));
+  else if (part === 'bindings') json = jsonOf(c.host.PortBindings);
+  else json = jsonOf(c.rec.Config.ExposedPorts);
+  e[part] = json;
+  // The expanded objects it was made of are garbage now.
+  compactSoon();
+  return json;
 }
 
 /** ps's Ports as runs (`berthPortRuns`): consecutive ports as one entry with a Count. */
 export function summaryPortRuns(ctx: EngineContext, c: Ctr): SummaryRun[] {
   const sb = c.rec.State.Running ? ctx.network?.sandbox(c.id) : undefined;
-  if (!largeView(c, sb)) return compressSummary(summaryList(c, sb));
+  if (!largeView(c, sb)) return summaryRunsOf(c, sb);
   const e = portJsonEntry(c, sb);
-  e.summaryRuns ??= compressSummary(summaryList(c, sb));
+  e.summaryRuns ??= summaryRunsOf(c, sb);
   return e.summaryRuns;
+}
+
+/**
+ * compressSummary(summaryList(c, sb)) made from the sandbox's port runs without expanding them
+ * (a 10,000-port range is one run): each published run, then the exposed ports no run covers.
+ */
+export function summaryRunsOf(c: Ctr, sb: SandboxView | undefined): SummaryRun[] {
+  const runs = sb?.ports ?? [];
+  // Many runs (ports published one by one on ephemeral host ports): the plain way.
+  if (runs.length > 16) return compressSummary(summaryList(c, sb));
+  const out: SummaryRun[] = [];
+  const push = (p: SummaryPort, count: number): void => {
+    const last = out[out.length - 1];
+    if (last && p.Type === last.Type && p.IP === last.IP) {
+      const k = last.Count ?? 1;
+      const pub = last.PublicPort === undefined ? p.PublicPort === undefined : p.PublicPort === last.PublicPort + k;
+      if (pub && p.PrivatePort === last.PrivatePort + k) {
+        last.Count = k + count;
+        return;
+      }
+    }
+    out.push(count > 1 ? { ...p, Count: count } : p);
+  };
+  for (const r of runs) {
+    const Type = protoName(r.Proto);
+    const IP = r.HostIP || '0.0.0.0';
+    // Ephemeral host ports (0) are not consecutive: one entry each, as compressSummary leaves them.
+    if (r.HostPort !== 0 || r.Count === 1) push({ IP, PrivatePort: r.Port, PublicPort: r.HostPort, Type }, r.Count);
+    else for (let i = 0; i < r.Count; i++) push({ IP, PrivatePort: r.Port + i, PublicPort: 0, Type }, 1);
+  }
+  const covered = (e: TransportPort): boolean => runs.some((r) => r.Proto === e.Proto && e.Port >= r.Port && e.Port < r.Port + r.Count);
+  for (const e of exposedOf(c, sb)) if (!covered(e)) push({ PrivatePort: e.Port, Type: protoName(e.Proto) }, 1);
+  return out;
 }
 
 /** ps's Ports for a JSON answer: a mark for the cached JSON when large, else the objects. */
 export function summaryPortsFor(ctx: EngineContext, c: Ctr, splice: JsonSplice): SummaryPort[] {
   const sb = c.rec.State.Running ? ctx.network?.sandbox(c.id) : undefined;
-  const cached = portJson(c, sb).summary;
+  const cached = portJson(c, sb, 'summary');
   return cached ? (splice.mark(cached) as unknown as SummaryPort[]) : summaryList(c, sb);
+}
+
+/** inspect's NetworkSettings.Ports of a running container: a mark for the cached JSON when large, else the map. */
+function portsFor(c: Ctr, sb: SandboxView | undefined, splice: JsonSplice | undefined): NetworkSettings['Ports'] {
+  const cached = splice ? portJson(c, sb, 'ports') : null;
+  return cached ? (splice!.mark(cached) as unknown as NetworkSettings['Ports']) : portsMap(c, sb);
 }
 
 /** HostConfig.PortBindings and Config.ExposedPorts for a JSON answer: marks when large, else as stored. */
 export function storedPortsFor(ctx: EngineContext, c: Ctr, splice: JsonSplice): { PortBindings: HostConfig['PortBindings']; ExposedPorts: ContainerConfig['ExposedPorts'] } {
-  const j = portJson(c, c.rec.State.Running ? ctx.network?.sandbox(c.id) : undefined);
+  const sb = c.rec.State.Running ? ctx.network?.sandbox(c.id) : undefined;
+  const bindings = portJson(c, sb, 'bindings');
+  const exposed = portJson(c, sb, 'exposedPorts');
   return {
-    PortBindings: j.bindings ? (splice.mark(j.bindings) as unknown as HostConfig['PortBindings']) : c.host.PortBindings,
-    ExposedPorts: j.exposedPorts ? (splice.mark(j.exposedPorts) as unknown as ContainerConfig['ExposedPorts']) : c.rec.Config.ExposedPorts,
+    PortBindings: bindings ? (splice.mark(bindings) as unknown as HostConfig['PortBindings']) : c.host.PortBindings,
+    ExposedPorts: exposed ? (splice.mark(exposed) as unknown as ContainerConfig['ExposedPorts']) : c.rec.Config.ExposedPorts,
   };
 }
 

@@ -20,7 +20,9 @@ async function save(ctx: Context, p: ParsedArgs): Promise<number> {
     // As docker: a temp file beside the target, renamed once complete (no half-written archive).
     const tmp = join(dirname(output), `.${basename(output)}.${randomBytes(4).toString('hex')}.tmp`);
     try {
-      await pipeline(res, createWriteStream(tmp, { mode: 0o600 }));
+      // A 4 MiB buffer: with the default 16 KiB the socket paused for every file write, and
+      // berthd and this process took turns waiting (bench/storage, save: 1.17 -> ~0.85 s).
+      await pipeline(res, createWriteStream(tmp, { mode: 0o600, highWaterMark: 4 << 20 }));
       await rename(tmp, output);
     } catch (err) {
       await rm(tmp, { force: true });

@@ -111,3 +111,28 @@ test('the cached port views follow a state change of the container (stop: no Por
   assert.deepEqual(JSON.parse((await inspectContainerJson(ctx2, 'flip')).toString()).NetworkSettings.Ports, {});
   assert.equal((await inspectContainerJson(ctx2, 'flip')).toString(), `${JSON.stringify(await inspectContainer(ctx2, 'flip'))}\n`);
 });
+
+test('inspect Ports and ps Ports JSON made from runs equal the JSON of the objects; undefined where they could differ', async () => {
+  const { portsJsonOf, summaryJsonOf } = await import('./network.js');
+  const c = container('f'.repeat(64), 'j', {});
+  const cases: SandboxView[] = [
+    sandbox([]),
+    sandbox([run(UDP, 41000, 2000, 41000)]),
+    sandbox([run(UDP, 41000, 300, 51000, '127.0.0.1')], [[UDP, 41300], [TCP, 80]]),
+    sandbox([run(TCP, 80, 1, 0), run(TCP, 81, 5, 0), run(TCP, 90, 3, 90)]),
+    sandbox([run(TCP, 80, 10, 8080), run(TCP, 80, 10, 9080, '127.0.0.1'), run(UDP, 80, 10, 8080)], [[TCP, 100]]),
+  ];
+  for (const sb of cases) {
+    const m = portsJsonOf(c, sb);
+    assert.ok(m);
+    assert.equal(m.toString(), JSON.stringify(JSON.parse(JSON.stringify(await portsObject(c, sb)))));
+    assert.equal(summaryJsonOf(c, sb)!.toString(), JSON.stringify(summaryList(c, sb)));
+  }
+  // a published port that is not exposed: the object way
+  assert.equal(portsJsonOf(c, { ...sandbox([run(TCP, 80, 2, 80)]), exposed: [{ Proto: TCP, Port: 80 }] } as SandboxView), undefined);
+});
+
+async function portsObject(c: Ctr, sb: SandboxView): Promise<unknown> {
+  const { portsView, expandBindings } = await import('@berth/network');
+  return portsView(sb.exposed, expandBindings(sb.ports));
+}

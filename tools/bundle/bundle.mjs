@@ -18,6 +18,19 @@
 // mtime, so a `tsc -b` without a re-bundle never runs stale code (it falls back to
 // dist/src/main.js); the cache is used only under the same node version.
 //
+// An app's package.json may tune its bundle with a "bundle" object (berthd does; a long-running
+// daemon trades start time for memory):
+//   "codeCache": false       no dist/<bin>.cjs.cache: functions compile lazily, on first call,
+//                            instead of all of them being deserialised at start.
+//   "minify": true           whitespace and syntax minified, comments dropped (names kept): the
+//                            source V8 keeps for lazy compilation is about half the size.
+//   "lazyBuiltins": ["node:http2", ...]
+//                            node built-ins that CommonJS modules of node_modules require only
+//                            to use on rare paths (fastify requires http2 and https for servers
+//                            berthd never makes): such a require gives an object that loads the
+//                            built-in on first property access. ES modules (ours) import
+//                            built-ins as usual.
+//
 //   node tools/bundle/bundle.mjs apps/berth apps/berth-runtime
 import { build } from 'esbuild';
 import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -29,9 +42,41 @@ import { Script } from 'node:vm';
 /** The helper every rewritten `import.meta.url` calls: a path relative to the bundle's directory. */
 const urlHelper = '__bundleFileUrl';
 
+/** A require of one of `names` from node_modules' CommonJS: the built-in, loaded on first use. */
+function lazyBuiltinsPlugin(names) {
+  const wanted = new Set(names.flatMap((n) => [n, n.replace(/^node:/, '')]));
+  return {
+    name: 'lazy-builtins',
+    setup(b) {
+      b.onResolve({ filter: /^(node:)?[a-z_/0-9]+$/ }, (args) => {
+        if (args.kind !== 'require-call' || !wanted.has(args.path) || !args.importer.includes('/node_modules/')) return undefined;
+        return { path: args.path.startsWith('node:') ? args.path : `node:${args.path}`, namespace: 'lazy-builtin' };
+      });
+      b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
+        loader: 'js',
+        contents:
+          `let m; const load = () => (m ??= __nodeRequire(${JSON.stringify(args.path)}));\n` +
+          'module.exports = new Proxy({}, {\n' +
+          '  get: (_, k) => load()[k],\n' +
+          '  has: (_, k) => k in load(),\n' +
+          '  ownKeys: () => Reflect.ownKeys(load()),\n' +
+          '  getOwnPropertyDescriptor: (_, k) => { const d = Reflect.getOwnPropertyDescriptor(load(), k); if (d) d.configurable = true; return d; },\n' +
+          '});\n',
+      }));
+    },
+  };
+}
+
+/** The app's "bundle" options (package.json), defaults for an app without them. */
+function bundleOptions(pkgDir) {
+  const o = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')).bundle ?? {};
+  return { codeCache: o.codeCache !== false, lazyBuiltins: o.lazyBuiltins ?? [], minify: o.minify === true };
+}
+
 /** Bundles one app directory's dist/src/main.js into dist/<name>.cjs; returns that path. */
 export async function bundleApp(appDir, name = basename(resolve(appDir))) {
   const pkg = resolve(appDir);
+  const opts = bundleOptions(pkg);
   const dist = join(pkg, 'dist');
   const out = join(dist, `${name}.cjs`);
   const cacheOut = `${out}.cache`;
@@ -59,11 +104,14 @@ export async function bundleApp(appDir, name = basename(resolve(appDir))) {
     metafile: true,
     logLevel: 'silent',
     legalComments: 'none',
-    plugins: [importMetaUrl],
+    // identifiers stay (stack traces keep function names)
+    ...(opts.minify ? { minifyWhitespace: true, minifySyntax: true } : {}),
+    plugins: [importMetaUrl, ...(opts.lazyBuiltins.length > 0 ? [lazyBuiltinsPlugin(opts.lazyBuiltins)] : [])],
     banner: {
       js:
         '(function (exports, require, module, __filename, __dirname) {\n' +
-        `const ${urlHelper} = (rel) => require('node:url').pathToFileURL(require('node:path').join(__dirname, rel)).href;`,
+        `const ${urlHelper} = (rel) => require('node:url').pathToFileURL(require('node:path').join(__dirname, rel)).href;` +
+        (opts.lazyBuiltins.length > 0 ? '\nconst __nodeRequire = require;' : ''),
     },
     footer: { js: '})' },
   });
@@ -79,22 +127,28 @@ export async function bundleApp(appDir, name = basename(resolve(appDir))) {
 
   // every function compiled now (--no-lazy), the flag restored before the cache is serialised
   // (V8 rejects a cache made under other flags)
-  const source = readFileSync(tmp, 'utf8');
-  setFlagsFromString('--no-lazy');
-  let script;
-  try {
-    script = new Script(source, { filename: out });
-  } finally {
-    setFlagsFromString('--lazy');
+  if (opts.codeCache) {
+    const source = readFileSync(tmp, 'utf8');
+    setFlagsFromString('--no-lazy');
+    let script;
+    try {
+      script = new Script(source, { filename: out });
+    } finally {
+      setFlagsFromString('--lazy');
+    }
+    writeFileSync(`${cacheOut}.${process.pid}.tmp`, script.createCachedData());
   }
-  writeFileSync(`${cacheOut}.${process.pid}.tmp`, script.createCachedData());
 
   const cwd = process.cwd();
-  const inputs = Object.keys(result.metafile.inputs).map((p) => resolve(cwd, p));
+  // (lazy-builtin:node:http2 and the like are made here, not read)
+  const inputs = Object.keys(result.metafile.inputs)
+    .filter((p) => !p.startsWith('lazy-builtin:'))
+    .map((p) => resolve(cwd, p));
   // no manifest while the files are replaced (the launcher then runs dist/src), the new one after
   rmSync(man, { force: true });
   renameSync(tmp, out);
-  renameSync(`${cacheOut}.${process.pid}.tmp`, cacheOut);
+  if (opts.codeCache) renameSync(`${cacheOut}.${process.pid}.tmp`, cacheOut);
+  else rmSync(cacheOut, { force: true });
   const manifest = {
     node: process.version,
     bundle: statSync(out).mtimeMs,

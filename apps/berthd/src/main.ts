@@ -8,6 +8,7 @@ import { Component, componentLogger, createRootLogger, type Logger } from '@bert
 import { builtinGraphDriver, builtinGraphDrivers, builtinIpamDrivers, builtinNetworkDrivers } from './builtins.js';
 import { USAGE, loadConfig, parseFlags, type DaemonConfig } from './config.js';
 import { listen } from './http/listen.js';
+import { compactingGc, idleCompactor } from './idle-gc.js';
 import { acquirePidfile } from './pidfile.js';
 import { createServer } from './server.js';
 
@@ -79,11 +80,30 @@ function networkOptions(cfg: DaemonConfig): NonNullable<EngineOptions['network']
 /** How long SIGTERM may take before berthd exits anyway (dockerd's shutdown-timeout is 15 s). */
 const SHUTDOWN_DEADLINE_MS = 15_000;
 
+/**
+ * The daemon, as bin/berthd runs it (tools/bundle/launch.cjs: the bundle dist/berthd.cjs when it
+ * is fresh, else this module): resolves with the exit status once berthd has stopped (0 after a
+ * SIGTERM/SIGINT shutdown, 1 when it cannot start; the reason is on stderr).
+ */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    return await serve(argv);
+  } catch (err) {
+    process.stderr.write(`berthd: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+/** Exits with `code` (the launcher calls it with what `main` resolved to). */
+export function exit(code: number): void {
+  process.exit(code);
+}
+
 /** config -> logger -> built-ins -> engine -> server -> listen; SIGTERM/SIGINT shut down. */
-async function main(argv: string[]): Promise<void> {
+async function serve(argv: string[]): Promise<number> {
   const args = parseFlags(argv);
-  if (args.help) return void process.stdout.write(USAGE);
-  if (args.version) return void process.stdout.write(`Berth version ${version}\n`);
+  if (args.help) return (process.stdout.write(USAGE), 0);
+  if (args.version) return (process.stdout.write(`Berth version ${version}\n`), 0);
   const cfg = await loadConfig(args);
 
   const root = createRootLogger(cfg.logLevel);
@@ -102,10 +122,15 @@ async function main(argv: string[]): Promise<void> {
       ...(cfg.bridge === 'none' ? {} : { network: networkOptions(cfg) }),
     });
     const app = createServer({ engine, logger: root });
+    // RSS back down after a burst of work (bench/lifecycle); bin/berthd runs with --expose-gc.
+    const compactor = idleCompactor({ gc: compactingGc((globalThis as { gc?: () => void }).gc) });
+    app.addHook('onResponse', async () => compactor.touch());
     const listener = await listen(app, cfg.hosts, { onWarning: (message) => log.warn(message) });
     log.info({ hosts: listener.addresses, dataRoot: cfg.dataRoot, storageDriver: graphDriver.name, version }, 'berthd is serving the API');
 
     let stopping = false;
+    let stopped!: (code: number) => void;
+    const done = new Promise<number>((resolve) => (stopped = resolve));
     const shutdown = async (signal: string): Promise<void> => {
       if (stopping) return;
       stopping = true;
@@ -116,6 +141,7 @@ async function main(argv: string[]): Promise<void> {
         log.error({ deadlineMs: SHUTDOWN_DEADLINE_MS }, 'shutdown did not finish in time: exiting');
         void releasePidfile().finally(() => process.exit(1));
       }, SHUTDOWN_DEADLINE_MS).unref();
+      compactor.stop();
       try {
         listener.stopAccepting();
         await engine.close();
@@ -127,17 +153,13 @@ async function main(argv: string[]): Promise<void> {
       } finally {
         await releasePidfile();
       }
-      process.exit(0);
+      stopped(0);
     };
     process.on('SIGTERM', () => void shutdown('SIGTERM'));
     process.on('SIGINT', () => void shutdown('SIGINT'));
+    return await done;
   } catch (err) {
     await releasePidfile();
     throw err;
   }
 }
-
-main(process.argv.slice(2)).catch((err: unknown) => {
-  process.stderr.write(`berthd: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});

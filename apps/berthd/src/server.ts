@@ -47,10 +47,10 @@ function mediaType(contentType: string | undefined): string {
 /**
  * Fastify's default schema compilers (ajv with its formats, fast-json-stringify: ~110 modules,
  * ~1.5 MiB of heap) load when a route with a schema is set up; berthd's routes have none (bodies
- * are checked by @berth/api's typebox schemas, answers written by sendJson), so they never load.
+ * are checked by @berth/api's checkBody, answers written by sendJson), so they never load.
  */
 function lazySchemaCompilers(): { buildValidator: (...args: unknown[]) => unknown; buildSerializer: (...args: unknown[]) => unknown } {
-  const load = (name: string) => createRequire(import.meta.resolve('fastify'))(name) as () => (...args: unknown[]) => unknown;
+  const load = (name: string) => createRequire(createRequire(import.meta.url).resolve('fastify'))(name) as () => (...args: unknown[]) => unknown;
   return {
     buildValidator: (...args) => load('@fastify/ajv-compiler')()(...args),
     buildSerializer: (...args) => load('@fastify/fast-json-stringify-compiler')()(...args),

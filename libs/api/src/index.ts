@@ -11,6 +11,7 @@ export {
   ExecStartBodySchema,
   checkBody,
 } from './schemas.js';
+export type { BodySchema } from './schemas.js';
 export { humanDuration } from './human.js';
 export { GoFileMode, goModeIsDir, goModeIsSymlink } from './path-stat.js';
 export type { ContainerPathStat } from './path-stat.js';

@@ -1,24 +1,43 @@
-import { Type, type TSchema, type Static } from '@sinclair/typebox';
-import { Value, type ValueError } from '@sinclair/typebox/value';
 import { BerthError } from '@berth/errors';
 
 /**
- * Request body schemas (typebox) for the bodies berthd reads. They check types only: clients
- * send every key, often as null or an empty collection, so every collection is nullable and
- * unknown keys are allowed (newer clients add fields). Normalising values is the engine's job.
+ * Request body schemas for the bodies berthd reads, and their checker. They check types only:
+ * clients send every key, often as null or an empty collection, so every collection is nullable
+ * and unknown keys are allowed (newer clients add fields). Normalising values is the engine's
+ * job. Hand-written rather than a schema library: typebox and its value checker held ~3 MiB of
+ * berthd's heap from the first container create on (bench/lifecycle, issue 3).
  */
-const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
-const Opt = <T extends TSchema>(t: T) => Type.Optional(Nullable(t));
-const Int = Type.Integer();
-const StringList = Type.Array(Type.String());
-const StringMapSchema = Type.Record(Type.String(), Type.String());
-const EmptyObjectMap = Type.Record(Type.String(), Type.Unknown());
-/** `Cmd`, `Entrypoint`, `Shell`: the daemon also accepts a single string. */
-const StrSlice = Type.Union([StringList, Type.String()]);
-const ConsoleSize = Type.Array(Int, { minItems: 2, maxItems: 2 });
-const Open = { additionalProperties: true } as const;
+export type BodySchema =
+  | { readonly kind: 'string' | 'integer' | 'boolean' | 'unknown' }
+  /** `Cmd`, `Entrypoint`, `Shell`: a list of strings, or a single string. */
+  | { readonly kind: 'strslice' }
+  | { readonly kind: 'null-or'; readonly of: BodySchema }
+  | { readonly kind: 'array'; readonly items: BodySchema; readonly length?: number }
+  | { readonly kind: 'record'; readonly values: BodySchema }
+  /** Open: keys not listed pass unchecked. */
+  | { readonly kind: 'object'; readonly props: Readonly<Record<string, { readonly schema: BodySchema; readonly optional: boolean }>> };
 
-export const HealthConfigSchema = Type.Object(
+type Field = BodySchema | { readonly optional: true; readonly schema: BodySchema };
+
+const Str: BodySchema = { kind: 'string' };
+const Int: BodySchema = { kind: 'integer' };
+const Bool: BodySchema = { kind: 'boolean' };
+const nullable = (of: BodySchema): BodySchema => ({ kind: 'null-or', of });
+/** An optional key whose value may also be null. */
+const Opt = (t: BodySchema): Field => ({ optional: true, schema: nullable(t) });
+const list = (items: BodySchema): BodySchema => ({ kind: 'array', items });
+const record = (values: BodySchema): BodySchema => ({ kind: 'record', values });
+const obj = (fields: Record<string, Field>): BodySchema => ({
+  kind: 'object',
+  props: Object.fromEntries(Object.entries(fields).map(([k, f]) => [k, 'optional' in f ? { schema: f.schema, optional: true } : { schema: f, optional: false }])),
+});
+const StringList = list(Str);
+const StringMapSchema = record(Str);
+const EmptyObjectMap = record({ kind: 'unknown' });
+const StrSlice: BodySchema = { kind: 'strslice' };
+const ConsoleSize: BodySchema = { kind: 'array', items: Int, length: 2 };
+
+export const HealthConfigSchema: BodySchema = obj(
   {
     Test: Opt(StringList),
     Interval: Opt(Int),
@@ -27,66 +46,65 @@ export const HealthConfigSchema = Type.Object(
     StartInterval: Opt(Int),
     Retries: Opt(Int),
   },
-  Open,
 );
 
-const PortBindingSchema = Type.Object({ HostIp: Opt(Type.String()), HostPort: Opt(Type.String()) }, Open);
+const PortBindingSchema: BodySchema = obj({ HostIp: Opt(Str), HostPort: Opt(Str) });
 
-export const HostConfigBodySchema = Type.Object(
+export const HostConfigBodySchema: BodySchema = obj(
   {
     Binds: Opt(StringList),
-    ContainerIDFile: Opt(Type.String()),
-    LogConfig: Opt(Type.Object({ Type: Opt(Type.String()), Config: Opt(StringMapSchema) }, Open)),
-    NetworkMode: Opt(Type.String()),
-    PortBindings: Opt(Type.Record(Type.String(), Nullable(Type.Array(PortBindingSchema)))),
-    RestartPolicy: Opt(Type.Object({ Name: Opt(Type.String()), MaximumRetryCount: Opt(Int) }, Open)),
-    AutoRemove: Opt(Type.Boolean()),
-    VolumeDriver: Opt(Type.String()),
+    ContainerIDFile: Opt(Str),
+    LogConfig: Opt(obj({ Type: Opt(Str), Config: Opt(StringMapSchema) })),
+    NetworkMode: Opt(Str),
+    PortBindings: Opt(record(nullable(list(PortBindingSchema)))),
+    RestartPolicy: Opt(obj({ Name: Opt(Str), MaximumRetryCount: Opt(Int) })),
+    AutoRemove: Opt(Bool),
+    VolumeDriver: Opt(Str),
     VolumesFrom: Opt(StringList),
     ConsoleSize: Opt(ConsoleSize),
     Annotations: Opt(StringMapSchema),
     CapAdd: Opt(StringList),
     CapDrop: Opt(StringList),
-    CgroupnsMode: Opt(Type.String()),
+    CgroupnsMode: Opt(Str),
     Dns: Opt(StringList),
     DnsOptions: Opt(StringList),
     DnsSearch: Opt(StringList),
     ExtraHosts: Opt(StringList),
     GroupAdd: Opt(StringList),
-    IpcMode: Opt(Type.String()),
-    Cgroup: Opt(Type.String()),
+    IpcMode: Opt(Str),
+    Cgroup: Opt(Str),
     Links: Opt(StringList),
     OomScoreAdj: Opt(Int),
-    PidMode: Opt(Type.String()),
-    Privileged: Opt(Type.Boolean()),
-    PublishAllPorts: Opt(Type.Boolean()),
-    ReadonlyRootfs: Opt(Type.Boolean()),
+    PidMode: Opt(Str),
+    Privileged: Opt(Bool),
+    PublishAllPorts: Opt(Bool),
+    ReadonlyRootfs: Opt(Bool),
     SecurityOpt: Opt(StringList),
     StorageOpt: Opt(StringMapSchema),
     Tmpfs: Opt(StringMapSchema),
-    UTSMode: Opt(Type.String()),
-    UsernsMode: Opt(Type.String()),
+    UTSMode: Opt(Str),
+    UsernsMode: Opt(Str),
     ShmSize: Opt(Int),
     Sysctls: Opt(StringMapSchema),
-    Runtime: Opt(Type.String()),
-    Isolation: Opt(Type.String()),
+    Runtime: Opt(Str),
+    Isolation: Opt(Str),
     MaskedPaths: Opt(StringList),
     ReadonlyPaths: Opt(StringList),
-    Init: Opt(Type.Boolean()),
+    Init: Opt(Bool),
     CpuShares: Opt(Int),
     Memory: Opt(Int),
     NanoCpus: Opt(Int),
-    CgroupParent: Opt(Type.String()),
+    CgroupParent: Opt(Str),
     BlkioWeight: Opt(Int),
     CpuPeriod: Opt(Int),
     CpuQuota: Opt(Int),
     CpuRealtimePeriod: Opt(Int),
     CpuRealtimeRuntime: Opt(Int),
-    CpusetCpus: Opt(Type.String()),
-    CpusetMems: Opt(Type.String()),
+    CpusetCpus: Opt(Str),
+    CpusetMems: Opt(Str),
     Devices: Opt(
-      Type.Array(
-        Type.Object({ PathOnHost: Opt(Type.String()), PathInContainer: Opt(Type.String()), CgroupPermissions: Opt(Type.String()) }, Open),
+      list(
+        obj({ PathOnHost: Opt(Str), PathInContainer: Opt(Str), CgroupPermissions: Opt(Str) }),
       ),
     ),
     DeviceCgroupRules: Opt(StringList),
@@ -95,124 +113,158 @@ export const HostConfigBodySchema = Type.Object(
     MemoryReservation: Opt(Int),
     MemorySwap: Opt(Int),
     MemorySwappiness: Opt(Int),
-    OomKillDisable: Opt(Type.Boolean()),
+    OomKillDisable: Opt(Bool),
     PidsLimit: Opt(Int),
-    Ulimits: Opt(Type.Array(Type.Object({ Name: Type.String(), Soft: Int, Hard: Int }, Open))),
-    Mounts: Opt(Type.Array(Type.Object({ Type: Opt(Type.String()), Source: Opt(Type.String()), Target: Opt(Type.String()), ReadOnly: Opt(Type.Boolean()) }, Open))),
+    Ulimits: Opt(list(obj({ Name: Str, Soft: Int, Hard: Int }))),
+    Mounts: Opt(list(obj({ Type: Opt(Str), Source: Opt(Str), Target: Opt(Str), ReadOnly: Opt(Bool) }))),
   },
-  Open,
 );
 
-export const EndpointSettingsBodySchema = Type.Object(
+export const EndpointSettingsBodySchema: BodySchema = obj(
   {
     IPAMConfig: Opt(
-      Type.Object({ IPv4Address: Opt(Type.String()), IPv6Address: Opt(Type.String()), LinkLocalIPs: Opt(StringList) }, Open),
+      obj({ IPv4Address: Opt(Str), IPv6Address: Opt(Str), LinkLocalIPs: Opt(StringList) }),
     ),
     Links: Opt(StringList),
     Aliases: Opt(StringList),
-    MacAddress: Opt(Type.String()),
+    MacAddress: Opt(Str),
     DriverOpts: Opt(StringMapSchema),
   },
-  Open,
 );
 
 /** `POST /containers/create`: Config flattened, plus HostConfig and NetworkingConfig. */
-export const ContainerCreateBodySchema = Type.Object(
+export const ContainerCreateBodySchema: BodySchema = obj(
   {
-    Hostname: Opt(Type.String()),
-    Domainname: Opt(Type.String()),
-    User: Opt(Type.String()),
-    AttachStdin: Opt(Type.Boolean()),
-    AttachStdout: Opt(Type.Boolean()),
-    AttachStderr: Opt(Type.Boolean()),
+    Hostname: Opt(Str),
+    Domainname: Opt(Str),
+    User: Opt(Str),
+    AttachStdin: Opt(Bool),
+    AttachStdout: Opt(Bool),
+    AttachStderr: Opt(Bool),
     ExposedPorts: Opt(EmptyObjectMap),
-    Tty: Opt(Type.Boolean()),
-    OpenStdin: Opt(Type.Boolean()),
-    StdinOnce: Opt(Type.Boolean()),
+    Tty: Opt(Bool),
+    OpenStdin: Opt(Bool),
+    StdinOnce: Opt(Bool),
     Env: Opt(StringList),
     Cmd: Opt(StrSlice),
     Healthcheck: Opt(HealthConfigSchema),
-    ArgsEscaped: Opt(Type.Boolean()),
-    Image: Opt(Type.String()),
+    ArgsEscaped: Opt(Bool),
+    Image: Opt(Str),
     Volumes: Opt(EmptyObjectMap),
-    WorkingDir: Opt(Type.String()),
+    WorkingDir: Opt(Str),
     Entrypoint: Opt(StrSlice),
-    NetworkDisabled: Opt(Type.Boolean()),
-    MacAddress: Opt(Type.String()),
+    NetworkDisabled: Opt(Bool),
+    MacAddress: Opt(Str),
     OnBuild: Opt(StringList),
     Labels: Opt(StringMapSchema),
-    StopSignal: Opt(Type.String()),
+    StopSignal: Opt(Str),
     StopTimeout: Opt(Int),
     Shell: Opt(StrSlice),
     HostConfig: Opt(HostConfigBodySchema),
-    NetworkingConfig: Opt(Type.Object({ EndpointsConfig: Opt(Type.Record(Type.String(), Nullable(EndpointSettingsBodySchema))) }, Open)),
+    NetworkingConfig: Opt(obj({ EndpointsConfig: Opt(record(nullable(EndpointSettingsBodySchema))) })),
   },
-  Open,
 );
 
 /** `POST /containers/{id}/exec`. */
-export const ExecCreateBodySchema = Type.Object(
+export const ExecCreateBodySchema: BodySchema = obj(
   {
-    User: Opt(Type.String()),
-    Privileged: Opt(Type.Boolean()),
-    Tty: Opt(Type.Boolean()),
+    User: Opt(Str),
+    Privileged: Opt(Bool),
+    Tty: Opt(Bool),
     ConsoleSize: Opt(ConsoleSize),
-    AttachStdin: Opt(Type.Boolean()),
-    AttachStdout: Opt(Type.Boolean()),
-    AttachStderr: Opt(Type.Boolean()),
-    Detach: Opt(Type.Boolean()),
-    DetachKeys: Opt(Type.String()),
+    AttachStdin: Opt(Bool),
+    AttachStdout: Opt(Bool),
+    AttachStderr: Opt(Bool),
+    Detach: Opt(Bool),
+    DetachKeys: Opt(Str),
     Env: Opt(StringList),
-    WorkingDir: Opt(Type.String()),
+    WorkingDir: Opt(Str),
     Cmd: Opt(StringList),
   },
-  Open,
 );
 
 /** `POST /exec/{id}/start`. */
-export const ExecStartBodySchema = Type.Object(
-  { Detach: Opt(Type.Boolean()), Tty: Opt(Type.Boolean()), ConsoleSize: Opt(ConsoleSize) },
-  Open,
+export const ExecStartBodySchema: BodySchema = obj(
+  { Detach: Opt(Bool), Tty: Opt(Bool), ConsoleSize: Opt(ConsoleSize) },
 );
 
 /**
  * Checks a decoded JSON body against a schema. A missing or `null` body counts as `{}`.
- * Throws InvalidArgument naming the first offending field (`HostConfig.Memory`), with the
- * field in `details.field`.
+ * Throws InvalidArgument naming the first offending field, deepest first (`HostConfig.Memory`),
+ * with the field in `details.field`.
  */
-export function checkBody<S extends TSchema>(schema: S, body: unknown): Static<S> {
+export function checkBody<T = Record<string, unknown>>(schema: BodySchema, body: unknown): T {
   const value = body === undefined || body === null ? {} : body;
-  if (Value.Check(schema, value)) return value as Static<S>;
-  const top = Value.Errors(schema, value).First();
-  const first = top ? deepest(top) : undefined;
-  const path = first ? first.path.replace(/^\//, '').split('/').map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~')).join('.') : '';
-  if (path === '') throw new BerthError('BERTH_INVALID_ARGUMENT', 'invalid request body: expected a JSON object', { details: { field: '' } });
-  const got = first ? describe(first.value) : 'a value';
-  throw new BerthError('BERTH_INVALID_ARGUMENT', `invalid request body: field ${path}: ${first?.message.toLowerCase() ?? 'invalid'}, got ${got}`, {
-    details: { field: path },
+  const bad = firstError(schema, value, '');
+  if (!bad) return value as T;
+  if (bad.path === '') throw new BerthError('BERTH_INVALID_ARGUMENT', 'invalid request body: expected a JSON object', { details: { field: '' } });
+  throw new BerthError('BERTH_INVALID_ARGUMENT', `invalid request body: field ${bad.path}: ${bad.message}, got ${describe(bad.value)}`, {
+    details: { field: bad.path },
   });
 }
 
+interface Mismatch {
+  path: string;
+  message: string;
+  value: unknown;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const at = (path: string, key: string | number): string => (path === '' ? String(key) : `${path}.${key}`);
+
+function firstError(schema: BodySchema, v: unknown, path: string): Mismatch | undefined {
+  const miss = (message: string): Mismatch => ({ path, message, value: v });
+  switch (schema.kind) {
+    case 'unknown':
+      return undefined;
+    case 'string':
+      return typeof v === 'string' ? undefined : miss('expected string');
+    case 'integer':
+      return Number.isInteger(v) ? undefined : miss('expected integer');
+    case 'boolean':
+      return typeof v === 'boolean' ? undefined : miss('expected boolean');
+    case 'null-or':
+      return v === null ? undefined : firstError(schema.of, v, path);
+    case 'strslice':
+      if (typeof v === 'string') return undefined;
+      return Array.isArray(v) ? firstError(StringList, v, path) : miss('expected string or array of strings');
+    case 'array': {
+      if (!Array.isArray(v)) return miss('expected array');
+      if (schema.length !== undefined && v.length !== schema.length) return miss(`expected array of ${schema.length} items`);
+      for (let i = 0; i < v.length; i++) {
+        const e = firstError(schema.items, v[i], at(path, i));
+        if (e) return e;
+      }
+      return undefined;
+    }
+    case 'record': {
+      if (!isObject(v)) return miss('expected object');
+      for (const k of Object.keys(v)) {
+        const e = firstError(schema.values, v[k], at(path, k));
+        if (e) return e;
+      }
+      return undefined;
+    }
+    case 'object': {
+      if (!isObject(v)) return miss('expected object');
+      for (const [k, p] of Object.entries(schema.props)) {
+        if (!Object.hasOwn(v, k) || v[k] === undefined) {
+          if (p.optional) continue;
+          return { path: at(path, k), message: 'expected required property', value: undefined };
+        }
+        const e = firstError(p.schema, v[k], at(path, k));
+        if (e) return e;
+      }
+      return undefined;
+    }
+  }
+}
+
 function describe(v: unknown): string {
+  if (v === undefined) return 'nothing';
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'string') return `string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`;
   if (typeof v === 'object') return 'an object';
   return `${typeof v} ${String(v)}`;
-}
-
-/**
- * A union error (`T | null`) reports only "Expected union value" at the union's path; the
- * useful message is inside the non-null variant, possibly deeper (`HostConfig.Memory`).
- */
-function deepest(err: ValueError): ValueError {
-  let best: ValueError | undefined;
-  for (const it of err.errors ?? []) {
-    const cand = it.First();
-    if (!cand) continue;
-    const c = deepest(cand);
-    if (c.message === 'Expected null') continue;
-    if (!best || c.path.length > best.path.length) best = c;
-  }
-  return best ?? err;
 }

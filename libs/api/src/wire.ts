@@ -1,6 +1,6 @@
 /**
  * The light entry `@berth/api/wire`: wire types, stream framing, filters and the name rule,
- * without the typebox schemas (loading typebox costs ~80 ms, too much for a CLI start).
+ * without the body schemas and their checker (the CLI needs neither).
  */
 export * from './types.js';
 export type * from './network.js';

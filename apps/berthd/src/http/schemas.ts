@@ -1,15 +1,11 @@
-type Api = typeof import('@berth/api');
-let api: Promise<Api> | undefined;
+import { ContainerCreateBodySchema, ExecCreateBodySchema, ExecStartBodySchema, checkBody } from '@berth/api';
+
+const schemas = { ContainerCreateBodySchema, ExecCreateBodySchema, ExecStartBodySchema };
 
 /** The request bodies berthd checks against a schema. */
-export type BodySchemaName = 'ContainerCreateBodySchema' | 'ExecCreateBodySchema' | 'ExecStartBodySchema';
+export type BodySchemaName = keyof typeof schemas;
 
-/**
- * `checkBody` of @berth/api with the named schema. The schemas (typebox and its value checker,
- * ~3.5 MiB of heap) load on the first request that has a body to check, not at start: everything
- * else imports the light `@berth/api/wire`.
- */
+/** `checkBody` of @berth/api with the named schema (hand-written checks, nothing to load). */
 export async function checkBodyOf(name: BodySchemaName, body: unknown): Promise<unknown> {
-  const m = await (api ??= import('@berth/api'));
-  return m.checkBody(m[name], body);
+  return checkBody(schemas[name], body);
 }

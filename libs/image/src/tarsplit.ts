@@ -232,6 +232,12 @@ async function recordLines(recordFile: string): Promise<AsyncIterable<string>> {
   })();
 }
 
+/** Whether a relative name is in normal form: no empty, `.` or `..` component, no leading or trailing `/`. */
+export function isCleanName(rel: string): boolean {
+  return rel !== '' && rel[0] !== '/' && rel[rel.length - 1] !== '/' && !rel.includes('//') && !DOT_COMPONENT.test(rel);
+}
+const DOT_COMPONENT = /(?:^|\/)\.\.?(?:\/|$)/;
+
 /**
  * The layer's tar again, from its split record and the layer's files under `root`. Checks the
  * result against `diffId` once the last byte is out (throws BERTH_STORAGE on a mismatch: a
@@ -243,10 +249,13 @@ export async function* assembleTar(recordFile: string, root: string, diffId: str
   const realRoot = await fs.realpath(root);
   const dirOk = new Map<string, boolean>();
   const within = async (rel: string): Promise<string> => {
-    const clean = path.posix.normalize(`/${rel}`).slice(1);
+    // A name already clean (the usual case) is its own normal form: path.normalize and join for
+    // each of 4 000 files were ~40 ms of a 200 MB save (bench/storage).
+    const plain = realRoot !== '/' && isCleanName(rel);
+    const clean = plain ? rel : path.posix.normalize(`/${rel}`).slice(1);
     if (clean === '' || clean.startsWith('..')) throw new BerthError('BERTH_STORAGE', `layer ${diffId}: entry ${JSON.stringify(rel)} has no place in the layer`);
-    const abs = path.join(realRoot, clean);
-    const dir = path.dirname(abs);
+    const abs = plain ? `${realRoot}/${rel}` : path.join(realRoot, clean);
+    const dir = plain ? abs.slice(0, abs.lastIndexOf('/')) : path.dirname(abs);
     let ok = dirOk.get(dir);
     if (ok === undefined) {
       // A directory reached through a symlink could lead out of the layer: never read there.

@@ -129,11 +129,24 @@ function num(b: Buffer, off: number, len: number): number {
     for (let i = 1; i < f.length; i++) v = (v << 8n) | BigInt(f[i]!);
     return Number(v);
   }
-  const s = cstr(b, off, len).trim();
-  if (s === '') return 0;
-  if (!/^[0-7]+$/.test(s)) throw new TarFormatError(`bad numeric field ${JSON.stringify(s)}`);
-  return parseInt(s, 8);
+  // Octal digits up to the first NUL, blanks around them allowed, read byte by byte: a string
+  // per field (decode, trim, regex, parseInt) was ~20 ms of a 4 400-entry layer (bench/storage).
+  const lim = off + len;
+  let end = off;
+  while (end < lim && b[end] !== 0) end++;
+  let start = off;
+  while (start < end && isBlank(b[start]!)) start++;
+  while (end > start && isBlank(b[end - 1]!)) end--;
+  let v = 0;
+  for (let i = start; i < end; i++) {
+    const d = b[i]! - 0x30;
+    if (d < 0 || d > 7) throw new TarFormatError(`bad numeric field ${JSON.stringify(cstr(b, off, len).trim())}`);
+    v = v * 8 + d;
+  }
+  return v;
 }
+
+const isBlank = (c: number): boolean => c === 0x20 || (c >= 0x09 && c <= 0x0d);
 
 const ZERO_BLOCK = Buffer.alloc(BLOCK);
 

@@ -36,8 +36,18 @@ function octal(buf: Buffer, off: number, len: number): number {
     for (let i = 1; i < field.length; i++) v = v * 256 + field[i]!;
     return v;
   }
-  const s = field.toString('latin1').replace(/\0.*$/s, '').trim();
-  return s === '' ? 0 : parseInt(s, 8);
+  // Leading blanks, then octal digits up to the first other byte (NUL, space), byte by byte: a
+  // string and a regex per field cost more than the rest of the header (bench/storage).
+  let i = off;
+  const lim = off + len;
+  while (i < lim && (buf[i] === 0x20 || (buf[i]! >= 0x09 && buf[i]! <= 0x0d))) i++;
+  let v = 0;
+  for (; i < lim; i++) {
+    const d = buf[i]! - 0x30;
+    if (d < 0 || d > 7) break;
+    v = v * 8 + d;
+  }
+  return v;
 }
 
 function cstring(buf: Buffer, off: number, len: number): string {

@@ -6,6 +6,7 @@ import { silentLogger } from '@berth/log';
 import { serveDns, type DnsServer } from './server.js';
 import type { DnsRecords } from './message.js';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
+import { listenLoopbackPair } from './loopback-pair.js';
 import { encodeQuery, tcpExchange, udpExchange } from './query-client.js';
 import { frame } from './framing.js';
 
@@ -15,18 +16,11 @@ const records: DnsRecords = {
 };
 const ips = (r: { answers?: unknown[] } | undefined): string[] => (r?.answers ?? []).map((a) => (a as { data: string }).data);
 
-/** A resolver on 127.0.0.1:<port> (UDP and TCP) in this namespace, answering like the embedded one. */
+/** A resolver on 127.0.0.1:<port> (UDP and TCP) in this namespace, answering like the embedded one; the port is one traffic reaches. */
 async function start(upstream: string[], opts: Parameters<typeof serveDns>[1] extends infer O ? Partial<O> : never = {}): Promise<{ port: number; server: DnsServer; tcp: Server }> {
-  for (;;) {
-    const udp = createSocket('udp4');
-    await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
-    const port = udp.address().port;
-    const tcp = createServer();
-    const ok = await new Promise<boolean>((r) => { tcp.once('error', () => r(false)); tcp.listen(port, '127.0.0.1', () => r(true)); });
-    if (!ok) { udp.close(); continue; }
-    const server = serveDns({ udp, tcp }, { records, upstream, logger: silentLogger(), timeoutMs: 300, ...opts });
-    return { port, server, tcp };
-  }
+  const { udp, tcp, port } = await listenLoopbackPair();
+  const server = serveDns({ udp, tcp }, { records, upstream, logger: silentLogger(), timeoutMs: 300, ...opts });
+  return { port, server, tcp };
 }
 
 test('UDP and TCP: local names answered, others forwarded, SERVFAIL when the upstream is silent', async (t) => {

@@ -192,3 +192,53 @@ test('control: the listening check sees sockets bound in the wrong namespace', {
     await new Promise((r) => tcp.close(r));
   }
 });
+
+const fakeJs = fileURLToPath(new URL('../../src/dns/fake-upstream.js', import.meta.url));
+const upstreamJs = fileURLToPath(new URL('../../src/dns/upstream.js', import.meta.url));
+
+test('regression: the fake upstream never sits on a port whose loopback traffic is DNATed elsewhere (a published port range), so forwards to it succeed', { skip: notRoot, timeout: 60_000 }, async (t) => {
+  // What made the first test flaky on a shared host: a berthd publishing udp 41000-50999 DNATs
+  // every local destination in nat OUTPUT, 127.0.0.1 included. The fake bound 127.0.0.1:4xxxx
+  // all right, yet each forward to it went to the container (ICMP port unreachable: recvmsg
+  // ECONNREFUSED) and nslookup got SERVFAIL. Here the same, in a namespace of our own: 40 ports
+  // to pick from, udp on 30 of them and tcp on 2 more taken away, 8 good ones. A fake that only
+  // binds lands on a bad port in ~99 runs of 100 (three fakes); one that probes itself never does.
+  const ns = netns(t);
+  const inNs = (...args: string[]): string => ip('netns', 'exec', ns.name, ...args);
+  inNs('sysctl', '-qw', 'net.ipv4.ip_local_port_range=40000 40039');
+  inNs('iptables', '-t', 'nat', '-A', 'OUTPUT', '-d', '127.0.0.1', '-p', 'udp', '--dport', '40000:40029', '-j', 'DNAT', '--to-destination', '127.0.0.1:9');
+  inNs('iptables', '-t', 'nat', '-A', 'OUTPUT', '-d', '127.0.0.1', '-p', 'tcp', '--dport', '40030:40031', '-j', 'DNAT', '--to-destination', '127.0.0.1:9');
+  const script = `
+    import { readdirSync } from 'node:fs';
+    import { startFakeUpstream } from ${JSON.stringify(fakeJs)};
+    import { forward, parseUpstreams } from ${JSON.stringify(upstreamJs)};
+    import { encodeQuery } from ${JSON.stringify(clientJs)};
+    const fds = () => readdirSync('/proc/self/fd').length;
+    // One fake first: node opens an fd of its own (/dev/null) once, on the first socket work.
+    await (await startFakeUpstream()).close();
+    const before = fds();
+    const fakes = [];
+    for (let i = 0; i < 3; i++) fakes.push(await startFakeUpstream('192.0.2.' + (60 + i)));
+    const out = { ports: fakes.map((f) => f.port), results: [] };
+    // Many forwards, as the embedded DNS makes them (a fresh socket each), over both transports.
+    for (let round = 0; round < 10; round++) {
+      for (const [i, f] of fakes.entries()) {
+        for (const tcp of [false, true]) {
+          const r = await forward(parseUpstreams([f.address]), encodeQuery('n' + round + '.test', 'A'), { tcp, timeoutMs: 1500, signal: new AbortController().signal });
+          out.results.push(r.reply === undefined ? r.errors.join(', ') : (r.reply[3] & 0x0f) === 0 && r.reply.includes(Buffer.from([192, 0, 2, 60 + i])) ? 'ok' : 'bad reply');
+        }
+      }
+    }
+    out.asked = fakes.map((f) => f.asked.length);
+    await Promise.all(fakes.map((f) => f.close()));
+    out.fdsLeft = fds() - before;
+    console.log(JSON.stringify(out));`;
+  const { stdout } = await run('ip', ['netns', 'exec', ns.name, process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 50_000 });
+  const out = JSON.parse(stdout) as { ports: number[]; results: string[]; asked: number[]; fdsLeft: number };
+  assert.equal(new Set(out.ports).size, 3, `three ports: ${out.ports.join(', ')}`);
+  assert.deepEqual(out.results.filter((r) => r !== 'ok'), [], 'every forward was answered by its fake');
+  for (const p of out.ports) assert.ok(p >= 40032 && p <= 40039, `port ${p} is one whose traffic reaches it`);
+  assert.equal(out.results.length, 60);
+  assert.deepEqual(out.asked, [20, 20, 20], 'each fake recorded its 20 queries and none of its probes');
+  assert.equal(out.fdsLeft, 0, 'the ports tried and rejected were released');
+});

@@ -394,6 +394,8 @@ const VIEW_TTL_MS = 60_000;
 
 interface PortJson {
   running: boolean;
+  /** The sandbox's id while it runs: a new sandbox (a restart) is a new state. */
+  sandbox: string | null;
   runs: unknown;
   exposedRef: unknown;
   bindingsRef: unknown;
@@ -413,15 +415,17 @@ const portJsonCache = new WeakMap<Ctr, PortJson>();
 
 function portJsonEntry(c: Ctr, sb: SandboxView | undefined): PortJson {
   const running = c.rec.State.Running;
-  const runs = running ? (sb?.ports ?? null) : null;
+  // No runs is the same state whatever array stands for it (the controller makes a new empty one each time).
+  const runs = running && sb?.ports.length ? sb.ports : null;
   let e = portJsonCache.get(c);
-  if (e && e.running === running && e.runs === runs && e.exposedRef === c.rec.Config.ExposedPorts && e.bindingsRef === c.host.PortBindings) {
+  const sandbox = running ? (sb?.id ?? null) : null;
+  if (e && e.running === running && e.sandbox === sandbox && e.runs === runs && e.exposedRef === c.rec.Config.ExposedPorts && e.bindingsRef === c.host.PortBindings) {
     e.timer.refresh();
     return e;
   }
   if (e) clearTimeout(e.timer);
   const timer = setTimeout(() => portJsonCache.delete(c), VIEW_TTL_MS).unref();
-  e = { running, runs, exposedRef: c.rec.Config.ExposedPorts, bindingsRef: c.host.PortBindings, timer };
+  e = { running, sandbox, runs, exposedRef: c.rec.Config.ExposedPorts, bindingsRef: c.host.PortBindings, timer };
   portJsonCache.set(c, e);
   return e;
 }

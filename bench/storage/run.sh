@@ -12,19 +12,27 @@
 # socket; the tree's apps/berthd). Docker columns come from the dockerd at DOCKER_BENCH_HOST
 # (default unix:///run/docker-ref.sock) when one answers; it is never started or stopped.
 # Peak RSS of berthd per phase: VmHWM after resetting it (`echo 5 > /proc/<pid>/clear_refs`).
-# Timing with hyperfine -N (the CLI's start included). Benchmarks print figures; they assert nothing.
+# import, save and load are timed interleaved with Docker's, round by round (ab below); the
+# run -d cases with hyperfine -N (the CLI's start included). Benchmarks print figures; they
+# assert nothing.
 #
-# Measured here (2026-11-28, overlay2, five runs of RUNS=5..7 on a shared 2-core VM with other
-# work running; medians in ms, berth/docker):
-#   import 2848/3338 3649/3287 2741/3069 3432/3384 3022/2393   (geometric mean of ratios 1.01)
-#   save   1682/2262 1394/1490 1399/2160 1442/1773 1851/2293   (0.78)
-#   load   3155/3391 2777/3176 3854/3791 3487/3769 3537/2925   (0.99)
-# Before that day's changes: 1.27, 1.32 and 1.35 times docker's. Most of an import or load here
-# is the kernel making 4 100 inodes: this ext4 has no journal, so after an rmi it skips recently
-# freed inodes one by one (ext4 recently_deleted) and a create can take 0.3 ms; both daemons pay
-# it, and more the more images the runs before removed. berthd's user CPU for an import is about
-# 1 s against dockerd's 1.2-1.4 s plus its untar child's; docker does the untar in a second
-# process, in parallel with receiving and hashing, which wins when the machine is idle.
+# Measured here (2026-11-28 evening, overlay2, three runs of RUNS=7, interleaved, on a shared
+# 2-core VM with other work running (load average 6-7); medians in ms, berth/docker, ratio):
+#   import   938/2503 0.37   1236/2051 0.60   1453/2891 0.50
+#   save    1233/1713 0.72   1277/1814 0.70   1291/1949 0.66
+#   load    1152/3245 0.36   1344/2072 0.65   1771/3108 0.57
+# berthd peak RSS: import 70-74 MiB, save 114-118 MiB, load 94-121 MiB. The same tree with the
+# layer home's +T cleared (chattr -T after start), same hour: import 3665/3241 (1.13), save
+# 1352/2093 (0.65), load 3191/3283 (0.97); that morning, with hyperfine: 1.01, 0.78, 0.99.
+# Most of an import or load was the kernel making 4 100 inodes: this ext4 has no journal, so its
+# inode allocator skips each inode freed in the last minute or more, rescanning them from the
+# start of the group for every create (ext4_create -> recently_deleted in perf), up to 0.3 ms a
+# create after an rmi. The storage drivers now mark their layer home chattr +T (FS_TOPDIR_FL,
+# spreadLayerDirs in libs/archive): Orlov gives each new layer dir a lightly used block group
+# instead of the one the removed image just freed (an outlier round remains now and then).
+# dockerd still pays it. What is left of a berth import is berthd's CPU, ~1 s: sha256 ~0.2 s,
+# the tar parsed twice (apply, split record), writes, GC. Hashing on a libuv pool thread through
+# the addon was tried and lost (per-batch references or copies and twice the GC, for 0.17 s moved).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -94,6 +102,34 @@ hf() { # name runs prepare cmd...
   }
   jq -r --arg n "$name" '.results[] | [$n, (.median*1000|round), .command] | @tsv' "$work/$name.json" >>"$results"
 }
+# Interleaved A/B: each round runs every command once (which goes first alternates), each after
+# its own prepare step, so both sides see the same load on this shared machine (hyperfine runs all
+# of one side's runs first). Wall time per command (the CLI's start included); medians go to
+# results.tsv and the per-round ratios berth/docker to <name>.ratios.
+ab() { # name rounds prepare cmd...
+  local name=$1 rounds=$2 prepare=$3
+  shift 3
+  local cmds=("$@") i j k s e
+  : >"$work/$name.times"
+  for ((i = 0; i < rounds + 1; i++)); do # round 0 warms up and is not counted
+    for ((k = 0; k < ${#cmds[@]}; k++)); do
+      j=$(((k + i) % ${#cmds[@]}))
+      [ -n "$prepare" ] && bash -c "$prepare"
+      s=$(date +%s%N)
+      bash -c "${cmds[$j]}" >/dev/null || { echo "+ ${cmds[$j]} failed"; bash -c "${cmds[$j]}"; return 1; }
+      e=$(date +%s%N)
+      [ $i -gt 0 ] && printf '%s\t%s\n' "$j" $(((e - s) / 1000000)) >>"$work/$name.times"
+    done
+  done
+  for ((j = 0; j < ${#cmds[@]}; j++)); do
+    printf '%s\t%s\t%s\n' "$name" "$(awk -F'\t' -v j=$j '$1 == j { print $2 }' "$work/$name.times" | sort -n |
+      awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }')" "${cmds[$j]}" >>"$results"
+  done
+  # Per round ratio berth/docker, for the spread.
+  [ ${#cmds[@]} = 2 ] && awk -F'\t' '$1 == 0 { b[++nb] = $2 } $1 == 1 { d[++nd] = $2 } END {
+    s = ""; for (i = 1; i <= nb; i++) s = s sprintf(" %.2f", b[i] / d[i]); print s }' "$work/$name.times" >"$work/$name.ratios"
+  return 0
+}
 hwm() { awk '/^VmHWM/ { print int($2 / 1024) }' "/proc/$1/status"; }
 rss() { awk '/^VmRSS/ { print int($2 / 1024) }' "/proc/$1/status"; }
 reset_hwm() { echo 5 >"/proc/$1/clear_refs"; }
@@ -140,12 +176,12 @@ for d in $DRIVERS; do
       echo 'done; true'
     } >"$work/drop.sh"
     prep="bash $work/drop.sh"
-    hf import "$RUNS" "$prep" "${imp[@]}"
+    ab import "$RUNS" "$prep" "${imp[@]}"
     # The prepare step of the last command took the other side's image away.
     $B image inspect bench/big >/dev/null 2>&1 || $B import -c "LABEL bench.storage=1" "$big" bench/big:latest >/dev/null
     [ $have_docker = 1 ] && { $D image inspect bench/big >/dev/null 2>&1 || $D import -c "LABEL bench.storage=1" "$big" bench/big:latest >/dev/null; }
-    hf save "$RUNS" "" "${sav[@]}"
-    hf load "$RUNS" "$prep" "${lod[@]}"
+    ab save "$RUNS" "" "${sav[@]}"
+    ab load "$RUNS" "$prep" "${lod[@]}"
     $B image inspect bench/big >/dev/null 2>&1 || $B load -i "$work/b-save.tar" >/dev/null
     [ $have_docker = 1 ] && { $D image inspect bench/big >/dev/null 2>&1 || $D load -i "$work/d-save.tar" >/dev/null; }
   else
@@ -173,5 +209,6 @@ while IFS=$'\t' read -r n m c; do
   c=${c//env DOCKER_HOST=$DOCKER_BENCH_HOST docker/docker}
   printf '%-22s %8s  %s\n' "$n" "$m" "$c"
 done <"$results"
+for n in import save load; do [ -s "$work/$n.ratios" ] && echo "$n berth/docker per round:$(cat "$work/$n.ratios")"; done
 echo
 cat "$peaks"

@@ -205,7 +205,16 @@ test('inodeFlags sets, reads and clears FS_TOPDIR_FL (chattr +T) on an ext4 dir;
   assert.equal(before & FS_TOPDIR_FL, 0);
   assert.equal(sys.inodeFlags(sub, FS_TOPDIR_FL, 0), before | FS_TOPDIR_FL);
   assert.equal(sys.inodeFlags(sub, 0, 0), before | FS_TOPDIR_FL, 'the flag is kept by the inode');
-  assert.match(execFileSync('lsattr', ['-d', sub], { encoding: 'utf8' }), /^\S*T\S* /, 'lsattr shows T');
+  // e2fsprogs' own view, where it is installed.
+  const lsattr = ((): string | null => {
+    try {
+      return execFileSync('lsattr', ['-d', sub], { encoding: 'utf8' });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  })();
+  if (lsattr !== null) assert.match(lsattr, /^\S*T\S* /, 'lsattr shows T');
   assert.equal(sys.inodeFlags(sub, 0, FS_TOPDIR_FL), before);
   symlinkSync(sub, join(dir, 'link'));
   assertSystemError(() => sys.inodeFlags(join(dir, 'link'), FS_TOPDIR_FL, 0), { code: 'ELOOP', syscall: 'open', path: join(dir, 'link') });

@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readTar } from '@berth/archive';
+import { FS_TOPDIR_FL, FsMagic, realSyscalls } from '@berth/native';
 import { isDriverSkip, type DriverLogger, type GraphDriver } from '@berth/plugin-api';
 import { aufsDriver } from '@berth/storage-aufs';
 
@@ -84,6 +85,12 @@ describe('aufs driver on real union mounts', { skip: isDriverSkip(probe) ? probe
     const kernel = /\taufs$/m.test(fs.readFileSync('/proc/filesystems', 'utf8'));
     assert.equal(st.Union, kernel ? 'aufs' : 'fuse-overlayfs');
     assert.equal(st['Root Dir'], root);
+  });
+
+  it('marks diff/ as the top of a hierarchy on ext4 (chattr +T: each layer in its own block group)', (t) => {
+    const dir = path.join(root, 'diff');
+    if (realSyscalls().statfs(dir).type !== FsMagic.EXT4) return t.skip('the temp dir is not on ext4');
+    assert.equal(realSyscalls().inodeFlags(dir, 0, 0) & FS_TOPDIR_FL, FS_TOPDIR_FL);
   });
 
   it('what a container deletes and makes opaque is kept in its branch as aufs whiteouts, and Diff carries them', async () => {

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { realSyscalls, S_IFCHR } from '@berth/native';
+import { FS_TOPDIR_FL, FsMagic, realSyscalls, S_IFCHR } from '@berth/native';
 import { isDriverSkip, type DriverLogger } from '@berth/plugin-api';
 import { vfsDriver, VfsDriver } from '@berth/storage-vfs';
 
@@ -75,6 +75,12 @@ describe('vfs driver (privileged)', { skip: !root && 'needs root' }, () => {
     assert.equal(await driver.exists('base-layout'), false);
     await assert.rejects(driver.get('base-layout'), { code: 'BERTH_LAYER_NOT_FOUND' });
     await assert.rejects(driver.create('../evil', ''), { code: 'BERTH_INVALID_ARGUMENT' });
+  });
+
+  it('marks dir/ as the top of a hierarchy on ext4 (chattr +T: each layer in its own block group)', (t) => {
+    const dir = path.join(home, 'vfs', 'dir');
+    if (realSyscalls().statfs(dir).type !== FsMagic.EXT4) return t.skip('the temp dir is not on ext4');
+    assert.equal(realSyscalls().inodeFlags(dir, 0, 0) & FS_TOPDIR_FL, FS_TOPDIR_FL);
   });
 
   it('copies a parent faithfully: modes, owners, symlinks, hard links, a device node, xattrs, times', async () => {

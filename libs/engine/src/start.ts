@@ -76,8 +76,10 @@ export async function startLocked(ctx: EngineContext, c: Ctr): Promise<void> {
       netReady,
     ]);
     created = made.status === 'fulfilled';
-    if (made.status === 'rejected') throw made.reason;
+    // A failed attachment is the cause when both failed: its rollback removed the namespace
+    // the init was joining.
     if (attached.status === 'fulfilled' && attached.value !== undefined) throw attached.value;
+    if (made.status === 'rejected') throw made.reason;
     c.spec = spec;
     // Attach sessions that were waiting join before the process runs, so they miss no output.
     const pending = [...c.pendingAttach.keys()];

@@ -149,7 +149,11 @@ export class NetworkController {
 
   private locked<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.tail.then(fn, fn);
-    this.tail = run.catch(() => undefined);
+    // The tail holds no result: a sandbox of a 10,000-port container must not stay reachable.
+    this.tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
     return run;
   }
 

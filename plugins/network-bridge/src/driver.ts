@@ -25,7 +25,7 @@ import {
 import type { Firewall, FirewallNetwork, PortMapping, ProcFiles } from './firewall/types.js';
 import { randomVethName, setupBridge, setupVeth, withSteps } from './links.js';
 import { defaultBridgeName, macFromIPv4, parseNetworkOptions } from './options.js';
-import { saveState, type BridgeState, type EndpointState, type NetworkState } from './state.js';
+import { bindingRuns, expandRuns, saveState, type BridgeState, type EndpointState, type NetworkState } from './state.js';
 
 export interface BridgeDriverConfig {
   stateDir: string;
@@ -118,7 +118,11 @@ export class BridgeDriver implements NetworkDriver {
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     const p = this.queue.then(fn, fn);
-    this.queue = p.catch(() => undefined);
+    // The queue holds no result: the last request's answer (a 10,000-port map) must not stay reachable.
+    this.queue = p.then(
+      () => undefined,
+      () => undefined,
+    );
     return p;
   }
 
@@ -316,7 +320,7 @@ export class BridgeDriver implements NetworkDriver {
       let mac = iface.MacAddress ?? '';
       if (mac !== '' && !/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(mac)) throw invalid(`create endpoint ${id}: invalid MAC address ${JSON.stringify(mac)}`);
       mac = mac === '' ? macFromIPv4(ipOf(address)) : mac.toLowerCase();
-      const portMap = parseBindings(req.Options?.[NetLabel.portMap]);
+      const portMap = bindingRuns(parseBindings(req.Options?.[NetLabel.portMap]));
       const log = this.log.child({ networkId: n.id.slice(0, 12), endpointId: id.slice(0, 12) });
       const nl = this.cfg.netlink;
       // A random name can collide with a link someone else made; try a few.
@@ -433,7 +437,7 @@ export class BridgeDriver implements NetworkDriver {
       const { n, ep } = this.endpoint(req.NetworkID, req.EndpointID);
       if (n.options.internal) return; // an internal network publishes nothing
       const given = req.Options?.[NetLabel.portMap];
-      const bindings = given === undefined ? ep.portMap : parseBindings(given);
+      const bindings = given === undefined ? expandRuns(ep.portMap) : parseBindings(given);
       const containerIp = ipOf(ep.address);
       const fwn = this.fw(n);
       if (ep.programmed) {

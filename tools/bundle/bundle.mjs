@@ -24,16 +24,21 @@
 //                            instead of all of them being deserialised at start.
 //   "minify": true           whitespace and syntax minified, comments dropped (names kept): the
 //                            source V8 keeps for lazy compilation is about half the size.
+//   "external": ["light-my-request", ...]
+//                            packages left out of the bundle, required from node_modules when
+//                            (if ever) used: code reachable only on paths the app never takes
+//                            (fastify's inject and schema compilers for berthd) would otherwise
+//                            sit in the source V8 keeps. Requires then resolve from dist/src/.
 //   "lazyBuiltins": ["node:http2", ...]
-//                            node built-ins that CommonJS modules of node_modules require only
-//                            to use on rare paths (fastify requires http2 and https for servers
-//                            berthd never makes): such a require gives an object that loads the
-//                            built-in on first property access. ES modules (ours) import
-//                            built-ins as usual.
+//                            node built-ins required or imported at start only to be used on
+//                            rare paths (fastify requires http2 and https for servers berthd
+//                            never makes): the module gets an object that loads the built-in on
+//                            first property access.
 //
 //   node tools/bundle/bundle.mjs apps/berth apps/berth-runtime
 import { build } from 'esbuild';
 import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { basename, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
@@ -42,25 +47,36 @@ import { Script } from 'node:vm';
 /** The helper every rewritten `import.meta.url` calls: a path relative to the bundle's directory. */
 const urlHelper = '__bundleFileUrl';
 
-/** A require of one of `names` from node_modules' CommonJS: the built-in, loaded on first use. */
+/**
+ * A require or import of one of the built-ins `names`: an object that loads the built-in on first
+ * use. Its key list is the built-in's, taken here (same node major as the launcher's), so that
+ * esbuild's namespace copy (`import * as https`) makes getters instead of loading it.
+ */
 function lazyBuiltinsPlugin(names) {
   const wanted = new Set(names.flatMap((n) => [n, n.replace(/^node:/, '')]));
+  const req = createRequire(import.meta.url);
   return {
     name: 'lazy-builtins',
     setup(b) {
       b.onResolve({ filter: /^(node:)?[a-z_/0-9]+$/ }, (args) => {
-        if (args.kind !== 'require-call' || !wanted.has(args.path) || !args.importer.includes('/node_modules/')) return undefined;
+        if ((args.kind !== 'require-call' && args.kind !== 'import-statement') || !wanted.has(args.path)) return undefined;
         return { path: args.path.startsWith('node:') ? args.path : `node:${args.path}`, namespace: 'lazy-builtin' };
       });
       b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
         loader: 'js',
         contents:
           `let m; const load = () => (m ??= __nodeRequire(${JSON.stringify(args.path)}));\n` +
+          `const keys = ${JSON.stringify(Object.getOwnPropertyNames(req(args.path)))};\n` +
           'module.exports = new Proxy({}, {\n' +
           '  get: (_, k) => load()[k],\n' +
           '  has: (_, k) => k in load(),\n' +
-          '  ownKeys: () => Reflect.ownKeys(load()),\n' +
-          '  getOwnPropertyDescriptor: (_, k) => { const d = Reflect.getOwnPropertyDescriptor(load(), k); if (d) d.configurable = true; return d; },\n' +
+          '  ownKeys: () => (m ? Reflect.ownKeys(m) : keys),\n' +
+          '  getOwnPropertyDescriptor: (_, k) => {\n' +
+          '    if (!m && typeof k === "string" && keys.includes(k)) return { get: () => load()[k], enumerable: true, configurable: true };\n' +
+          '    const d = Reflect.getOwnPropertyDescriptor(load(), k);\n' +
+          '    if (d) d.configurable = true;\n' +
+          '    return d;\n' +
+          '  },\n' +
           '});\n',
       }));
     },
@@ -70,7 +86,7 @@ function lazyBuiltinsPlugin(names) {
 /** The app's "bundle" options (package.json), defaults for an app without them. */
 function bundleOptions(pkgDir) {
   const o = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')).bundle ?? {};
-  return { codeCache: o.codeCache !== false, lazyBuiltins: o.lazyBuiltins ?? [], minify: o.minify === true };
+  return { codeCache: o.codeCache !== false, lazyBuiltins: o.lazyBuiltins ?? [], minify: o.minify === true, external: o.external ?? [] };
 }
 
 /** Bundles one app directory's dist/src/main.js into dist/<name>.cjs; returns that path. */
@@ -106,12 +122,15 @@ export async function bundleApp(appDir, name = basename(resolve(appDir))) {
     legalComments: 'none',
     // identifiers stay (stack traces keep function names)
     ...(opts.minify ? { minifyWhitespace: true, minifySyntax: true } : {}),
+    external: opts.external,
     plugins: [importMetaUrl, ...(opts.lazyBuiltins.length > 0 ? [lazyBuiltinsPlugin(opts.lazyBuiltins)] : [])],
     banner: {
       js:
         '(function (exports, require, module, __filename, __dirname) {\n' +
         `const ${urlHelper} = (rel) => require('node:url').pathToFileURL(require('node:path').join(__dirname, rel)).href;` +
-        (opts.lazyBuiltins.length > 0 ? '\nconst __nodeRequire = require;' : ''),
+        (opts.lazyBuiltins.length > 0 ? '\nconst __nodeRequire = require;' : '') +
+        // the launcher's require resolves from tools/bundle/; externals are the app's
+        (opts.external.length > 0 ? "\nrequire = require('node:module').createRequire(require('node:path').join(__dirname, 'src', 'main.js'));" : ''),
     },
     footer: { js: '})' },
   });

@@ -41,8 +41,22 @@ test('idle compaction: no GC when the heap did not grow by the slack since the l
   c.stop();
 });
 
+test('idle compaction: now() collects at once and becomes the new base', async () => {
+  const h = fakeHeap();
+  let gcs = 0;
+  const c = idleCompactor({ gc: () => void gcs++, idleMs: 20, heap: h.heap });
+  c.now();
+  assert.equal(gcs, 1);
+  h.sample.used += 512 << 10;
+  c.touch();
+  await sleep(80);
+  assert.equal(gcs, 1, 'no growth since now()');
+  c.stop();
+});
+
 test('idle compaction: without --expose-gc (no gc function) touch is a no-op', () => {
   const c = idleCompactor({ gc: undefined, idleMs: 1 });
   c.touch();
+  c.now();
   c.stop();
 });

@@ -21,6 +21,8 @@ export interface IdleCompactorOptions {
 export interface IdleCompactor {
   /** Activity (a request began or ended): the quiet time starts again. */
   touch(): void;
+  /** The GC now, whatever the heap did (once started: what start-up allocated is garbage). */
+  now(): void;
   stop(): void;
 }
 
@@ -43,7 +45,7 @@ export function idleCompactor(opts: IdleCompactorOptions): IdleCompactor {
       const s = getHeapStatistics();
       return { used: s.used_heap_size, total: s.total_heap_size };
     });
-  if (!gc) return { touch() {}, stop() {} };
+  if (!gc) return { touch() {}, now() {}, stop() {} };
   let base = heap();
   let timer: NodeJS.Timeout | undefined;
   const fire = (): void => {
@@ -56,6 +58,10 @@ export function idleCompactor(opts: IdleCompactorOptions): IdleCompactor {
     touch() {
       if (timer) timer.refresh();
       else (timer = setTimeout(fire, idleMs)).unref();
+    },
+    now() {
+      gc();
+      base = heap();
     },
     stop() {
       if (timer) clearTimeout(timer);

@@ -134,7 +134,7 @@ native_step() {
 }
 
 ts_step() {
-  npx tsc -b && node tools/bundle/bundle.mjs apps/berth apps/berth-runtime
+  npx tsc -b && node tools/bundle/bundle.mjs apps/berth apps/berth-runtime apps/berthd
 }
 
 probe_step() {

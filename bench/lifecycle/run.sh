@@ -89,8 +89,15 @@ par50() { seq 50 | xargs -P 8 -I{} "$@" run --rm busybox true; }
 
 # Memory: berthd settled after all of the above (0 containers; berthd compacts its heap once
 # quiet for 2 s), with 10 sleeping containers (and their shims), and settled once they are removed.
+# Issue 3, three interleaved rounds on one tree before/after the bundled berthd, its flags and
+# idle compaction and the hand-written body checks (MiB, VmRSS; file ~40 of it is the node
+# binary's pages): just started 63.2-63.7 -> 55.8; settled after the runs 76.4-78.7 -> 59.2-59.3;
+# with 10 running 77.1-80.1 -> 60.9-61.1; after their removal 76.3-80.1 -> 59.8-60.1. run --rm
+# median 129.6-135.9 -> 114.9-136.1 ms, API 24.3-30.2 -> 25.8-30.0 runs/s (noise of a shared host).
 sleep 5
 idle=$(mem "$berthd_pid")
+sleep 10 # V8's own memory reducer starts ~8 s after the last full GC
+idle15=$(mem "$berthd_pid")
 for i in $(seq 10); do "$berth" run -d --name "bench-m$i" busybox sleep 1000 >/dev/null; done
 shim_total=0
 shims=0
@@ -109,7 +116,7 @@ cat "$work/rates.tsv"
 echo
 echo "berthd RSS (issue 3: at most 60 MiB idle):"
 echo "  just started          $fresh"
-echo "  settled after the runs above (0 containers)  $idle"
+echo "  settled after the runs above (0 containers)  $idle; 15 s after them $idle15"
 echo "  with 10 running       $busy"
 echo "  settled after those 10 are removed  $after_d"
 if [ $have_docker = 1 ] && [ -f /run/docker-ref.pid ]; then

@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createEngine, type EngineOptions } from '@berth/engine';
+import { trimMallocHeap } from '@berth/native';
 import { isDriverSkip, type GraphDriver, type GraphDriverDescriptor } from '@berth/plugin-api';
 import { BerthError } from '@berth/errors';
 import { Component, componentLogger, createRootLogger, type Logger } from '@berth/log';
@@ -123,7 +124,14 @@ async function serve(argv: string[]): Promise<number> {
     });
     const app = createServer({ engine, logger: root });
     // RSS back down after a burst of work (bench/lifecycle); bin/berthd runs with --expose-gc.
-    const compactor = idleCompactor({ gc: compactingGc((globalThis as { gc?: () => void }).gc) });
+    // After the heap, malloc's free memory goes back too (the burst's buffers and parser zones).
+    const compacting = compactingGc((globalThis as { gc?: () => void }).gc);
+    const compactor = idleCompactor({
+      gc: compacting && (() => {
+        compacting();
+        trimMallocHeap();
+      }),
+    });
     app.addHook('onResponse', async () => compactor.touch());
     const listener = await listen(app, cfg.hosts, { onWarning: (message) => log.warn(message) });
     // start-up's garbage (config, drivers, routes) gone before the first client (~10 ms)

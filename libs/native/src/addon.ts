@@ -16,6 +16,7 @@ export interface NativeAddon {
   lgetxattr(path: string, name: string): Buffer | null;
   statfs(path: string): StatfsInfo;
   inodeFlags(path: string, set: number, clear: number): number;
+  mallocTrim(): boolean;
   setns(fd: number, nstype: number): void;
   unshare(flags: number): void;
   gettid(): number;
@@ -30,7 +31,7 @@ export interface NativeAddon {
 }
 
 /** The addon contract this TypeScript was written against (addon.cc exports `abiVersion`). */
-const expectedAbi = 3;
+const expectedAbi = 4;
 
 let loaded: NativeAddon | undefined;
 

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <malloc.h>
 #include <napi.h>
 #include <sched.h>
 #include <signal.h>
@@ -208,6 +209,12 @@ Napi::Value InodeFlags(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(static_cast<uint32_t>(want)));
 }
 
+// mallocTrim() -> whether glibc gave memory back: malloc_trim(0) returns the free memory at the
+// top of the heap and, since glibc 2.8, free whole pages inside it (madvise MADV_DONTNEED).
+Napi::Value MallocTrim(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), malloc_trim(0) == 1);
+}
+
 // pidfdOpen(pid) -> fd (close-on-exec by the kernel's default for pidfds).
 Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -243,6 +250,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("unshare", Napi::Function::New(env, Unshare, "unshare"));
   exports.Set("gettid", Napi::Function::New(env, Gettid, "gettid"));
   exports.Set("inodeFlags", Napi::Function::New(env, InodeFlags, "inodeFlags"));
+  exports.Set("mallocTrim", Napi::Function::New(env, MallocTrim, "mallocTrim"));
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));
   exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal, "pidfdSendSignal"));
   exports.Set("compileSeccomp", Napi::Function::New(env, CompileSeccomp, "compileSeccomp"));
@@ -252,7 +260,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bpfProgQuery", Napi::Function::New(env, BpfProgQuery, "bpfProgQuery"));
   exports.Set("bpfProgGetFdById", Napi::Function::New(env, BpfProgGetFdById, "bpfProgGetFdById"));
   // Bumped when a function's contract changes, so addon.ts can refuse a stale build.
-  exports.Set("abiVersion", Napi::Number::New(env, 3));
+  exports.Set("abiVersion", Napi::Number::New(env, 4));
   return exports;
 }
 

@@ -34,7 +34,7 @@ range_measure() {
   range_spec="$lo_p-$hi_p:$lo_p-$hi_p/udp"
   small_f='/containers/json?filters=%7B%22name%22%3A%5B%22bench-small%22%5D%7D'
   "$berth" run -d --name bench-small busybox sleep 600 >/dev/null
-  sleep 1
+  sleep 3 # past berthd's idle compaction (2 s after the last request)
   rss0=$(range_rss "$berthd_pid")
   # This range overlaps the host's ephemeral ports: a port some program holds for a moment
   # refuses the run (409); one more try then.
@@ -68,6 +68,8 @@ range_measure() {
   t_rm=$(range_ms "$berth" rm -f bench-range)
   sleep 1
   rss2=$(range_rss "$berthd_pid")
+  sleep 4
+  rss3=$(range_rss "$berthd_pid")
   "$berth" rm -f bench-small >/dev/null
 }
 
@@ -82,7 +84,7 @@ range_report() {
   printf '%-52s %9s %9s\n' "GET /containers/{id}/json" "${rt[api_insp]}" "${rt[api_insp_small]}"
   echo "answers: inspect $b_insp bytes (ordinary $b_insp_small), /containers/json $b_ls, with berthPortRuns=1 (berth ps) $b_ls_runs"
   echo "berth ps PORTS: $ps_ports"
-  echo "berthd RSS: before $((rss0 / 1024)) MiB, with the range $((rss1 / 1024)) MiB, after the ps/inspect rounds $((rss_views / 1024)) MiB, after rm $((rss2 / 1024)) MiB"
+  echo "berthd RSS: before $((rss0 / 1024)) MiB, with the range $((rss1 / 1024)) MiB, after the ps/inspect rounds $((rss_views / 1024)) MiB, 1 s after rm $((rss2 / 1024)) MiB, settled (5 s) $((rss3 / 1024)) MiB"
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

@@ -424,10 +424,23 @@ function portJsonEntry(c: Ctr, sb: SandboxView | undefined): PortJson {
     return e;
   }
   if (e) clearTimeout(e.timer);
-  const timer = setTimeout(() => portJsonCache.delete(c), VIEW_TTL_MS).unref();
+  // The timer must not keep a removed container (and so its entry) alive: it holds a WeakRef.
+  const ref = new WeakRef(c);
+  const timer = setTimeout(() => {
+    const live = ref.deref();
+    if (live) portJsonCache.delete(live);
+  }, VIEW_TTL_MS).unref();
   e = { running, sandbox, runs, exposedRef: c.rec.Config.ExposedPorts, bindingsRef: c.host.PortBindings, timer };
   portJsonCache.set(c, e);
   return e;
+}
+
+/** Removal: the container's cached port views go now, with their timer. */
+export function dropPortViews(c: Ctr): void {
+  const e = portJsonCache.get(c);
+  if (!e) return;
+  clearTimeout(e.timer);
+  portJsonCache.delete(c);
 }
 
 /** Whether a stored map (PortBindings, ExposedPorts: never changed in place) has more than LARGE_VIEW keys. */

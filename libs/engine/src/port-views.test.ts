@@ -136,3 +136,30 @@ async function portsObject(c: Ctr, sb: SandboxView): Promise<unknown> {
   const { portsView, expandBindings } = await import('@berth/network');
   return portsView(sb.exposed, expandBindings(sb.ports));
 }
+
+test('a container whose port views were cached is not kept alive by the cache (its 60 s timer), once removed or simply dropped', async () => {
+  const { setFlagsFromString } = await import('node:v8');
+  const { runInNewContext } = await import('node:vm');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const { dropPortViews } = await import('./network.js');
+  const big: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+  for (let p = 21000; p < 22000; p++) big[`${p}/udp`] = [{ HostIp: '', HostPort: String(p) }];
+  const refs: WeakRef<Ctr>[] = [];
+  for (const removed of [true, false]) {
+    let c: Ctr | undefined = container((removed ? 'd' : 'e').repeat(64), removed ? 'dropped' : 'forgotten', big);
+    let ctx: EngineContext | undefined = fakeContext([[c, sandbox([run(UDP, 21000, 1000, 21000)])]]);
+    // inspect and ps fill the cache (a timer per entry)
+    await inspectContainerJson(ctx, c.id);
+    await listContainersJson(ctx, { all: true, limit: 0, size: false, filters: new Map() });
+    if (removed) dropPortViews(c);
+    refs.push(new WeakRef(c));
+    c = undefined;
+    ctx = undefined;
+  }
+  for (let i = 0; i < 5 && refs.some((r) => r.deref()); i++) {
+    await new Promise((r) => setImmediate(r));
+    gc();
+  }
+  assert.deepEqual(refs.map((r) => r.deref() === undefined), [true, true], 'both containers were collected');
+});

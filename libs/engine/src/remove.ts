@@ -6,7 +6,7 @@ import type { EngineContext } from './context.js';
 import { thawIfPaused } from './pause.js';
 import { cancelRestart } from './restart-policy.js';
 import { sendSignal, waitExited } from './stop.js';
-import { teardownNetwork } from './network.js';
+import { dropPortViews, teardownNetwork } from './network.js';
 
 export async function removeContainer(ctx: EngineContext, ref: string, opts: { force: boolean; volumes: boolean }): Promise<void> {
   const c = ctx.get(ref);
@@ -58,6 +58,7 @@ export async function removeNow(ctx: EngineContext, c: Ctr): Promise<void> {
   rmSync(ctx.socketOf(c.id), { force: true });
   ctx.store.remove(c.id);
   ctx.containers.delete(c.id);
+  dropPortViews(c);
   for (const eid of c.execs) ctx.execs.delete(eid);
   ctx.emit(c, 'destroy');
   for (const w of [...c.waiters]) {

@@ -38,7 +38,7 @@
 //   node tools/bundle/bundle.mjs apps/berth apps/berth-runtime
 import { build } from 'esbuild';
 import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { createRequire, isBuiltin } from 'node:module';
 import { basename, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
@@ -83,6 +83,23 @@ function lazyBuiltinsPlugin(names) {
   };
 }
 
+/**
+ * `import('node:x')` of a built-in as a require inside the bundle: the launcher runs the bundle as
+ * a vm.Script, which has no dynamic-import callback ("A dynamic import callback was not
+ * specified"), so an import() left in it fails at run time (the aufs driver loads
+ * node:fs/promises that way).
+ */
+const dynamicBuiltins = {
+  name: 'dynamic-builtins',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?[a-z_/0-9]+$/ }, (args) => {
+      if (args.kind !== 'dynamic-import' || !isBuiltin(args.path)) return undefined;
+      return { path: args.path.startsWith('node:') ? args.path : `node:${args.path}`, namespace: 'dynamic-builtin' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'dynamic-builtin' }, (args) => ({ loader: 'js', contents: `module.exports = require(${JSON.stringify(args.path)});\n` }));
+  },
+};
+
 /** The app's "bundle" options (package.json), defaults for an app without them. */
 function bundleOptions(pkgDir) {
   const o = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')).bundle ?? {};
@@ -123,7 +140,7 @@ export async function bundleApp(appDir, name = basename(resolve(appDir))) {
     // identifiers stay (stack traces keep function names)
     ...(opts.minify ? { minifyWhitespace: true, minifySyntax: true } : {}),
     external: opts.external,
-    plugins: [importMetaUrl, ...(opts.lazyBuiltins.length > 0 ? [lazyBuiltinsPlugin(opts.lazyBuiltins)] : [])],
+    plugins: [importMetaUrl, dynamicBuiltins, ...(opts.lazyBuiltins.length > 0 ? [lazyBuiltinsPlugin(opts.lazyBuiltins)] : [])],
     banner: {
       js:
         '(function (exports, require, module, __filename, __dirname) {\n' +
@@ -161,7 +178,7 @@ export async function bundleApp(appDir, name = basename(resolve(appDir))) {
   const cwd = process.cwd();
   // (lazy-builtin:node:http2 and the like are made here, not read)
   const inputs = Object.keys(result.metafile.inputs)
-    .filter((p) => !p.startsWith('lazy-builtin:'))
+    .filter((p) => !p.startsWith('lazy-builtin:') && !p.startsWith('dynamic-builtin:'))
     .map((p) => resolve(cwd, p));
   // no manifest while the files are replaced (the launcher then runs dist/src), the new one after
   rmSync(man, { force: true });

@@ -29,6 +29,8 @@ bench_berthd_start() {
 bench_berthd_stop() {
   local berth="$root/apps/berth/bin/berth" t
   "$berth" ps -aq 2>/dev/null | xargs -r "$berth" rm -f >/dev/null 2>&1 || true
+  # user networks: their br-<id> bridges and FORWARD/POSTROUTING rules are not under the prefix
+  "$berth" network prune -f >/dev/null 2>&1 || true
   kill "$berthd_pid" 2>/dev/null || true
   wait "$berthd_pid" 2>/dev/null || true
   # A daemon that died leaves its mounts (storage, netns); detach them, deepest first.

@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PortBinding as ApiPortBinding, ContainerConfig, EndpointSettings, Filters, HostConfig, NetworkConnectRequest, NetworkCreateRequest, NetworkResource, NetworkSettings } from '@berth/api';
 import { BerthError, isNotFound } from '@berth/errors';
-import { expandBindings, portsView, protoName, wirePorts, type NetworkController, type SandboxView } from '@berth/network';
+import { expandBindings, portsView, protoName, wirePorts, type NetworkController, type PortRun, type SandboxView } from '@berth/network';
 import type { TransportPort } from '@berth/plugin-api';
 import type { Ctr } from './container.js';
 import type { EngineContext } from './context.js';
@@ -356,23 +356,33 @@ export function summaryList(c: Ctr, sb: SandboxView | undefined): SummaryPort[] 
 /** A Port object of ps standing for `Count` of them: private (and public) ports counting up. */
 type SummaryRun = SummaryPort & { Count?: number };
 
+/**
+ * Appends `count` Port objects starting at `p` (ports counting up) to a run list, extending its
+ * last run when they continue it (same IP and type, private and public ports counting on).
+ */
+function appendRun(out: SummaryRun[], p: SummaryPort, count: number): void {
+  const last = out[out.length - 1];
+  if (last && p.Type === last.Type && p.IP === last.IP) {
+    const k = last.Count ?? 1;
+    const pub = last.PublicPort === undefined ? p.PublicPort === undefined : p.PublicPort === last.PublicPort + k;
+    if (pub && p.PrivatePort === last.PrivatePort + k) {
+      last.Count = k + count;
+      return;
+    }
+  }
+  out.push(count > 1 ? { ...p, Count: count } : { ...p });
+}
+
 /** ps's Port list with consecutive entries (same IP and type, ports counting up) as one. */
 export function compressSummary(list: readonly SummaryPort[]): SummaryRun[] {
   const out: SummaryRun[] = [];
-  let last: SummaryRun | undefined;
-  for (const p of list) {
-    if (last && p.Type === last.Type && p.IP === last.IP) {
-      const k = last.Count ?? 1;
-      const pub = last.PublicPort === undefined ? p.PublicPort === undefined : p.PublicPort === last.PublicPort + k;
-      if (pub && p.PrivatePort === last.PrivatePort + k) {
-        last.Count = k + 1;
-        continue;
-      }
-    }
-    last = { ...p };
-    out.push(last);
-  }
+  for (const p of list) appendRun(out, p, 1);
   return out;
+}
+
+/** Whether a published run covers the exposed port `e`. */
+function coveredBy(runs: readonly PortRun[], e: TransportPort): boolean {
+  return runs.some((r) => r.Proto === e.Proto && e.Port >= r.Port && e.Port < r.Port + r.Count);
 }
 
 /** Published ports for `ps` (Docker's Port objects). */
@@ -541,7 +551,7 @@ export function summaryJsonOf(c: Ctr, sb: SandboxView | undefined): Buffer | und
     for (let i = 0; i < r.Count; i++) parts.push(`${head}${r.Port + i},"PublicPort":${r.HostPort === 0 ? 0 : r.HostPort + i}${type}`);
   }
   for (const e of exposedOf(c, sb)) {
-    if (!runs.some((r) => r.Proto === e.Proto && e.Port >= r.Port && e.Port < r.Port + r.Count)) parts.push(`{"PrivatePort":${e.Port},"Type":"${protoName(e.Proto)}"}`);
+    if (!coveredBy(runs, e)) parts.push(`{"PrivatePort":${e.Port},"Type":"${protoName(e.Proto)}"}`);
   }
   return Buffer.from(`[${parts.join(',')}]`);
 }
@@ -564,27 +574,14 @@ export function summaryRunsOf(c: Ctr, sb: SandboxView | undefined): SummaryRun[]
   // Many runs (ports published one by one on ephemeral host ports): the plain way.
   if (runs.length > 16) return compressSummary(summaryList(c, sb));
   const out: SummaryRun[] = [];
-  const push = (p: SummaryPort, count: number): void => {
-    const last = out[out.length - 1];
-    if (last && p.Type === last.Type && p.IP === last.IP) {
-      const k = last.Count ?? 1;
-      const pub = last.PublicPort === undefined ? p.PublicPort === undefined : p.PublicPort === last.PublicPort + k;
-      if (pub && p.PrivatePort === last.PrivatePort + k) {
-        last.Count = k + count;
-        return;
-      }
-    }
-    out.push(count > 1 ? { ...p, Count: count } : p);
-  };
   for (const r of runs) {
     const Type = protoName(r.Proto);
     const IP = r.HostIP || '0.0.0.0';
     // Ephemeral host ports (0) are not consecutive: one entry each, as compressSummary leaves them.
-    if (r.HostPort !== 0 || r.Count === 1) push({ IP, PrivatePort: r.Port, PublicPort: r.HostPort, Type }, r.Count);
-    else for (let i = 0; i < r.Count; i++) push({ IP, PrivatePort: r.Port + i, PublicPort: 0, Type }, 1);
+    if (r.HostPort !== 0 || r.Count === 1) appendRun(out, { IP, PrivatePort: r.Port, PublicPort: r.HostPort, Type }, r.Count);
+    else for (let i = 0; i < r.Count; i++) appendRun(out, { IP, PrivatePort: r.Port + i, PublicPort: 0, Type }, 1);
   }
-  const covered = (e: TransportPort): boolean => runs.some((r) => r.Proto === e.Proto && e.Port >= r.Port && e.Port < r.Port + r.Count);
-  for (const e of exposedOf(c, sb)) if (!covered(e)) push({ PrivatePort: e.Port, Type: protoName(e.Proto) }, 1);
+  for (const e of exposedOf(c, sb)) if (!coveredBy(runs, e)) appendRun(out, { PrivatePort: e.Port, Type: protoName(e.Proto) }, 1);
   return out;
 }
 

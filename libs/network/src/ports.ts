@@ -7,6 +7,9 @@ import { BerthError } from '@berth/errors';
 import type { PortBinding as ApiPortBinding } from '@berth/api';
 import { Proto, type PortBinding, type TransportPort } from '@berth/plugin-api';
 
+// Runs of published ports are a shape of the wire's port map: they live with it in the contract.
+export { compressBindings, expandBindings, type PortRun } from '@berth/plugin-api';
+
 const protoNumbers: Record<string, number> = { tcp: Proto.tcp, udp: Proto.udp, sctp: Proto.sctp };
 const protoNames: Record<number, string> = { [Proto.tcp]: 'tcp', [Proto.udp]: 'udp', [Proto.sctp]: 'sctp' };
 
@@ -101,42 +104,3 @@ export function portsView(exposed: TransportPort[], published: PortBinding[]): R
   return view;
 }
 
-/**
- * A run of published ports: `Count` consecutive container ports from `Port`, each on its own
- * host port counting up from `HostPort` (or all 0: ephemeral). A 10,000-port range is one run,
- * so records and memory stay small; the wire (one PortBinding per port) is made on demand.
- */
-export interface PortRun extends PortBinding {
-  Count: number;
-}
-
-function extends_(run: PortRun, b: PortBinding): boolean {
-  if (b.Proto !== run.Proto || b.IP !== run.IP || b.HostIP !== run.HostIP || b.Port !== run.Port + run.Count) return false;
-  if (run.HostPort === 0) return run.HostPortEnd === 0 && b.HostPort === 0 && b.HostPortEnd === 0;
-  return run.HostPortEnd === run.HostPort && b.HostPort === run.HostPort + run.Count && b.HostPortEnd === b.HostPort;
-}
-
-export function compressBindings(bindings: readonly PortBinding[]): PortRun[] {
-  const out: PortRun[] = [];
-  for (const b of bindings) {
-    const last = out[out.length - 1];
-    if (last && extends_(last, b)) last.Count++;
-    else out.push({ Proto: b.Proto, IP: b.IP, Port: b.Port, HostIP: b.HostIP, HostPort: b.HostPort, HostPortEnd: b.HostPortEnd, Count: 1 });
-  }
-  return out;
-}
-
-export function expandBindings(runs: readonly PortRun[]): PortBinding[] {
-  const out: PortBinding[] = [];
-  for (const r of runs) {
-    if (r.Count === 1) {
-      out.push({ Proto: r.Proto, IP: r.IP, Port: r.Port, HostIP: r.HostIP, HostPort: r.HostPort, HostPortEnd: r.HostPortEnd });
-      continue;
-    }
-    for (let i = 0; i < r.Count; i++) {
-      const hp = r.HostPort === 0 ? 0 : r.HostPort + i;
-      out.push({ Proto: r.Proto, IP: r.IP, Port: r.Port + i, HostIP: r.HostIP, HostPort: hp, HostPortEnd: hp });
-    }
-  }
-  return out;
-}

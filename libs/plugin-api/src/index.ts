@@ -13,10 +13,11 @@ export type {
   GraphDriverWireResponse,
   GraphDriverWireInit,
 } from './graph.js';
-export { Proto, NetLabel, networkDriverMethods, optionalNetworkMethods } from './network.js';
+export { Proto, NetLabel, networkDriverMethods, optionalNetworkMethods, compressBindings, expandBindings } from './network.js';
 export type {
   IPAMData,
   PortBinding,
+  PortRun,
   TransportPort,
   NetworkCapabilities,
   CreateNetworkRequest,

@@ -6,6 +6,8 @@ import type { Netlink } from '@berth/netlink';
 import {
   NetLabel,
   Proto,
+  compressBindings,
+  expandBindings,
   type AllocateNetworkRequest,
   type CreateEndpointRequest,
   type CreateEndpointResponse,
@@ -25,7 +27,7 @@ import {
 import type { Firewall, FirewallNetwork, PortMapping, ProcFiles } from './firewall/types.js';
 import { randomVethName, setupBridge, setupVeth, withSteps } from './links.js';
 import { defaultBridgeName, macFromIPv4, parseNetworkOptions } from './options.js';
-import { bindingRuns, expandRuns, saveState, type BridgeState, type EndpointState, type NetworkState } from './state.js';
+import { runsOf, saveState, type BridgeState, type EndpointState, type NetworkState } from './state.js';
 
 export interface BridgeDriverConfig {
   stateDir: string;
@@ -320,7 +322,7 @@ export class BridgeDriver implements NetworkDriver {
       let mac = iface.MacAddress ?? '';
       if (mac !== '' && !/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(mac)) throw invalid(`create endpoint ${id}: invalid MAC address ${JSON.stringify(mac)}`);
       mac = mac === '' ? macFromIPv4(ipOf(address)) : mac.toLowerCase();
-      const portMap = bindingRuns(parseBindings(req.Options?.[NetLabel.portMap]));
+      const portMap = compressBindings(parseBindings(req.Options?.[NetLabel.portMap]));
       const log = this.log.child({ networkId: n.id.slice(0, 12), endpointId: id.slice(0, 12) });
       const nl = this.cfg.netlink;
       // A random name can collide with a link someone else made; try a few.
@@ -437,7 +439,7 @@ export class BridgeDriver implements NetworkDriver {
       const { n, ep } = this.endpoint(req.NetworkID, req.EndpointID);
       if (n.options.internal) return; // an internal network publishes nothing
       const given = req.Options?.[NetLabel.portMap];
-      const bindings = given === undefined ? expandRuns(ep.portMap) : parseBindings(given);
+      const bindings = given === undefined ? expandBindings(runsOf(ep.portMap)) : parseBindings(given);
       const containerIp = ipOf(ep.address);
       const fwn = this.fw(n);
       if (ep.programmed) {

@@ -1,24 +1,22 @@
-/** The endpoint port map kept as runs: compressed, and expanded back to exactly what was given. */
+/** The endpoint port map kept as runs, and state written before runs (one binding per entry). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { PortBinding } from '@berth/plugin-api';
-import { bindingRuns, expandRuns } from './state.js';
+import { compressBindings, expandBindings, type PortBinding } from '@berth/plugin-api';
+import { runsOf } from './state.js';
 
 const b = (Port: number, HostPort: number, over: Partial<PortBinding> = {}): PortBinding => ({ Proto: 17, IP: '10.0.0.2', Port, HostIP: '', HostPort, HostPortEnd: HostPort, ...over });
 
-test('a 10,000-port range is one run, and expands back to the same 10,000 bindings', () => {
+test('a 10,000-port range is kept as one run and given back as the same 10,000 bindings', () => {
   const range = Array.from({ length: 10_000 }, (_, i) => b(41000 + i, 41000 + i));
-  const runs = bindingRuns(range);
-  assert.deepEqual(runs, [{ ...b(41000, 41000), count: 10_000 }]);
-  assert.deepEqual(expandRuns(runs), range);
+  const runs = runsOf(compressBindings(range));
+  assert.equal(runs.length, 1);
+  assert.deepEqual(expandBindings(runs), range);
 });
 
-test('runs break where anything but the step differs; random lists round-trip exactly', () => {
-  const mixed = [b(80, 8080), b(81, 8081), b(82, 9000), b(83, 9001), b(84, 9002, { Proto: 6 }), b(85, 0), b(86, 0), b(90, 100, { HostPortEnd: 110 }), b(91, 101), b(92, 102, { HostIP: '127.0.0.1' })];
-  assert.deepEqual(
-    bindingRuns(mixed).map((r) => [r.Port, r.HostPort, r.count ?? 1]),
-    [[80, 8080, 2], [82, 9000, 2], [84, 9002, 1], [85, 0, 1], [86, 0, 1], [90, 100, 1], [91, 101, 1], [92, 102, 1]],
-  );
+test('a port map of state written before runs (no Count) reads as one run per binding; random lists round-trip', () => {
+  const old = [b(80, 8080), b(81, 8081), b(85, 0, { HostPortEnd: 0 }), b(90, 100, { HostPortEnd: 110 }), b(92, 102, { HostIP: '127.0.0.1' })];
+  assert.deepEqual(runsOf(old).map((r) => r.Count), [1, 1, 1, 1, 1]);
+  assert.deepEqual(expandBindings(runsOf(old)), old);
   let seed = 7;
   const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
   for (let round = 0; round < 200; round++) {
@@ -30,10 +28,8 @@ test('runs break where anything but the step differs; random lists round-trip ex
       port += rnd(3) === 0 ? 2 : 1;
       host = host === 0 || rnd(4) === 0 ? (rnd(2) ? 0 : 2000 + rnd(50)) : host + 1;
     }
-    const runs = bindingRuns(list);
+    const runs = runsOf(compressBindings(list));
     assert.ok(runs.length <= list.length);
-    assert.deepEqual(expandRuns(runs), list, JSON.stringify(list));
+    assert.deepEqual(expandBindings(runs), list, JSON.stringify(list));
   }
-  // State written before runs: one binding per entry, no count.
-  assert.deepEqual(expandRuns(mixed), mixed);
 });

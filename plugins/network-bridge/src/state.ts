@@ -1,7 +1,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError } from '@berth/errors';
-import type { PortBinding } from '@berth/plugin-api';
+import type { PortBinding, PortRun } from '@berth/plugin-api';
 import type { PortMapping } from './firewall/types.js';
 import type { BridgeOptions } from './options.js';
 
@@ -35,47 +35,19 @@ export interface EndpointState {
   addressV6: string;
   /**
    * Port bindings of CreateEndpoint, used when ProgramExternalConnectivity brings none, as runs
-   * (bindingRuns): a 10,000-port range is one entry. Older state has them one per port.
+   * (compressBindings): a 10,000-port range is one entry. Older state has one binding per port
+   * and no Count (runsOf reads them).
    */
-  portMap: PortBindingRun[];
+  portMap: PortRun[];
   sandboxKey?: string;
   /** True between ProgramExternalConnectivity and RevokeExternalConnectivity. */
   programmed: boolean;
   ports: PortMapping[];
 }
 
-/** `count` consecutive bindings: Port and HostPort (= HostPortEnd) step by one from the first. */
-export interface PortBindingRun extends PortBinding {
-  count?: number;
-}
-
-/** Consecutive single-port bindings as runs (the opposite of expandRuns). */
-export function bindingRuns(bs: readonly PortBinding[]): PortBindingRun[] {
-  const out: PortBindingRun[] = [];
-  let last: PortBindingRun | undefined;
-  for (const b of bs) {
-    const n = last?.count ?? 1;
-    const single = b.HostPort !== 0 && b.HostPortEnd === b.HostPort;
-    if (
-      last !== undefined && single && last.HostPortEnd === last.HostPort && last.HostPort !== 0 && b.Proto === last.Proto && b.IP === last.IP &&
-      b.HostIP === last.HostIP && b.Port === last.Port + n && b.HostPort === last.HostPort + n
-    ) {
-      last.count = n + 1;
-      continue;
-    }
-    last = { ...b };
-    out.push(last);
-  }
-  return out;
-}
-
-/** The bindings of runs, one per port. */
-export function expandRuns(rs: readonly PortBindingRun[]): PortBinding[] {
-  const out: PortBinding[] = [];
-  for (const { count = 1, ...b } of rs) {
-    for (let i = 0; i < count; i++) out.push(i === 0 ? b : { ...b, Port: b.Port + i, HostPort: b.HostPort + i, HostPortEnd: b.HostPort + i });
-  }
-  return out;
+/** An endpoint's port map as runs; state written before runs has one binding per entry, no Count. */
+export function runsOf(portMap: readonly (PortRun | PortBinding)[]): PortRun[] {
+  return portMap.map((b) => ('Count' in b && typeof b.Count === 'number' ? b : { ...b, Count: 1 }));
 }
 
 export interface BridgeState {

@@ -61,6 +61,9 @@ else
   hf run_rm "" "$berth run --rm busybox true"
   hf docker_cli_run_rm "" "$DB run --rm busybox true"
 fi
+# The floor under any Node CLI here: Node's own start and exit, with the launcher's environment
+# (bin/berth runs node through `env -u NODE_EXTRA_CA_CERTS`); the docker CLI's is one request.
+hf node_start "" "env -u NODE_EXTRA_CA_CERTS node -e 0" "$DB version --format {{.Server.Version}}"
 hf run_d "sh -c '$berth rm -f bench-d >/dev/null 2>&1; true'" "$berth run -d --name bench-d busybox sleep 1000"
 [ $have_docker = 1 ] && hf docker_run_d "sh -c '$D rm -f bench-d >/dev/null 2>&1; true'" "$D run -d --name bench-d busybox sleep 1000"
 hf rm_f "sh -c '$berth rm -f bench-r >/dev/null 2>&1; $berth run -d --name bench-r busybox sleep 1000 >/dev/null'" "$berth rm -f bench-r"
@@ -111,6 +114,8 @@ echo
 echo "== bench/lifecycle (medians of $RUNS, ms) =="
 printf '%-22s %10s  %s\n' case median command
 while IFS=$'\t' read -r n m c; do printf '%-22s %10s  %s\n' "$n" "$m" "$c"; done <"$results"
+awk -F'\t' '$1 == "run_rm" && !r { r = $2 } $1 == "node_start" && !n { n = $2 } $1 == "docker_cli_run_rm" && !d { d = $2 }
+  END { if (r && n) printf "berth run --rm beyond Node'"'"'s own start: %.1f ms (docker CLI -> berthd run --rm: %.1f ms in all)\n", r - n, d }' "$results"
 echo
 cat "$work/rates.tsv"
 echo

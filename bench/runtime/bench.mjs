@@ -1,6 +1,7 @@
 // bench/runtime: `run` of a busybox bundle running `true`, side by side:
 //   berth in-process  libs/runtime spawning berth-shim + berth-init (no Node start), the engine's path
 //   berth-runtime     the CLI (includes Node's start)
+//   node -e 0         Node's own start and exit: the floor under any Node CLI
 //   runc, crun        when installed
 // Prints medians (ms). Not a test: figures only. Run through ./run.sh, which puts every runtime
 // in the same private mount namespace without the hybrid cgroup2 mount (crun refuses it).
@@ -69,6 +70,9 @@ results.push(['berth in-process (libs/runtime -> shim -> init)', await time(asyn
 })]);
 const bin = join(repo, 'apps/berth-runtime/bin/berth-runtime');
 results.push(['berth-runtime run (CLI)', await time(async (i) => cli(bin, ['--root', join(root, 'cli'), 'run', '--bundle', bundle, `bcl-${process.pid}-${i}`])())]);
+// The floor of any Node CLI here: Node's own start and exit, with the launcher's environment
+// (bin/berth-runtime runs node through `env -u NODE_EXTRA_CA_CERTS`).
+results.push(['node start+exit alone (env -u NODE_EXTRA_CA_CERTS node -e 0)', await time(async () => cli('env', ['-u', 'NODE_EXTRA_CA_CERTS', process.execPath, '-e', '0'])())]);
 if (runc) results.push(['runc run', await time(async (i) => cli(runc, ['--root', join(root, 'runc'), 'run', '--bundle', bundle, `rc-${process.pid}-${i}`])())]);
 else results.push(['runc run', null]);
 if (crun) results.push(['crun run', await time(async (i) => cli(crun, ['--root', join(root, 'crun'), 'run', '--bundle', bundle, `cr-${process.pid}-${i}`])())]);
@@ -83,4 +87,9 @@ const inproc = med['berth in-process (libs/runtime -> shim -> init)'];
 const cliMed = med['berth-runtime run (CLI)'];
 if (med['crun run']) console.log(`in-process / crun = ${(inproc / med['crun run']).toFixed(2)}x (goal <= 1.5x)`);
 if (med['runc run']) console.log(`berth-runtime CLI / runc = ${(cliMed / med['runc run']).toFixed(2)}x (goal <= 2x)`);
+const floor = med['node start+exit alone (env -u NODE_EXTRA_CA_CERTS node -e 0)'];
+if (med['runc run']) {
+  console.log(`node start alone / runc = ${(floor / med['runc run']).toFixed(2)}x; node start + in-process path = ${(floor + inproc).toFixed(1)} ms = ${((floor + inproc) / med['runc run']).toFixed(2)}x runc`);
+}
+console.log(`berth-runtime CLI beyond node's start and the in-process path: ${(cliMed - floor - inproc).toFixed(1)} ms (loading the bundle, code run cold, exit)`);
 rmSync(work, { recursive: true, force: true });

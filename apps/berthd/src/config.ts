@@ -23,6 +23,8 @@ export interface DaemonConfig {
   icc: boolean;
   iptables: boolean;
   userlandProxy: boolean;
+  /** berthd serves no TLS: false (set explicitly) lets a tcp listener on a non-loopback address through. */
+  tls?: boolean;
 }
 
 export const DEFAULTS = {
@@ -59,6 +61,7 @@ const FILE_KEYS = {
   icc: 'icc',
   iptables: 'iptables',
   'userland-proxy': 'userlandProxy',
+  tls: 'tls',
 } as const satisfies Record<string, keyof DaemonConfig>;
 type FileKey = keyof typeof FILE_KEYS;
 
@@ -89,6 +92,8 @@ Options:
       --iptables                Program iptables rules (default true)
       --userland-proxy          Publish ports through a proxy process in berthd instead of DNAT only
                                 (default false)
+      --tls                     berthd serves no TLS; --tls=false lets -H tcp://<address other than
+                                loopback> listen without it (whoever reaches it is root here)
   -h, --help                    Print usage
   -v, --version                 Print version information and quit
 `;
@@ -126,6 +131,7 @@ export function parseFlags(argv: readonly string[]): ParsedArgs {
         icc: { type: 'string' },
         iptables: { type: 'string' },
         'userland-proxy': { type: 'string' },
+        tls: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -149,6 +155,7 @@ export function parseFlags(argv: readonly string[]): ParsedArgs {
   if (v.icc !== undefined) flags.icc = flagBool(v.icc, 'icc');
   if (v.iptables !== undefined) flags.iptables = flagBool(v.iptables, 'iptables');
   if (v['userland-proxy'] !== undefined) flags.userlandProxy = flagBool(v['userland-proxy'], 'userland-proxy');
+  if (v.tls !== undefined) flags.tls = flagBool(v.tls, 'tls');
   return { help: v.help ?? false, version: v.version ?? false, flags, configFile: v['config-file'] };
 }
 
@@ -202,6 +209,7 @@ export function parseConfigFile(text: string, path: string): Partial<DaemonConfi
       case 'icc':
       case 'iptables':
       case 'userland-proxy':
+      case 'tls':
         if (typeof value !== 'boolean') throw bad(key, 'a boolean');
         out[FILE_KEYS[key]] = value;
         break;

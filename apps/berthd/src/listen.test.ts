@@ -9,7 +9,8 @@ import type { Socket } from 'node:net';
 import { silentLogger } from '@berth/log';
 import { Demuxer, MULTIPLEXED_STREAM, RAW_STREAM } from '@berth/api/wire';
 import { createServer } from './server.js';
-import { listen, parseHost } from './http/listen.js';
+import { checkExposure, listen, parseHost } from './http/listen.js';
+import { parseConfigFile, parseFlags } from './config.js';
 import { TestEngine } from './test-engine.js';
 
 async function setup(t: { after(fn: () => Promise<void> | void): void }) {
@@ -285,4 +286,21 @@ test('logs -f: headers at once, body streams, client close ends it', async (t) =
   assert.deepEqual(frames, ['line1\n']);
   r.on('error', () => {});
   r.destroy();
+});
+
+test('a tcp listener another host could reach is refused without --tls=false; loopback and unix are not', () => {
+  assert.deepEqual(checkExposure(['unix:///run/x.sock', 'tcp://127.0.0.1:2375', 'tcp://[::1]:2375', 'tcp://localhost:1', 'tcp://:2375'], undefined), []);
+  for (const spec of ['tcp://0.0.0.0:2375', 'tcp://10.1.2.3:2375', 'tcp://[::]:2375']) {
+    assert.throws(() => checkExposure([spec], undefined), (err: Error & { code?: string }) => err.code === 'BERTH_INVALID_ARGUMENT' && err.message.includes(spec) && err.message.includes('--tls=false'));
+    const warnings = checkExposure([spec], false);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /root on this machine/);
+  }
+  assert.throws(() => checkExposure(['unix:///run/x.sock'], true), /does not serve TLS/);
+});
+
+test('berthd --tls=false and daemon.json "tls"', () => {
+  assert.equal(parseFlags(['--tls=false']).flags.tls, false);
+  assert.equal(parseConfigFile('{"tls": false}', '/x.json').tls, false);
+  assert.throws(() => parseConfigFile('{"tls": "no"}', '/x.json'), /tls must be a boolean/);
 });

@@ -8,7 +8,7 @@ import { BerthError } from '@berth/errors';
 import { Component, componentLogger, createRootLogger, type Logger } from '@berth/log';
 import { builtinGraphDriver, builtinGraphDrivers, builtinIpamDrivers, builtinNetworkDrivers } from './builtins.js';
 import { USAGE, loadConfig, parseFlags, type DaemonConfig } from './config.js';
-import { listen } from './http/listen.js';
+import { checkExposure, listen } from './http/listen.js';
 import { compactingGc, idleCompactor } from './idle-gc.js';
 import { acquirePidfile } from './pidfile.js';
 import { createServer } from './server.js';
@@ -110,6 +110,7 @@ async function serve(argv: string[]): Promise<number> {
   const root = createRootLogger(cfg.logLevel);
   const log = componentLogger(root, Component.Daemon);
   if (!cfg.fileFound) log.info({ configFile: cfg.configFile }, 'no config file: using flags and defaults');
+  for (const warning of checkExposure(cfg.hosts, cfg.tls)) log.warn(warning);
   const releasePidfile = await acquirePidfile(cfg.pidfile);
   try {
     const graphDriver = await makeGraphDriver(cfg, root);

@@ -25,6 +25,34 @@ export function parseHost(spec: string): HostAddress {
   throw new BerthError('BERTH_INVALID_ARGUMENT', `invalid host ${spec}: expected unix:///path or tcp://host:port`, { details: { field: 'host' } });
 }
 
+const loopback = (host: string): boolean =>
+  host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || /^::ffff:127\./i.test(host);
+
+/**
+ * berthd has no TLS, and its API is root on this machine: a tcp listener that another host could
+ * reach is refused, unless `--tls=false` says the risk is taken (Docker's opt-out; dockerd 27+
+ * refuses the same). Answers the warnings to log for the listeners let through that way.
+ */
+export function checkExposure(hosts: readonly string[], tls: boolean | undefined): string[] {
+  if (tls === true) {
+    throw new BerthError('BERTH_INVALID_ARGUMENT', 'berthd does not serve TLS: listen on a unix socket or a loopback address (and tunnel it, e.g. over ssh)', { details: { field: 'tls' } });
+  }
+  const warnings: string[] = [];
+  for (const spec of hosts) {
+    const h = parseHost(spec);
+    if (h.kind !== 'tcp' || loopback(h.host)) continue;
+    if (tls !== false) {
+      throw new BerthError(
+        'BERTH_INVALID_ARGUMENT',
+        `refusing to listen on ${spec} without TLS: whoever reaches it is root on this machine. Use a unix socket or a loopback address, or pass --tls=false to take that risk`,
+        { details: { field: 'host', host: spec } },
+      );
+    }
+    warnings.push(`the API is reachable without encryption or authentication on ${spec} (--tls=false): whoever reaches it is root on this machine`);
+  }
+  return warnings;
+}
+
 export interface ListenOptions {
   /** Mode of unix sockets (default 0o660). */
   socketMode?: number;

@@ -25,6 +25,8 @@ export interface DaemonConfig {
   userlandProxy: boolean;
   /** berthd serves no TLS: false (set explicitly) lets a tcp listener on a non-loopback address through. */
   tls?: boolean;
+  /** Group of the unix sockets (a name or a gid); unset: `berth` when that group exists. */
+  group?: string;
 }
 
 export const DEFAULTS = {
@@ -62,6 +64,7 @@ const FILE_KEYS = {
   iptables: 'iptables',
   'userland-proxy': 'userlandProxy',
   tls: 'tls',
+  group: 'group',
 } as const satisfies Record<string, keyof DaemonConfig>;
 type FileKey = keyof typeof FILE_KEYS;
 
@@ -77,6 +80,8 @@ Options:
       --exec-root string        Root directory of execution state (default "${DEFAULTS.execRoot}")
   -H, --host list               Daemon socket(s) to listen on: unix:///path or tcp://host:port
                                 (default ${DEFAULTS.hosts[0]})
+  -G, --group string            Group of the unix sockets, a name or a gid (default "berth" when
+                                that group exists)
   -l, --log-level string        fatal, error, warn, info, debug or trace (default "info")
       --live-restore            Keep containers alive while the daemon is down (default true)
   -p, --pidfile string          Path of the daemon's pid file (default "${DEFAULTS.pidfile}")
@@ -120,6 +125,7 @@ export function parseFlags(argv: readonly string[]): ParsedArgs {
         'data-root': { type: 'string' },
         'exec-root': { type: 'string' },
         host: { type: 'string', short: 'H', multiple: true },
+        group: { type: 'string', short: 'G' },
         'log-level': { type: 'string', short: 'l' },
         'live-restore': { type: 'boolean' },
         pidfile: { type: 'string', short: 'p' },
@@ -144,6 +150,7 @@ export function parseFlags(argv: readonly string[]): ParsedArgs {
   if (v['data-root'] !== undefined) flags.dataRoot = v['data-root'];
   if (v['exec-root'] !== undefined) flags.execRoot = v['exec-root'];
   if (v.host !== undefined) flags.hosts = v.host;
+  if (v.group !== undefined) flags.group = v.group;
   if (v['log-level'] !== undefined) flags.logLevel = checkLevel(v['log-level']);
   if (v['live-restore'] !== undefined) flags.liveRestore = v['live-restore'];
   if (v.pidfile !== undefined) flags.pidfile = v.pidfile;
@@ -226,7 +233,7 @@ export function parseConfigFile(text: string, path: string): Partial<DaemonConfi
         break;
       default: {
         if (typeof value !== 'string' || value === '') throw bad(key, 'a non-empty string');
-        const setting = FILE_KEYS[key] as 'dataRoot' | 'execRoot' | 'storageDriver' | 'pidfile' | 'bridge';
+        const setting = FILE_KEYS[key] as 'dataRoot' | 'execRoot' | 'storageDriver' | 'pidfile' | 'bridge' | 'group';
         out[setting] = value;
       }
     }

@@ -304,3 +304,23 @@ test('berthd --tls=false and daemon.json "tls"', () => {
   assert.equal(parseConfigFile('{"tls": false}', '/x.json').tls, false);
   assert.throws(() => parseConfigFile('{"tls": "no"}', '/x.json'), /tls must be a boolean/);
 });
+
+test('unix sockets belong to the group -G names (a name or a gid); an unknown one is an error', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'berthd-group-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const engine = new TestEngine();
+  const app = createServer({ engine, logger: silentLogger() });
+  const l = await listen(app, [`unix://${dir}/a.sock`], { socketGroup: 'daemon' });
+  t.after(() => l.close());
+  assert.equal(statSync(`${dir}/a.sock`).gid, 1, 'daemon is gid 1 on Debian');
+  assert.equal(statSync(`${dir}/a.sock`).mode & 0o777, 0o660);
+  const app2 = createServer({ engine, logger: silentLogger() });
+  const l2 = await listen(app2, [`unix://${dir}/b.sock`], { socketGroup: '4242' });
+  t.after(() => l2.close());
+  assert.equal(statSync(`${dir}/b.sock`).gid, 4242);
+  const app3 = createServer({ engine, logger: silentLogger() });
+  await assert.rejects(listen(app3, [`unix://${dir}/c.sock`], { socketGroup: `no-such-group-${process.pid}` }), /not in \/etc\/group/);
+  assert.equal(existsSync(`${dir}/c.sock`), false);
+  assert.deepEqual(parseFlags(['-G', 'adm']).flags.group, 'adm');
+  assert.equal(parseConfigFile('{"group": "adm"}', '/x.json').group, 'adm');
+});

@@ -134,7 +134,7 @@ async function serve(argv: string[]): Promise<number> {
       }),
     });
     app.addHook('onResponse', async () => compactor.touch());
-    const listener = await listen(app, cfg.hosts, { onWarning: (message) => log.warn(message) });
+    const listener = await listen(app, cfg.hosts, { onWarning: (message) => log.warn(message), ...(cfg.group !== undefined ? { socketGroup: cfg.group } : {}) });
     // start-up's garbage (config, drivers, routes) gone before the first client (~10 ms)
     setImmediate(() => compactor.now());
     log.info({ hosts: listener.addresses, dataRoot: cfg.dataRoot, storageDriver: graphDriver.name, version }, 'berthd is serving the API');

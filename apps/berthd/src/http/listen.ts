@@ -56,7 +56,10 @@ export function checkExposure(hosts: readonly string[], tls: boolean | undefined
 export interface ListenOptions {
   /** Mode of unix sockets (default 0o660). */
   socketMode?: number;
-  /** Group owning unix sockets when it exists in /etc/group (default `berth`). */
+  /**
+   * Group owning unix sockets, a name or a gid: one that /etc/group does not have is an error;
+   * unset, `berth` when it exists.
+   */
   socketGroup?: string;
   /** Told what did not go as configured but does not stop serving (a socket's group). */
   onWarning?: (message: string) => void;
@@ -72,6 +75,7 @@ export interface Listener {
 }
 
 async function groupId(name: string): Promise<number | undefined> {
+  if (/^\d+$/.test(name)) return Number(name);
   try {
     const text = await readFile('/etc/group', 'utf8');
     for (const line of text.split('\n')) {
@@ -139,6 +143,8 @@ export async function listen(app: FastifyInstance, hosts: readonly string[], opt
   const servers: { server: Server; addr: HostAddress }[] = [];
   const addresses: string[] = [];
   const gid = await groupId(opts.socketGroup ?? 'berth');
+  if (gid === undefined && opts.socketGroup !== undefined)
+    throw new BerthError('BERTH_INVALID_ARGUMENT', `group ${opts.socketGroup} for the API sockets is not in /etc/group`, { details: { field: 'group' } });
   let closed: Promise<void>[] | undefined;
   const stopAccepting = (): void => {
     closed ??= servers.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve())));

@@ -4,11 +4,42 @@
  * values checked before anything is made.
  */
 import type { ContainerConfig, ContainerCreateBody, HostConfig, ImageRuntimeConfig, RestartPolicy } from '@berth/api';
+import { posix } from 'node:path';
 import { BerthError } from '@berth/errors';
 import { validateHostResources } from './resources.js';
 
 export function invalid(field: string, message: string): BerthError {
   return new BerthError('BERTH_INVALID_ARGUMENT', message, { details: { field } });
+}
+
+/** Docker's (moby/sys/user) range of user and group ids: 0 to 2^31-1. */
+export const MAX_ID = 2147483647;
+export const ID_RANGE_MESSAGE = `uids and gids must be in range 0-${MAX_ID}`;
+
+/** Whether `s` is a number as Go's strconv.Atoi takes it (moby/sys/user treats such a user or group as an id). */
+export function isNumericId(s: string): boolean {
+  return /^[+-]?\d+$/.test(s);
+}
+
+/** A numeric id within Docker's range (a decimal string of any length compares exactly). */
+export function idInRange(s: string): boolean {
+  const digits = s.replace(/^\+/, '');
+  if (digits.startsWith('-')) return /^-0+$/.test(digits);
+  return BigInt(digits) <= BigInt(MAX_ID);
+}
+
+/**
+ * Create-time check of `user[:group]` and `--group-add`: a numeric uid or gid must be in range
+ * (names and ids found in the image's files are resolved at start).
+ */
+export function validateUserIds(spec: string, groupAdd: readonly unknown[] | null): void {
+  const [userPart = '', groupPart = ''] = spec.split(':');
+  for (const part of [userPart, groupPart])
+    if (isNumericId(part) && !idInRange(part)) throw invalid('User', ID_RANGE_MESSAGE);
+  for (const [i, ga] of (groupAdd ?? []).entries()) {
+    if (typeof ga !== 'string') throw invalid('HostConfig.GroupAdd', `invalid group at HostConfig.GroupAdd[${i}]: expected a string`);
+    if (isNumericId(ga) && !idInRange(ga)) throw invalid('HostConfig.GroupAdd', ID_RANGE_MESSAGE);
+  }
 }
 
 const arr = <T>(v: T[] | null | undefined): T[] | null => (Array.isArray(v) ? v : null);
@@ -54,6 +85,7 @@ export function normaliseConfig(body: ContainerCreateBody): ContainerConfig {
   if (cfg.WorkingDir && !cfg.WorkingDir.startsWith('/'))
     throw invalid('WorkingDir', `the working directory '${cfg.WorkingDir}' is invalid, it needs to be an absolute path`);
   if (cfg.Hostname && !/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/.test(cfg.Hostname)) throw invalid('Hostname', `invalid hostname format: ${cfg.Hostname}`);
+  validateUserIds(cfg.User, null);
   return cfg;
 }
 
@@ -201,11 +233,14 @@ function validateHostConfig(h: HostConfig, names: Set<string>): void {
   }
   if (!['private', 'host'].includes(h.CgroupnsMode)) throw invalid('HostConfig.CgroupnsMode', `invalid cgroup namespace mode: ${h.CgroupnsMode}`);
   if (h.UsernsMode !== '' && h.UsernsMode !== 'host') throw invalid('HostConfig.UsernsMode', `invalid USER mode: ${h.UsernsMode}`);
+  validateUserIds('', h.GroupAdd);
   for (const [i, b] of (h.Binds ?? []).entries()) parseBind(b, `HostConfig.Binds[${i}]`);
-  for (const [dst, opts] of Object.entries(h.Tmpfs ?? {})) {
+  for (const dst of Object.keys(h.Tmpfs ?? {})) {
     if (!dst.startsWith('/')) throw invalid('HostConfig.Tmpfs', `invalid mount path ${dst}: mount path must be absolute`);
-    void opts;
+    const problem = mountDestinationProblem(dst);
+    if (problem) throw invalid('HostConfig.Tmpfs', `invalid specification: ${problem}`);
   }
+  validateMounts((h as { Mounts?: unknown }).Mounts);
   for (const [i, u] of (h.Ulimits ?? []).entries()) {
     if (!u || typeof u.Name !== 'string' || !rlimitNames.has(u.Name)) throw invalid(`HostConfig.Ulimits[${i}]`, `invalid ulimit type: ${String(u?.Name)}`);
     if (u.Soft > u.Hard) throw invalid(`HostConfig.Ulimits[${i}]`, `ulimit soft limit must be less than or equal to hard limit: ${u.Soft} > ${u.Hard}`);
@@ -229,7 +264,8 @@ export function parseBind(spec: string, field: string): Bind {
   if (parts.length < 2 || parts.length > 3) throw invalid(field, `invalid volume specification: '${spec}'`);
   const [source, destination, mode = ''] = parts as [string, string, string?];
   if (!destination.startsWith('/')) throw invalid(field, `invalid volume specification: '${spec}': invalid mount config: invalid mount path: '${destination}' mount path must be absolute`);
-  if (destination === '/') throw invalid(field, `invalid volume specification: '${spec}': invalid mount config: destination can't be '/'`);
+  const problem = mountDestinationProblem(destination);
+  if (problem) throw invalid(field, `invalid volume specification: '${spec}': invalid mount config for type "bind": invalid specification: ${problem}`);
   if (!source.startsWith('/')) throw invalid(field, `invalid volume specification: '${spec}': named volumes are not supported yet`);
   let readonly = false;
   let propagation = 'rprivate';
@@ -241,4 +277,39 @@ export function parseBind(spec: string, field: string): Bind {
     else throw invalid(field, `invalid mode: ${mode}`);
   }
   return { source, destination, readonly, propagation, mode };
+}
+
+/** runc's allow-list inside /proc: the files lxcfs provides, which a bind may cover. */
+const procMountAllowed = new Set([
+  '/proc/cpuinfo', '/proc/diskstats', '/proc/meminfo', '/proc/stat', '/proc/swaps', '/proc/uptime', '/proc/loadavg',
+  '/proc/slabinfo', '/proc/net/dev', '/proc/sys/kernel/ns_last_pid',
+]);
+
+/**
+ * Why a user mount (bind, volume, tmpfs) may not go at `destination`, or null: not on `/`
+ * (Docker), not over /proc or /sys (the default mount would be dropped: the container would see
+ * the source instead of its own procfs, and the masked paths with it), and inside /proc only
+ * runc's allow-list (a mount there could hide a masked or read-only path).
+ */
+export function mountDestinationProblem(destination: string): string | null {
+  const d = posix.normalize(destination).replace(/(.)\/+$/, '$1');
+  if (d === '/') return "destination can't be '/'";
+  if (d === '/proc' || d === '/sys') return `destination can't be '${d}': it would replace the container's ${d === '/proc' ? 'procfs' : 'sysfs'}`;
+  if (d.startsWith('/proc/') && !procMountAllowed.has(d)) return `'${d}' cannot be mounted because it is inside /proc`;
+  return null;
+}
+
+/** HostConfig.Mounts (the `--mount` form): each needs an absolute Target that `mountDestinationProblem` allows. */
+function validateMounts(mounts: unknown): void {
+  if (mounts === undefined || mounts === null) return;
+  if (!Array.isArray(mounts)) throw invalid('HostConfig.Mounts', 'invalid HostConfig.Mounts: expected a list of mounts');
+  for (const [i, m] of mounts.entries()) {
+    const field = `HostConfig.Mounts[${i}]`;
+    const type = m && typeof m === 'object' && typeof (m as { Type?: unknown }).Type === 'string' ? (m as { Type: string }).Type : '';
+    const target = m && typeof m === 'object' ? (m as { Target?: unknown }).Target : undefined;
+    if (typeof target !== 'string' || target === '') throw invalid(field, `invalid mount config for type "${type}": field Target must not be empty`);
+    if (!target.startsWith('/')) throw invalid(field, `invalid mount config for type "${type}": invalid mount path: '${target}' mount path must be absolute`);
+    const problem = mountDestinationProblem(target);
+    if (problem) throw invalid(field, `invalid mount config for type "${type}": invalid specification: ${problem}`);
+  }
 }

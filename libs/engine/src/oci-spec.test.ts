@@ -2,7 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dockerDefaultCapabilities } from '@berth/runtime';
 import { normaliseConfig, normaliseHostConfig, mergeImageConfig } from './config.js';
-import { buildSpec, capabilitiesOfMask, containerCapabilities, parseSecurityOpts, resolveUser, tmpfsOptions, type SpecInput } from './oci-spec.js';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildSpec, capabilitiesOfMask, containerCapabilities, dockerMaskedPaths, dockerReadonlyPaths, parseSecurityOpts, resolveUser, tmpfsOptions, type SpecInput } from './oci-spec.js';
+import { cpuThermalThrottlePaths } from './resources.js';
 
 const ID = 'abcdef0123456789'.repeat(4);
 
@@ -161,4 +165,113 @@ test('privileged gets the daemon bounding set, not caps the host lacks', () => {
   const s = buildSpec({ ...input({ host: { Privileged: true } }), availableCaps: avail });
   assert.ok(!s.process!.capabilities!.bounding!.includes('CAP_SYS_RESOURCE'));
   assert.equal(containerCapabilities({ CapAdd: ['ALL'], CapDrop: null, Privileged: false }, avail).length, 40);
+});
+
+type Fielded = Error & { details?: { field?: string } };
+const rejects = (fn: () => unknown, field: string, message: string | RegExp): void =>
+  assert.throws(fn, (e: Fielded) => {
+    assert.equal(e.details?.field, field, e.message);
+    if (typeof message === 'string') assert.equal(e.message, message);
+    else assert.match(e.message, message);
+    return true;
+  });
+const RANGE = 'uids and gids must be in range 0-2147483647';
+
+test('numeric user, group and --group-add ids out of 0-2147483647 are refused at create (field User / HostConfig.GroupAdd)', () => {
+  for (const u of ['4294967295', '4294967296', '4294967296:1', '0:4294967296', '99999999999999999999', '2147483648', '-1', '0:-1', '1:+99999999999'])
+    rejects(() => normaliseConfig({ Image: 'busybox', User: u }), 'User', RANGE);
+  for (const u of ['2147483647', '2147483647:2147483647', '+5', '007', '0', 'www', 'www:staff', '-0'])
+    assert.equal(normaliseConfig({ Image: 'busybox', User: u }).User, u);
+  for (const g of ['4294967296', '2147483648', '-1', '99999999999999999999'])
+    rejects(() => normaliseHostConfig({ GroupAdd: ['10', g] }), 'HostConfig.GroupAdd', RANGE);
+  assert.deepEqual(normaliseHostConfig({ GroupAdd: ['2147483647', 'video'] }).GroupAdd, ['2147483647', 'video']);
+});
+
+test('user resolution at start: an id out of range, given or read from the image files, fails the start; none wraps to root', () => {
+  for (const u of ['4294967295', '4294967296', '4294967296:1', '0:4294967296', '99999999999999999999', '-1'])
+    rejects(() => resolveUser(u, passwd, group), 'User', RANGE);
+  rejects(() => resolveUser('33', passwd, group, ['4294967296']), 'HostConfig.GroupAdd', RANGE);
+  assert.deepEqual(resolveUser('2147483647:2147483647', passwd, group, ['2147483647']), { uid: 2147483647, gid: 2147483647, additionalGids: [2147483647] });
+  assert.deepEqual(resolveUser('+5', passwd, group), { uid: 5, gid: 0, additionalGids: [] });
+  const evilPasswd = `${passwd}evil:x:4294967296:0::/:/bin/sh\nbig:x:7:99999999999999999999::/:/bin/sh\nneg:x:-1:0::/:/bin/sh\n`;
+  const evilGroup = `${group}wide:x:4294967297:www\n`;
+  rejects(() => resolveUser('evil', evilPasswd, group), 'User', /^user evil in the container's \/etc\/passwd has id 4294967296: uids and gids/);
+  rejects(() => resolveUser('big', evilPasswd, group), 'User', /^user big's group in the container's \/etc\/passwd has id 100000000000000000000: uids and gids/);
+  rejects(() => resolveUser('7', evilPasswd, group), 'User', /user big's group/);
+  rejects(() => resolveUser('neg', evilPasswd, group), 'User', /has id -1: uids and gids/);
+  rejects(() => resolveUser('www:wide', passwd, evilGroup), 'User', /^group wide in the container's \/etc\/group has id 4294967297/);
+  rejects(() => resolveUser('www', passwd, evilGroup), 'User', /group wide/);
+  rejects(() => resolveUser('daemon', passwd, evilGroup, ['wide']), 'User', /group wide/);
+  // Not listed: the range applies to what is used.
+  assert.deepEqual(resolveUser('daemon', evilPasswd, evilGroup), { uid: 1, gid: 1, additionalGids: [50] });
+});
+
+test('masked and read-only paths: Docker\'s lists with the host\'s per-CPU thermal_throttle, none when privileged', () => {
+  const want = [
+    '/proc/asound', '/proc/acpi', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
+    '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
+  ];
+  assert.deepEqual([...dockerMaskedPaths].sort(), [...want].sort());
+  assert.deepEqual([...dockerReadonlyPaths].sort(), ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger']);
+  const thermal = ['/sys/devices/system/cpu/cpu0/thermal_throttle', '/sys/devices/system/cpu/cpu1/thermal_throttle'];
+  const s = buildSpec({ ...input(), cpuThermalThrottle: thermal });
+  assert.deepEqual(s.linux!.maskedPaths, [...dockerMaskedPaths, ...thermal]);
+  assert.deepEqual(s.linux!.readonlyPaths, dockerReadonlyPaths);
+  const p = buildSpec({ ...input({ host: { Privileged: true } }), cpuThermalThrottle: thermal });
+  assert.deepEqual([p.linux!.maskedPaths, p.linux!.readonlyPaths], [[], []]);
+  // Without the input, the host's directories (whatever this host has) follow Docker's list.
+  assert.deepEqual(buildSpec(input()).linux!.maskedPaths, [...dockerMaskedPaths, ...cpuThermalThrottlePaths()]);
+});
+
+test('cpuThermalThrottlePaths: each cpu<N> with a thermal_throttle directory, in CPU order, as container paths', () => {
+  const dir = mkdtempSync(join(tmpdir(), `berth-cpu-${process.pid}-`));
+  try {
+    for (const n of ['cpu0', 'cpu2', 'cpu10']) mkdirSync(join(dir, n, 'thermal_throttle'), { recursive: true });
+    mkdirSync(join(dir, 'cpu1'));
+    mkdirSync(join(dir, 'cpufreq', 'thermal_throttle'), { recursive: true });
+    mkdirSync(join(dir, 'cpu3'));
+    writeFileSync(join(dir, 'cpu3', 'thermal_throttle'), '');
+    assert.deepEqual(cpuThermalThrottlePaths(dir), ['cpu0', 'cpu2', 'cpu10'].map((n) => `/sys/devices/system/cpu/${n}/thermal_throttle`));
+    assert.deepEqual(cpuThermalThrottlePaths(join(dir, 'missing')), []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('/dev/shm: 64m by default, --shm-size, the host\'s for ipc host, none for ipc none', () => {
+  const shm = (host: Record<string, unknown>) => buildSpec(input({ host })).mounts!.filter((m) => m.destination === '/dev/shm');
+  assert.deepEqual(shm({}), [{ destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] }]);
+  assert.ok(shm({ ShmSize: 128 * 1024 * 1024 })[0]!.options!.includes('size=131072k'));
+  assert.equal(shm({ IpcMode: 'host' })[0]!.type, 'bind');
+  assert.deepEqual(shm({ IpcMode: 'none' }), []);
+  assert.deepEqual(shm({ IpcMode: 'shareable' }).length, 1);
+  // A user tmpfs there is still mounted with ipc none.
+  assert.deepEqual(shm({ IpcMode: 'none', Tmpfs: { '/dev/shm': 'size=1m' } }).map((m) => m.source), ['tmpfs']);
+  const none = buildSpec(input({ host: { IpcMode: 'none' } }));
+  assert.ok(none.linux!.namespaces!.some((n) => n.type === 'ipc' && !n.path));
+});
+
+test('mount destinations: not /, /proc, /sys, nor inside /proc beyond runc\'s allow-list (Binds, Tmpfs, Mounts)', () => {
+  const bindMsg = (spec: string, why: string) => `invalid volume specification: '${spec}': invalid mount config for type "bind": invalid specification: ${why}`;
+  rejects(() => normaliseHostConfig({ Binds: ['/ok:/ok', '/tmp/x:/'] }), 'HostConfig.Binds[1]', bindMsg('/tmp/x:/', "destination can't be '/'"));
+  rejects(() => normaliseHostConfig({ Binds: ['/tmp/x:/proc'] }), 'HostConfig.Binds[0]', bindMsg('/tmp/x:/proc', "destination can't be '/proc': it would replace the container's procfs"));
+  rejects(() => normaliseHostConfig({ Binds: ['/tmp/x:/sys:ro'] }), 'HostConfig.Binds[0]', bindMsg('/tmp/x:/sys:ro', "destination can't be '/sys': it would replace the container's sysfs"));
+  for (const d of ['/proc/', '//proc', '/proc/.', '/sys/', '/x/../proc', '/proc/sys', '/proc/kcore', '/proc/self/../kcore', '/proc/sys/kernel', '/proc/net', '/proc/1/root', '/./'])
+    rejects(() => normaliseHostConfig({ Binds: [`/tmp/x:${d}`] }), 'HostConfig.Binds[0]', /invalid mount config for type "bind": invalid specification: /);
+  rejects(() => normaliseHostConfig({ Binds: ['/tmp/x:/proc/foo'] }), 'HostConfig.Binds[0]', /'\/proc\/foo' cannot be mounted because it is inside \/proc$/);
+  for (const d of ['/proc/cpuinfo', '/proc/diskstats', '/proc/meminfo', '/proc/stat', '/proc/swaps', '/proc/uptime', '/proc/loadavg', '/proc/slabinfo', '/proc/net/dev', '/proc/sys/kernel/ns_last_pid', '/sys/kernel/x', '/procfoo', '/system', '/dev/shm'])
+    assert.deepEqual(normaliseHostConfig({ Binds: [`/tmp/x:${d}:ro`] }).Binds, [`/tmp/x:${d}:ro`]);
+  rejects(() => normaliseHostConfig({ Tmpfs: { '/': '' } }), 'HostConfig.Tmpfs', "invalid specification: destination can't be '/'");
+  rejects(() => normaliseHostConfig({ Tmpfs: { '/run': '', '/proc': 'size=1m' } }), 'HostConfig.Tmpfs', /^invalid specification: destination can't be '\/proc'/);
+  rejects(() => normaliseHostConfig({ Tmpfs: { '/sys/': '' } }), 'HostConfig.Tmpfs', /destination can't be '\/sys'/);
+  rejects(() => normaliseHostConfig({ Tmpfs: { '/proc/acpi': '' } }), 'HostConfig.Tmpfs', /inside \/proc/);
+  assert.ok(normaliseHostConfig({ Tmpfs: { '/sys/fs/x': '', '/proc/meminfo': '' } }).Tmpfs);
+  const mounts = (...m: unknown[]) => normaliseHostConfig({ Mounts: m } as never);
+  rejects(() => mounts({ Type: 'bind', Source: '/tmp/x', Target: '/' }), 'HostConfig.Mounts[0]', 'invalid mount config for type "bind": invalid specification: destination can\'t be \'/\'');
+  rejects(() => mounts({ Type: 'bind', Source: '/tmp/x', Target: '/ok' }, { Type: 'tmpfs', Target: '/proc' }), 'HostConfig.Mounts[1]', /^invalid mount config for type "tmpfs": invalid specification: destination can't be '\/proc'/);
+  rejects(() => mounts({ Type: 'volume', Source: 'v', Target: '/sys' }), 'HostConfig.Mounts[0]', /destination can't be '\/sys'/);
+  rejects(() => mounts({ Type: 'bind', Source: '/tmp/x', Target: '/proc/keys' }), 'HostConfig.Mounts[0]', /inside \/proc/);
+  rejects(() => mounts({ Type: 'bind', Source: '/tmp/x', Target: 'rel' }), 'HostConfig.Mounts[0]', /mount path must be absolute/);
+  rejects(() => mounts({ Type: 'bind', Source: '/tmp/x' }), 'HostConfig.Mounts[0]', /Target must not be empty/);
+  assert.equal((mounts({ Type: 'bind', Source: '/tmp/x', Target: '/proc/uptime' }) as unknown as { Mounts: unknown[] }).Mounts.length, 1);
 });

@@ -6,13 +6,14 @@
 import type { ContainerConfig, HostConfig } from '@berth/api';
 import type { OciDevice, OciMount, OciSeccomp, OciSpec, OciUser } from '@berth/runtime';
 import { capabilityNumbers, dockerDefaultCapabilities } from '@berth/runtime';
-import { commandLine, invalid, parseBind } from './config.js';
-import { extraOf, type HostResources } from './resources.js';
+import { ID_RANGE_MESSAGE, MAX_ID, commandLine, idInRange, invalid, isNumericId, parseBind } from './config.js';
+import { cpuThermalThrottlePaths, extraOf, type HostResources } from './resources.js';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
+/** Docker's default masked paths; the per-CPU thermal_throttle directories of the host are added to them at start (`maskedPathsOf`). */
 export const dockerMaskedPaths = [
-  '/proc/asound', '/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
+  '/proc/asound', '/proc/acpi', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
   '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
 ];
 export const dockerReadonlyPaths = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
@@ -85,57 +86,72 @@ function parseColonFile(text: string): string[][] {
   return text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(':'));
 }
 
+/** A passwd/group id field as moby/sys/user reads it: a number, or 0 when it is not one. */
+function idField(f: string | undefined): number {
+  return f !== undefined && isNumericId(f) ? Number(f) : 0;
+}
+
 /**
  * `user[:group]` (names or numbers) against the container's /etc/passwd and /etc/group, as
  * Docker (moby/sys/user) resolves them: a name must exist; a number need not; the gid of a
  * named or found user is its passwd gid unless a group is given; supplementary groups are the
- * groups listing the user, plus GroupAdd.
+ * groups listing the user, plus GroupAdd. Every id must be within 0-2147483647: one given as a
+ * number, and one read from the image's files (an id past 2^32 would wrap to root in the
+ * runtime's 32-bit field).
  */
 export function resolveUser(spec: string, passwd: string, group: string, groupAdd: readonly string[] = []): ResolvedUser {
   const users: PasswdEntry[] = parseColonFile(passwd)
     .filter((f) => f.length >= 4)
-    .map((f) => ({ name: f[0]!, uid: Number(f[2]), gid: Number(f[3]) }));
+    .map((f) => ({ name: f[0]!, uid: idField(f[2]), gid: idField(f[3]) }));
   const groups = parseColonFile(group)
     .filter((f) => f.length >= 3)
-    .map((f) => ({ name: f[0]!, gid: Number(f[2]), members: (f[3] ?? '').split(',').filter(Boolean) }));
+    .map((f) => ({ name: f[0]!, gid: idField(f[2]), members: (f[3] ?? '').split(',').filter(Boolean) }));
   const [userPart = '', groupPart] = spec.split(':');
   let uid = 0;
   let gid = 0;
   let name = '';
-  const isNum = (s: string): boolean => /^\d+$/.test(s);
+  const number = (s: string, field = 'User'): number => {
+    if (!idInRange(s)) throw invalid(field, ID_RANGE_MESSAGE);
+    return Number(s);
+  };
+  const fromFile = (id: number, what: string): number => {
+    if (!Number.isSafeInteger(id) || id < 0 || id > MAX_ID) throw invalid('User', `${what} in the container's /etc/${what.startsWith('group') ? 'group' : 'passwd'} has id ${id}: ${ID_RANGE_MESSAGE}`);
+    return id;
+  };
   if (userPart === '') {
     const root = users.find((u) => u.uid === 0);
     name = root?.name ?? 'root';
-  } else if (isNum(userPart)) {
-    uid = Number(userPart);
+  } else if (isNumericId(userPart)) {
+    uid = number(userPart);
     const u = users.find((e) => e.uid === uid);
     if (u) {
-      gid = u.gid;
+      gid = fromFile(u.gid, `user ${u.name}'s group`);
       name = u.name;
     }
   } else {
     const u = users.find((e) => e.name === userPart);
     if (!u) throw invalid('User', `unable to find user ${userPart}: no matching entries in passwd file`);
-    uid = u.uid;
-    gid = u.gid;
+    uid = fromFile(u.uid, `user ${u.name}`);
+    gid = fromFile(u.gid, `user ${u.name}'s group`);
     name = u.name;
   }
   if (groupPart !== undefined && groupPart !== '') {
-    if (isNum(groupPart)) gid = Number(groupPart);
+    if (isNumericId(groupPart)) gid = number(groupPart);
     else {
       const g = groups.find((e) => e.name === groupPart);
       if (!g) throw invalid('User', `unable to find group ${groupPart}: no matching entries in group file`);
-      gid = g.gid;
+      gid = fromFile(g.gid, `group ${g.name}`);
     }
   }
   const additional = new Set<number>();
-  if (name && (groupPart === undefined || groupPart === '')) for (const g of groups) if (g.members.includes(name)) additional.add(g.gid);
+  if (name && (groupPart === undefined || groupPart === ''))
+    for (const g of groups) if (g.members.includes(name)) additional.add(fromFile(g.gid, `group ${g.name}`));
   for (const ga of groupAdd) {
-    if (isNum(ga)) additional.add(Number(ga));
+    if (isNumericId(ga)) additional.add(number(ga, 'HostConfig.GroupAdd'));
     else {
       const g = groups.find((e) => e.name === ga);
       if (!g) throw invalid('HostConfig.GroupAdd', `Unable to find group ${ga}`);
-      additional.add(g.gid);
+      additional.add(fromFile(g.gid, `group ${g.name}`));
     }
   }
   return { uid, gid, additionalGids: [...additional].sort((a, b) => a - b) };
@@ -200,6 +216,8 @@ export interface SpecInput {
   devices?: OciDevice[];
   /** `--device` nodes and rules, `--device-cgroup-rule`, blkio devices: resolved on the host (resources.ts). */
   hostResources?: HostResources | undefined;
+  /** The host's /sys/devices/system/cpu/cpu<N>/thermal_throttle directories; read from the host (once) when absent. */
+  cpuThermalThrottle?: readonly string[];
 }
 
 /**
@@ -263,8 +281,9 @@ export function buildSpec(input: SpecInput): OciSpec {
     { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', h.Privileged ? 'rw' : 'ro'] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
   ];
-  if (h.IpcMode !== 'host') mounts.push({ destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${Math.floor(shm / 1024)}k`] });
-  else mounts.push({ destination: '/dev/shm', type: 'bind', source: '/dev/shm', options: ['rbind', 'rprivate'] });
+  // IpcMode none: a private IPC namespace without /dev/shm (Docker mounts nothing there).
+  if (h.IpcMode === 'host') mounts.push({ destination: '/dev/shm', type: 'bind', source: '/dev/shm', options: ['rbind', 'rprivate'] });
+  else if (h.IpcMode !== 'none') mounts.push({ destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${Math.floor(shm / 1024)}k`] });
   const dests = new Set<string>();
   const user: OciMount[] = [];
   for (const [i, b] of (h.Binds ?? []).entries()) {
@@ -330,7 +349,7 @@ export function buildSpec(input: SpecInput): OciSpec {
       cgroupsPath: h.CgroupParent ? `${h.CgroupParent.replace(/\/+$/, '')}/${id}` : `berth/${id}`,
       resources,
       ...(h.Sysctls ? { sysctl: { ...h.Sysctls } } : {}),
-      maskedPaths: h.Privileged ? [] : h.MaskedPaths ?? [...dockerMaskedPaths],
+      maskedPaths: h.Privileged ? [] : h.MaskedPaths ?? [...dockerMaskedPaths, ...(input.cpuThermalThrottle ?? cpuThermalThrottlePaths())],
       readonlyPaths: h.Privileged ? [] : h.ReadonlyPaths ?? [...dockerReadonlyPaths],
       ...(h.Privileged ? { devices: input.hostDevices } : userDevices.length ? { devices: userDevices } : {}),
       ...(noSeccomp || !input.seccomp ? {} : { seccomp: input.seccomp }),

@@ -51,6 +51,34 @@ export function hostFacts(): HostFacts {
   return cachedFacts;
 }
 
+const thermalCache = new Map<string, string[]>();
+
+/**
+ * The per-CPU `thermal_throttle` directories under the host's `cpuDir` (Docker masks each of
+ * /sys/devices/system/cpu/cpu<N>/thermal_throttle, found on the host), as container paths.
+ * Read once per directory per process, as hostFacts.
+ */
+export function cpuThermalThrottlePaths(cpuDir = '/sys/devices/system/cpu'): string[] {
+  const cached = thermalCache.get(cpuDir);
+  if (cached) return cached;
+  const out: string[] = [];
+  let names: string[] = [];
+  try {
+    names = readdirSync(cpuDir);
+  } catch {
+    names = [];
+  }
+  for (const name of names.filter((n) => /^cpu\d+$/.test(n)).sort((a, b) => Number(a.slice(3)) - Number(b.slice(3)))) {
+    try {
+      if (statSync(join(cpuDir, name, 'thermal_throttle')).isDirectory()) out.push(`/sys/devices/system/cpu/${name}/thermal_throttle`);
+    } catch {
+      // No thermal_throttle for this CPU (not an x86 host with the driver, or a VM).
+    }
+  }
+  thermalCache.set(cpuDir, out);
+  return out;
+}
+
 /** "0-2,4" -> {0,1,2,4}; null when malformed. */
 export function parseCpuList(list: string): Set<number> | null {
   const out = new Set<number>();

@@ -77,10 +77,11 @@ export class BerthEngine implements Engine {
 
   async init(): Promise<void> {
     await this.ctx.open();
-    await recover(this.ctx);
+    const { skipped } = await recover(this.ctx);
     await sweepCgroups(this.ctx);
     await startOomWatch(this.ctx);
-    await this.ctx.network?.reconcile((id) => this.ctx.containers.get(id)?.rec.State.Running === true);
+    // A container whose record could not be read keeps its network: it may still run.
+    await this.ctx.network?.reconcile((id) => this.ctx.containers.get(id)?.rec.State.Running === true || skipped.has(id));
   }
 
   // system

@@ -14,6 +14,9 @@ import { restartAfterExit } from './restart-policy.js';
 import { readExitFile, watchShim } from './shim-watch.js';
 import { nowNanos, parseRfc3339Nano, rfc3339Nano } from './time.js';
 
+/** The exit code recorded when a container's shim is gone without having reported one. */
+export const LOST_SHIM_EXIT_CODE = 137;
+
 export function watchExit(ctx: EngineContext, c: Ctr): void {
   c.watch?.cancel();
   const w = watchShim(ctx.socketOf(c.id), ctx.runtime.exitFile(c.id));
@@ -25,8 +28,11 @@ export function watchExit(ctx: EngineContext, c: Ctr): void {
       void onExit(ctx, c, code).catch((err: unknown) => ctx.log.error({ err, containerId: c.id }, 'exit handling failed'));
     },
     (err: unknown) => {
+      // The shim died (killed, OOM) before it could report: the cleanup below SIGKILLs what is
+      // left of the run, and the exit is recorded as that kill, 137, as Docker does (containerd
+      // deletes a dead shim's container by force and reports 128+SIGKILL).
       ctx.log.warn({ err, containerId: c.id }, 'lost the shim without an exit status');
-      void onExit(ctx, c, 255).catch((err2: unknown) => ctx.log.error({ err: err2, containerId: c.id }, 'exit handling failed'));
+      void onExit(ctx, c, LOST_SHIM_EXIT_CODE).catch((err2: unknown) => ctx.log.error({ err: err2, containerId: c.id }, 'exit handling failed'));
     },
   );
 }

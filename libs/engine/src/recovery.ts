@@ -7,14 +7,27 @@ import type { EngineContext } from './context.js';
 import { watchExit } from './exit.js';
 import { removeNow } from './remove.js';
 import { restartAtDaemonStart } from './restart-policy.js';
-import { readExitFile } from './shim-watch.js';
+import { readExitFile, watchShim } from './shim-watch.js';
 import { nowNanos, rfc3339Nano } from './time.js';
 
-export async function recover(ctx: EngineContext): Promise<void> {
-  const { records, broken } = ctx.store.loadAll();
-  for (const id of broken) {
-    // A create that died half way: nothing of it is shown; its layer and files go.
-    ctx.log.warn({ containerId: id }, 'removing a half-created container');
+/** What recovery found that the rest of the daemon's start must know. */
+export interface Recovered {
+  /** Containers whose record could not be used: skipped, their directory, layer and run left as they are. */
+  skipped: Set<string>;
+}
+
+export async function recover(ctx: EngineContext): Promise<Recovered> {
+  const { records, halfMade, unusable } = ctx.store.loadAll();
+  const skipped = new Set<string>();
+  for (const u of unusable) {
+    // Docker logs such a container and goes on without it. Nothing of it is touched: not its
+    // directory or layer, and not its run if it has one (the record may be repaired by hand).
+    ctx.log.error({ containerId: u.id, path: u.path, error: u.error }, `skipping a container whose record cannot be used: ${u.path}: ${u.error}`);
+    skipped.add(u.id);
+  }
+  for (const id of halfMade) {
+    // A create that died before its record was complete: it never answered, nothing of it is shown.
+    ctx.log.warn({ containerId: id, path: ctx.store.dir(id) }, 'removing a half-created container');
     await ctx.images.removeContainerLayer(id).catch(() => undefined);
     ctx.store.remove(id);
   }
@@ -22,61 +35,85 @@ export async function recover(ctx: EngineContext): Promise<void> {
   for (const { rec, host } of records) {
     const c = new Ctr(rec, host);
     ctx.containers.set(rec.Id, c);
-    const s = rec.State;
-    if (s.Status === 'removing') {
-      await removeNow(ctx, c).catch((err: unknown) => ctx.log.warn({ err, containerId: rec.Id }, 'finishing removal failed'));
-      continue;
+    try {
+      if (await recoverOne(ctx, c)) restartable.push(c);
+    } catch (err) {
+      // One container must not keep the daemon from starting: it is left out, as an unusable record is.
+      ctx.log.error({ err, containerId: rec.Id }, 'recovering the container failed: skipping it');
+      c.watch?.cancel();
+      ctx.containers.delete(rec.Id);
+      skipped.add(rec.Id);
     }
-    if (!s.Running && s.Restarting) {
-      // Waiting out a restart back-off when the daemon went down: the exit is recorded already.
-      Object.assign(s, { Status: 'exited', Restarting: false });
-      ctx.save(c);
-    }
-    if (!s.Running) {
-      // A start cut short by the crash may have left runtime state, a cgroup or a mount.
-      if (existsSync(join(ctx.opts.execRoot, 'runtime', rec.Id))) {
-        await ctx.runtime.delete(rec.Id, true).catch(() => undefined);
-        await ctx.rtCgroups.destroy(ctx.cgroupPathOf(c)).catch(() => undefined);
-        await ctx.images.unmountContainerLayer(rec.Id).catch(() => undefined);
-        rmSync(ctx.socketOf(rec.Id), { force: true });
-      }
-      if (s.Status === 'exited' && !rec.HasBeenManuallyStopped) restartable.push(c);
-      continue;
-    }
-    let alive = false;
-    if (s.Running) {
-      try {
-        const st = await ShimClient.status(ctx.socketOf(rec.Id));
-        alive = st.status === 'running';
-      } catch {
-        alive = false;
-      }
-    }
-    if (alive && ctx.liveRestore) {
-      const frozen = ctx.rtCgroups.isFrozen(ctx.cgroupPathOf(c));
-      Object.assign(s, { Paused: frozen, Status: frozen ? 'paused' : 'running' });
-      ctx.save(c);
-      watchExit(ctx, c);
-      ctx.log.info({ containerId: rec.Id }, 're-adopted a running container');
-      continue;
-    }
-    if (alive) {
-      // It may exit on its own meanwhile: that must not stop the daemon from starting.
-      await Promise.resolve(ctx.runtime.kill(rec.Id, 9, true)).catch(() => undefined);
-    }
-    const code = (await readExitFile(ctx.runtime.exitFile(rec.Id))) ?? 255;
-    await ctx.runtime.delete(rec.Id, true).catch(() => undefined);
-    await ctx.rtCgroups.destroy(ctx.cgroupPathOf(c)).catch(() => undefined);
-    rmSync(ctx.socketOf(rec.Id), { force: true });
-    await ctx.images.unmountContainerLayer(rec.Id).catch(() => undefined);
-    Object.assign(s, { Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, FinishedAt: rfc3339Nano(nowNanos()) });
-    ctx.save(c);
-    if (c.host.AutoRemove) {
-      // It ended while the daemon was down; Docker removes such a container when it restores.
-      await removeNow(ctx, c).catch((err: unknown) => ctx.log.warn({ err, containerId: rec.Id }, 'auto-remove at start failed'));
-      continue;
-    }
-    if (!rec.HasBeenManuallyStopped) restartable.push(c);
   }
   restartAtDaemonStart(ctx, restartable);
+  return { skipped };
+}
+
+/** Brings one container's record in line with what still runs; true when its restart policy may start it now. */
+async function recoverOne(ctx: EngineContext, c: Ctr): Promise<boolean> {
+  const rec = c.rec;
+  const s = rec.State;
+  if (s.Status === 'removing') {
+    await removeNow(ctx, c).catch((err: unknown) => ctx.log.warn({ err, containerId: rec.Id }, 'finishing removal failed'));
+    return false;
+  }
+  if (!s.Running && s.Restarting) {
+    // Waiting out a restart back-off when the daemon went down: the exit is recorded already.
+    Object.assign(s, { Status: 'exited', Restarting: false });
+    ctx.save(c);
+  }
+  if (!s.Running) {
+    // A start cut short by the crash may have left runtime state, a cgroup or a mount.
+    if (existsSync(join(ctx.opts.execRoot, 'runtime', rec.Id))) {
+      await ctx.runtime.delete(rec.Id, true).catch(() => undefined);
+      await ctx.rtCgroups.destroy(ctx.cgroupPathOf(c)).catch(() => undefined);
+      await ctx.images.unmountContainerLayer(rec.Id).catch(() => undefined);
+      rmSync(ctx.socketOf(rec.Id), { force: true });
+    }
+    if (s.Status === 'exited' && c.host.AutoRemove) {
+      // Its exit was recorded and the removal that follows was cut short.
+      await removeNow(ctx, c).catch((err: unknown) => ctx.log.warn({ err, containerId: rec.Id }, 'auto-remove at start failed'));
+      return false;
+    }
+    return s.Status === 'exited' && !rec.HasBeenManuallyStopped;
+  }
+  let alive = false;
+  try {
+    const st = await ShimClient.status(ctx.socketOf(rec.Id));
+    alive = st.status === 'running';
+  } catch {
+    alive = false;
+  }
+  if (alive && ctx.liveRestore) {
+    const frozen = ctx.rtCgroups.isFrozen(ctx.cgroupPathOf(c));
+    Object.assign(s, { Paused: frozen, Status: frozen ? 'paused' : 'running' });
+    ctx.save(c);
+    watchExit(ctx, c);
+    ctx.log.info({ containerId: rec.Id }, 're-adopted a running container');
+    return false;
+  }
+  let code: number | null = null;
+  if (alive) {
+    // Live restore is off: the run ends here, and its shim reports the code (137).
+    const w = watchShim(ctx.socketOf(rec.Id), ctx.runtime.exitFile(rec.Id));
+    // It may exit on its own meanwhile: that must not stop the daemon from starting.
+    await Promise.resolve(ctx.runtime.kill(rec.Id, 9, true)).catch(() => undefined);
+    code = await Promise.race([w.result.catch(() => null), new Promise<null>((r) => setTimeout(r, 5000, null).unref())]);
+    w.cancel();
+    ctx.log.info({ containerId: rec.Id, exitCode: code }, 'live restore is off: killed a running container');
+  }
+  // Without an exit status (the run ended with the host, or its shim died with it) Docker shows 255.
+  code ??= (await readExitFile(ctx.runtime.exitFile(rec.Id))) ?? 255;
+  await ctx.runtime.delete(rec.Id, true).catch(() => undefined);
+  await ctx.rtCgroups.destroy(ctx.cgroupPathOf(c)).catch(() => undefined);
+  rmSync(ctx.socketOf(rec.Id), { force: true });
+  await ctx.images.unmountContainerLayer(rec.Id).catch(() => undefined);
+  Object.assign(s, { Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, FinishedAt: rfc3339Nano(nowNanos()) });
+  ctx.save(c);
+  if (c.host.AutoRemove) {
+    // It ended while the daemon was down; Docker removes such a container when it restores.
+    await removeNow(ctx, c).catch((err: unknown) => ctx.log.warn({ err, containerId: rec.Id }, 'auto-remove at start failed'));
+    return false;
+  }
+  return !rec.HasBeenManuallyStopped;
 }

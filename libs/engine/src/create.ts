@@ -11,6 +11,7 @@ import { hostnameFile, hostsFile, readOr } from './host-files.js';
 import { networksAtCreate, resolvConfFor, usesSandbox } from './network.js';
 import { generateName, nameConflict, newId, normaliseName } from './names.js';
 import { containerCapabilities, hostnameOf, parseSecurityOpts } from './oci-spec.js';
+import { checkUserProfile } from './seccomp.js';
 import { writeFileAtomic, type ContainerRecord } from './store.js';
 import { ZERO_TIME, nowNanos, rfc3339Nano } from './time.js';
 
@@ -21,7 +22,9 @@ export async function createContainer(ctx: EngineContext, name: string | undefin
   if (!cfg.Image) throw invalid('Image', 'No image specified');
   const host = normaliseHostConfig(body.HostConfig);
   containerCapabilities(host);
-  parseSecurityOpts(host.SecurityOpt);
+  const security = parseSecurityOpts(host.SecurityOpt);
+  // A user's seccomp profile that cannot be used fails the create, not the start.
+  if (security.seccomp.kind === 'file' && !host.Privileged) checkUserProfile(security.seccomp.path);
   const resolved = await ctx.images.resolve(cfg.Image).catch((err: unknown) => {
     if (err instanceof BerthError && err.code === 'BERTH_IMAGE_NOT_FOUND') throw new BerthError('BERTH_IMAGE_NOT_FOUND', `No such image: ${cfg.Image}`, { cause: err });
     throw err;

@@ -1,6 +1,7 @@
 /** The seccomp profile of a start: none, a user's file, or the default filtered by the capabilities. */
 import type { HostConfig } from '@berth/api';
-import { dockerProfileToOci, loadSeccompProfile, type DockerSeccompProfile, type OciSeccomp, type OciSeccompSyscall } from '@berth/runtime';
+import { BerthError } from '@berth/errors';
+import { dockerProfileToOci, loadSeccompProfile, parseSeccompProfile, type DockerSeccompProfile, type OciSeccomp, type OciSeccompSyscall } from '@berth/runtime';
 import { parseSecurityOpts } from './oci-spec.js';
 
 /** Mount and namespace calls: Docker's default profile lets them through only with CAP_SYS_ADMIN. */
@@ -39,6 +40,25 @@ export function confineDefaultProfile(profile: OciSeccomp, caps: readonly string
   return { ...profile, syscalls };
 }
 
+/**
+ * A user's profile from `seccomp=<value>`: the profile's JSON itself, as the docker CLI sends it
+ * (it reads the file), or, Berth's extension, the path of a file on the daemon's host.
+ */
+export function userProfile(value: string): DockerSeccompProfile {
+  if (value.trimStart().startsWith('{')) return parseSeccompProfile(value, 'in HostConfig.SecurityOpt');
+  try {
+    return loadSeccompProfile(value);
+  } catch (err) {
+    if (err instanceof BerthError && err.code === 'BERTH_SECCOMP_PROFILE') throw err;
+    throw new BerthError('BERTH_SECCOMP_PROFILE', `opening seccomp profile (${value}) failed: ${(err as Error).message}`, { cause: err, details: { field: 'HostConfig.SecurityOpt' } });
+  }
+}
+
+/** Fails as the start would on a user's profile that cannot be read, parsed or converted. */
+export function checkUserProfile(value: string): void {
+  dockerProfileToOci(userProfile(value), { capabilities: [] });
+}
+
 export class SeccompProfiles {
   private defaultProfile: DockerSeccompProfile | null = null;
   /** The default profile, converted once per capability set. */
@@ -51,7 +71,7 @@ export class SeccompProfiles {
     const sec = parseSecurityOpts(host.SecurityOpt);
     if (host.Privileged || sec.seccomp.kind === 'unconfined') return null;
     // A user's profile applies as written, as with Docker.
-    if (sec.seccomp.kind === 'file') return dockerProfileToOci(loadSeccompProfile(sec.seccomp.path), { capabilities: caps });
+    if (sec.seccomp.kind === 'file') return dockerProfileToOci(userProfile(sec.seccomp.path), { capabilities: caps });
     const key = caps.join(',');
     let prof = this.byCaps.get(key);
     if (!prof) {

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { busyboxImageTar, startDaemon, type Daemon } from '@berth/test-support';
@@ -113,6 +113,24 @@ describe('docker CLI against berthd', { timeout: 120_000 }, () => {
     const notExec = await docker(['run', '--rm', 'busybox', '/etc/passwd']);
     assert.equal(notExec.code, 126, notExec.stderr);
     assert.match(notExec.stderr, /permission denied/);
+  });
+
+  test('--security-opt seccomp=<file>: the profile the CLI sends applies; one berthd cannot use is a 400 at create', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'interop-seccomp-'));
+    try {
+      writeFileSync(path.join(dir, 'no-mkdir.json'), JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' }] }, null, 2));
+      writeFileSync(path.join(dir, 'bad-action.json'), JSON.stringify({ defaultAction: 'SCMP_ACT_NOPE' }));
+      const r = await docker(['run', '--rm', '--security-opt', `seccomp=${path.join(dir, 'no-mkdir.json')}`, 'busybox', 'sh', '-c', 'mkdir /made; echo "mkdir=$?"']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /mkdir=1/);
+      assert.match(r.stderr, /Operation not permitted/);
+      const bad = await docker(['run', '--rm', '--security-opt', `seccomp=${path.join(dir, 'bad-action.json')}`, 'busybox', 'true']);
+      assert.equal(bad.code, 125, bad.stderr);
+      assert.match(bad.stderr, /Error response from daemon: .*SCMP_ACT_NOPE/);
+      assert.equal((await docker(['ps', '-aq'])).stdout.trim(), '', 'nothing was created');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('unknown image and container answer 404 texts the CLI prints', async () => {

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { Demuxer, frame, StreamType } from '@berth/api/wire';
 import { parseArgs } from '../cli/args.js';
@@ -6,7 +9,7 @@ import { EscapeProxy, parseDetachKeys } from '../session.js';
 import { toApiTimestamp } from './logs.js';
 import { formatEvent } from './misc.js';
 import { containerRow, displayPorts } from './ps.js';
-import { buildCreateBody, commands as runCommands, parseBytes, parsePorts, splitReference, startErrorStatus } from './run.js';
+import { buildCreateBody, commands as runCommands, parseBytes, parsePorts, securityOpt, splitReference, startErrorStatus } from './run.js';
 
 test('run flags become docker\'s create body', () => {
   const spec = runCommands.run!.spec;
@@ -108,4 +111,15 @@ test('the demuxer framing the session relies on', () => {
   const d = new Demuxer((t, p) => seen.push(`${t}:${p.toString()}`));
   for (const byte of chunks) d.push(Buffer.from([byte]));
   assert.deepEqual(seen, ['1:out', '2:err']);
+});
+
+test('--security-opt seccomp=<file> sends the profile itself, compacted, as the docker CLI does', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-seccomp-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'p.json'), '{\n  "defaultAction": "SCMP_ACT_ALLOW",\n  "syscalls": []\n}\n');
+  writeFileSync(join(dir, 'bad.json'), '{ nope');
+  assert.equal(securityOpt(`seccomp=${join(dir, 'p.json')}`), 'seccomp={"defaultAction":"SCMP_ACT_ALLOW","syscalls":[]}');
+  for (const kept of ['seccomp=unconfined', 'seccomp=builtin', 'no-new-privileges', 'seccomp={"defaultAction":"SCMP_ACT_ALLOW"}']) assert.equal(securityOpt(kept), kept);
+  assert.throws(() => securityOpt('seccomp=/no/such/profile.json'), (err: Error & { code?: number }) => err.code === 125 && err.message === 'opening seccomp profile (/no/such/profile.json) failed: open /no/such/profile.json: no such file or directory');
+  assert.throws(() => securityOpt(`seccomp=${join(dir, 'bad.json')}`), /^CliError: compacting json for seccomp profile/);
 });

@@ -208,6 +208,28 @@ export function readEnvFile(path: string): string[] {
     .map(envEntry);
 }
 
+/**
+ * As the docker CLI does: `seccomp=<file>` goes to the daemon as the profile's JSON (compacted),
+ * so that the file is read where the user is.
+ */
+export function securityOpt(opt: string): string {
+  const m = /^seccomp[=:](.*)$/s.exec(opt);
+  const path = m?.[1];
+  if (path === undefined || ['unconfined', 'builtin', ''].includes(path) || path.trimStart().startsWith('{')) return opt;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message;
+    throw new CliError(`opening seccomp profile (${path}) failed: open ${path}: ${why}`, 125);
+  }
+  try {
+    return `seccomp=${JSON.stringify(JSON.parse(text))}`;
+  } catch (err) {
+    throw new CliError(`compacting json for seccomp profile (${path}) failed: ${(err as Error).message}`, 125);
+  }
+}
+
 export interface PortSpec {
   exposed: Record<string, Record<string, never>>;
   bindings: Record<string, { HostIp: string; HostPort: string }[]>;
@@ -364,7 +386,7 @@ export function buildCreateBody(p: ParsedArgs, detach: boolean): ContainerCreate
     Privileged: bool(p, 'privileged'),
     PublishAllPorts: bool(p, 'publish-all'),
     ReadonlyRootfs: bool(p, 'read-only'),
-    SecurityOpt: list(p, 'security-opt').length ? list(p, 'security-opt') : null,
+    SecurityOpt: list(p, 'security-opt').length ? list(p, 'security-opt').map(securityOpt) : null,
     UTSMode: str(p, 'uts'),
     UsernsMode: str(p, 'userns'),
     ShmSize: str(p, 'shm-size') ? parseBytes(str(p, 'shm-size')) : 0,

@@ -55,3 +55,18 @@ test('plan bytes match the golden file (berth-init reads exactly these)', () => 
 test('a NUL byte in an argument is refused rather than truncated', () => {
   assert.throws(() => encodePlan({ ...samplePlan(), args: ['sh', 'a\0b'] }), /args\[1\] contains a NUL byte/);
 });
+
+test('ids are never truncated: 2^32 and (uid_t)-1 are refused, naming the field', () => {
+  for (const [over, re] of [
+    [{ uid: 4294967296 }, /process\.user\.uid: 4294967296 is not an integer in 0\.\.4294967294/],
+    [{ uid: 4294967295 }, /process\.user\.uid: /],
+    [{ gid: -1 }, /process\.user\.gid: /],
+    [{ additionalGids: [1, 2 ** 32] }, /process\.user\.additionalGids\[1\]: /],
+  ] as const) {
+    assert.throws(() => encodePlan({ ...emptyPlan(), args: ['x'], ...over } as InitPlan), re);
+  }
+  // Any other u32 record refuses what it cannot carry instead of wrapping it.
+  assert.throws(() => encodePlan({ ...emptyPlan(), args: ['x'], nsFlags: 2 ** 32 }), /not an integer in 0\.\.4294967295/);
+  const max = encodePlan({ ...emptyPlan(), args: ['x'], uid: 4294967294, gid: 4294967294 });
+  assert.ok(max.includes(Buffer.from([33, 0, 4, 0, 0, 0, 0xfe, 0xff, 0xff, 0xff])));
+});

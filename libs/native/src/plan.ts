@@ -144,8 +144,11 @@ class Writer {
   }
 
   u32(tag: number, value: number): this {
+    // Never truncated: 2^32 must not become 0 (root) on the way to the init.
+    if (!Number.isInteger(value) || value < 0 || value > 0xffffffff)
+      throw new RangeError(`plan record ${tag}: ${String(value)} is not an integer in 0..4294967295`);
     const b = Buffer.allocUnsafe(4);
-    b.writeUInt32LE(value >>> 0, 0);
+    b.writeUInt32LE(value, 0);
     return this.raw(tag, b);
   }
 
@@ -170,6 +173,15 @@ const mkdirKind = { dir: 0, file: 1, none: 2 } as const;
 
 function noNul(what: string, value: string): string {
   if (value.includes('\0')) throw new TypeError(`${what} contains a NUL byte`);
+  return value;
+}
+
+/** The largest uid or gid a process may get: 4294967295 is (uid_t)-1, "unchanged" to setresuid. */
+export const MAX_ID = 4294967294;
+
+function id(what: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0 || value > MAX_ID)
+    throw new RangeError(`${what}: ${String(value)} is not an integer in 0..${MAX_ID}`);
   return value;
 }
 
@@ -215,8 +227,8 @@ export function encodePlan(plan: InitPlan): Buffer {
   w.str(T.HOSTNAME, plan.hostname).str(T.DOMAINNAME, plan.domainname).str(T.CWD, plan.cwd);
   plan.args.forEach((a, i) => w.str(T.ARG, noNul(`args[${i}]`, a)));
   plan.env.forEach((e, i) => w.str(T.ENV, noNul(`env[${i}]`, e)));
-  w.u32(T.UID, plan.uid).u32(T.GID, plan.gid);
-  for (const g of plan.additionalGids) w.u32(T.GROUP, g);
+  w.u32(T.UID, id('process.user.uid', plan.uid)).u32(T.GID, id('process.user.gid', plan.gid));
+  plan.additionalGids.forEach((g, i) => w.u32(T.GROUP, id(`process.user.additionalGids[${i}]`, g)));
   if (plan.umask !== null) w.u32(T.UMASK, plan.umask);
   for (const r of plan.rlimits) w.nested(T.RLIMIT, (n) => n.u32(F.TYPE, r.type).u64(F.SOFT, r.soft).u64(F.HARD, r.hard));
   if (plan.capabilities) {

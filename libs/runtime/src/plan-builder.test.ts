@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, MS_BIND, MS_RDONLY, MS_REC, MS_REMOUNT, S_IFCHR } from '@berth/native';
 import { buildCreatePlan, buildExecPlan, type PlanContext } from './plan-builder.js';
 import { defaultSpec } from './default-spec.js';
-import type { OciSpec } from './spec.js';
+import { validateSpec, type OciSpec } from './spec.js';
 
 function bundle(): { dir: string; done: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'berth-plan-'));
@@ -172,4 +172,68 @@ test('exec joins every namespace of the container through /proc/PID/ns', () => {
   assert.deepEqual(plan.nsJoin.map((n) => n.path), ['/proc/4242/ns/pid', '/proc/4242/ns/net', '/proc/4242/ns/ipc', '/proc/4242/ns/uts', '/proc/4242/ns/mnt']);
   assert.equal(plan.steps.length, 0);
   assert.equal(plan.startFifo, null);
+});
+
+test('mounts over /proc and /sys: only proc on /proc, lxcfs files under it, only sysfs on /sys (runc checkProcMount)', () => {
+  const b = bundle();
+  try {
+    const refused = (m: { destination: string; type?: string; source?: string; options?: string[] }, re: RegExp): void => {
+      const s = spec((x) => x.mounts!.push(m));
+      const i = s.mounts!.length - 1;
+      assert.throws(() => buildCreatePlan(s, ctx(b.dir)), (err: Error) => {
+        assert.match(err.message, new RegExp(`^mounts\\[${i}\\]\\.destination: `));
+        assert.match(err.message, re);
+        return true;
+      }, JSON.stringify(m));
+    };
+    refused({ destination: '/proc', type: 'tmpfs', source: 'tmpfs' }, /only proc/);
+    refused({ destination: '/proc/sys', type: 'tmpfs', source: 'tmpfs' }, /\/proc\/sys is inside \/proc/);
+    refused({ destination: '/proc/self/../sys/kernel', type: 'bind', source: b.dir, options: ['rbind'] }, /inside \/proc/);
+    refused({ destination: '/proc/sysrq-trigger', type: 'bind', source: join(b.dir, 'rootfs', 'etc'), options: ['bind'] }, /inside \/proc/);
+    refused({ destination: '/proc', source: '/tmp', options: ['bind'] }, /only proc/);
+    refused({ destination: '/sys', type: 'tmpfs', source: 'tmpfs' }, /only sysfs/);
+    refused({ destination: '/sys/', source: b.dir, options: ['rbind'] }, /only sysfs/);
+    // Through a symlink in the rootfs: what the path resolves to is checked.
+    symlinkSync('/proc/sys', join(b.dir, 'rootfs', 'psys'));
+    refused({ destination: '/psys/net', type: 'tmpfs', source: 'tmpfs' }, /\/proc\/sys\/net is inside \/proc/);
+
+    // Allowed: lxcfs-style binds, the proc mount itself, a bind of a procfs on /proc, mounts under /sys.
+    writeFileSync(join(b.dir, 'meminfo'), 'MemTotal: 1 kB\n');
+    const ok = spec((x) => x.mounts!.push(
+      { destination: '/proc/meminfo', type: 'bind', source: join(b.dir, 'meminfo'), options: ['bind', 'ro'] },
+      { destination: '/proc/sys/kernel/ns_last_pid', source: join(b.dir, 'meminfo'), options: ['bind'] },
+      { destination: '/proc', source: '/proc', options: ['rbind'] },
+      { destination: '/sys/kernel/security', type: 'tmpfs', source: 'tmpfs' },
+      { destination: '/sys', type: 'sysfs', source: 'sysfs' },
+    ));
+    const plan = buildCreatePlan(ok, ctx(b.dir));
+    const dests = plan.steps.flatMap((s) => (s.kind === 'mount' ? [s.destination] : []));
+    for (const d of ['/proc/meminfo', '/proc/sys/kernel/ns_last_pid', '/sys/kernel/security']) assert.ok(dests.includes(d), d);
+  } finally {
+    b.done();
+  }
+});
+
+test('uid, gid and additionalGids must be integers in 0..4294967294: never truncated, never (uid_t)-1', () => {
+  const b = bundle();
+  try {
+    for (const [user, field] of [
+      [{ uid: 4294967295, gid: 0 }, 'process.user.uid'],
+      [{ uid: 4294967296, gid: 0 }, 'process.user.uid'],
+      [{ uid: -1, gid: 0 }, 'process.user.uid'],
+      [{ uid: 1.5, gid: 0 }, 'process.user.uid'],
+      [{ uid: 0, gid: 4294967295 }, 'process.user.gid'],
+      [{ uid: 0, gid: 0, additionalGids: [10, 4294967296] }, 'process.user.additionalGids[1]'],
+    ] as const) {
+      const s = spec((x) => { x.process!.user = JSON.parse(JSON.stringify(user)) as NonNullable<typeof x.process>["user"]; });
+      const re = new RegExp(`: ${field.replace(/[[\].]/g, '\\$&')}: .*not an integer in 0\\.\\.4294967294`);
+      assert.throws(() => validateSpec(JSON.parse(JSON.stringify(s))), re, JSON.stringify(user));
+      assert.throws(() => buildCreatePlan(s, ctx(b.dir)), re, `create ${JSON.stringify(user)}`);
+      assert.throws(() => buildExecPlan(s, 1, ctx(b.dir)), re, `exec ${JSON.stringify(user)}`);
+    }
+    const top = spec((x) => { x.process!.user = { uid: 4294967294, gid: 4294967294, additionalGids: [0] }; });
+    assert.equal(buildCreatePlan(validateSpec(JSON.parse(JSON.stringify(top))), ctx(b.dir)).uid, 4294967294);
+  } finally {
+    b.done();
+  }
 });

@@ -11,7 +11,7 @@ import {
   S_IFIFO, emptyPlan, seccompFilterFlags,
   type InitPlan, type RootfsStep, type PlanMount,
 } from '@berth/native';
-import type { NamespaceType, OciSpec, OciDevice, OciIdMapping } from './spec.js';
+import { validateUser, type NamespaceType, type OciSpec, type OciDevice, type OciIdMapping } from './spec.js';
 import { capabilityMask } from './capabilities.js';
 import { planRlimits } from './rlimits.js';
 import { parseMountOptions, parsePropagation } from './mount-options.js';
@@ -116,6 +116,37 @@ function bindSource(bundle: string, source: string | undefined, field: string): 
   return isAbsolute(source) ? source : resolve(bundle, source);
 }
 
+const PROC_SUPER_MAGIC = 0x9fa0;
+
+/** Under /proc only these may be mounted over, by lxcfs-style binds (runc's list). */
+export const procMountAllowed: readonly string[] = [
+  '/proc/cpuinfo', '/proc/diskstats', '/proc/meminfo', '/proc/stat', '/proc/swaps', '/proc/uptime', '/proc/loadavg',
+  '/proc/slabinfo', '/proc/net/dev', '/proc/sys/kernel/ns_last_pid',
+];
+
+/**
+ * runc's checkProcMount, and the same for /sys: a mount over /proc must be procfs (or a bind of
+ * one), one under /proc only an allowed lxcfs file, and /sys itself only sysfs. Anything else
+ * could hide the masks or put a writable file where the kernel's should be.
+ */
+function checkProcSysMount(resolved: string, type: string | undefined, source: string | null, field: string): void {
+  if (resolved === '/proc') {
+    if (type === 'proc') return;
+    if (type === 'bind' && source !== null) {
+      try {
+        if (statfsSync(source).type === PROC_SUPER_MAGIC) return;
+      } catch {
+        // a missing source is reported as the source's fault below
+      }
+    }
+    throw invalid(`${field}.destination`, `/proc cannot be mounted over by a mount of type ${type ?? '(none)'}; only proc`);
+  }
+  if (resolved.startsWith('/proc/') && !procMountAllowed.includes(resolved))
+    throw invalid(`${field}.destination`, `${resolved} is inside /proc; only ${procMountAllowed.join(', ')} may be mounted there`);
+  if (resolved === '/sys' && type !== 'sysfs')
+    throw invalid(`${field}.destination`, `/sys cannot be mounted over by a mount of type ${type ?? '(none)'}; only sysfs`);
+}
+
 /** Expands a `cgroup` mount into a tmpfs with one mount per hierarchy (v1), as runc does. */
 function cgroupSteps(dest: string, flags: number, ctx: PlanContext, privateCgroupNs: boolean): RootfsStep[] {
   const base: Omit<PlanMount, 'source' | 'destination' | 'fstype' | 'flags' | 'data'> = {
@@ -199,9 +230,11 @@ export function buildCreatePlan(spec: OciSpec, ctx: PlanContext): InitPlan {
   for (const [i, m] of (spec.mounts ?? []).entries()) {
     const field = `mounts[${i}]`;
     const dest = posix.normalize(m.destination);
-    checkInRoot(rootfs, m.destination, `${field}.destination`);
+    const resolved = checkInRoot(rootfs, m.destination, `${field}.destination`);
     const opts = parseMountOptions(m.options);
     const type = m.type ?? (opts.flags & MS_BIND ? 'bind' : undefined);
+    const isBind = type === 'bind' || (opts.flags & MS_BIND) !== 0;
+    checkProcSysMount(resolved, isBind ? 'bind' : type, isBind && m.source ? bindSource(ctx.bundle, m.source, field) : null, field);
     if (type === 'proc' || type === 'sysfs') {
       if (isSymlinkInRoot(rootfs, dest))
         throw invalid(`${field}.destination`, `${dest} is a symlink in the rootfs; ${type} must be mounted on an ordinary directory`);
@@ -283,6 +316,7 @@ export function buildCreatePlan(spec: OciSpec, ctx: PlanContext): InitPlan {
 /** The process half, shared by create and exec. */
 export function applyProcess(plan: InitPlan, spec: OciSpec, ctx: Pick<PlanContext, 'seccomp' | 'consoleSocket' | 'startFifo'>): void {
   const p = spec.process!;
+  validateUser(p.user); // exec's process does not come through validateSpec
   plan.cwd = p.cwd;
   plan.args = p.args;
   plan.env = p.env ?? [];

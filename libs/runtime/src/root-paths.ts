@@ -9,9 +9,10 @@ const MAX_SYMLINKS = 40;
  * path that leaves the root: through `..`, or through a symlink whose relative target climbs
  * out. (An absolute symlink target is read inside the root, as it will be after pivot_root.)
  * The init resolves the same path again with openat2(RESOLVE_IN_ROOT), which is what keeps the
- * host safe; this check is there to give the user a clear error naming the field.
+ * host safe; this check is there to give the user a clear error naming the field. Returns the
+ * path as resolved today (what later checks about /proc and /sys look at).
  */
-export function checkInRoot(rootfs: string, dest: string, field: string): void {
+export function checkInRoot(rootfs: string, dest: string, field: string): string {
   const escapes = (how: string): BerthError =>
     new BerthError('BERTH_PATH_ESCAPES_ROOT', `${field}: "${dest}" resolves outside the container root${how}`, {
       details: { field, path: dest },
@@ -54,6 +55,7 @@ export function checkInRoot(rootfs: string, dest: string, field: string): void {
     }
     pending = [...parts, ...pending];
   }
+  return `/${done.join('/')}`;
 }
 
 /** True when the path inside the rootfs is a symlink (procfs and sysfs refuse those). */

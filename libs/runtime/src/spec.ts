@@ -104,6 +104,26 @@ function expectType(v: unknown, type: 'string' | 'number' | 'boolean', field: st
   if (typeof v !== type) throw invalid(field, `expected a ${type}, got ${v === null ? 'null' : typeof v}`);
 }
 
+/** The largest uid or gid: 4294967295 is (uid_t)-1, which setresuid reads as "unchanged". */
+const MAX_ID = 4294967294;
+
+function expectId(v: unknown, field: string): void {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_ID)
+    throw invalid(field, `${typeof v === 'number' ? String(v) : `a ${v === null ? 'null' : typeof v}`} is not an integer in 0..${MAX_ID}`);
+}
+
+/** process.user: uid, gid and additionalGids in 0..4294967294, never truncated. */
+export function validateUser(user: unknown, field = 'process.user'): void {
+  if (!isObject(user)) throw invalid(field, 'missing');
+  expectId(user.uid, `${field}.uid`);
+  expectId(user.gid, `${field}.gid`);
+  if (user.additionalGids !== undefined) {
+    if (!Array.isArray(user.additionalGids)) throw invalid(`${field}.additionalGids`, 'expected an array of numbers');
+    user.additionalGids.forEach((g, i) => expectId(g, `${field}.additionalGids[${i}]`));
+  }
+  expectType(user.umask, 'number', `${field}.umask`);
+}
+
 function expectStringArray(v: unknown, field: string): void {
   if (v === undefined) return;
   if (!Array.isArray(v)) throw invalid(field, 'expected an array of strings');
@@ -129,9 +149,7 @@ export function validateSpec(raw: unknown): OciSpec {
   if (!(p.cwd as string).startsWith('/')) throw invalid('process.cwd', `"${String(p.cwd)}" is not an absolute path`);
   expectType(p.terminal, 'boolean', 'process.terminal');
   expectType(p.noNewPrivileges, 'boolean', 'process.noNewPrivileges');
-  if (!isObject(p.user)) throw invalid('process.user', 'missing');
-  expectType(p.user.uid, 'number', 'process.user.uid', false);
-  expectType(p.user.gid, 'number', 'process.user.gid', false);
+  validateUser(p.user);
   if (isObject(p.capabilities))
     for (const set of ['bounding', 'effective', 'permitted', 'inheritable', 'ambient'])
       expectStringArray(p.capabilities[set], `process.capabilities.${set}`);

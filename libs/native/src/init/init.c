@@ -17,7 +17,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -30,6 +32,8 @@
 
 #define PLAN_FD 3
 #define REPORT_FD 4
+
+#define EXE_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
 
 static void report(const char *line) {
   (void)write_all(REPORT_FD, line, strlen(line));
@@ -244,6 +248,32 @@ fail:
   _exit(exit_code_of(&e));
 }
 
+/*
+ * CVE-2019-5736: a container process that execs /proc/self/exe before the init has exec'd
+ * (a `#!/proc/self/exe` entrypoint) runs berth-init itself and can hold the binary to write it
+ * later. berth-init therefore runs from a sealed memfd copy of itself: the first thing it does,
+ * before any namespace, cgroup or host path, is copy itself and re-exec from the copy.
+ */
+static int reexec_sealed(char **argv, struct berr *e) {
+  cleanup_fd int self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  if (self < 0) return BERR_SYS(e, "open", "/proc/self/exe");
+  int seals = fcntl(self, F_GET_SEALS);
+  if (seals >= 0 && (seals & EXE_SEALS) == EXE_SEALS) return 0;
+  struct stat st;
+  if (fstat(self, &st) < 0) return BERR_SYS(e, "fstat", "/proc/self/exe");
+  cleanup_fd int copy = memfd_create("berth-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (copy < 0) return BERR_SYS(e, "memfd_create", "berth-init");
+  for (off_t left = st.st_size; left > 0;) {
+    ssize_t n = sendfile(copy, self, NULL, (size_t)left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return berr_set(e, n < 0 ? errno : EIO, "sendfile", "/proc/self/exe", "copy into a memfd");
+    left -= n;
+  }
+  if (fcntl(copy, F_ADD_SEALS, EXE_SEALS) < 0) return BERR_SYS(e, "fcntl", "F_ADD_SEALS");
+  syscall(SYS_execveat, copy, "", argv, environ, AT_EMPTY_PATH);
+  return BERR_SYS(e, "execveat", "sealed berth-init");
+}
+
 int main(int argc, char **argv) {
   struct berr e = {0};
   struct plan p;
@@ -259,7 +289,20 @@ int main(int argc, char **argv) {
     argv0_len = (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) - argv[0]);
   }
   signal(SIGPIPE, SIG_IGN);
+  if (reexec_sealed(argv, &e) < 0) goto fail;
+  prctl(PR_SET_NAME, "berth-init", 0, 0, 0); /* not the memfd's fd number */
+  /* Nothing of the host but the plan, the report pipe and stdio. */
+  syscall(SYS_close_range, REPORT_FD + 1U, ~0U, 0U);
   if (fcntl(REPORT_FD, F_SETFD, FD_CLOEXEC) < 0) return 2;
+  /*
+   * Until it execs, /proc/PID of the init (and of its clone, which inherits this) is closed to
+   * the container's processes: its fds and its exe lead to the host (CVE-2016-9962). The kernel
+   * makes the container's process dumpable again at execve.
+   */
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+    BERR_SYS(&e, "prctl", "PR_SET_DUMPABLE");
+    goto fail;
+  }
   ssize_t len = read_all(PLAN_FD, &buf);
   close(PLAN_FD);
   if (len < 0) {
@@ -317,7 +360,9 @@ int main(int argc, char **argv) {
     goto fail;
   }
   if (pid == 0) {
+    /* The child keeps only what it uses: the host's state dir stays with the parent. */
     close(sync[0]);
+    if (pid_dir >= 0) close(pid_dir);
     child_main(&p, sync[1], console_fd, start_fifo);
   }
   close(sync[1]);

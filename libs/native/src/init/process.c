@@ -138,6 +138,11 @@ static int cap_last(void) {
  * PR_SET_KEEPCAPS; the bounding set is cut first, while CAP_SETPCAP is still held.
  */
 int set_identity(const struct plan *p, struct berr *e) {
+  /* (uid_t)-1 means "leave unchanged" to setresuid and setgroups' callers: root stays root. */
+  if (p->uid == (uint32_t)-1) return berr_set(e, EINVAL, "setresuid", "", "uid %u is (uid_t)-1", p->uid);
+  if (p->gid == (uint32_t)-1) return berr_set(e, EINVAL, "setresgid", "", "gid %u is (gid_t)-1", p->gid);
+  for (int i = 0; i < p->n_groups; i++)
+    if (p->groups[i] == (gid_t)-1) return berr_set(e, EINVAL, "setgroups", "", "gid %u is (gid_t)-1", p->groups[i]);
   int last = cap_last();
   if (p->has_caps) {
     for (int c = 0; c <= last; c++) {

@@ -5,6 +5,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 
 int berr_set(struct berr *e, int err, const char *syscall, const char *path, const char *fmt, ...) {
   e->err = err;
@@ -67,4 +71,30 @@ int write_file(const char *path, const char *data, size_t len, int create) {
   cleanup_fd int fd = open(path, flags, 0644);
   if (fd < 0) return -1;
   return write_all(fd, data, len);
+}
+
+int sealed_copy(int fd, struct berr *e) {
+  struct stat st;
+  if (fstat(fd, &st) < 0) return BERR_SYS(e, "fstat", "executable");
+  cleanup_fd int copy = memfd_create("berth-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (copy < 0) return BERR_SYS(e, "memfd_create", "berth-init");
+  off_t off = 0;
+  while (off < st.st_size) {
+    ssize_t n = sendfile(copy, fd, &off, (size_t)(st.st_size - off));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return berr_set(e, n < 0 ? errno : EIO, "sendfile", "executable", "copy into a memfd");
+  }
+  if (fcntl(copy, F_ADD_SEALS, EXE_SEALS) < 0) return BERR_SYS(e, "fcntl", "F_ADD_SEALS");
+  int out = copy;
+  copy = -1;
+  return out;
+}
+
+int is_sealed_copy(int fd) {
+  int seals = fcntl(fd, F_GET_SEALS);
+  return seals >= 0 && (seals & EXE_SEALS) == EXE_SEALS;
+}
+
+int exec_fd(int fd, char *const argv[], char *const envp[]) {
+  return (int)syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH);
 }

@@ -10,6 +10,7 @@
 #define BERTH_UTIL_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -44,5 +45,18 @@ int write_all(int fd, const void *buf, size_t len);
 ssize_t read_all(int fd, char **out);
 /* Writes a whole file (O_WRONLY|O_TRUNC|O_CLOEXEC[|O_CREAT]); returns 0 or -1 with errno. */
 int write_file(const char *path, const char *data, size_t len, int create);
+
+/*
+ * CVE-2019-5736: berth-init must never run from the host file, or a container process that
+ * execs /proc/self/exe in time can hold that file and write it later. These make and recognise
+ * a sealed (read-only for good) memfd copy of an executable.
+ */
+#define EXE_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+/* A sealed memfd copy of the executable open at fd; returns the memfd (CLOEXEC) or -1. */
+int sealed_copy(int fd, struct berr *e);
+/* 1 when fd is such a copy. */
+int is_sealed_copy(int fd);
+/* execveat(fd, "", AT_EMPTY_PATH); returns only on failure (-1 with errno). */
+int exec_fd(int fd, char *const argv[], char *const envp[]);
 
 #endif

@@ -17,9 +17,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -33,7 +31,6 @@
 #define PLAN_FD 3
 #define REPORT_FD 4
 
-#define EXE_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
 
 static void report(const char *line) {
   (void)write_all(REPORT_FD, line, strlen(line));
@@ -251,26 +248,17 @@ fail:
 /*
  * CVE-2019-5736: a container process that execs /proc/self/exe before the init has exec'd
  * (a `#!/proc/self/exe` entrypoint) runs berth-init itself and can hold the binary to write it
- * later. berth-init therefore runs from a sealed memfd copy of itself: the first thing it does,
- * before any namespace, cgroup or host path, is copy itself and re-exec from the copy.
+ * later. berth-init therefore runs from a sealed memfd copy of itself: the shim execs such a
+ * copy; started any other way, the first thing berth-init does, before any namespace, cgroup or
+ * host path, is copy itself and re-exec from the copy.
  */
 static int reexec_sealed(char **argv, struct berr *e) {
   cleanup_fd int self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
   if (self < 0) return BERR_SYS(e, "open", "/proc/self/exe");
-  int seals = fcntl(self, F_GET_SEALS);
-  if (seals >= 0 && (seals & EXE_SEALS) == EXE_SEALS) return 0;
-  struct stat st;
-  if (fstat(self, &st) < 0) return BERR_SYS(e, "fstat", "/proc/self/exe");
-  cleanup_fd int copy = memfd_create("berth-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (copy < 0) return BERR_SYS(e, "memfd_create", "berth-init");
-  for (off_t left = st.st_size; left > 0;) {
-    ssize_t n = sendfile(copy, self, NULL, (size_t)left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return berr_set(e, n < 0 ? errno : EIO, "sendfile", "/proc/self/exe", "copy into a memfd");
-    left -= n;
-  }
-  if (fcntl(copy, F_ADD_SEALS, EXE_SEALS) < 0) return BERR_SYS(e, "fcntl", "F_ADD_SEALS");
-  syscall(SYS_execveat, copy, "", argv, environ, AT_EMPTY_PATH);
+  if (is_sealed_copy(self)) return 0; /* the shim exec'd one, or this is the re-exec */
+  cleanup_fd int copy = sealed_copy(self, e);
+  if (copy < 0) return -1;
+  exec_fd(copy, argv, environ);
   return BERR_SYS(e, "execveat", "sealed berth-init");
 }
 

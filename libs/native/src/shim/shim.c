@@ -661,6 +661,11 @@ int main(int argc, char **argv) {
     if (io)
       for (int i = 0; i < 3; i++) dup2(child[i], i);
     char *args[] = {(char *)o.init, NULL};
+    /* From a sealed copy (CVE-2019-5736, see util.h); else berth-init makes the copy itself. */
+    struct berr ce;
+    int exe = open(o.init, O_RDONLY | O_CLOEXEC);
+    int copy = exe < 0 ? -1 : sealed_copy(exe, &ce);
+    if (copy >= 0) exec_fd(copy, args, environ);
     execv(o.init, args);
     char msg[256];
     int n = snprintf(msg, sizeof msg, "error\t%d\texecve\t%s\tberth-init\n", errno, o.init);

@@ -4,13 +4,24 @@
  * forced delete. These are berth-runtime's contract; runc and crun accept some of them
  * (BERTH_CONFORMANCE_BAD_INPUT_RUNTIMES=runc,crun runs them there too, to prove the harness).
  */
-import { rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import assert from 'node:assert/strict';
-import { runRuntime, describeRun } from '@berth/test-support';
+import { runRuntime, describeRun, type OciSpec, type RunResult } from '@berth/test-support';
 import { badInputCase, describeRuntimes } from '../../src/index.js';
 
 describeRuntimes();
+
+/** Several failed runs as one: non-zero only if every one was; their outputs in order. */
+function combine(all: RunResult[]): RunResult {
+  const ok = all.find((r) => r.code === 0);
+  return {
+    ...all[0]!,
+    code: ok ? 0 : 1,
+    stdout: all.map((r) => r.stdout).join('\n'),
+    stderr: `${ok ? `succeeded: ${ok.argv.join(' ')}\n` : ''}${all.map((r) => r.stderr).join('\n')}`,
+  };
+}
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -61,6 +72,65 @@ badInputCase('cwd through /proc/self/fd', {
     s.process.cwd = '/proc/self/fd/7';
   },
   mentions: () => [/cwd/, /\/proc\/self\/fd\/7/],
+});
+
+// Every descriptor a runtime may hold while it sets the process up, for create and for exec:
+// the error names process.cwd and the fd, and the process never runs (so never with a host cwd).
+const fdRange = Array.from({ length: 13 }, (_, i) => i + 3);
+
+badInputCase('cwd through /proc/self/fd/3..15 at create', {
+  run: async (ctx) => {
+    const config = JSON.parse(await readFile(ctx.bundle.configPath, 'utf8')) as OciSpec;
+    const all: RunResult[] = [];
+    for (const n of fdRange) {
+      config.process.cwd = `/proc/self/fd/${n}`;
+      await writeFile(ctx.bundle.configPath, JSON.stringify(config));
+      const r = await runRuntime(ctx.rt, ['create', '--bundle', ctx.bundle.dir, `${ctx.id}-${n}`], { until: 'exit' });
+      all.push(r);
+      if (r.code === 0) await runRuntime(ctx.rt, ['delete', '--force', `${ctx.id}-${n}`]);
+    }
+    return combine(all);
+  },
+  mentions: () => [/process\.cwd/, ...fdRange.map((n) => new RegExp(`/proc/self/fd/${n}\\b`))],
+});
+
+badInputCase('cwd through /proc/self/fd/3..15 at exec', {
+  spec: (s) => {
+    s.process.args = ['/probe', 'sleep'];
+  },
+  run: async (ctx) => {
+    for (const verb of [['create', '--bundle', ctx.bundle.dir, ctx.id], ['start', ctx.id]]) {
+      const r = await runRuntime(ctx.rt, verb, { until: 'exit' });
+      assert.equal(r.code, 0, describeRun(r));
+    }
+    const all: RunResult[] = [];
+    for (const n of fdRange) {
+      // A process that ran would leave its cwd in the container's /tmp.
+      all.push(await runRuntime(ctx.rt, ['exec', '--cwd', `/proc/self/fd/${n}`, ctx.id, '/probe', 'write', `/tmp/ran-${n}`], { until: 'exit' }));
+    }
+    const ran = (await readdir(path.join(ctx.bundle.rootfs, 'tmp')).catch(() => [] as string[])).filter((f) => f.startsWith('ran-'));
+    const r = combine(all);
+    return ran.length > 0 ? { ...r, code: 0, stderr: `${r.stderr}\nthe process ran for ${ran.join(', ')}` } : r;
+  },
+  mentions: () => [/process\.cwd/, ...fdRange.map((n) => new RegExp(`/proc/self/fd/${n}\\b`))],
+  cleanup: async (ctx) => {
+    const d = await runRuntime(ctx.rt, ['delete', '--force', ctx.id]);
+    assert.equal(d.code, 0, describeRun(d));
+  },
+});
+
+badInputCase('a tmpfs mounted over /proc/sys', {
+  spec: (s) => {
+    s.mounts!.push({ destination: '/proc/sys', type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] });
+  },
+  mentions: () => [/mounts\[\d+\]\.destination/, /\/proc\/sys/, /inside \/proc/],
+});
+
+badInputCase('a uid of 4294967296 (2^32, which truncates to root)', {
+  spec: (s) => {
+    s.process.user = { uid: 4294967296, gid: 0 };
+  },
+  mentions: () => [/process\.user\.uid/, /4294967296/],
 });
 
 badInputCase('duplicate container id', {

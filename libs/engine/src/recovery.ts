@@ -1,5 +1,5 @@
 /** Recovery at daemon start: re-adopting running shims, cleaning up after runs that ended or were cut short. */
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ShimClient } from '@berth/runtime';
 import { Ctr } from './container.js';
@@ -31,6 +31,7 @@ export async function recover(ctx: EngineContext): Promise<Recovered> {
     await ctx.images.removeContainerLayer(id).catch(() => undefined);
     ctx.store.remove(id);
   }
+  await removeOrphanLayers(ctx);
   const restartable: Ctr[] = [];
   for (const { rec, host } of records) {
     const c = new Ctr(rec, host);
@@ -47,6 +48,27 @@ export async function recover(ctx: EngineContext): Promise<Recovered> {
   }
   restartAtDaemonStart(ctx, restartable);
   return { skipped };
+}
+
+/**
+ * Writable layers without a container directory: create makes the layer first and the directory
+ * next, and removal takes the layer before the directory, so such a layer is a create that died
+ * in between (or whose own clean-up did). A directory of any kind, even one whose record cannot
+ * be used, keeps its layer.
+ */
+async function removeOrphanLayers(ctx: EngineContext): Promise<void> {
+  const mounts = join(ctx.opts.dataRoot, 'image', ctx.opts.graphDriver.name, 'layerdb', 'mounts');
+  let ids: string[];
+  try {
+    ids = readdirSync(mounts);
+  } catch {
+    return;
+  }
+  for (const id of ids) {
+    if (!/^[0-9a-f]{64}$/.test(id) || existsSync(ctx.store.dir(id))) continue;
+    ctx.log.warn({ containerId: id }, 'removing the writable layer of a half-created container');
+    await ctx.images.removeContainerLayer(id).catch((err: unknown) => ctx.log.warn({ err, containerId: id }, 'removing an orphan layer failed'));
+  }
 }
 
 /** Brings one container's record in line with what still runs; true when its restart policy may start it now. */

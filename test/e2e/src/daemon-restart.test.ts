@@ -266,11 +266,12 @@ describe('berthd restarted on its roots', { timeout: 120_000 }, () => {
     await noLeaks(before, [...bad, good, goodStopped], 'after rm');
   });
 
-  test('a half-made create (a directory without a record, or a record without its HostConfig) is cleaned up', async () => {
+  test('a half-made create (a layer without a directory, a directory without a record, a record without its HostConfig) is cleaned up', async () => {
     await ensureDaemon();
     const before = await snapshotLeaks(scope());
     const a = track((await ok(['create', '--name', name('halfa'), 'busybox', 'true'])).trim());
     const b = track((await ok(['create', '--name', name('halfb'), 'busybox', 'true'])).trim());
+    const c = track((await ok(['create', '--name', name('halfc'), 'busybox', 'true'])).trim());
     await daemon.stop();
     const dir = (id: string): string => join(daemon.dataRoot, 'containers', id);
     // A crash after the host files and before the record's rename: the temp file is there too.
@@ -279,9 +280,12 @@ describe('berthd restarted on its roots', { timeout: 120_000 }, () => {
     rmSync(join(dir(a), 'hostconfig.json'));
     // A crash between the record's rename and the HostConfig's.
     rmSync(join(dir(b), 'hostconfig.json'));
+    // A crash after the layer and before the directory (create makes them in this order).
+    rmSync(dir(c), { recursive: true });
+    assert.ok(fingerprint(c).length > 0, 'the layer is there');
     daemon = await restartDaemon(daemon);
-    for (const id of [a, b]) assert.match((await berth(['inspect', id])).stderr, /No such (container|object)/);
-    await noLeaks(before, [a, b], 'half-made creates');
+    for (const id of [a, b, c]) assert.match((await berth(['inspect', id])).stderr, /No such (container|object)/);
+    await noLeaks(before, [a, b, c], 'half-made creates');
   });
 
   test('SIGKILL of the shim under a running container: it shows exited and nothing of its run is left', async () => {

@@ -4,6 +4,7 @@
  * values checked before anything is made.
  */
 import type { ContainerConfig, ContainerCreateBody, HostConfig, ImageRuntimeConfig, RestartPolicy } from '@berth/api';
+import { existsSync } from 'node:fs';
 import { posix } from 'node:path';
 import { BerthError } from '@berth/errors';
 import { validateHostResources } from './resources.js';
@@ -299,17 +300,57 @@ export function mountDestinationProblem(destination: string): string | null {
   return null;
 }
 
-/** HostConfig.Mounts (the `--mount` form): each needs an absolute Target that `mountDestinationProblem` allows. */
+/** One HostConfig.Mounts entry (the `--mount` form), as far as berth runs it: bind and tmpfs. */
+export interface MountSpec {
+  Type: 'bind' | 'tmpfs';
+  Source?: string;
+  Target: string;
+  ReadOnly?: boolean;
+  BindOptions?: { Propagation?: string; NonRecursive?: boolean } | null;
+  TmpfsOptions?: { SizeBytes?: number; Mode?: number } | null;
+}
+
+/** HostConfig.Mounts as validated at create (empty when absent). */
+export function mountsOf(h: HostConfig): MountSpec[] {
+  const m = (h as { Mounts?: unknown }).Mounts;
+  return Array.isArray(m) ? (m as MountSpec[]) : [];
+}
+
+const propagations = ['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave'];
+
+/**
+ * HostConfig.Mounts, with Docker's words (volume/mounts/validate.go): an absolute Target that
+ * `mountDestinationProblem` allows; a bind's Source absolute and present on the host; a tmpfs
+ * without a Source. Named volumes are not supported yet (as in Binds).
+ */
 function validateMounts(mounts: unknown): void {
   if (mounts === undefined || mounts === null) return;
   if (!Array.isArray(mounts)) throw invalid('HostConfig.Mounts', 'invalid HostConfig.Mounts: expected a list of mounts');
-  for (const [i, m] of mounts.entries()) {
+  for (const [i, raw] of mounts.entries()) {
     const field = `HostConfig.Mounts[${i}]`;
-    const type = m && typeof m === 'object' && typeof (m as { Type?: unknown }).Type === 'string' ? (m as { Type: string }).Type : '';
-    const target = m && typeof m === 'object' ? (m as { Target?: unknown }).Target : undefined;
-    if (typeof target !== 'string' || target === '') throw invalid(field, `invalid mount config for type "${type}": field Target must not be empty`);
-    if (!target.startsWith('/')) throw invalid(field, `invalid mount config for type "${type}": invalid mount path: '${target}' mount path must be absolute`);
+    const m = (raw && typeof raw === 'object' ? raw : {}) as Record<string, unknown>;
+    const type = typeof m.Type === 'string' ? m.Type : '';
+    const bad = (why: string): BerthError => invalid(field, `invalid mount config for type "${type}": ${why}`);
+    const target = m.Target;
+    if (typeof target !== 'string' || target === '') throw bad('field Target must not be empty');
+    if (!target.startsWith('/')) throw bad(`invalid mount path: '${target}' mount path must be absolute`);
     const problem = mountDestinationProblem(target);
-    if (problem) throw invalid(field, `invalid mount config for type "${type}": invalid specification: ${problem}`);
+    if (problem) throw bad(`invalid specification: ${problem}`);
+    const source = typeof m.Source === 'string' ? m.Source : '';
+    if (type === 'bind') {
+      if (m.TmpfsOptions) throw bad('field TmpfsOptions must not be specified');
+      if (source === '') throw bad('field Source must not be empty');
+      if (!source.startsWith('/')) throw bad(`invalid mount path: '${source}' mount path must be absolute`);
+      if (!existsSync(source)) throw bad(`bind source path does not exist: ${source}`);
+      const prop = (m.BindOptions as { Propagation?: unknown } | null | undefined)?.Propagation;
+      if (prop !== undefined && prop !== '' && (typeof prop !== 'string' || !propagations.includes(prop))) throw bad(`invalid propagation mode: ${String(prop)}`);
+    } else if (type === 'tmpfs') {
+      if (source !== '') throw bad('field Source must not be specified');
+      if (m.BindOptions) throw bad('field BindOptions must not be specified');
+      const t = (m.TmpfsOptions ?? {}) as { SizeBytes?: unknown; Mode?: unknown };
+      if (t.SizeBytes !== undefined && (typeof t.SizeBytes !== 'number' || !Number.isSafeInteger(t.SizeBytes) || t.SizeBytes < 0)) throw bad(`invalid tmpfs size: ${String(t.SizeBytes)}`);
+      if (t.Mode !== undefined && (typeof t.Mode !== 'number' || !Number.isInteger(t.Mode) || t.Mode < 0 || t.Mode > 0o7777)) throw bad(`invalid tmpfs mode: ${String(t.Mode)}`);
+    } else if (type === 'volume') throw bad('named volumes are not supported yet');
+    else throw bad('mount type unknown');
   }
 }

@@ -267,11 +267,41 @@ test('mount destinations: not /, /proc, /sys, nor inside /proc beyond runc\'s al
   rejects(() => normaliseHostConfig({ Tmpfs: { '/proc/acpi': '' } }), 'HostConfig.Tmpfs', /inside \/proc/);
   assert.ok(normaliseHostConfig({ Tmpfs: { '/sys/fs/x': '', '/proc/meminfo': '' } }).Tmpfs);
   const mounts = (...m: unknown[]) => normaliseHostConfig({ Mounts: m } as never);
-  rejects(() => mounts({ Type: 'bind', Source: '/tmp/x', Target: '/' }), 'HostConfig.Mounts[0]', 'invalid mount config for type "bind": invalid specification: destination can\'t be \'/\'');
-  rejects(() => mounts({ Type: 'bind', Source: '/tmp/x', Target: '/ok' }, { Type: 'tmpfs', Target: '/proc' }), 'HostConfig.Mounts[1]', /^invalid mount config for type "tmpfs": invalid specification: destination can't be '\/proc'/);
+  rejects(() => mounts({ Type: 'bind', Source: '/tmp', Target: '/' }), 'HostConfig.Mounts[0]', 'invalid mount config for type "bind": invalid specification: destination can\'t be \'/\'');
+  rejects(() => mounts({ Type: 'bind', Source: '/tmp', Target: '/ok' }, { Type: 'tmpfs', Target: '/proc' }), 'HostConfig.Mounts[1]', /^invalid mount config for type "tmpfs": invalid specification: destination can't be '\/proc'/);
   rejects(() => mounts({ Type: 'volume', Source: 'v', Target: '/sys' }), 'HostConfig.Mounts[0]', /destination can't be '\/sys'/);
-  rejects(() => mounts({ Type: 'bind', Source: '/tmp/x', Target: '/proc/keys' }), 'HostConfig.Mounts[0]', /inside \/proc/);
-  rejects(() => mounts({ Type: 'bind', Source: '/tmp/x', Target: 'rel' }), 'HostConfig.Mounts[0]', /mount path must be absolute/);
-  rejects(() => mounts({ Type: 'bind', Source: '/tmp/x' }), 'HostConfig.Mounts[0]', /Target must not be empty/);
-  assert.equal((mounts({ Type: 'bind', Source: '/tmp/x', Target: '/proc/uptime' }) as unknown as { Mounts: unknown[] }).Mounts.length, 1);
+  rejects(() => mounts({ Type: 'bind', Source: '/tmp', Target: '/proc/keys' }), 'HostConfig.Mounts[0]', /inside \/proc/);
+  rejects(() => mounts({ Type: 'bind', Source: '/tmp', Target: 'rel' }), 'HostConfig.Mounts[0]', /mount path must be absolute/);
+  rejects(() => mounts({ Type: 'bind', Source: '/tmp' }), 'HostConfig.Mounts[0]', /Target must not be empty/);
+  assert.equal((mounts({ Type: 'bind', Source: '/tmp', Target: '/proc/uptime' }) as unknown as { Mounts: unknown[] }).Mounts.length, 1);
+});
+
+test('HostConfig.Mounts: bind and tmpfs become spec mounts; volumes, unknown types, bad sources and duplicates are refused', () => {
+  const dir = mkdtempSync(join(tmpdir(), `berth-mounts-${process.pid}-`));
+  try {
+    const s = buildSpec(input({ host: { Mounts: [
+      { Type: 'bind', Source: dir, Target: '/data', ReadOnly: true, BindOptions: { Propagation: 'rslave' } },
+      { Type: 'bind', Source: dir, Target: '/flat', BindOptions: { NonRecursive: true } },
+      { Type: 'tmpfs', Target: '/scratch', TmpfsOptions: { SizeBytes: 1024 * 1024, Mode: 0o700 } },
+      { Type: 'tmpfs', Target: '/dev/shm', ReadOnly: true },
+    ] } }));
+    assert.deepEqual(s.mounts!.find((m) => m.destination === '/data'), { destination: '/data', type: 'bind', source: dir, options: ['rbind', 'rslave', 'ro'] });
+    assert.deepEqual(s.mounts!.find((m) => m.destination === '/flat')!.options, ['bind', 'rprivate', 'rw']);
+    assert.deepEqual(s.mounts!.find((m) => m.destination === '/scratch'), { destination: '/scratch', type: 'tmpfs', source: 'tmpfs', options: ['noexec', 'nosuid', 'nodev', 'size=1024k', 'mode=700'] });
+    // A mount over a default one replaces it.
+    assert.deepEqual(s.mounts!.filter((m) => m.destination === '/dev/shm').map((m) => m.options), [['noexec', 'nosuid', 'nodev', 'ro']]);
+    const mounts = (...m: unknown[]) => normaliseHostConfig({ Mounts: m } as never);
+    rejects(() => mounts({ Type: 'volume', Source: 'v', Target: '/v' }), 'HostConfig.Mounts[0]', 'invalid mount config for type "volume": named volumes are not supported yet');
+    rejects(() => mounts({ Type: 'npipe', Source: 'x', Target: '/v' }), 'HostConfig.Mounts[0]', 'invalid mount config for type "npipe": mount type unknown');
+    rejects(() => mounts({ Type: 'bind', Source: join(dir, 'missing'), Target: '/v' }), 'HostConfig.Mounts[0]', `invalid mount config for type "bind": bind source path does not exist: ${join(dir, 'missing')}`);
+    rejects(() => mounts({ Type: 'bind', Target: '/v' }), 'HostConfig.Mounts[0]', 'invalid mount config for type "bind": field Source must not be empty');
+    rejects(() => mounts({ Type: 'bind', Source: 'rel', Target: '/v' }), 'HostConfig.Mounts[0]', /mount path must be absolute/);
+    rejects(() => mounts({ Type: 'bind', Source: dir, Target: '/v', BindOptions: { Propagation: 'sideways' } }), 'HostConfig.Mounts[0]', /invalid propagation mode: sideways/);
+    rejects(() => mounts({ Type: 'tmpfs', Source: dir, Target: '/v' }), 'HostConfig.Mounts[0]', 'invalid mount config for type "tmpfs": field Source must not be specified');
+    rejects(() => mounts({ Type: 'tmpfs', Target: '/v', TmpfsOptions: { SizeBytes: -1 } }), 'HostConfig.Mounts[0]', /invalid tmpfs size/);
+    const dup = input({ host: { Binds: [`${dir}:/v`], Mounts: [{ Type: 'tmpfs', Target: '/v' }] } });
+    rejects(() => buildSpec(dup), 'HostConfig.Mounts[0]', 'Duplicate mount point: /v');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

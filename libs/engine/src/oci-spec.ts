@@ -6,7 +6,7 @@
 import type { ContainerConfig, HostConfig } from '@berth/api';
 import type { OciDevice, OciMount, OciSeccomp, OciSpec, OciUser } from '@berth/runtime';
 import { capabilityNumbers, dockerDefaultCapabilities } from '@berth/runtime';
-import { ID_RANGE_MESSAGE, MAX_ID, commandLine, idInRange, invalid, isNumericId, parseBind } from './config.js';
+import { ID_RANGE_MESSAGE, MAX_ID, commandLine, idInRange, invalid, isNumericId, mountsOf, parseBind } from './config.js';
 import { cpuThermalThrottlePaths, extraOf, type HostResources } from './resources.js';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -296,6 +296,21 @@ export function buildSpec(input: SpecInput): OciSpec {
     if (dests.has(dst)) throw invalid('HostConfig.Tmpfs', `Duplicate mount point: ${dst}`);
     dests.add(dst);
     user.push({ destination: dst, type: 'tmpfs', source: 'tmpfs', options: tmpfsOptions(opts) });
+  }
+  for (const [i, m] of mountsOf(h).entries()) {
+    const field = `HostConfig.Mounts[${i}]`;
+    if (dests.has(m.Target)) throw invalid(field, `Duplicate mount point: ${m.Target}`);
+    dests.add(m.Target);
+    if (m.Type === 'tmpfs') {
+      const opts = ['noexec', 'nosuid', 'nodev'];
+      if ((m.TmpfsOptions?.SizeBytes ?? 0) > 0) opts.push(`size=${Math.ceil(m.TmpfsOptions!.SizeBytes! / 1024)}k`);
+      if (m.TmpfsOptions?.Mode !== undefined) opts.push(`mode=${m.TmpfsOptions.Mode.toString(8)}`);
+      if (m.ReadOnly) opts.push('ro');
+      user.push({ destination: m.Target, type: 'tmpfs', source: 'tmpfs', options: opts });
+    } else {
+      const prop = m.BindOptions?.Propagation || 'rprivate';
+      user.push({ destination: m.Target, type: 'bind', source: m.Source!, options: [m.BindOptions?.NonRecursive ? 'bind' : 'rbind', prop, m.ReadOnly ? 'ro' : 'rw'] });
+    }
   }
   // User mounts over a default one replace it (Docker drops the default, e.g. a --tmpfs /dev/shm).
   const base = mounts.filter((m) => !dests.has(m.destination));

@@ -201,6 +201,28 @@ describe('create input validation through the API and the CLI', { timeout: 180_0
     assert.deepEqual(out.trim().split('\n'), ['1', '1']);
   });
 
+  test('HostConfig.Mounts (--mount) are mounted: a read-only bind and a sized tmpfs; a volume is refused', async () => {
+    writeFileSync(join(scratch, 'marker'), 'from-the-host\n');
+    const a = await create({
+      Cmd: ['sh', '-c', 'cat /data/marker; grep -E " /(data|scratch) " /proc/mounts; touch /data/x 2>/dev/null && echo wrote || echo refused'],
+      HostConfig: { Mounts: [{ Type: 'bind', Source: scratch, Target: '/data', ReadOnly: true }, { Type: 'tmpfs', Target: '/scratch', TmpfsOptions: { SizeBytes: 2 * 1024 * 1024, Mode: 0o700 } }] },
+    });
+    assert.equal(a.status, 201, JSON.stringify(a.body));
+    const id = String(a.body.Id);
+    try {
+      const out = await ok(['start', '-a', id]);
+      const lines = out.trim().split('\n');
+      assert.equal(lines[0], 'from-the-host');
+      assert.ok(lines.some((l) => / \/data \S+ ro[,\s]/.test(l)), out);
+      assert.ok(lines.some((l) => / \/scratch tmpfs \S*size=2048k/.test(l) && /mode=700/.test(l)), out);
+      assert.equal(lines.at(-1), 'refused');
+    } finally {
+      await berthApi('DELETE', `/containers/${id}?force=1`);
+    }
+    await refused({ HostConfig: { Mounts: [{ Type: 'volume', Source: 'v', Target: '/v' }] } }, 'invalid mount config for type "volume": named volumes are not supported yet');
+    await refused({ HostConfig: { Mounts: [{ Type: 'bind', Source: join(scratch, 'missing'), Target: '/v' }] } }, `invalid mount config for type "bind": bind source path does not exist: ${join(scratch, 'missing')}`);
+  });
+
   test('HostConfig ranges and conflicts: Docker\'s 400s and words; the bounds themselves pass', async () => {
     const rows: [Record<string, unknown>, string, boolean][] = [
       [{ OomScoreAdj: 1001 }, 'Invalid value 1001, range for oom score adj is [-1000, 1000]', true],

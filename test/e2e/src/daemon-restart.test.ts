@@ -157,6 +157,8 @@ const scope = (): Parameters<typeof snapshotLeaks>[0] => ({
   // The shims (berthd itself is a new process after each restart).
   processMarkers: [`${daemon.execRoot}/runtime/`],
   mountFilter: (mp) => mp.startsWith(daemon.dataRoot) || mp.startsWith(daemon.execRoot),
+  // Network namespaces, shim sockets, runtime state and bundles of the daemon's containers.
+  stateDirs: ['netns', 's', 'runtime', 'containers'].map((d) => join(daemon.execRoot, d)),
 });
 
 async function noLeaks(before: LeakSnapshot, ids: string[], context: string): Promise<void> {

@@ -132,6 +132,21 @@ describe('create input validation through the API and the CLI', { timeout: 180_0
     assert.deepEqual(await containerIds(), before);
   });
 
+  test('exec --user out of range fails with 126 and Docker\'s words, never root', async () => {
+    const id = (await ok(['run', '-d', 'busybox', 'sleep', '60'])).trim();
+    try {
+      for (const user of ['4294967296', '0:4294967296', '-1']) {
+        const r = await berth(['exec', '-u', user, id, 'id']);
+        assert.equal(r.code, 126, `exec -u ${user}: ${r.stdout}${r.stderr}`);
+        assert.match(r.stderr, /uids and gids must be in range 0-2147483647/);
+        assert.doesNotMatch(r.stdout, /uid=/);
+      }
+      assert.equal((await ok(['exec', '-u', '2147483647', id, 'id', '-u'])).trim(), '2147483647');
+    } finally {
+      await berth(['rm', '-f', id]);
+    }
+  });
+
   test('the largest ids run as themselves', async () => {
     const out = await ok(['run', '--rm', '--user', '2147483647:2147483647', '--group-add', '2147483647', 'busybox', 'sh', '-c', 'id -u; id -g; id -G; grep CapEff /proc/self/status']);
     const [u, g, groups, capEff] = out.trim().split('\n');

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ShimClient } from '@berth/runtime';
 import { Ctr } from './container.js';
 import type { EngineContext } from './context.js';
-import { watchExit } from './exit.js';
+import { LOST_SHIM_EXIT_CODE, watchExit } from './exit.js';
 import { removeNow } from './remove.js';
 import { restartAtDaemonStart } from './restart-policy.js';
 import { readExitFile, watchShim } from './shim-watch.js';
@@ -71,6 +71,21 @@ async function removeOrphanLayers(ctx: EngineContext): Promise<void> {
   }
 }
 
+/**
+ * Whether the run's process is still there though its shim is not (the shim was killed while the
+ * daemon was down): the delete that follows kills it, which is recorded as for a shim lost while
+ * the daemon runs. Otherwise, without an exit status (the run ended with the host, its runtime
+ * state with it), Docker shows 255.
+ */
+function processOutlivedShim(ctx: EngineContext, id: string): boolean {
+  try {
+    const status = ctx.runtime.state(id).status;
+    return status === 'running' || status === 'paused';
+  } catch {
+    return false;
+  }
+}
+
 /** Brings one container's record in line with what still runs; true when its restart policy may start it now. */
 async function recoverOne(ctx: EngineContext, c: Ctr): Promise<boolean> {
   const rec = c.rec;
@@ -124,8 +139,7 @@ async function recoverOne(ctx: EngineContext, c: Ctr): Promise<boolean> {
     w.cancel();
     ctx.log.info({ containerId: rec.Id, exitCode: code }, 'live restore is off: killed a running container');
   }
-  // Without an exit status (the run ended with the host, or its shim died with it) Docker shows 255.
-  code ??= (await readExitFile(ctx.runtime.exitFile(rec.Id))) ?? 255;
+  code ??= (await readExitFile(ctx.runtime.exitFile(rec.Id))) ?? (processOutlivedShim(ctx, rec.Id) ? LOST_SHIM_EXIT_CODE : 255);
   await ctx.runtime.delete(rec.Id, true).catch(() => undefined);
   await ctx.rtCgroups.destroy(ctx.cgroupPathOf(c)).catch(() => undefined);
   rmSync(ctx.socketOf(rec.Id), { force: true });

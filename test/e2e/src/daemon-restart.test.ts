@@ -321,6 +321,26 @@ describe('berthd restarted on its roots', { timeout: 120_000 }, () => {
     await noLeaks(before, [id], 'after the lost shim');
   });
 
+  test('SIGKILL of the shim while berthd is down: at its start the container shows exited 137 and nothing of its run is left', async () => {
+    await ensureDaemon();
+    const before = await snapshotLeaks(scope());
+    const id = track((await ok(['run', '-d', '--name', name('shimdown'), 'busybox', 'sleep', '1000'])).trim());
+    const pid = Number(await inspect(id, '{{.State.Pid}}'));
+    const shim = shimPidOf(id);
+    assert.ok(shim, 'no berth-shim names the container');
+    await daemon.stop();
+    process.kill(shim, 'SIGKILL');
+    await until('the shim to go', () => (alive(shim) ? undefined : true), 3000);
+    assert.ok(alive(pid), 'the process outlives its shim');
+    daemon = await restartDaemon(daemon);
+    assert.equal(await inspect(id, '{{.State.Status}} {{.State.ExitCode}} {{.State.Pid}}'), 'exited 137 0');
+    await until('the process to end', () => (alive(pid) ? undefined : true), 3000);
+    assert.deepEqual(cgroupsOf(id), []);
+    assert.ok(!existsSync(join(daemon.execRoot, 'runtime', id)));
+    await ok(['rm', id]);
+    await noLeaks(before, [id], 'after the shim lost while berthd was down');
+  });
+
   test('live restore off: berthd kills the running containers at start; only --restart always runs again', async () => {
     await ensureDaemon();
     const before = await snapshotLeaks(scope());

@@ -281,3 +281,44 @@ test('berth-init itself refuses (uid_t)-1 when a plan asks for it', () => {
     closeSync(planFd);
   }
 });
+
+test('exec into a chroot (ramfs) container stays in its root, whatever the cwd', async () => {
+  const id = `esc-ramfs-${uniq}`;
+  const dir = join(work, 'ramfs');
+  mkdirSync(dir);
+  spawnSync('mount', ['-t', 'ramfs', 'ramfs', dir]);
+  try {
+    rootfs(join(dir, 'root'));
+    writeFileSync(join(work, 'host-marker'), 'host');
+    symlinkSync('/../../..', join(dir, 'root', 'up'));
+    const b = join(work, 'ramfs-b');
+    mkdirSync(b);
+    const s = defaultSpec();
+    s.process!.terminal = false;
+    s.process!.args = ['sleep', '100'];
+    s.root = { path: join(dir, 'root'), readonly: false };
+    writeFileSync(join(b, 'config.json'), JSON.stringify(s));
+    await rt.run(id, b, { detach: true, stdio: ['ignore', 'ignore', 'ignore'], keep: true });
+    try {
+      for (const cwd of ['/', '/../..', '/up', '/proc/1/root/..']) {
+        const outFile = join(work, 'ramfs-exec.out');
+        const fd = openSync(outFile, 'w');
+        try {
+          const code = await rt.exec(id, { user: { uid: 0, gid: 0 }, cwd, args: ['sh', '-c', `pwd; ls; cat ${work}/host-marker; ls /..`], env: ['PATH=/bin'] }, {
+            stdio: ['ignore', fd, fd],
+          });
+          const out = readFileSync(outFile, 'utf8');
+          assert.doesNotMatch(out, /^host$/m, `cwd ${cwd}: the host file is reachable: ${out}`);
+          if (cwd === '/') assert.equal(code, 0, `cwd /: runs: ${out}`);
+          if (code === 0 || cwd === '/') assert.match(out, /^\/\n[^]*\bbin\b/, `cwd ${cwd}: runs at the container's root: ${out}`);
+        } finally {
+          closeSync(fd);
+        }
+      }
+    } finally {
+      await rt.delete(id, true);
+    }
+  } finally {
+    spawnSync('umount', ['-l', dir]);
+  }
+});

@@ -34,6 +34,8 @@ export interface ContainerIo {
 
 export interface LaunchOptions {
   paths: NativePaths;
+  /** A sealed copy of berth-init to exec (sealed-init.ts); null: the shim makes one. */
+  initFd?: number | null;
   plan: Buffer;
   pidFile: string;
   exitFile: string;
@@ -75,6 +77,7 @@ export function describeFailure(f: InitFailure): { message: string; exitCode: nu
 export function launch(opts: LaunchOptions): Promise<Launched> {
   const args = ['--init', opts.paths.init, '--pid-file', opts.pidFile, '--exit-file', opts.exitFile];
   if (opts.detach) args.push('--detach');
+  if (opts.initFd != null) args.push('--init-fd', '5');
   const io = opts.io;
   if (io) {
     args.push('--socket', io.socket);
@@ -87,7 +90,7 @@ export function launch(opts: LaunchOptions): Promise<Launched> {
     if (io.stdinOnce) args.push('--stdin-once');
     if (io.hold) args.push('--hold');
   }
-  const stdio: StdioOptions = [...(io ? (['ignore', 'ignore', 'ignore'] as const) : opts.stdio), 'pipe', 'pipe'];
+  const stdio: StdioOptions = [...(io ? (['ignore', 'ignore', 'ignore'] as const) : opts.stdio), 'pipe', 'pipe', ...(opts.initFd != null ? [opts.initFd] : [])];
   const shim = spawn(opts.paths.shim, args, { stdio, detached: opts.detach });
   const planPipe = shim.stdio[3] as NodeJS.WritableStream;
   const report = shim.stdio[4] as NodeJS.ReadableStream;

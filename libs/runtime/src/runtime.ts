@@ -19,6 +19,7 @@ import { parseSignal } from './signals.js';
 import { containerDeviceRules, type DeviceRule } from './device-rules.js';
 import { SeccompCache } from './seccomp/cache.js';
 import { socketPath } from './socket-path.js';
+import { SealedInit } from './sealed-init.js';
 
 export type ContainerStatus = 'creating' | 'created' | 'running' | 'stopped' | 'paused';
 
@@ -59,6 +60,11 @@ export interface RuntimeOptions {
   syscalls: () => Syscalls;
   logger: Logger;
   paths?: NativePaths;
+  /**
+   * Keep one sealed copy of berth-init for every start (default true): saves the shim a copy
+   * per start (~0.3 ms). A process that starts one container (a CLI) gains nothing from it.
+   */
+  keepSealedInit?: boolean;
 }
 
 type Stdio = ['inherit' | 'ignore' | number, 'inherit' | 'ignore' | number, 'inherit' | 'ignore' | number];
@@ -169,9 +175,13 @@ export class Runtime {
   /** Compiled seccomp programs by profile hash: compiling Docker's profile takes ~15 ms. */
   private seccompCache: SeccompCache | undefined;
 
+  /** The kept copy of berth-init (sealed-init.ts), null when not kept. */
+  readonly sealedInit: SealedInit | null;
+
   constructor(private readonly opts: RuntimeOptions) {
     this.store = new StateStore(opts.root);
     this.paths = opts.paths ?? nativePaths();
+    this.sealedInit = opts.keepSealedInit === false ? null : new SealedInit(this.paths);
   }
 
   /** The BPF program of a seccomp profile, compiled once per distinct profile. */
@@ -219,7 +229,7 @@ export class Runtime {
         consoleSocket, startFifo, reaper: options.reaper === true,
       });
       const launched = await launch({
-        paths: this.paths, plan: encodePlan(plan), pidFile, exitFile: this.store.file(id, 'exit'),
+        paths: this.paths, initFd: this.sealedInit?.current() ?? null, plan: encodePlan(plan), pidFile, exitFile: this.store.file(id, 'exit'),
         detach: how.detach || io !== undefined, stdio: options.stdio ?? ['inherit', 'inherit', 'inherit'], untilReady: how.fifo,
         ...(io ? { io: { ...io, ...(consoleSocket ? { consoleSocket } : {}) } } : {}),
       }).catch((err: unknown) => {
@@ -380,7 +390,7 @@ export class Runtime {
     writeAtomic(record, JSON.stringify({ socket: io.socket }));
     try {
       const launched = await launch({
-        paths: this.paths, plan: encodePlan(plan), pidFile, exitFile, detach: true,
+        paths: this.paths, initFd: this.sealedInit?.current() ?? null, plan: encodePlan(plan), pidFile, exitFile, detach: true,
         stdio: ['ignore', 'ignore', 'ignore'], untilReady: false,
         io: { ...io, ...(consoleSocket ? { consoleSocket } : {}) },
       });
@@ -439,7 +449,7 @@ export class Runtime {
     });
     try {
       const launched = await launch({
-        paths: this.paths, plan: encodePlan(plan), pidFile, exitFile, detach: options.detach === true,
+        paths: this.paths, initFd: this.sealedInit?.current() ?? null, plan: encodePlan(plan), pidFile, exitFile, detach: options.detach === true,
         stdio: options.stdio ?? ['inherit', 'inherit', 'inherit'], untilReady: false,
       });
       if (options.pidFile) writeAtomic(options.pidFile, String(launched.pid));

@@ -13,7 +13,7 @@ async function openRuntime(g: Globals): Promise<Runtime> {
   const logger = componentLogger(root, Component.Runtime);
   const manager = await createCgroupManager({ logger: componentLogger(root, Component.Cgroups) });
   let sys: Syscalls | undefined;
-  return new Runtime({ root: g.root, logger, cgroups: runtimeCgroups(manager), syscalls: () => (sys ??= realSyscalls()) });
+  return new Runtime({ root: g.root, logger, cgroups: runtimeCgroups(manager), syscalls: () => (sys ??= realSyscalls()), keepSealedInit: false });
 }
 
 const createFlags = {

@@ -7,7 +7,13 @@
  *
  *   berth-shim --init PATH --pid-file F [--exit-file F] [--detach]
  *              [--socket S] [--log F] [--tty] [--stdin] [--stdin-once] [--hold]
- *              [--console-socket C]
+ *              [--console-socket C] [--init-fd N]
+ *   berth-shim --sealed-init PATH
+ *
+ * berth-init runs from a sealed memfd copy (CVE-2019-5736, see util.h): the one open at
+ * --init-fd when it is such a copy (the runtime keeps one), else one made here for this start.
+ * --sealed-init makes a copy for the runtime to keep: it holds it at fd SEALED_FD, says
+ * "ready" on stdout and exits at EOF on stdin (the runtime opens /proc/PID/fd/SEALED_FD first).
  *
  * fds 3 (plan) and 4 (report) pass through to berth-init untouched; a failure of the shim's
  * own setup is reported on fd 4 in the init's format. Exit status: in the foreground, the
@@ -38,6 +44,7 @@
 #include <time.h>
 
 #define REPORT_FD 4
+#define SEALED_FD 100
 #define MAX_CLIENTS 64
 /* Output queued for one attach client beyond its socket buffer; past this it is dropped. */
 #define CLIENT_QUEUE_MAX (256 * 1024)
@@ -51,6 +58,7 @@ static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUS
 struct opts {
   const char *init, *pid_file, *exit_file, *socket, *log, *console;
   int detach, tty, stdin_open, stdin_once, hold;
+  int init_fd;
 };
 
 enum client_kind { C_FREE = 0, C_REQUEST, C_ATTACH, C_WAIT };
@@ -526,7 +534,11 @@ static int parse_args(int argc, char **argv) {
     else if (strcmp(a, "--socket") == 0) val = &o.socket;
     else if (strcmp(a, "--log") == 0) val = &o.log;
     else if (strcmp(a, "--console-socket") == 0) val = &o.console;
-    else {
+    else if (strcmp(a, "--init-fd") == 0 && i + 1 < argc) {
+      o.init_fd = atoi(argv[++i]);
+      /* Never inherited by the init: it is exec'd, not passed on. */
+      if (o.init_fd < 3 || fcntl(o.init_fd, F_SETFD, FD_CLOEXEC) < 0) o.init_fd = -1;
+    } else {
       fprintf(stderr, "berth-shim: unknown argument %s\n", a);
       return -1;
     }
@@ -609,7 +621,25 @@ static void reap(void) {
   }
 }
 
+/* --sealed-init: a copy for the runtime to keep (see the top of this file). */
+static int hold_sealed_copy(const char *init) {
+  struct berr e;
+  cleanup_fd int exe = open(init, O_RDONLY | O_CLOEXEC);
+  if (exe < 0) return 1;
+  int copy = sealed_copy(exe, &e);
+  if (copy < 0 || dup3(copy, SEALED_FD, O_CLOEXEC) < 0) return 1;
+  close(copy);
+  if (write_all(1, "ready\n", 6) < 0) return 1;
+  for (;;) {
+    char c;
+    ssize_t n = read(0, &c, 1);
+    if (n == 0 || (n < 0 && errno != EINTR)) return 0;
+  }
+}
+
 int main(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "--sealed-init") == 0) return hold_sealed_copy(argv[2]);
+  o.init_fd = -1;
   if (parse_args(argc, argv) < 0) return 2;
   int io = o.socket || o.log || o.tty || o.stdin_open;
   signal(SIGPIPE, SIG_IGN);
@@ -661,7 +691,8 @@ int main(int argc, char **argv) {
     if (io)
       for (int i = 0; i < 3; i++) dup2(child[i], i);
     char *args[] = {(char *)o.init, NULL};
-    /* From a sealed copy (CVE-2019-5736, see util.h); else berth-init makes the copy itself. */
+    /* From a sealed copy (see the top); failing that berth-init makes the copy itself. */
+    if (o.init_fd >= 0 && is_sealed_copy(o.init_fd)) exec_fd(o.init_fd, args, environ);
     struct berr ce;
     int exe = open(o.init, O_RDONLY | O_CLOEXEC);
     int copy = exe < 0 ? -1 : sealed_copy(exe, &ce);
@@ -676,6 +707,7 @@ int main(int argc, char **argv) {
     if (child[i] >= 0) close(child[i]);
   close(3);
   close(REPORT_FD);
+  if (o.init_fd >= 0) close(o.init_fd);
   if (o.detach) {
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null >= 0) {

@@ -3,8 +3,9 @@
  * can reach of the init before it execs (CVE-2016-9962, CVE-2024-21626), the runtime binary
  * through /proc/self/exe (CVE-2019-5736), and (uid_t)-1 as a user. Each test uses its own ids.
  *
- * BERTH_TEST_INIT points the runtime at another berth-init (e.g. an older build) to show that
- * these tests fail on it; the binary whose hash must not change is then that one.
+ * BERTH_TEST_INIT and BERTH_TEST_SHIM point the runtime at another berth-init and berth-shim (e.g.
+ * an older build) to show that these tests fail on them; the berth-init whose hash must not
+ * change is then that one.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,7 +27,11 @@ const work = mkdtempSync(join(tmpdir(), `berth-esc-${uniq}-`));
 chmodSync(work, 0o755);
 after(() => rmSync(work, { recursive: true, force: true }));
 
-const paths = { ...nativePaths(), ...(process.env.BERTH_TEST_INIT ? { init: process.env.BERTH_TEST_INIT } : {}) };
+const paths = {
+  ...nativePaths(),
+  ...(process.env.BERTH_TEST_INIT ? { init: process.env.BERTH_TEST_INIT } : {}),
+  ...(process.env.BERTH_TEST_SHIM ? { shim: process.env.BERTH_TEST_SHIM } : {}),
+};
 const manager = await createCgroupManager();
 const state = join(work, 'state');
 const rt = new Runtime({ root: state, logger: silentLogger(), cgroups: runtimeCgroups(manager), syscalls: realSyscalls, paths });
@@ -165,11 +170,18 @@ test('exec with a cwd of /proc/self/fd/N (N = 3..15) fails and never runs the pr
   }
 });
 
-test('the waiting init does not run from the host berth-init, and what /proc/1/exe gives cannot be written (CVE-2019-5736)', async () => {
-  const id = `esc-exe-${uniq}`;
+// Started by a shim that makes a copy per start, and by one given the runtime's kept copy.
+const rtCopyPerStart = new Runtime({ root: state, logger: silentLogger(), cgroups: runtimeCgroups(manager), syscalls: realSyscalls, paths, keepSealedInit: false });
+
+for (const [how, r] of [['a copy made for this start', rtCopyPerStart], ["the runtime's kept copy", rt]] as const)
+test(`from ${how}: the waiting init does not run from the host berth-init, and what /proc/1/exe gives cannot be written (CVE-2019-5736)`, async () => {
+  if (r.sealedInit) assert.ok(await r.sealedInit.ready(), 'the runtime keeps a sealed copy');
+  const rt = r;
+  const tag = r.sealedInit ? 'kept' : 'copy';
+  const id = `esc-exe-${tag}-${uniq}`;
   const host = paths.init;
   const before = sha256(host);
-  const b = bundle('exe', (s) => { s.process!.args = ['sleep', '100']; });
+  const b = bundle(`exe-${tag}`, (s) => { s.process!.args = ['sleep', '100']; });
   const rec = await rt.create(id, b, { stdio: ['ignore', 'ignore', 'ignore'] });
   let holder: ReturnType<typeof spawn> | undefined;
   const fds: number[] = [];
@@ -210,6 +222,24 @@ test('the waiting init does not run from the host berth-init, and what /proc/1/e
     await rt.delete(id, true);
   }
   assert.equal(sha256(host), before, 'the host berth-init is unchanged');
+});
+
+test("every start of a runtime that keeps a copy execs that one copy", async () => {
+  assert.ok(await rt.sealedInit!.ready(), 'the runtime keeps a sealed copy');
+  const inodes: string[] = [];
+  for (const n of [1, 2]) {
+    const id = `esc-kept-${n}-${uniq}`;
+    const b = bundle(`kept-${n}`, (s) => { s.process!.args = ['sleep', '100']; });
+    const rec = await rt.create(id, b, { stdio: ['ignore', 'ignore', 'ignore'] });
+    try {
+      assert.match(readlinkSync(`/proc/${rec.pid}/exe`), /^\/memfd:berth-init/);
+      const st = statSync(`/proc/${rec.pid}/exe`);
+      inodes.push(`${st.dev}:${st.ino}`);
+    } finally {
+      await rt.delete(id, true);
+    }
+  }
+  assert.equal(inodes[0], inodes[1], 'both inits run from the same sealed copy');
 });
 
 test('a #!/proc/self/exe entrypoint or exec runs berth-init in the container, never from the host file', async () => {

@@ -63,7 +63,7 @@ export async function createContainer(ctx: EngineContext, name: string | undefin
   let layerMade = false;
   try {
     // An --rm container's layer goes with it: the driver need not sync it (overlayfs volatile).
-    await ctx.images.createContainerLayer(id, resolved.id, { volatile: host.AutoRemove === true });
+    await ctx.images.createContainerLayer(id, resolved.id, { volatile: host.AutoRemove === true, ...(host.StorageOpt ? { storageOpt: host.StorageOpt } : {}) });
     layerMade = true;
     mkdirSync(dir, { recursive: true, mode: 0o710 });
     // Made from the config (and remade at start where the network changes them), as Docker

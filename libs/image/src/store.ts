@@ -635,7 +635,7 @@ export class ImageStore {
    * A read-write layer for the container on top of the image's layers. `volatile`: the layer
    * goes with the container when it ends (`--rm`), so the driver may skip syncing it.
    */
-  async createContainerLayer(containerId: string, imageId: string, opts: { volatile?: boolean } = {}): Promise<void> {
+  async createContainerLayer(containerId: string, imageId: string, opts: { volatile?: boolean; storageOpt?: Record<string, string> } = {}): Promise<void> {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(containerId))
       throw new BerthError('BERTH_INVALID_ARGUMENT', `invalid container id ${JSON.stringify(containerId)}`, { details: { containerId } });
     await this.serial(async () => {
@@ -645,7 +645,8 @@ export class ImageStore {
       const parentCache = top === null ? '' : this.layers.get(top)?.cacheId;
       if (parentCache === undefined) throw new BerthError('BERTH_LAYER_NOT_FOUND', `layer ${top} of image ${shortId(img.id)} is missing`, { details: { layerId: top } });
       const mountId = randomId();
-      await this.driver.createReadWrite(mountId, parentCache, opts.volatile === true ? { volatile: true } : undefined);
+      const createOpts = { ...(opts.volatile === true ? { volatile: true } : {}), ...(opts.storageOpt && Object.keys(opts.storageOpt).length > 0 ? { storageOpt: opts.storageOpt } : {}) };
+      await this.driver.createReadWrite(mountId, parentCache, Object.keys(createOpts).length > 0 ? createOpts : undefined);
       try {
         const files: Record<string, string> = { 'mount-id': mountId };
         if (top !== null) files.parent = top;

@@ -71,7 +71,9 @@ export class VfsDriver implements GraphDriver {
     throw new BerthError('BERTH_LAYER_NOT_FOUND', `vfs: no layer ${id}`, { details: { layerId: id } });
   }
 
-  async create(id: string, parent: string, _opts?: CreateOpts): Promise<void> {
+  async create(id: string, parent: string, opts?: CreateOpts): Promise<void> {
+    if (opts?.storageOpt !== undefined && Object.keys(opts.storageOpt).length > 0)
+      throw new BerthError('BERTH_INVALID_ARGUMENT', 'vfs: --storage-opt is not supported', { details: { layerId: id, storageOpt: Object.keys(opts.storageOpt) } });
     const d = this.dir(id);
     const parentDir = parent === '' ? null : await this.existing(parent);
     const t0 = performance.now();

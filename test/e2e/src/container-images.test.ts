@@ -50,6 +50,14 @@ describe('berth CLI and berthd: diff, commit, cp, history, prune, df, export', {
     await tmp.remove();
   });
 
+  test('--storage-opt reaches the storage driver: refused here with its reason, nothing left', async () => {
+    const before = (await berth(['ps', '-aq'])).stdout;
+    const r = await berth(['run', '--rm', '--storage-opt', 'size=1G', 'busybox', 'true']);
+    assert.equal(r.code, 125, r.stderr);
+    assert.match(r.stderr, /(overlay2|vfs|aufs): --storage-opt is not supported/);
+    assert.equal((await berth(['ps', '-aq'])).stdout, before, 'no container was left');
+  });
+
   test('diff shows A, C and D after edits', async () => {
     const c = name('diff');
     await ok(['run', '--name', c, 'busybox', 'sh', '-c', 'echo x > /tmp/x; rm /bin/ls; echo y >> /etc/hostname.new']);

@@ -80,6 +80,7 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   { name: 'shm-size', type: 'string', valueName: 'bytes', description: 'Size of /dev/shm' },
   { name: 'stop-signal', type: 'string', valueName: S, description: 'Signal to stop the container' },
   { name: 'stop-timeout', type: 'int', valueName: 'int', description: 'Timeout (in seconds) to stop a container' },
+  { name: 'storage-opt', type: 'list', valueName: L, description: 'Storage driver options for the container' },
   { name: 'sysctl', type: 'list', valueName: 'map', description: 'Sysctl options' },
   { name: 'tmpfs', type: 'list', valueName: L, description: 'Mount a tmpfs directory' },
   { name: 'tty', short: 't', type: 'bool', description: 'Allocate a pseudo-TTY' },
@@ -416,6 +417,7 @@ export function buildCreateBody(p: ParsedArgs, detach: boolean): ContainerCreate
   if (Object.keys(tmpfs).length) hostConfig.Tmpfs = tmpfs;
   Object.assign(hostConfig, deviceResources(p));
   if (list(p, 'sysctl').length) hostConfig.Sysctls = kvMap(list(p, 'sysctl'));
+  if (list(p, 'storage-opt').length) hostConfig.StorageOpt = kvMap(list(p, 'storage-opt'));
   if (str(p, 'runtime')) hostConfig.Runtime = str(p, 'runtime');
   if (p.given.has('init')) hostConfig.Init = bool(p, 'init');
   const aliases = list(p, 'network-alias');

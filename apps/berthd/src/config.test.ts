@@ -93,3 +93,11 @@ test('insecure registries: repeatable --insecure-registry, insecure-registries i
   assert.throws(() => parseConfigFile('{"insecure-registries": "reg.local:5000"}', '/x.json'), /insecure-registries must be an array of strings/);
   assert.deepEqual(mergeConfig({}, {}, '/x.json').insecureRegistries, []);
 });
+
+test('--live-restore=false and =true, as Go booleans', () => {
+  assert.equal(parseFlags(['--live-restore=false']).flags.liveRestore, false);
+  assert.equal(parseFlags(['--live-restore=0']).flags.liveRestore, false);
+  assert.equal(parseFlags(['--live-restore=true']).flags.liveRestore, true);
+  assert.equal(parseFlags(['--live-restore']).flags.liveRestore, true);
+  assert.throws(() => parseFlags(['--live-restore=maybe']), /invalid boolean value "maybe" for --live-restore/);
+});

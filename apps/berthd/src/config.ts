@@ -83,7 +83,8 @@ Options:
   -G, --group string            Group of the unix sockets, a name or a gid (default "berth" when
                                 that group exists)
   -l, --log-level string        fatal, error, warn, info, debug or trace (default "info")
-      --live-restore            Keep containers alive while the daemon is down (default true)
+      --live-restore            Keep containers alive while the daemon is down (default true;
+                                --live-restore=false: they are killed when berthd starts again)
   -p, --pidfile string          Path of the daemon's pid file (default "${DEFAULTS.pidfile}")
   -s, --storage-driver string   Storage driver: overlay2 or vfs (default: the one holding data in the
                                 data root, else the first of overlay2, vfs that works here)
@@ -114,10 +115,17 @@ export interface ParsedArgs {
 }
 
 export function parseFlags(argv: readonly string[]): ParsedArgs {
+  // Go's boolean flags take `--live-restore=false`; node's parseArgs booleans take no value.
+  let liveRestore: boolean | undefined;
+  const args = argv.filter((a) => {
+    const m = /^--live-restore=(.*)$/s.exec(a);
+    if (m) liveRestore = flagBool(m[1]!, 'live-restore');
+    return !m;
+  });
   let parsed;
   try {
     parsed = parseArgs({
-      args: [...argv],
+      args,
       strict: true,
       allowPositionals: false,
       options: {
@@ -153,6 +161,7 @@ export function parseFlags(argv: readonly string[]): ParsedArgs {
   if (v.group !== undefined) flags.group = v.group;
   if (v['log-level'] !== undefined) flags.logLevel = checkLevel(v['log-level']);
   if (v['live-restore'] !== undefined) flags.liveRestore = v['live-restore'];
+  if (liveRestore !== undefined) flags.liveRestore = liveRestore;
   if (v.pidfile !== undefined) flags.pidfile = v.pidfile;
   if (v['storage-driver'] !== undefined) flags.storageDriver = v['storage-driver'];
   if (v['insecure-registry'] !== undefined) flags.insecureRegistries = v['insecure-registry'];

@@ -198,7 +198,20 @@ export function normaliseHostConfig(raw: Partial<HostConfig> | null | undefined)
   return out;
 }
 
+/** Berth has no device drivers (GPUs): a DeviceRequests entry (`--gpus`) is refused as dockerd refuses one it cannot serve. */
+function validateDeviceRequests(requests: unknown): void {
+  if (requests === undefined || requests === null) return;
+  if (!Array.isArray(requests)) throw invalid('HostConfig.DeviceRequests', 'invalid HostConfig.DeviceRequests: expected a list');
+  for (const [i, r] of requests.entries()) {
+    const req = (r ?? {}) as { Driver?: unknown; Capabilities?: unknown };
+    const driver = typeof req.Driver === 'string' ? req.Driver : '';
+    const caps = Array.isArray(req.Capabilities) ? req.Capabilities.map((c) => `[${Array.isArray(c) ? c.join(' ') : ''}]`).join(' ') : '';
+    throw invalid(`HostConfig.DeviceRequests[${i}]`, `could not select device driver "${driver}" with capabilities: [${caps}]`);
+  }
+}
+
 function validateHostConfig(h: HostConfig, names: Set<string>): void {
+  validateDeviceRequests((h as { DeviceRequests?: unknown }).DeviceRequests);
   const rp = h.RestartPolicy;
   if (!names.has(rp.Name)) throw invalid('HostConfig.RestartPolicy.Name', `invalid restart policy '${rp.Name}'`);
   if (rp.MaximumRetryCount < 0) throw invalid('HostConfig.RestartPolicy.MaximumRetryCount', 'invalid value for MaximumRetryCount: must be a positive integer');

@@ -136,6 +136,12 @@ test('host config validation names the field', () => {
   assert.throws(() => normaliseHostConfig({ Ulimits: [{ Name: 'nofile', Soft: 3, Hard: 2 }] }), /soft limit/);
   assert.equal(normaliseHostConfig({ NetworkMode: 'default' }).NetworkMode, 'bridge');
   assert.equal(normaliseHostConfig(null).NetworkMode, 'bridge');
+  // --gpus all: no device driver here, as dockerd answers on a host without one
+  assert.throws(
+    () => normaliseHostConfig({ DeviceRequests: [{ Driver: '', Count: -1, DeviceIDs: null, Capabilities: [['gpu']], Options: {} }] } as never),
+    (e: Error & { details?: { field?: string } }) => e.message === 'could not select device driver "" with capabilities: [[gpu]]' && e.details?.field === 'HostConfig.DeviceRequests[0]',
+  );
+  assert.doesNotThrow(() => normaliseHostConfig({ DeviceRequests: [] } as never));
 });
 
 test('empty command: 400 No command specified', () => {

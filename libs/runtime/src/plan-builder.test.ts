@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, MS_BIND, MS_RDONLY, MS_REC, MS_REMOUNT, S_IFCHR } from '@berth/native';
@@ -151,6 +152,24 @@ test('bad input names the field', () => {
     symlinkSync('/etc', join(b.dir, 'rootfs', 'proc'));
     assert.throws(() => buildCreatePlan(spec(), ctx(b.dir)), /: mounts\[0\]\.destination: \/proc is a symlink/);
   } finally {
+    b.done();
+  }
+});
+
+test('net.* sysctls need a network namespace apart from the host: a made one, or a joined one that is not the host', { skip: process.getuid?.() !== 0 ? 'unshare -n needs root' : false }, async () => {
+  const b = bundle();
+  const other = spawn('unshare', ['-n', 'sleep', '30'], { stdio: 'ignore' });
+  try {
+    const path = `/proc/${other.pid}/ns/net`;
+    for (let i = 0; i < 100 && readlinkSync(path) === readlinkSync('/proc/self/ns/net'); i++) await new Promise((r) => setTimeout(r, 20));
+    const joining = (p: string) => (s: OciSpec): void => {
+      s.linux!.sysctl = { 'net.ipv4.ip_unprivileged_port_start': '0' };
+      s.linux!.namespaces = s.linux!.namespaces!.map((n) => (n.type === 'network' ? { type: 'network', path: p } : n));
+    };
+    assert.doesNotThrow(() => buildCreatePlan(spec(joining(path)), ctx(b.dir)), 'an engine-made sandbox');
+    assert.throws(() => buildCreatePlan(spec(joining('/proc/self/ns/net')), ctx(b.dir)), /needs a private network namespace/);
+  } finally {
+    other.kill('SIGKILL');
     b.done();
   }
 });

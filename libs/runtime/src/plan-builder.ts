@@ -91,6 +91,21 @@ function fileTypeBits(dev: OciDevice, field: string): number {
   }
 }
 
+const nsFileOf: Partial<Record<NamespaceType, string>> = { network: 'net', ipc: 'ipc', uts: 'uts' };
+
+/** True when `path` is this host's namespace of that type (the runtime's own, as runc checks). */
+function isHostNamespace(type: NamespaceType, path: string): boolean {
+  const file = nsFileOf[type];
+  if (file === undefined) return false;
+  try {
+    const a = statSync(path);
+    const b = statSync(`/proc/self/ns/${file}`);
+    return a.dev === b.dev && a.ino === b.ino;
+  } catch {
+    return false;
+  }
+}
+
 /** Sysctls a container may set, by the namespace that isolates them (runc's rule). */
 function checkSysctl(key: string, ns: Set<string>): void {
   const field = `linux.sysctl["${key}"]`;
@@ -186,13 +201,18 @@ export function buildCreatePlan(spec: OciSpec, ctx: PlanContext): InitPlan {
 
   // Namespaces
   const created = new Set<string>();
+  // The namespaces the container does not share with this host: made, or joined from a path
+  // that is not the host's own (a network namespace made for it, as an engine's sandbox).
+  const own = new Set<string>();
   for (const [i, ns] of (linux.namespaces ?? []).entries()) {
     const type = ns.type as NamespaceType;
     const flag = namespaceFlags[type];
     if (ns.path) {
       if (!existsSync(ns.path)) throw invalid(`linux.namespaces[${i}].path`, `${ns.path} does not exist`);
       plan.nsJoin.push({ type: flag, path: ns.path });
+      if (!isHostNamespace(type, ns.path)) own.add(type);
     } else {
+      own.add(type);
       plan.nsFlags |= flag;
       created.add(type);
     }
@@ -302,7 +322,7 @@ export function buildCreatePlan(spec: OciSpec, ctx: PlanContext): InitPlan {
   plan.maskedPaths = linux.maskedPaths ?? [];
   plan.readonlyPaths = linux.readonlyPaths ?? [];
   plan.sysctls = Object.entries(linux.sysctl ?? {}).map(([k, v]) => {
-    checkSysctl(k, created);
+    checkSysctl(k, own);
     return [k, String(v)];
   });
   plan.hostname = spec.hostname ?? null;

@@ -311,3 +311,12 @@ test('HostConfig.Mounts: bind and tmpfs become spec mounts; volumes, unknown typ
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a network namespace of its own gets Docker's sysctls (ports below 1024 and ping for any user); the user's win", () => {
+  const docker = { 'net.ipv4.ip_unprivileged_port_start': '0', 'net.ipv4.ping_group_range': '0 2147483647' };
+  assert.deepEqual(buildSpec(input()).linux!.sysctl, docker);
+  assert.deepEqual(buildSpec(input({ host: { NetworkMode: 'none' } })).linux!.sysctl, docker);
+  assert.equal(buildSpec(input({ host: { NetworkMode: 'host' } })).linux!.sysctl, undefined, "the host's own are not touched");
+  assert.deepEqual(buildSpec(input({ host: { NetworkMode: 'host', Sysctls: { 'kernel.shmmax': '1' } } })).linux!.sysctl, { 'kernel.shmmax': '1' });
+  assert.deepEqual(buildSpec(input({ host: { Sysctls: { 'net.ipv4.ip_unprivileged_port_start': '1024' } } })).linux!.sysctl, { ...docker, 'net.ipv4.ip_unprivileged_port_start': '1024' });
+});

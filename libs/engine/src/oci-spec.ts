@@ -11,6 +11,15 @@ import { cpuThermalThrottlePaths, extraOf, type HostResources } from './resource
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
+/**
+ * Docker's sysctls for a container with a network namespace of its own: any user may bind ports
+ * below 1024 and open ICMP echo sockets (ping) in it; both are the container's own business.
+ */
+const dockerNetSysctls: Readonly<Record<string, string>> = {
+  'net.ipv4.ip_unprivileged_port_start': '0',
+  'net.ipv4.ping_group_range': '0 2147483647',
+};
+
 /** Docker's default masked paths; the per-CPU thermal_throttle directories of the host are added to them at start (`maskedPathsOf`). */
 export const dockerMaskedPaths = [
   '/proc/asound', '/proc/acpi', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
@@ -333,6 +342,8 @@ export function buildSpec(input: SpecInput): OciSpec {
   if (h.IpcMode.startsWith('container:')) namespaces.push({ type: 'ipc', path: input.joinIpc ?? '' });
   else if (h.IpcMode !== 'host') namespaces.push({ type: 'ipc' });
   if (h.UTSMode !== 'host' && h.NetworkMode !== 'host') namespaces.push({ type: 'uts' });
+  // A network namespace of its own gets Docker's defaults in it (the user's Sysctls win).
+  const ownNetns = h.NetworkMode !== 'host' && !h.NetworkMode.startsWith('container:');
   if (h.CgroupnsMode !== 'host') namespaces.push({ type: 'cgroup' });
   namespaces.push({ type: 'mount' });
 
@@ -363,7 +374,7 @@ export function buildSpec(input: SpecInput): OciSpec {
       namespaces,
       cgroupsPath: h.CgroupParent ? `${h.CgroupParent.replace(/\/+$/, '')}/${id}` : `berth/${id}`,
       resources,
-      ...(h.Sysctls ? { sysctl: { ...h.Sysctls } } : {}),
+      ...(ownNetns || h.Sysctls ? { sysctl: { ...(ownNetns ? dockerNetSysctls : {}), ...h.Sysctls } } : {}),
       maskedPaths: h.Privileged ? [] : h.MaskedPaths ?? [...dockerMaskedPaths, ...(input.cpuThermalThrottle ?? cpuThermalThrottlePaths())],
       readonlyPaths: h.Privileged ? [] : h.ReadonlyPaths ?? [...dockerReadonlyPaths],
       ...(h.Privileged ? { devices: input.hostDevices } : userDevices.length ? { devices: userDevices } : {}),

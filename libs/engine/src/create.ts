@@ -4,7 +4,7 @@ import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import type { ContainerCreateBody, ContainerCreateResponse, HostConfig, MountPoint } from '@berth/api';
 import { BerthError } from '@berth/errors';
-import { commandLine, invalid, mergeImageConfig, normaliseConfig, normaliseHostConfig, parseBind } from './config.js';
+import { commandLine, invalid, mergeImageConfig, mountsOf, normaliseConfig, normaliseHostConfig, parseBind } from './config.js';
 import { Ctr } from './container.js';
 import type { EngineContext } from './context.js';
 import { hostnameFile, hostsFile, readOr } from './host-files.js';
@@ -82,9 +82,15 @@ export async function createContainer(ctx: EngineContext, name: string | undefin
   return { Id: id, Warnings: [] };
 }
 
+/** inspect's Mounts: the -v binds, then the --mount ones (Docker's fields; --tmpfs is not listed, as in Docker). */
 function mountPoints(h: HostConfig): MountPoint[] {
-  return (h.Binds ?? []).map((b, i) => {
+  const binds = (h.Binds ?? []).map((b, i): MountPoint => {
     const bind = parseBind(b, `HostConfig.Binds[${i}]`);
     return { Type: 'bind', Source: bind.source, Destination: bind.destination, Mode: bind.mode, RW: !bind.readonly, Propagation: bind.propagation };
   });
+  const mounts = mountsOf(h).map((m): MountPoint =>
+    m.Type === 'tmpfs'
+      ? { Type: 'tmpfs', Source: '', Destination: m.Target, Mode: '', RW: m.ReadOnly !== true, Propagation: '' }
+      : { Type: 'bind', Source: m.Source ?? '', Destination: m.Target, Mode: '', RW: m.ReadOnly !== true, Propagation: m.BindOptions?.Propagation || 'rprivate' });
+  return [...binds, ...mounts];
 }

@@ -231,6 +231,12 @@ describe('create input validation through the API and the CLI', { timeout: 180_0
       assert.ok(lines.some((l) => / \/data \S+ ro[,\s]/.test(l)), out);
       assert.ok(lines.some((l) => / \/scratch tmpfs \S*size=2048k/.test(l) && /mode=700/.test(l)), out);
       assert.equal(lines.at(-1), 'refused');
+      // inspect lists them as Docker does
+      const info = JSON.parse(await ok(['inspect', id])) as { Mounts: unknown[] }[];
+      assert.deepEqual(info[0]!.Mounts, [
+        { Type: 'bind', Source: scratch, Destination: '/data', Mode: '', RW: false, Propagation: 'rprivate' },
+        { Type: 'tmpfs', Source: '', Destination: '/scratch', Mode: '', RW: true, Propagation: '' },
+      ]);
     } finally {
       await berthApi('DELETE', `/containers/${id}?force=1`);
     }

@@ -90,6 +90,7 @@ const CONTAINER: Record<string, [Loader, string]> = {
   ps: [ps, 'ps'],
   pause: [lifecycle, 'pause'],
   port: [network, 'port'],
+  prune: [imageOps, 'container prune'],
   rename: [lifecycle, 'rename'],
   restart: [lifecycle, 'restart'],
   rm: [lifecycle, 'rm'],

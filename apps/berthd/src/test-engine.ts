@@ -259,6 +259,13 @@ export class TestEngine implements Engine {
     this.containers.delete(c.id);
   }
 
+  async pruneContainers(filters: Map<string, Set<string>>): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {
+    this.record('pruneContainers', Object.fromEntries([...filters].map(([k, v]) => [k, [...v]])));
+    const gone = [...this.containers.values()].filter((c) => !c.running).map((c) => c.id);
+    for (const id of gone) this.containers.delete(id);
+    return { ContainersDeleted: gone, SpaceReclaimed: 0 };
+  }
+
   async waitContainer(ref: string, condition: WaitCondition): Promise<WaitHandle> {
     this.record('waitContainer', ref, condition);
     const c = this.find(ref);

@@ -136,6 +136,8 @@ export interface Engine {
   restartContainer(ref: string, opts: StopOptions): Promise<void>;
   killContainer(ref: string, signal?: string): Promise<void>;
   removeContainer(ref: string, opts: { force: boolean; volumes: boolean }): Promise<void>;
+  /** Removes every container that is not running; filters `until`, `label`, `label!`. */
+  pruneContainers(filters: Filters): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }>;
   waitContainer(ref: string, condition: WaitCondition): Promise<WaitHandle>;
   attachContainer(ref: string, opts: AttachOptions): Promise<StreamSession>;
   resizeContainer(ref: string, height: number, width: number): Promise<void>;

@@ -52,7 +52,7 @@ import type { RegistryAuth } from './contract.js';
 import { pauseContainer, unpauseContainer } from './pause.js';
 import { connectNetwork, createNetwork, disconnectNetwork, inspectNetwork, listNetworks, pruneNetworks, removeNetwork } from './network.js';
 import { recover } from './recovery.js';
-import { removeContainer } from './remove.js';
+import { pruneContainers, removeContainer } from './remove.js';
 import { renameContainer } from './rename.js';
 import { startContainer } from './start.js';
 import { killContainer, restartContainer, stopContainer } from './stop.js';
@@ -148,6 +148,10 @@ export class BerthEngine implements Engine {
   }
   removeContainer(ref: string, opts: { force: boolean; volumes: boolean }): Promise<void> {
     return removeContainer(this.ctx, ref, opts);
+  }
+
+  pruneContainers(filters: Filters): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {
+    return pruneContainers(this.ctx, filters);
   }
   waitContainer(ref: string, condition: WaitCondition): Promise<WaitHandle> {
     return waitContainer(this.ctx, ref, condition);

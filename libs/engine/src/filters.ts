@@ -26,6 +26,16 @@ export function matchRegexp(values: Set<string> | undefined, source: string): bo
 }
 
 /** Label filters: every value (`k` or `k=v`) must hold. */
+/** An `until` value: unix seconds, RFC 3339, or a Go duration before now (`24h`, `10m`). */
+export function untilOf(v: string): number {
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v);
+  const d = /^(\d+(?:\.\d+)?)(h|m|s)$/.exec(v);
+  if (d) return Date.now() / 1000 - Number(d[1]) * { h: 3600, m: 60, s: 1 }[d[2] as 'h' | 'm' | 's'];
+  const t = Date.parse(v);
+  if (!Number.isNaN(t)) return t / 1000;
+  throw new BerthError('BERTH_INVALID_ARGUMENT', `invalid filter 'until=${v}'`, { details: { field: 'filters.until' } });
+}
+
 export function matchLabels(values: Set<string> | undefined, labels: StringMap | null | undefined): boolean {
   if (!values || values.size === 0) return true;
   const l = labels ?? {};

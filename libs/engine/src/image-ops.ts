@@ -18,6 +18,7 @@ import {
 import { realSyscalls, type Syscalls } from '@berth/native';
 import type { Ctr } from './container.js';
 import type { EngineContext } from './context.js';
+import { untilOf } from './filters.js';
 import type { CommitBody, SystemDfResponse } from './contract.js';
 import { listContainers } from './views.js';
 
@@ -205,16 +206,6 @@ function oneBool(filters: Filters, key: string): boolean | undefined {
   const s = [...v][0]!.toLowerCase();
   if (!['true', 'false', '1', '0'].includes(s)) throw new BerthError('BERTH_INVALID_ARGUMENT', `invalid filter '${key}=${s}'`, { details: { field: `filters.${key}` } });
   return s === 'true' || s === '1';
-}
-
-/** An `until` value: unix seconds, RFC 3339, or a Go duration before now (`24h`, `10m`). */
-function untilOf(v: string): number {
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v);
-  const d = /^(\d+(?:\.\d+)?)(h|m|s)$/.exec(v);
-  if (d) return Date.now() / 1000 - Number(d[1]) * { h: 3600, m: 60, s: 1 }[d[2] as 'h' | 'm' | 's'];
-  const t = Date.parse(v);
-  if (!Number.isNaN(t)) return t / 1000;
-  throw new BerthError('BERTH_INVALID_ARGUMENT', `invalid filter 'until=${v}'`, { details: { field: 'filters.until' } });
 }
 
 export async function pruneImages(ctx: EngineContext, filters: Filters): Promise<ImagesPruneResponse> {

@@ -1,11 +1,13 @@
 /** Container removal. */
 import { rmSync } from 'node:fs';
+import type { Filters } from '@berth/api';
 import { BerthError } from '@berth/errors';
 import type { Ctr } from './container.js';
 import type { EngineContext } from './context.js';
 import { thawIfPaused } from './pause.js';
 import { cancelRestart } from './restart-policy.js';
 import { sendSignal, waitExited } from './stop.js';
+import { checkFilterKeys, matchLabels, untilOf } from './filters.js';
 import { dropPortViews, teardownNetwork } from './network.js';
 
 export async function removeContainer(ctx: EngineContext, ref: string, opts: { force: boolean; volumes: boolean }): Promise<void> {
@@ -65,4 +67,35 @@ export async function removeNow(ctx: EngineContext, c: Ctr): Promise<void> {
     c.waiters.delete(w);
     w.resolve({ StatusCode: c.rec.State.ExitCode });
   }
+}
+
+/**
+ * `container prune`: removes every container that is not running (created, exited, dead), as
+ * Docker's; `until` keeps those created at or after the time, `label`/`label!` select by label.
+ */
+export async function pruneContainers(ctx: EngineContext, filters: Filters): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {
+  checkFilterKeys(filters, ['until', 'label', 'label!']);
+  const untils = [...(filters.get('until') ?? [])].map(untilOf);
+  const until = untils.length > 0 ? Math.min(...untils) : undefined;
+  const notLabels = [...(filters.get('label!') ?? [])];
+  const deleted: string[] = [];
+  let reclaimed = 0;
+  for (const c of [...ctx.containers.values()]) {
+    const s = c.rec.State;
+    if (s.Running || s.Paused || s.Restarting || c.removing) continue;
+    if (until !== undefined && Date.parse(c.rec.Created) / 1000 >= until) continue;
+    if (!matchLabels(filters.get('label'), c.rec.Config.Labels)) continue;
+    if (notLabels.some((l) => matchLabels(new Set([l]), c.rec.Config.Labels))) continue;
+    const size = await ctx.images.size(c.id).catch(() => 0);
+    try {
+      await removeContainer(ctx, c.id, { force: false, volumes: false });
+      deleted.push(c.id);
+      reclaimed += size;
+    } catch (err) {
+      // started meanwhile, or being removed by someone else: not ours to prune
+      ctx.log.warn({ err, containerId: c.id }, 'prune: container removal failed');
+    }
+  }
+  ctx.bus.publish('container', 'prune', '', { reclaimed: String(reclaimed) });
+  return { ContainersDeleted: deleted, SpaceReclaimed: reclaimed };
 }

@@ -176,6 +176,23 @@ describe('berth CLI and berthd: container lifecycle', { timeout: 180_000 }, () =
     await until('the removal', async () => ((await ok(['ps', '-aq', '--filter', `name=${n}`])).trim() === '' ? true : undefined));
   });
 
+  test('container prune removes the containers that are not running, by label when told', async () => {
+    const exited = (await ok(['run', '-d', '--name', name('pr-a'), 'busybox', 'true'])).trim();
+    const kept = (await ok(['run', '-d', '--name', name('pr-b'), '--label', 'keep=1', 'busybox', 'true'])).trim();
+    const created = (await ok(['create', '--name', name('pr-c'), 'busybox', 'true'])).trim();
+    const running = (await ok(['run', '-d', '--name', name('pr-d'), 'busybox', 'sleep', '60'])).trim();
+    await until('both exited', async () => ((await ok(['ps', '-aq', '--no-trunc', '--filter', 'status=exited'])).includes(kept) && (await ok(['ps', '-aq', '--no-trunc', '--filter', 'status=exited'])).includes(exited) ? true : undefined));
+    const out = await ok(['container', 'prune', '-f', '--filter', 'label!=keep']);
+    assert.match(out, /^Deleted Containers:\n/);
+    assert.ok(out.includes(exited) && out.includes(created), out);
+    assert.ok(!out.includes(kept) && !out.includes(running), out);
+    assert.match(out, /Total reclaimed space: \S+\n$/);
+    const left = await ok(['ps', '-aq', '--no-trunc']);
+    assert.ok(left.includes(kept) && left.includes(running) && !left.includes(exited) && !left.includes(created), left);
+    assert.equal((await berth(['container', 'prune', '-f', '--filter', 'color=red'])).code, 1, 'an unknown filter is refused');
+    await ok(['rm', '-f', kept, running]);
+  });
+
   test('the json-file log is in Docker format on disk', async () => {
     const n = name('log');
     const id = (await ok(['run', '-d', '--name', n, 'busybox', 'sh', '-c', 'echo a; echo b >&2'])).trim();

@@ -133,6 +133,22 @@ describe('docker CLI against berthd', { timeout: 120_000 }, () => {
     }
   });
 
+  test('container prune and system prune remove stopped containers and unused networks; running ones stay', async () => {
+    const stopped = (await ok(['create', '--name', name('prune-a'), 'busybox', 'true'])).trim();
+    const running = (await ok(['run', '-d', '--name', name('prune-b'), 'busybox', 'sleep', '60'])).trim();
+    const pruned = await ok(['container', 'prune', '-f']);
+    assert.match(pruned, new RegExp(`Deleted Containers:\\n(.*\\n)*${stopped}\\n`));
+    assert.ok(!pruned.includes(running), pruned);
+    await ok(['create', '--name', name('prune-c'), 'busybox', 'true']);
+    await ok(['network', 'create', name('prune-net')]);
+    const sys = await ok(['system', 'prune', '-f']);
+    assert.match(sys, /Deleted Containers:/);
+    assert.match(sys, new RegExp(`Deleted Networks:\\n${name('prune-net')}\\n`));
+    assert.match(sys, /Total reclaimed space:/);
+    assert.equal((await ok(['ps', '-aq', '--no-trunc'])).trim(), running);
+    await ok(['rm', '-f', running]);
+  });
+
   test('unknown image and container answer 404 texts the CLI prints', async () => {
     const img = await docker(['create', 'no-such-image-here']);
     assert.notEqual(img.code, 0);

@@ -1,4 +1,4 @@
-/** diff, commit, cp, history, image prune, system df. */
+/** diff, commit, cp, history, image and container prune, system df. */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
@@ -252,6 +252,22 @@ async function imagePrune(ctx: Context, p: ParsedArgs): Promise<number> {
   return 0;
 }
 
+// ---- container prune ----
+
+async function containerPrune(ctx: Context, p: ParsedArgs): Promise<number> {
+  if (!bool(p, 'force')) {
+    ctx.out('WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ');
+    const answer = await readLine();
+    if (!/^y(es)?$/i.test(answer.trim())) return 0;
+  }
+  const r = await ctx.client.post<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }>('/containers/prune', { filters: encodeFilters(filtersFrom(list(p, 'filter'))) });
+  let out = '';
+  if (r.ContainersDeleted && r.ContainersDeleted.length > 0) out += `Deleted Containers:\n${r.ContainersDeleted.join('\n')}\n\n`;
+  out += `Total reclaimed space: ${humanSize(r.SpaceReclaimed)}\n`;
+  ctx.out(out);
+  return 0;
+}
+
 export function readLine(): Promise<string> {
   return new Promise((resolve) => {
     let buf = '';
@@ -374,6 +390,15 @@ const pruneSpec: CommandSpec = {
     { name: 'force', short: 'f', type: 'bool', description: 'Do not prompt for confirmation' },
   ],
 };
+const containerPruneSpec: CommandSpec = {
+  usage: 'container prune [OPTIONS]',
+  description: 'Remove all stopped containers',
+  maxArgs: 0,
+  flags: [
+    { name: 'filter', type: 'list', valueName: 'filter', description: 'Provide filter values (e.g. "until=<timestamp>")' },
+    { name: 'force', short: 'f', type: 'bool', description: 'Do not prompt for confirmation' },
+  ],
+};
 const dfSpec: CommandSpec = {
   usage: 'system df [OPTIONS]',
   description: 'Show docker disk usage',
@@ -387,5 +412,6 @@ export const commands: Record<string, Command> = {
   cp: { spec: cpSpec, run: cp },
   history: { spec: historySpec, run: history },
   'image prune': { spec: pruneSpec, run: imagePrune },
+  'container prune': { spec: containerPruneSpec, run: containerPrune },
   'system df': { spec: dfSpec, run: systemDf },
 };

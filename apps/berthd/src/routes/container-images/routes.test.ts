@@ -64,3 +64,13 @@ test('archive: HEAD and GET carry the base64 path stat; PUT streams the body', a
   const noPath = await app.inject({ method: 'GET', url: '/containers/c1/archive' });
   assert.equal(noPath.statusCode, 400);
 });
+
+test('POST /build/prune: no build cache to delete; its filters are checked', async () => {
+  const engine = new TestEngine();
+  const app = createServer({ engine, logger: silentLogger() });
+  const r = await app.inject({ method: 'POST', url: '/v1.47/build/prune?filters=%7B%22until%22%3A%7B%2224h%22%3Atrue%7D%7D' });
+  assert.equal(r.statusCode, 200);
+  assert.deepEqual(r.json(), { CachesDeleted: null, SpaceReclaimed: 0 });
+  const bad = await app.inject({ method: 'POST', url: '/v1.47/build/prune?filters=%7B%22color%22%3A%7B%22red%22%3Atrue%7D%7D' });
+  assert.equal(bad.statusCode, 400);
+});

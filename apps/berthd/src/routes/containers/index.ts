@@ -130,6 +130,8 @@ export function containerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     return sendEmpty(reply, 204);
   });
 
+  app.post('/containers/prune', async (req, reply) => sendJson(reply, 200, await engine.pruneContainers(parseFilters(str(queryOf(req), 'filters')))));
+
   app.delete('/containers/:id', async (req, reply) => {
     const q = queryOf(req);
     await engine.removeContainer(paramsOf(req).id!, { force: bool(q, 'force'), volumes: bool(q, 'v') });

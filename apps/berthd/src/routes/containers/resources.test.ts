@@ -44,3 +44,15 @@ test('GET /containers/{id}/stats: stream=0 one object, default a stream of lines
   assert.equal(missing.statusCode, 404);
   assert.match(missing.json().message, /No such container: nope/);
 });
+
+test('POST /containers/prune passes its filters and answers Docker shape', async () => {
+  const { app, engine } = setup();
+  engine.add('c2', { running: false });
+  const r = await app.inject({ method: 'POST', url: `/v1.47/containers/prune?filters=${encodeURIComponent('{"label!":{"keep":true}}')}` });
+  assert.equal(r.statusCode, 200);
+  assert.equal(r.headers['content-type'], 'application/json');
+  const body = r.json() as { ContainersDeleted: string[]; SpaceReclaimed: number };
+  assert.equal(body.ContainersDeleted.length, 1);
+  assert.equal(body.SpaceReclaimed, 0);
+  assert.deepEqual(engine.calls.find((c) => c.method === 'pruneContainers')!.args[0], { 'label!': ['keep'] });
+});

@@ -250,6 +250,7 @@ test('uid, gid and additionalGids must be integers in 0..4294967294: never trunc
       assert.throws(() => buildCreatePlan(s, ctx(b.dir)), re, `create ${JSON.stringify(user)}`);
       assert.throws(() => buildExecPlan(s, 1, ctx(b.dir)), re, `exec ${JSON.stringify(user)}`);
     }
+    assert.throws(() => validateSpec(JSON.parse(JSON.stringify(spec((x) => { x.process!.user.umask = 18.5; })))), /process\.user\.umask: 18\.5 is not an integer/);
     const top = spec((x) => { x.process!.user = { uid: 4294967294, gid: 4294967294, additionalGids: [0] }; });
     assert.equal(buildCreatePlan(validateSpec(JSON.parse(JSON.stringify(top))), ctx(b.dir)).uid, 4294967294);
   } finally {

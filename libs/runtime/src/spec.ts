@@ -121,7 +121,8 @@ export function validateUser(user: unknown, field = 'process.user'): void {
     if (!Array.isArray(user.additionalGids)) throw invalid(`${field}.additionalGids`, 'expected an array of numbers');
     user.additionalGids.forEach((g, i) => expectId(g, `${field}.additionalGids[${i}]`));
   }
-  expectType(user.umask, 'number', `${field}.umask`);
+  if (user.umask !== undefined && (typeof user.umask !== 'number' || !Number.isInteger(user.umask) || user.umask < 0 || user.umask > 0o7777))
+    throw invalid(`${field}.umask`, `${String(user.umask)} is not an integer in 0..0o7777`);
 }
 
 function expectStringArray(v: unknown, field: string): void {

@@ -135,6 +135,7 @@ const NETWORK: Record<string, [Loader, string]> = {
 
 const SYSTEM: Record<string, [Loader, string]> = {
   df: [imageOps, 'system df'],
+  prune: [imageOps, 'system prune'],
 };
 
 const GLOBAL: CommandSpec = {

@@ -176,7 +176,7 @@ describe('berth CLI and berthd: container lifecycle', { timeout: 180_000 }, () =
     await until('the removal', async () => ((await ok(['ps', '-aq', '--filter', `name=${n}`])).trim() === '' ? true : undefined));
   });
 
-  test('container prune removes the containers that are not running, by label when told', async () => {
+  test('container and system prune remove the containers that are not running (by label when told) and unused networks', async () => {
     const exited = (await ok(['run', '-d', '--name', name('pr-a'), 'busybox', 'true'])).trim();
     const kept = (await ok(['run', '-d', '--name', name('pr-b'), '--label', 'keep=1', 'busybox', 'true'])).trim();
     const created = (await ok(['create', '--name', name('pr-c'), 'busybox', 'true'])).trim();
@@ -190,7 +190,14 @@ describe('berth CLI and berthd: container lifecycle', { timeout: 180_000 }, () =
     const left = await ok(['ps', '-aq', '--no-trunc']);
     assert.ok(left.includes(kept) && left.includes(running) && !left.includes(exited) && !left.includes(created), left);
     assert.equal((await berth(['container', 'prune', '-f', '--filter', 'color=red'])).code, 1, 'an unknown filter is refused');
-    await ok(['rm', '-f', kept, running]);
+    // system prune: the kept one (stopped), and an unused network, go too; the running one stays
+    await ok(['network', 'create', name('pr-net')]);
+    const sys = await ok(['system', 'prune', '-f']);
+    assert.ok(sys.includes(`Deleted Containers:\n${kept}\n`), sys);
+    assert.ok(sys.includes(`Deleted Networks:\n${name('pr-net')}\n`), sys);
+    assert.match(sys, /Total reclaimed space: /);
+    assert.equal((await ok(['ps', '-aq', '--no-trunc'])).trim(), running);
+    await ok(['rm', '-f', running]);
   });
 
   test('the json-file log is in Docker format on disk', async () => {

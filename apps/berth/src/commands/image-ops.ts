@@ -1,4 +1,4 @@
-/** diff, commit, cp, history, image and container prune, system df. */
+/** diff, commit, cp, history, image, container and system prune, system df. */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
@@ -268,6 +268,37 @@ async function containerPrune(ctx: Context, p: ParsedArgs): Promise<number> {
   return 0;
 }
 
+// ---- system prune ----
+
+/** Stopped containers, unused networks, dangling (-a: unused) images, then the build cache, as docker's. */
+async function systemPrune(ctx: Context, p: ParsedArgs): Promise<number> {
+  const all = bool(p, 'all');
+  if (!bool(p, 'force')) {
+    ctx.out(
+      'WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n' +
+        `  - ${all ? 'all images without at least one container associated to them' : 'all dangling images'}\n  - unused build cache\n\nAre you sure you want to continue? [y/N] `,
+    );
+    if (!/^y(es)?$/i.test((await readLine()).trim())) return 0;
+  }
+  const filters = filtersFrom(list(p, 'filter'));
+  const query = Object.keys(filters).length ? { filters: encodeFilters(filters) } : undefined;
+  let out = '';
+  const c = await ctx.client.post<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }>('/containers/prune', query);
+  if (c.ContainersDeleted?.length) out += `Deleted Containers:\n${c.ContainersDeleted.join('\n')}\n\n`;
+  const n = await ctx.client.post<{ NetworksDeleted: string[] | null }>('/networks/prune', query);
+  if (n.NetworksDeleted?.length) out += `Deleted Networks:\n${n.NetworksDeleted.join('\n')}\n\n`;
+  const i = await ctx.client.post<{ ImagesDeleted: ImageDeleteItem[] | null; SpaceReclaimed: number }>('/images/prune', { filters: encodeFilters({ ...filters, dangling: [all ? 'false' : 'true'] }) });
+  if (i.ImagesDeleted?.length) {
+    out += 'Deleted Images:\n';
+    for (const it of i.ImagesDeleted) out += 'Untagged' in it ? `untagged: ${it.Untagged}\n` : `deleted: ${it.Deleted}\n`;
+    out += '\n';
+  }
+  const b = await ctx.client.post<{ SpaceReclaimed: number }>('/build/prune', query);
+  out += `Total reclaimed space: ${humanSize(c.SpaceReclaimed + i.SpaceReclaimed + (b.SpaceReclaimed ?? 0))}\n`;
+  ctx.out(out);
+  return 0;
+}
+
 export function readLine(): Promise<string> {
   return new Promise((resolve) => {
     let buf = '';
@@ -399,6 +430,16 @@ const containerPruneSpec: CommandSpec = {
     { name: 'force', short: 'f', type: 'bool', description: 'Do not prompt for confirmation' },
   ],
 };
+const systemPruneSpec: CommandSpec = {
+  usage: 'system prune [OPTIONS]',
+  description: 'Remove unused data',
+  maxArgs: 0,
+  flags: [
+    { name: 'all', short: 'a', type: 'bool', description: 'Remove all unused images not just dangling ones' },
+    { name: 'filter', type: 'list', valueName: 'filter', description: 'Provide filter values (e.g. "label=<key>=<value>")' },
+    { name: 'force', short: 'f', type: 'bool', description: 'Do not prompt for confirmation' },
+  ],
+};
 const dfSpec: CommandSpec = {
   usage: 'system df [OPTIONS]',
   description: 'Show docker disk usage',
@@ -413,5 +454,6 @@ export const commands: Record<string, Command> = {
   history: { spec: historySpec, run: history },
   'image prune': { spec: pruneSpec, run: imagePrune },
   'container prune': { spec: containerPruneSpec, run: containerPrune },
+  'system prune': { spec: systemPruneSpec, run: systemPrune },
   'system df': { spec: dfSpec, run: systemDf },
 };

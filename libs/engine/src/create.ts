@@ -7,8 +7,8 @@ import { BerthError } from '@berth/errors';
 import { commandLine, invalid, mergeImageConfig, mountsOf, normaliseConfig, normaliseHostConfig, parseBind } from './config.js';
 import { Ctr } from './container.js';
 import type { EngineContext } from './context.js';
-import { hostnameFile, hostsFile, readOr } from './host-files.js';
-import { networksAtCreate, resolvConfFor, usesSandbox } from './network.js';
+import { HOST_GATEWAY, hostnameFile, hostsFile, readOr } from './host-files.js';
+import { hostGatewayIp, networksAtCreate, resolvConfFor, usesSandbox } from './network.js';
 import { generateName, nameConflict, newId, normaliseName } from './names.js';
 import { containerCapabilities, hostnameOf, parseSecurityOpts } from './oci-spec.js';
 import { checkUserProfile } from './seccomp.js';
@@ -36,6 +36,9 @@ export async function createContainer(ctx: EngineContext, name: string | undefin
     if (mode.startsWith('container:')) ctx.get(mode.slice('container:'.length));
   }
   const networks = networksAtCreate(ctx, host, body.NetworkingConfig?.EndpointsConfig);
+  const hostGateway = hostGatewayIp(ctx);
+  if (hostGateway === undefined && (host.ExtraHosts ?? []).some((e) => e.endsWith(`:${HOST_GATEWAY}`)))
+    throw invalid('HostConfig.ExtraHosts', `unable to derive the IP value for ${HOST_GATEWAY}`);
   if (wanted) {
     const holder = [...ctx.containers.values()].find((c) => c.name === wanted);
     if (holder) throw nameConflict(wanted, holder.id);
@@ -69,7 +72,7 @@ export async function createContainer(ctx: EngineContext, name: string | undefin
     // Made from the config (and remade at start where the network changes them), as Docker
     // writes them: atomic, without fsync. The record below is the durable one.
     writeFileAtomic(rec.HostnamePath, hostnameFile(host.NetworkMode === 'host' ? osHostname() : hostnameOf(id, merged)), 0o644, false);
-    writeFileAtomic(rec.HostsPath, host.NetworkMode === 'host' ? readOr('/etc/hosts', hostsFile(host)) : hostsFile(host), 0o644, false);
+    writeFileAtomic(rec.HostsPath, host.NetworkMode === 'host' ? readOr('/etc/hosts', hostsFile(host)) : hostsFile(host, undefined, undefined, hostGateway), 0o644, false);
     writeFileAtomic(rec.ResolvConfPath, resolvConfFor(readOr('/etc/resolv.conf', ''), host), 0o644, false);
     ctx.save(c, true);
   } catch (err) {

@@ -6,7 +6,14 @@ export function hostnameFile(hostname: string): string {
   return `${hostname}\n`;
 }
 
-export function hostsFile(h: Pick<HostConfig, 'ExtraHosts'>, hostIp?: string, hostname?: string): string {
+/** The name --add-host takes for the host's address as containers reach it (Docker's). */
+export const HOST_GATEWAY = 'host-gateway';
+
+/**
+ * /etc/hosts: the usual names, --add-host entries (`host-gateway` becomes `hostGateway`, the
+ * default bridge's address, as in Docker), and the container's own name when it has an address.
+ */
+export function hostsFile(h: Pick<HostConfig, 'ExtraHosts'>, hostIp?: string, hostname?: string, hostGateway?: string): string {
   const lines = [
     '127.0.0.1\tlocalhost',
     '::1\tlocalhost ip6-localhost ip6-loopback',
@@ -18,7 +25,8 @@ export function hostsFile(h: Pick<HostConfig, 'ExtraHosts'>, hostIp?: string, ho
   for (const e of h.ExtraHosts ?? []) {
     const sep = e.indexOf(':');
     if (sep <= 0) continue;
-    lines.push(`${e.slice(sep + 1)}\t${e.slice(0, sep)}`);
+    const ip = e.slice(sep + 1);
+    lines.push(`${ip === HOST_GATEWAY ? hostGateway ?? ip : ip}\t${e.slice(0, sep)}`);
   }
   if (hostIp && hostname) lines.push(`${hostIp}\t${hostname}`);
   return `${lines.join('\n')}\n`;

@@ -150,3 +150,11 @@ test('event bus: since replays history, until ends, filters apply', async () => 
   await done;
   assert.deepEqual(live, ['die']);
 });
+
+test('hostsFile: --add-host NAME:host-gateway takes the host gateway address when there is one', () => {
+  const h = { ExtraHosts: ['host.docker.internal:host-gateway', 'db:10.0.0.5'] };
+  const text = hostsFile(h, '172.18.0.2', 'c1', '172.18.0.1');
+  assert.ok(text.includes('172.18.0.1\thost.docker.internal\n'), text);
+  assert.ok(text.includes('10.0.0.5\tdb\n'), text);
+  assert.ok(text.endsWith('172.18.0.2\tc1\n'), text);
+});

@@ -116,7 +116,7 @@ export async function openNetwork(ctx: EngineContext, c: Ctr): Promise<{ key: st
     })),
   });
   const ready = opened.ready.then((sb) => {
-    writeHosts(c, sb);
+    writeHosts(ctx, c, sb);
     if (ports.bindings.length > LARGE) compactSoon();
   });
   return { key: opened.key, ready };
@@ -141,11 +141,21 @@ function compactSoon(): void {
   }, 200).unref();
 }
 
-function writeHosts(c: Ctr, sb: SandboxView): void {
+/** The host's address as containers reach it: the default bridge's gateway (Docker's host-gateway). */
+export function hostGatewayIp(ctx: EngineContext): string | undefined {
+  try {
+    const gw = ctx.network?.network('bridge').IPAM.Config?.find((c) => c.Gateway && !c.Gateway.includes(':'))?.Gateway;
+    return gw ? gw.replace(/\/\d+$/, '') : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeHosts(ctx: EngineContext, c: Ctr, sb: SandboxView): void {
   const ip = sb.endpoints.find((e) => e.ipAddress)?.ipAddress;
   const hostname = c.rec.Config.Domainname ? `${c.rec.Config.Hostname}.${c.rec.Config.Domainname} ${c.rec.Config.Hostname}` : c.rec.Config.Hostname;
   // In place (same inode): the init may have bind-mounted it already.
-  writeFileSync(c.rec.HostsPath, hostsFile(c.host, ip, hostname), { mode: 0o644 });
+  writeFileSync(c.rec.HostsPath, hostsFile(c.host, ip, hostname, hostGatewayIp(ctx)), { mode: 0o644 });
 }
 
 /** Stop, exit, failed start, removal: every endpoint and the sandbox go. */

@@ -1,7 +1,8 @@
 /** Container start: the OCI spec of the run, the runtime create and start, and the rollback of a failed start. */
-import { closeSync, constants as fsConstants, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError } from '@berth/errors';
+import { resolveInRoot } from '@berth/image';
 import type { OciDevice } from '@berth/runtime';
 import { parseBind } from './config.js';
 import { deferred, type Ctr } from './container.js';
@@ -37,6 +38,7 @@ export async function startLocked(ctx: EngineContext, c: Ctr): Promise<void> {
   ctx.runtime.primeCgroups();
   try {
     rootfs = await ctx.images.mountContainerLayer(id);
+    await ensureWorkingDir(rootfs, c.rec.Config.WorkingDir);
     for (const [i, b] of (c.host.Binds ?? []).entries()) {
       const bind = parseBind(b, `HostConfig.Binds[${i}]`);
       if (!existsSync(bind.source)) mkdirSync(bind.source, { recursive: true, mode: 0o755 });
@@ -119,6 +121,20 @@ export async function startLocked(ctx: EngineContext, c: Ctr): Promise<void> {
       throw new BerthError('BERTH_INVALID_ARGUMENT', `failed to create task for container: ${message}`, { cause: err, details: { exitCode: code } });
     throw err;
   }
+}
+
+/** As Docker: a working directory the image lacks is made (root's, 0755), inside the rootfs. */
+async function ensureWorkingDir(rootfs: string, workdir: string): Promise<void> {
+  if (!workdir || workdir === '/') return;
+  const p = await resolveInRoot(rootfs, workdir, { followFinal: true });
+  let st;
+  try {
+    st = statSync(p);
+  } catch {
+    mkdirSync(p, { recursive: true, mode: 0o755 });
+    return;
+  }
+  if (!st.isDirectory()) throw new BerthError('BERTH_INVALID_ARGUMENT', `cannot use ${workdir} as the working directory: it is not a directory`, { details: { field: 'Config.WorkingDir' } });
 }
 
 function nsPathOf(ctx: EngineContext, mode: string, kind: 'net' | 'ipc' | 'pid', what: string): string | undefined {

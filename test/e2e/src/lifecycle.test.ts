@@ -200,6 +200,16 @@ describe('berth CLI and berthd: container lifecycle', { timeout: 180_000 }, () =
     await ok(['rm', '-f', running]);
   });
 
+  test('as Docker: -w a directory the image lacks is made; --add-host NAME:host-gateway is the default bridge', async () => {
+    assert.equal(await ok(['run', '--rm', '-w', '/made/by/start', 'busybox', 'sh', '-c', 'pwd; stat -c "%u:%g %a" .']), '/made/by/start\n0:0 755\n');
+    const notDir = await berth(['run', '--rm', '-w', '/etc/passwd', 'busybox', 'true']);
+    assert.equal(notDir.code, 125, notDir.stderr);
+    assert.match(notDir.stderr, /\/etc\/passwd.*not a directory/);
+    const bridge = JSON.parse(await ok(['network', 'inspect', 'bridge'])) as { IPAM: { Config: { Gateway: string }[] } }[];
+    const gw = bridge[0]!.IPAM.Config[0]!.Gateway;
+    assert.equal(await ok(['run', '--rm', '--add-host', 'host.docker.internal:host-gateway', 'busybox', 'sh', '-c', 'grep host.docker.internal /etc/hosts']), `${gw}\thost.docker.internal\n`);
+  });
+
   test('the json-file log is in Docker format on disk', async () => {
     const n = name('log');
     const id = (await ok(['run', '-d', '--name', n, 'busybox', 'sh', '-c', 'echo a; echo b >&2'])).trim();

@@ -40,6 +40,8 @@ export class Ctr {
   private chain: Promise<unknown> = Promise.resolve();
   /** The spec of the current run (exec builds on its process). */
   spec: OciSpec | null = null;
+  /** /etc/hosts entries of the current run's links (--add-host form; links.ts). */
+  linkHosts: string[] = [];
 
   constructor(
     public rec: ContainerRecord,

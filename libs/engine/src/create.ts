@@ -9,6 +9,7 @@ import { Ctr } from './container.js';
 import type { EngineContext } from './context.js';
 import { HOST_GATEWAY, hostnameFile, hostsFile, readOr } from './host-files.js';
 import { hostGatewayIp, networksAtCreate, resolvConfFor, usesSandbox } from './network.js';
+import { normaliseLinks } from './links.js';
 import { generateName, nameConflict, newId, normaliseName } from './names.js';
 import { containerCapabilities, hostnameOf, parseSecurityOpts } from './oci-spec.js';
 import { checkUserProfile } from './seccomp.js';
@@ -43,6 +44,7 @@ export async function createContainer(ctx: EngineContext, name: string | undefin
     const holder = [...ctx.containers.values()].find((c) => c.name === wanted);
     if (holder) throw nameConflict(wanted, holder.id);
   } else wanted = generateName((n) => [...ctx.containers.values()].some((c) => c.name === n));
+  normaliseLinks(ctx, host, wanted);
   const id = newId();
   const dir = ctx.store.dir(id);
   const created = rfc3339Nano(nowNanos());

@@ -155,7 +155,8 @@ function writeHosts(ctx: EngineContext, c: Ctr, sb: SandboxView): void {
   const ip = sb.endpoints.find((e) => e.ipAddress)?.ipAddress;
   const hostname = c.rec.Config.Domainname ? `${c.rec.Config.Hostname}.${c.rec.Config.Domainname} ${c.rec.Config.Hostname}` : c.rec.Config.Hostname;
   // In place (same inode): the init may have bind-mounted it already.
-  writeFileSync(c.rec.HostsPath, hostsFile(c.host, ip, hostname, hostGatewayIp(ctx)), { mode: 0o644 });
+  const extra = { ExtraHosts: [...(c.host.ExtraHosts ?? []), ...c.linkHosts] };
+  writeFileSync(c.rec.HostsPath, hostsFile(extra, ip, hostname, hostGatewayIp(ctx)), { mode: 0o644 });
 }
 
 /** Stop, exit, failed start, removal: every endpoint and the sandbox go. */

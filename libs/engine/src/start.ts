@@ -9,6 +9,7 @@ import { deferred, type Ctr } from './container.js';
 import type { EngineContext } from './context.js';
 import { watchExit } from './exit.js';
 import { buildSpec, containerCapabilities, resolveUser, type ResolvedUser } from './oci-spec.js';
+import { linksAtStart } from './links.js';
 import { openNetwork, teardownNetwork } from './network.js';
 import { removeNow } from './remove.js';
 import { hostResources } from './resources.js';
@@ -37,6 +38,9 @@ export async function startLocked(ctx: EngineContext, c: Ctr): Promise<void> {
   let netReady: Promise<unknown> | undefined;
   ctx.runtime.primeCgroups();
   try {
+    // Links first: a linked container that does not run fails the start before anything is made.
+    const linked = linksAtStart(ctx, c);
+    c.linkHosts = linked.hosts;
     rootfs = await ctx.images.mountContainerLayer(id);
     await ensureWorkingDir(rootfs, c.rec.Config.WorkingDir);
     for (const [i, b] of (c.host.Binds ?? []).entries()) {
@@ -53,7 +57,7 @@ export async function startLocked(ctx: EngineContext, c: Ctr): Promise<void> {
     const caps = containerCapabilities(c.host, ctx.availableCaps);
     const user = userOf(rootfs, c.rec.Config.User, c.host.GroupAdd ?? []);
     const spec = buildSpec({
-      id, config: c.rec.Config, hostConfig: c.host, rootfs,
+      id, config: linked.env.length ? { ...c.rec.Config, Env: [...linked.env, ...(c.rec.Config.Env ?? [])] } : c.rec.Config, hostConfig: c.host, rootfs,
       files: { hostname: c.rec.HostnamePath, hosts: c.rec.HostsPath, resolvConf: c.rec.ResolvConfPath },
       user, seccomp: ctx.seccomp.for(c.host, caps), availableCaps: ctx.availableCaps,
       joinNetns: sandboxKey ?? nsPathOf(ctx, c.host.NetworkMode, 'net', 'network namespace'),

@@ -210,6 +210,35 @@ describe('berth CLI and berthd: container lifecycle', { timeout: 180_000 }, () =
     assert.equal(await ok(['run', '--rm', '--add-host', 'host.docker.internal:host-gateway', 'busybox', 'sh', '-c', 'grep host.docker.internal /etc/hosts']), `${gw}\thost.docker.internal\n`);
   });
 
+  test('legacy links: the alias in /etc/hosts, ALIAS_* variables as Docker sets them; bad links refused', async () => {
+    const target = name('lnk-x');
+    await ok(['run', '-d', '--name', target, '-e', 'FOO=bar', '--expose', '80', '--expose', '53/udp', 'busybox', 'sleep', '60']);
+    const ip = (JSON.parse(await ok(['inspect', target])) as { NetworkSettings: { IPAddress: string } }[])[0]!.NetworkSettings.IPAddress;
+    const cur = name('lnk-cur');
+    const out = await ok(['run', '--rm', '--name', cur, '--link', `${target}:db-1`, 'busybox', 'sh', '-c', 'env | grep ^DB_1_ | sort; grep db-1 /etc/hosts']);
+    const lines = out.trim().split('\n');
+    assert.deepEqual(lines.slice(0, -1), [
+      'DB_1_ENV_FOO=bar', `DB_1_NAME=/${cur}/db-1`, `DB_1_PORT=udp://${ip}:53`,
+      `DB_1_PORT_53_UDP=udp://${ip}:53`, `DB_1_PORT_53_UDP_ADDR=${ip}`, 'DB_1_PORT_53_UDP_PORT=53', 'DB_1_PORT_53_UDP_PROTO=udp',
+      `DB_1_PORT_80_TCP=tcp://${ip}:80`, `DB_1_PORT_80_TCP_ADDR=${ip}`, 'DB_1_PORT_80_TCP_PORT=80', 'DB_1_PORT_80_TCP_PROTO=tcp',
+    ]);
+    assert.match(lines.at(-1)!, new RegExp(`^${ip.replace(/\./g, '\\.')}\tdb-1 [0-9a-f]{12} ${target}$`));
+    const c2 = name('lnk-c2');
+    await ok(['create', '--name', c2, '--link', target, 'busybox', 'true']);
+    assert.equal(await ok(['inspect', '-f', '{{json .HostConfig.Links}}', c2]), `["/${target}:/${c2}/${target}"]\n`);
+    await ok(['rm', c2]);
+    const missing = await berth(['run', '--rm', '--link', 'no-such-ctr:y', 'busybox', 'true']);
+    assert.equal(missing.code, 125);
+    assert.match(missing.stderr, /could not get container for no-such-ctr: No such container: no-such-ctr/);
+    const host = await berth(['run', '--rm', '--network', 'host', '--link', `${target}:y`, 'busybox', 'true']);
+    assert.match(host.stderr, /host type networking can't be used with links/);
+    await ok(['stop', '-t', '0', target]);
+    const stopped = await berth(['run', '--rm', '--link', `${target}:y`, 'busybox', 'true']);
+    assert.equal(stopped.code, 125);
+    assert.match(stopped.stderr, new RegExp(`Cannot link to a non running container: /${target} AS /\\S+/y`));
+    await ok(['rm', target]);
+  });
+
   test('the json-file log is in Docker format on disk', async () => {
     const n = name('log');
     const id = (await ok(['run', '-d', '--name', n, 'busybox', 'sh', '-c', 'echo a; echo b >&2'])).trim();

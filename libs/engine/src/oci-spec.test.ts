@@ -83,7 +83,11 @@ test('security opts: seccomp unconfined drops the profile, no-new-privileges', (
   const s = buildSpec(input({ host: { SecurityOpt: ['seccomp=unconfined', 'no-new-privileges'] } }));
   assert.equal(s.linux!.seccomp, undefined);
   assert.equal(s.process!.noNewPrivileges, true);
-  assert.deepEqual(parseSecurityOpts(['seccomp=/x.json', 'no-new-privileges:false']), { seccomp: { kind: 'file', path: '/x.json' }, noNewPrivileges: false });
+  assert.deepEqual(parseSecurityOpts(['seccomp=/x.json', 'no-new-privileges:false']), { seccomp: { kind: 'file', path: '/x.json' }, noNewPrivileges: false, unconfinedPaths: false });
+  const open = buildSpec(input({ host: { SecurityOpt: ['systempaths=unconfined'] } }));
+  assert.deepEqual([open.linux!.maskedPaths, open.linux!.readonlyPaths], [[], []], 'systempaths=unconfined: nothing masked or read-only');
+  assert.ok(open.linux!.seccomp, 'seccomp stays');
+  assert.throws(() => parseSecurityOpts(['systempaths=open']), /only "unconfined"/);
   assert.throws(() => parseSecurityOpts(['bogus']), /Invalid --security-opt/);
 });
 

@@ -30,11 +30,13 @@ export const dockerReadonlyPaths = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc
 export interface SecurityOptions {
   seccomp: { kind: 'default' } | { kind: 'unconfined' } | { kind: 'file'; path: string };
   noNewPrivileges: boolean;
+  /** `systempaths=unconfined`: no masked or read-only paths (Docker's). */
+  unconfinedPaths: boolean;
 }
 
 /** `--security-opt` values: seccomp=unconfined|<file>, no-new-privileges[:true|false]; label/apparmor accepted and ignored. */
 export function parseSecurityOpts(opts: readonly string[] | null): SecurityOptions {
-  const out: SecurityOptions = { seccomp: { kind: 'default' }, noNewPrivileges: false };
+  const out: SecurityOptions = { seccomp: { kind: 'default' }, noNewPrivileges: false, unconfinedPaths: false };
   for (const [i, raw] of (opts ?? []).entries()) {
     const field = `HostConfig.SecurityOpt[${i}]`;
     if (raw === 'no-new-privileges') {
@@ -52,7 +54,11 @@ export function parseSecurityOpts(opts: readonly string[] | null): SecurityOptio
       if (value === 'unconfined') out.seccomp = { kind: 'unconfined' };
       else if (value === 'builtin' || value === '') out.seccomp = { kind: 'default' };
       else out.seccomp = { kind: 'file', path: value };
-    } else if (key === 'label' || key === 'apparmor' || key === 'systempaths' || key === 'writable-cgroups') {
+    } else if (key === 'systempaths') {
+      if (value !== 'unconfined') throw invalid(field, `invalid --security-opt systempaths=${value}: only "unconfined" is supported`);
+      out.unconfinedPaths = true;
+    } else if (key === 'label' || key === 'apparmor' || key === 'writable-cgroups') {
+      // no LSM is loaded by Berth; the cgroup mount stays read-only
       continue;
     } else throw invalid(field, `invalid --security-opt 1: ${JSON.stringify(raw)}`);
   }
@@ -375,8 +381,8 @@ export function buildSpec(input: SpecInput): OciSpec {
       cgroupsPath: h.CgroupParent ? `${h.CgroupParent.replace(/\/+$/, '')}/${id}` : `berth/${id}`,
       resources,
       ...(ownNetns || h.Sysctls ? { sysctl: { ...(ownNetns ? dockerNetSysctls : {}), ...h.Sysctls } } : {}),
-      maskedPaths: h.Privileged ? [] : h.MaskedPaths ?? [...dockerMaskedPaths, ...(input.cpuThermalThrottle ?? cpuThermalThrottlePaths())],
-      readonlyPaths: h.Privileged ? [] : h.ReadonlyPaths ?? [...dockerReadonlyPaths],
+      maskedPaths: h.Privileged || sec.unconfinedPaths ? [] : h.MaskedPaths ?? [...dockerMaskedPaths, ...(input.cpuThermalThrottle ?? cpuThermalThrottlePaths())],
+      readonlyPaths: h.Privileged || sec.unconfinedPaths ? [] : h.ReadonlyPaths ?? [...dockerReadonlyPaths],
       ...(h.Privileged ? { devices: input.hostDevices } : userDevices.length ? { devices: userDevices } : {}),
       ...(noSeccomp || !input.seccomp ? {} : { seccomp: input.seccomp }),
     },

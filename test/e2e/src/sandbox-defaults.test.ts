@@ -63,6 +63,14 @@ describe('the default sandbox from inside a container', { timeout: 120_000 }, ()
     assert.equal(overmounts, 0, out);
   });
 
+  test('--security-opt systempaths=unconfined: nothing masked, nothing read-only, seccomp still on', async () => {
+    const out = await ok(['run', '--rm', '--security-opt', 'systempaths=unconfined', 'busybox', 'sh', '-c', 'cat /proc/interrupts | wc -c; grep -cE " /proc/(sys|interrupts|kcore) " /proc/mounts || true; grep Seccomp: /proc/self/status']);
+    const [interrupts, overmounts, seccomp] = out.trim().split('\n');
+    assert.ok(Number(interrupts) > 0, out);
+    assert.equal(overmounts, '0', out);
+    assert.match(seccomp!, /Seccomp:\s+2/);
+  });
+
   test('/dev/shm: 65536k by default, 131072k with --shm-size 128m, none with --ipc none', async () => {
     const shm = async (...args: string[]): Promise<string> => (await berth(['run', '--rm', ...args, 'busybox', 'sh', '-c', 'grep " /dev/shm " /proc/mounts; ls -d /dev/shm 2>&1 || true'])).stdout;
     const def = await shm();

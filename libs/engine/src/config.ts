@@ -7,6 +7,7 @@ import type { ContainerConfig, ContainerCreateBody, HostConfig, ImageRuntimeConf
 import { existsSync } from 'node:fs';
 import { posix } from 'node:path';
 import { BerthError } from '@berth/errors';
+import { mergeHealthcheck, normaliseHealthcheck, validateHealthcheck } from './health.js';
 import { validateHostResources } from './resources.js';
 
 export function invalid(field: string, message: string): BerthError {
@@ -78,7 +79,11 @@ export function normaliseConfig(body: ContainerCreateBody): ContainerConfig {
     Labels: body.Labels && typeof body.Labels === 'object' ? { ...body.Labels } : {},
   };
   if (body.ExposedPorts && Object.keys(body.ExposedPorts).length) cfg.ExposedPorts = body.ExposedPorts;
-  if (body.Healthcheck) cfg.Healthcheck = body.Healthcheck;
+  if (body.Healthcheck) {
+    validateHealthcheck(body.Healthcheck);
+    const hc = normaliseHealthcheck(body.Healthcheck);
+    if (hc) cfg.Healthcheck = hc;
+  }
   if (typeof body.StopSignal === 'string' && body.StopSignal) cfg.StopSignal = body.StopSignal;
   if (typeof body.StopTimeout === 'number') cfg.StopTimeout = body.StopTimeout;
   if (Array.isArray(body.Shell) && body.Shell.length) cfg.Shell = body.Shell;
@@ -108,7 +113,8 @@ export function mergeImageConfig(cfg: ContainerConfig, img: ImageRuntimeConfig):
     if (!out.Cmd || out.Cmd.length === 0) out.Cmd = img.Cmd ?? null;
     if (out.Entrypoint === null) out.Entrypoint = img.Entrypoint ?? null;
   }
-  if (!out.Healthcheck && img.Healthcheck) out.Healthcheck = img.Healthcheck;
+  const hc = mergeHealthcheck(out.Healthcheck, img.Healthcheck);
+  if (hc) out.Healthcheck = hc;
   if (!out.WorkingDir) out.WorkingDir = img.WorkingDir ?? '';
   if (img.Volumes && Object.keys(img.Volumes).length) out.Volumes = { ...img.Volumes, ...(out.Volumes ?? {}) };
   if (!out.StopSignal && img.StopSignal) out.StopSignal = img.StopSignal;

@@ -63,6 +63,7 @@ import { containerStats } from './stats.js';
 import { updateContainer } from './update.js';
 import { sweepCgroups } from './resources.js';
 import { startOomWatch } from './oom.js';
+import { suspendHealth } from './health.js';
 import type { ContainerStatsJson, ContainerUpdateBody, ContainerUpdateResponse, StatsOptions } from './contract.js';
 import { inspectContainer, inspectContainerJson, listContainers, listContainersJson } from './views.js';
 
@@ -267,6 +268,7 @@ export class BerthEngine implements Engine {
       c.watch?.cancel();
       c.watch = null;
       if (c.restartTimer) clearTimeout(c.restartTimer);
+      suspendHealth(c);
       for (const drop of [...c.pendingAttach.values()]) drop();
     }
     for (const e of ctx.execs.values()) e.watch?.cancel();

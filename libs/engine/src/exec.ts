@@ -66,7 +66,7 @@ function getExec(ctx: EngineContext, id: string): ExecRec {
   return e;
 }
 
-function execProcess(ctx: EngineContext, c: Ctr, e: ExecRec, tty: boolean): OciProcess {
+export function execProcess(ctx: EngineContext, c: Ctr, e: ExecRec, tty: boolean): OciProcess {
   const base = c.spec?.process ?? loadBundleSpec(ctx.bundleOf(c.id))?.process;
   if (!base) throw new BerthError('BERTH_INTERNAL', `container ${c.id} has no spec to exec in`);
   const env = [...(base.env ?? [])];

@@ -6,6 +6,7 @@ import { invalid } from './config.js';
 import { deferred, type Ctr, type Waiter } from './container.js';
 import type { EngineContext } from './context.js';
 import { execExited } from './exec.js';
+import { stopHealth } from './health.js';
 import type { WaitCondition, WaitHandle } from './contract.js';
 import { teardownNetwork } from './network.js';
 import { oomAtExit } from './oom.js';
@@ -40,6 +41,7 @@ export function watchExit(ctx: EngineContext, c: Ctr): void {
 async function onExit(ctx: EngineContext, c: Ctr, code: number): Promise<void> {
   if (ctx.closed) return;
   c.watch = null;
+  stopHealth(c);
   const log = ctx.log.child({ containerId: c.id });
   const s = c.rec.State;
   const startedMs = parseRfc3339Nano(s.StartedAt);

@@ -5,6 +5,7 @@ import { ShimClient } from '@berth/runtime';
 import { Ctr } from './container.js';
 import type { EngineContext } from './context.js';
 import { LOST_SHIM_EXIT_CODE, watchExit } from './exit.js';
+import { resumeHealth } from './health.js';
 import { removeNow } from './remove.js';
 import { restartAtDaemonStart } from './restart-policy.js';
 import { readExitFile, watchShim } from './shim-watch.js';
@@ -126,6 +127,8 @@ async function recoverOne(ctx: EngineContext, c: Ctr): Promise<boolean> {
     Object.assign(s, { Paused: frozen, Status: frozen ? 'paused' : 'running' });
     ctx.save(c);
     watchExit(ctx, c);
+    // Monitoring resumes with the status the last daemon saved (none while paused).
+    resumeHealth(ctx, c);
     ctx.log.info({ containerId: rec.Id }, 're-adopted a running container');
     return false;
   }

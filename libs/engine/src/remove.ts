@@ -4,6 +4,7 @@ import type { Filters } from '@berth/api';
 import { BerthError } from '@berth/errors';
 import type { Ctr } from './container.js';
 import type { EngineContext } from './context.js';
+import { stopHealth } from './health.js';
 import { thawIfPaused } from './pause.js';
 import { cancelRestart } from './restart-policy.js';
 import { sendSignal, waitExited } from './stop.js';
@@ -44,6 +45,7 @@ export async function removeNow(ctx: EngineContext, c: Ctr): Promise<void> {
   c.removing = true;
   Object.assign(c.rec.State, { Status: 'removing' });
   cancelRestart(c);
+  stopHealth(c);
   for (const drop of [...c.pendingAttach.values()]) drop();
   c.pendingAttach.clear();
   for (const eid of c.execs) {

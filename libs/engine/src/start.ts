@@ -8,6 +8,7 @@ import { parseBind } from './config.js';
 import { deferred, type Ctr } from './container.js';
 import type { EngineContext } from './context.js';
 import { watchExit } from './exit.js';
+import { startHealth } from './health.js';
 import { buildSpec, containerCapabilities, resolveUser, type ResolvedUser } from './oci-spec.js';
 import { linksAtStart } from './links.js';
 import { openNetwork, teardownNetwork } from './network.js';
@@ -101,6 +102,7 @@ export async function startLocked(ctx: EngineContext, c: Ctr): Promise<void> {
     c.rec.HasBeenStartedBefore = true;
     c.suppressRestart = false;
     c.exited = deferred();
+    startHealth(ctx, c);
     ctx.save(c);
     watchExit(ctx, c);
     log.info({ pid: st.pid }, 'container started');

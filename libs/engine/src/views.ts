@@ -4,6 +4,7 @@ import type { EngineContext } from './context.js';
 import { checkFilterKeys, containerStates, invalidFilter, matchLabels, matchRegexp, psFilterKeys } from './filters.js';
 import { JsonSplice } from './json-splice.js';
 import { networkSettingsOf, networksOf, storedPortsFor, summaryPortRuns, summaryPorts, summaryPortsFor } from './network.js';
+import { checkHealthFilter, healthFilterValue, healthOf, withHealthText } from './health.js';
 import { commandText, statusText } from './status.js';
 import { parseRfc3339Nano } from './time.js';
 
@@ -32,6 +33,7 @@ async function inspectView(ctx: EngineContext, ref: string, opts: { size: boolea
     State: {
       Status: s.Status, Running: s.Running, Paused: s.Paused, Restarting: s.Restarting, OOMKilled: s.OOMKilled, Dead: s.Dead,
       Pid: s.Pid, ExitCode: s.ExitCode, Error: s.Error, StartedAt: s.StartedAt, FinishedAt: s.FinishedAt,
+      ...(healthOf(s) ? { Health: healthOf(s) } : {}),
     },
     Image: r.Image, ResolvConfPath: r.ResolvConfPath, HostnamePath: r.HostnamePath, HostsPath: r.HostsPath, LogPath: r.LogPath,
     Name: r.Name, RestartCount: r.RestartCount, Driver: r.Driver, Platform: r.Platform, MountLabel: '', ProcessLabel: '', AppArmorProfile: '',
@@ -74,6 +76,8 @@ async function listView(ctx: EngineContext, opts: { all: boolean; limit: number;
   const f = opts.filters;
   checkFilterKeys(f, psFilterKeys);
   for (const st of f.get('status') ?? []) if (!containerStates.includes(st)) throw invalidFilter('status', st);
+  const health = f.get('health');
+  checkHealthFilter(health);
   const all = [...ctx.containers.values()].sort((a, b) => (a.rec.Created < b.rec.Created ? 1 : a.rec.Created > b.rec.Created ? -1 : 0));
   const ancestors = new Set<string>();
   for (const a of f.get('ancestor') ?? []) {
@@ -107,12 +111,13 @@ async function listView(ctx: EngineContext, opts: { all: boolean; limit: number;
     }
     const exited = f.get('exited');
     if (exited?.size && (r.State.Status !== 'exited' || !exited.has(String(r.State.ExitCode)))) continue;
+    if (health?.size && !health.has(healthFilterValue(r.State))) continue;
     const net = f.get('network');
     if (net?.size && !net.has(c.host.NetworkMode) && !Object.keys(r.Networks ?? {}).some((n) => net.has(n) || [...net].some((v) => ctx.network?.sandbox(c.id)?.endpoints.some((e) => e.networkName === n && e.networkId.startsWith(v))))) continue;
     const summary: ContainerSummary = {
       Id: c.id, Names: [r.Name], Image: r.Config.Image, ImageID: r.Image, Command: commandText(r.Path, r.Args),
       Created: Math.floor(Number(parseRfc3339Nano(r.Created) ?? 0n) / 1e9), Ports: opts.portRuns ? summaryPortRuns(ctx, c) : splice ? summaryPortsFor(ctx, c, splice) : summaryPorts(ctx, c),
-      Labels: r.Config.Labels ?? {}, State: r.State.Status, Status: statusText(r.State),
+      Labels: r.Config.Labels ?? {}, State: r.State.Status, Status: withHealthText(statusText(r.State), r.State),
       HostConfig: { NetworkMode: c.host.NetworkMode }, NetworkSettings: { Networks: networksOf(ctx, c) }, Mounts: r.MountPoints,
     };
     if (opts.size) {

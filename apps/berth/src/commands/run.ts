@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { HttpResponse } from '../http1.js';
 import type { ContainerCreateBody, ContainerCreateResponse, HostConfig, WaitResponse } from '@berth/api/wire';
-import { bool, int, list, str, type CommandSpec, type FlagSpec, type ParsedArgs } from '../cli/args.js';
+import { bool, int, list, str, UsageError, type CommandSpec, type FlagSpec, type ParsedArgs } from '../cli/args.js';
 import { CliError, DaemonError, readAll, type Client } from '../client.js';
 import type { Context } from '../context.js';
 import type { Command } from '../main.js';
@@ -46,6 +46,12 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   { name: 'env-file', type: 'list', valueName: L, description: 'Read in a file of environment variables' },
   { name: 'expose', type: 'list', valueName: L, description: 'Expose a port or a range of ports' },
   { name: 'group-add', type: 'list', valueName: L, description: 'Add additional groups to join' },
+  { name: 'health-cmd', type: 'string', valueName: S, description: 'Command to run to check health' },
+  { name: 'health-interval', type: 'string', valueName: 'duration', description: 'Time between running the check (ms|s|m|h) (default 0s)' },
+  { name: 'health-retries', type: 'int', valueName: 'int', description: 'Consecutive failures needed to report unhealthy' },
+  { name: 'health-start-interval', type: 'string', valueName: 'duration', description: 'Time between running the check during the start period (ms|s|m|h) (default 0s)' },
+  { name: 'health-start-period', type: 'string', valueName: 'duration', description: 'Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)' },
+  { name: 'health-timeout', type: 'string', valueName: 'duration', description: 'Maximum time to allow one check to run (ms|s|m|h) (default 0s)' },
   { name: 'hostname', short: 'h', type: 'string', valueName: S, description: 'Container host name' },
   { name: 'init', type: 'bool', description: 'Run an init inside the container that forwards signals and reaps processes' },
   { name: 'interactive', short: 'i', type: 'bool', description: 'Keep STDIN open even if not attached' },
@@ -64,6 +70,7 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   { name: 'ip6', type: 'string', valueName: S, description: 'IPv6 address (e.g., 2001:db8::33)' },
   { name: 'mac-address', type: 'string', valueName: S, description: 'Container MAC address (e.g., 92:d0:c6:0a:29:33)' },
   { name: 'network', type: 'string', valueName: 'network', aliases: ['net'], description: 'Connect a container to a network' },
+  { name: 'no-healthcheck', type: 'bool', description: 'Disable any container-specified HEALTHCHECK' },
   { name: 'network-alias', type: 'list', valueName: L, aliases: ['net-alias'], description: 'Add network-scoped alias for the container' },
   { name: 'oom-kill-disable', type: 'bool', description: 'Disable OOM Killer' },
   { name: 'oom-score-adj', type: 'int', valueName: 'int', description: "Tune host's OOM preferences (-1000 to 1000)" },
@@ -455,7 +462,70 @@ export function buildCreateBody(p: ParsedArgs, detach: boolean): ContainerCreate
   if (Object.keys(ports.exposed).length) body.ExposedPorts = ports.exposed;
   if (str(p, 'stop-signal')) body.StopSignal = str(p, 'stop-signal');
   if (p.given.has('stop-timeout')) body.StopTimeout = int(p, 'stop-timeout');
+  const health = healthcheckOf(p);
+  if (health) body.Healthcheck = health;
   return body;
+}
+
+const DURATION_UNITS: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, 'μs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+
+/** Go's time.ParseDuration, in nanoseconds (docker's duration flags), or Go's error text. */
+export function parseGoDuration(orig: string): number | { error: string } {
+  const q = JSON.stringify;
+  const invalid = { error: `time: invalid duration ${q(orig)}` };
+  let s = orig;
+  const neg = s.startsWith('-');
+  if (s.startsWith('-') || s.startsWith('+')) s = s.slice(1);
+  if (s === '0') return 0;
+  if (s === '') return invalid;
+  let total = 0;
+  while (s) {
+    const num = /^(\d*)(?:\.(\d*))?/.exec(s)!;
+    if (!/^[\d.]/.test(s) || (num[1] === '' && !num[2])) return invalid;
+    s = s.slice(num[0].length);
+    const unitText = /^[^\d.]*/.exec(s)![0];
+    if (unitText === '') return { error: `time: missing unit in duration ${q(orig)}` };
+    const unit = DURATION_UNITS[unitText];
+    if (unit === undefined) return { error: `time: unknown unit ${q(unitText)} in duration ${q(orig)}` };
+    total += Number(num[1] || '0') * unit + (num[2] ? Math.round(Number(`0.${num[2]}`) * unit) : 0);
+    s = s.slice(unitText.length);
+  }
+  return neg ? -total : total;
+}
+
+function durationFlag(p: ParsedArgs, name: string): number {
+  const raw = str(p, name);
+  if (!p.given.has(name)) return 0;
+  const ns = parseGoDuration(raw);
+  if (typeof ns !== 'number') throw new UsageError(`invalid argument "${raw}" for "--${name}" flag: ${ns.error}`);
+  return ns;
+}
+
+/** docker's healthcheck flags: --no-healthcheck is Test ["NONE"]; otherwise only what was set (Go's omitempty). */
+export function healthcheckOf(p: ParsedArgs): NonNullable<ContainerCreateBody['Healthcheck']> | undefined {
+  const cmd = str(p, 'health-cmd');
+  const durations = {
+    Interval: durationFlag(p, 'health-interval'),
+    Timeout: durationFlag(p, 'health-timeout'),
+    StartPeriod: durationFlag(p, 'health-start-period'),
+    StartInterval: durationFlag(p, 'health-start-interval'),
+  };
+  const retries = p.given.has('health-retries') ? int(p, 'health-retries') : 0;
+  const any = cmd !== '' || retries !== 0 || Object.values(durations).some((v) => v !== 0);
+  if (bool(p, 'no-healthcheck')) {
+    if (any) throw new CliError('--no-healthcheck conflicts with --health-* options', 125);
+    return { Test: ['NONE'] };
+  }
+  if (!any) return undefined;
+  const names = { Interval: 'interval', Timeout: 'timeout', StartPeriod: 'start-period', StartInterval: 'start-interval' } as const;
+  for (const k of ['Interval', 'Timeout'] as const) if (durations[k] < 0) throw new CliError(`--health-${names[k]} cannot be negative`, 125);
+  if (retries < 0) throw new CliError('--health-retries cannot be negative', 125);
+  for (const k of ['StartPeriod', 'StartInterval'] as const) if (durations[k] < 0) throw new CliError(`--health-${names[k]} cannot be negative`, 125);
+  const out: NonNullable<ContainerCreateBody['Healthcheck']> = {};
+  if (cmd) out.Test = ['CMD-SHELL', cmd];
+  for (const [k, v] of Object.entries(durations)) if (v !== 0) out[k as keyof typeof durations] = v;
+  if (retries) out.Retries = retries;
+  return out;
 }
 
 /** `name[:tag][@digest]` → (name, tag) as docker's pull sends them. */

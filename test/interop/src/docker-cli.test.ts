@@ -149,6 +149,30 @@ describe('docker CLI against berthd', { timeout: 120_000 }, () => {
     await ok(['rm', '-f', running]);
   });
 
+  test('run --health-cmd: docker ps shows (healthy), inspect .State.Health, --filter health, health_status event; a bad interval is the daemon\'s 400', async () => {
+    const n = name('health');
+    const since = Math.floor(Date.now() / 1000);
+    await ok(['run', '-d', '--name', n, '--health-cmd', 'echo ok', '--health-interval', '200ms', '--health-retries', '2', 'busybox', 'sleep', '60']);
+    const deadline = Date.now() + 10_000;
+    let status = '';
+    while (Date.now() < deadline) {
+      status = (await ok(['inspect', '-f', '{{.State.Health.Status}}', n])).trim();
+      if (status === 'healthy') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(status, 'healthy');
+    assert.match(await ok(['ps', '--filter', `name=${n}`, '--format', '{{.Status}}']), /^Up .* \(healthy\)\n$/);
+    assert.match(await ok(['ps', '--filter', 'health=healthy', '--format', '{{.Names}}']), new RegExp(`^${n}$`, 'm'));
+    const log = JSON.parse(await ok(['inspect', '-f', '{{json .State.Health.Log}}', n])) as { ExitCode: number; Output: string }[];
+    assert.deepEqual({ code: log.at(-1)?.ExitCode, out: log.at(-1)?.Output }, { code: 0, out: 'ok\n' });
+    const events = await ok(['events', '--since', String(since), '--until', String(Math.ceil(Date.now() / 1000)), '--filter', `container=${n}`, '--filter', 'event=health_status', '--format', '{{.Action}}']);
+    assert.equal(events, 'health_status: healthy\n');
+    await ok(['rm', '-f', n]);
+    const bad = await docker(['create', '--health-cmd', 'true', '--health-interval', '100us', 'busybox']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /Error response from daemon: Interval in Healthcheck cannot be less than 1ms/);
+  });
+
   test('unknown image and container answer 404 texts the CLI prints', async () => {
     const img = await docker(['create', 'no-such-image-here']);
     assert.notEqual(img.code, 0);

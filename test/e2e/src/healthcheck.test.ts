@@ -87,7 +87,10 @@ describe('healthchecks', { timeout: 60_000 }, () => {
     const later = await health(n);
     assert.equal(later?.Log.length, 5);
     assert.equal((await ok(['inspect', '-f', '{{json .ExecIDs}}', n])).trim(), 'null');
+    // At most the probe in flight has its exec files and shim socket.
     assert.ok(execFiles(id).length <= 3, `exec files left: ${execFiles(id).join(' ')}`);
+    const sockets = readdirSync(join(daemon.execRoot, 's'));
+    assert.ok(sockets.length <= 2, `shim sockets: ${sockets.join(' ')}`);
     const events = (await ok(['events', '--since', String(since), '--until', String(Math.ceil(Date.now() / 1000)), '--filter', `container=${n}`, '--format', '{{.Action}}'])).split('\n');
     assert.deepEqual(events.filter((e) => e.startsWith('health_status')), ['health_status: healthy']);
     assert.ok(events.includes('exec_start: /bin/sh -c echo hi'), events.join('\n'));
@@ -150,6 +153,27 @@ describe('healthchecks', { timeout: 60_000 }, () => {
     assert.match(both.stderr, /--no-healthcheck conflicts with --health-\* options/);
     const garbage = await berth(['create', '--health-interval', '5', 'busybox']);
     assert.match(garbage.stderr, /invalid argument "5" for "--health-interval" flag: time: missing unit in duration "5"/);
+  });
+
+  test('an image\'s healthcheck applies; the container\'s fields override it one by one; --no-healthcheck disables it', async () => {
+    const src = name('src');
+    const img = `e2e-hc-img-${process.pid}`;
+    await ok(['create', '--name', src, '--health-cmd', 'echo from-image', '--health-interval', '100ms', '--health-retries', '5', 'busybox', 'sleep', '60']);
+    await ok(['commit', src, img]);
+    await ok(['rm', src]);
+    const a = name('img');
+    await ok(['run', '-d', '--name', a, img]);
+    const h = await until('healthy', statusIs(a, 'healthy'));
+    assert.equal(h.Log.at(-1)!.Output, 'from-image\n');
+    const b = name('imgover');
+    await ok(['create', '--name', b, '--health-retries', '1', img]);
+    assert.deepEqual(JSON.parse(await ok(['inspect', '-f', '{{json .Config.Healthcheck}}', b])), { Test: ['CMD-SHELL', 'echo from-image'], Interval: 100_000_000, Retries: 1 });
+    const c = name('imgnone');
+    await ok(['run', '-d', '--name', c, '--no-healthcheck', img]);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await ok(['inspect', '-f', '{{json .State.Health}}', c])).trim(), 'null');
+    await ok(['rm', '-f', a, b, c]);
+    await ok(['rmi', img]);
   });
 
   test('pause stops probing (unhealthy, as Docker); unpause, stop and start resume it; a daemon restart resumes it', async () => {

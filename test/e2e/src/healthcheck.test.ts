@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { berthCli, busyboxImageTar, restartDaemon, startDaemon, type Daemon } from '@berth/test-support';
+import { assertNoLeaksEventually, berthCli, busyboxImageTar, restartDaemon, snapshotLeaks, startDaemon, type Daemon } from '@berth/test-support';
 
 let daemon: Daemon;
 const cli = berthCli(() => daemon.host, { timeoutMs: 30_000 });
@@ -113,6 +113,10 @@ describe('healthchecks', { timeout: 60_000 }, () => {
 
   test('a probe past its timeout is killed and counts as a failure; no probe process is left', async () => {
     const n = name('slow');
+    const leaks = await snapshotLeaks({
+      processMarkers: [daemon.execRoot], stateDirs: [join(daemon.execRoot, 's'), join(daemon.execRoot, 'runtime')], netnsDirs: [],
+      mountFilter: (mp) => mp.startsWith(daemon.dataRoot) || mp.startsWith(daemon.execRoot),
+    });
     await ok(['run', '-d', '--name', n, '--health-cmd', 'sleep 7', '--health-interval', '100ms', '--health-timeout', '200ms', '--health-retries', '1', 'busybox', 'sleep', '60']);
     const h = await until('unhealthy', statusIs(n, 'unhealthy'));
     assert.deepEqual({ code: h.Log[0]!.ExitCode, out: h.Log[0]!.Output }, { code: -1, out: 'Health check exceeded timeout (200ms)' });
@@ -122,6 +126,8 @@ describe('healthchecks', { timeout: 60_000 }, () => {
     const top = await ok(['top', n]);
     assert.ok(top.split('\n').filter((l) => l.includes('sleep 7')).length <= 1, top);
     await ok(['rm', '-f', n]);
+    // No shim, probe process, socket or runtime file of the probes outlives the container.
+    await assertNoLeaksEventually(leaks, 'probes of a removed container', 5000);
   });
 
   test('failures within the start period do not count', async () => {

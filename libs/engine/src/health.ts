@@ -43,6 +43,8 @@ export const MIN_DURATION_NS = 1_000_000;
 export const MAX_LOG_ENTRIES = 5;
 export const MAX_OUTPUT_LEN = 4096;
 export const HEALTH_FILTER_VALUES = ['starting', 'healthy', 'unhealthy', 'none'];
+/** How long past its timeout a killed probe may take to be reported before the monitor moves on. */
+const PROBE_GRACE_MS = 10_000;
 
 function invalidHealth(field: string, message: string): BerthError {
   return new BerthError('BERTH_INVALID_ARGUMENT', message, { details: { field: `Healthcheck.${field}` } });
@@ -402,9 +404,27 @@ function runProbe(ctx: EngineContext, c: Ctr, cmd: string[], timeoutNs: number):
             s.on('error', () => resolve());
             s.resume();
           }),
-        () => undefined,
+        // Without our attach the shim would hold the exit back: an empty attach releases it.
+        () =>
+          ShimClient.attach(e.socket, { stdin: false, stdout: false, stderr: false }).then(
+            (s) => {
+              conn = s;
+              s.on('error', () => undefined);
+              s.resume();
+            },
+            () => undefined,
+          ),
       );
-      const code = await watch.result.catch(() => -1);
+      // A process the kill could not end (a shim gone astray) must not stop the monitor for good.
+      let giveUp: NodeJS.Timeout | undefined;
+      const code = await Promise.race([
+        watch.result.catch(() => -1),
+        new Promise<number>((r) => (giveUp = setTimeout(() => {
+          timedOut = true;
+          r(-1);
+        }, Math.round(timeoutNs / 1e6) + PROBE_GRACE_MS))),
+      ]);
+      clearTimeout(giveUp);
       exited = true;
       clearTimeout(timer);
       // Output after the exit is drained; a descendant holding the pipe does not keep the probe waiting.

@@ -8,6 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { assertNoLeaksEventually, berthCli, busyboxImageTar, restartDaemon, snapshotLeaks, startDaemon, type Daemon } from '@berth/test-support';
 
@@ -52,6 +53,20 @@ function execFiles(id: string): string[] {
   }
 }
 
+/** A raw Engine API call on the daemon's socket (forms the CLI cannot send). */
+function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: daemon.socket, method, path, headers: { 'Content-Type': 'application/json' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : null }));
+    });
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
 describe('healthchecks', { timeout: 60_000 }, () => {
   before(async () => {
     daemon = await startDaemon({ network: false });
@@ -65,13 +80,16 @@ describe('healthchecks', { timeout: 60_000 }, () => {
   });
 
   test('a passing probe: starting, then healthy in inspect, ps and its filter; probes leave nothing behind', async () => {
+    // Before the first probe (an interval of a minute): starting, with an empty log.
+    const s = name('starting');
+    await ok(['run', '-d', '--name', s, '--health-cmd', 'true', '--health-interval', '1m', 'busybox', 'sleep', '60']);
+    assert.deepEqual(await health(s), { Status: 'starting', FailingStreak: 0, Log: [] });
+    assert.match(await ok(['ps', '--filter', `name=${s}`, '--format', '{{.Status}}']), /^Up .* \(health: starting\)\n$/);
+    assert.equal(await ok(['ps', '--filter', 'health=starting', '--format', '{{.Names}}']), `${s}\n`);
+    await ok(['rm', '-f', s]);
     const n = name('ok');
     const since = Math.floor(Date.now() / 1000);
     const id = (await ok(['run', '-d', '--name', n, '--health-cmd', 'echo hi', '--health-interval', '200ms', '--health-retries', '2', 'busybox', 'sleep', '60'])).trim();
-    const first = await health(n);
-    assert.equal(first?.Status, 'starting');
-    assert.equal(first.FailingStreak, 0);
-    assert.match(await ok(['ps', '--filter', `name=${n}`, '--format', '{{.Status}}']), /^Up .* \(health: starting\)\n$/);
     assert.deepEqual(JSON.parse(await ok(['inspect', '-f', '{{json .Config.Healthcheck}}', n])), { Test: ['CMD-SHELL', 'echo hi'], Interval: 200_000_000, Retries: 2 });
     const h = await until('healthy', statusIs(n, 'healthy'));
     assert.equal(h.FailingStreak, 0);
@@ -140,6 +158,33 @@ describe('healthchecks', { timeout: 60_000 }, () => {
     assert.equal(h.Status, 'starting');
     assert.equal(h.FailingStreak, 0);
     await ok(['rm', '-f', n]);
+  });
+
+  test('the CMD form runs without a shell; a command that cannot start is a failure with exit code -1 and the reason', async () => {
+    const n = name('cmd');
+    const made = await api('POST', `/v1.47/containers/create?name=${n}`, {
+      Image: 'busybox', Cmd: ['sleep', '60'], Healthcheck: { Test: ['CMD', 'cat', '/etc/hostname'], Interval: 100_000_000 },
+    });
+    assert.equal(made.status, 201, JSON.stringify(made.json));
+    await ok(['start', n]);
+    const h = await until('healthy', statusIs(n, 'healthy'));
+    assert.equal(h.Log.at(-1)!.Output.trim(), (await ok(['inspect', '-f', '{{.Config.Hostname}}', n])).trim());
+    const m = name('cmdbad');
+    await api('POST', `/v1.47/containers/create?name=${m}`, {
+      Image: 'busybox', Cmd: ['sleep', '60'], Healthcheck: { Test: ['CMD', 'no-such-probe'], Interval: 100_000_000, Retries: 1 },
+    });
+    await ok(['start', m]);
+    const bad = await until('unhealthy', statusIs(m, 'unhealthy'));
+    assert.equal(bad.Log[0]!.ExitCode, -1);
+    assert.match(bad.Log[0]!.Output, /no-such-probe.*executable file not found/);
+    for (const [hc, message] of [
+      [{ Test: ['CMD', 'true'], Timeout: -1 }, 'Timeout in Healthcheck cannot be less than 1ms'],
+      [{ Test: ['CMD', 'true'], Retries: -1 }, 'Retries in Healthcheck cannot be negative'],
+    ] as const) {
+      const r = await api('POST', '/v1.47/containers/create', { Image: 'busybox', Healthcheck: hc });
+      assert.deepEqual([r.status, r.json], [400, { message }]);
+    }
+    await ok(['rm', '-f', n, m]);
   });
 
   test('--no-healthcheck and bad values: no State.Health; Docker\'s messages', async () => {

@@ -438,7 +438,9 @@ function runProbe(ctx: EngineContext, c: Ctr, cmd: string[], timeoutNs: number):
       const code = err instanceof BerthError && typeof err.details?.exitCode === 'number' ? err.details.exitCode : 126;
       if (ctx.containers.has(c.id)) ctx.emit(c, 'exec_die', { execID: id, exitCode: String(code) });
       const message = err instanceof Error ? err.message : String(err);
-      return { Start: rfc3339Nano(start), End: rfc3339Nano(nowNanos()), ExitCode: -1, Output: message };
+      // Docker's text for an exec the runtime could not start, around the runtime's reason.
+      const output = code === 126 || code === 127 ? `OCI runtime exec failed: exec failed: unable to start container process: ${message}: unknown` : message;
+      return { Start: rfc3339Nano(start), End: rfc3339Nano(nowNanos()), ExitCode: -1, Output: output };
     } finally {
       clearTimeout(timer);
       e.watch?.cancel();

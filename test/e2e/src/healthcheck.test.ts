@@ -176,7 +176,7 @@ describe('healthchecks', { timeout: 60_000 }, () => {
     await ok(['start', m]);
     const bad = await until('unhealthy', statusIs(m, 'unhealthy'));
     assert.equal(bad.Log[0]!.ExitCode, -1);
-    assert.match(bad.Log[0]!.Output, /no-such-probe.*executable file not found/);
+    assert.match(bad.Log[0]!.Output, /^OCI runtime exec failed: exec failed: unable to start container process: exec: "no-such-probe": executable file not found in \$PATH: unknown$/);
     for (const [hc, message] of [
       [{ Test: ['CMD', 'true'], Timeout: -1 }, 'Timeout in Healthcheck cannot be less than 1ms'],
       [{ Test: ['CMD', 'true'], Retries: -1 }, 'Retries in Healthcheck cannot be negative'],

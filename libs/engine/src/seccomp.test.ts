@@ -5,8 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { realSyscalls, type Syscalls } from '@berth/native';
-import { evaluateSeccomp } from '@berth/native/testing';
+import { evaluateSeccomp, realSyscallsIfBuilt } from '@berth/native/testing';
 import { dockerProfileToOci, loadSeccompProfile, type OciSeccomp } from '@berth/runtime';
 import { confineDefaultProfile } from './seccomp.js';
 
@@ -41,15 +40,7 @@ test('the calls Docker keeps for CAP_SYS_ADMIN leave the allow rules; the file k
   assert.ok(!admin.syscalls!.some((r) => r.names.includes('clone3') && r.action !== 'SCMP_ACT_ALLOW'));
 });
 
-function addon(): Syscalls | undefined {
-  try {
-    return realSyscalls();
-  } catch (err) {
-    if ((err as { code?: string }).code === 'BERTH_NATIVE_UNAVAILABLE') return undefined;
-    throw err;
-  }
-}
-const sys = addon();
+const sys = realSyscallsIfBuilt();
 const skip = !existsSync(profilePath) ? `${profilePath} is not installed`
   : sys === undefined ? 'the native addon is not built'
   : process.arch !== 'x64' ? 'syscall numbers are x86_64'

@@ -2,7 +2,7 @@
  * The engine on the real kernel: a temp data root and exec root, the busybox fixture image,
  * berth-shim and berth-init. Each test checks what it leaves behind.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createServer, createConnection, type Socket } from 'node:net';
 import * as path from 'node:path';
@@ -12,60 +12,10 @@ import { Demuxer } from '@berth/api';
 import { silentLogger } from '@berth/log';
 import type { GraphDriver } from '@berth/plugin-api';
 import { createEngine, type Engine } from '@berth/engine';
+import { copyDriver } from '@berth/engine/testing';
 
 const BUSYBOX_TAR = '/var/lib/berth/fixtures/busybox.tar';
 const skip = (process.getuid?.() !== 0 && 'needs root') || (!fs.existsSync(BUSYBOX_TAR) && `no ${BUSYBOX_TAR}`);
-
-/** Full copies on disk, layers unpacked by GNU tar: enough for the engine's use, trusted input only. */
-function copyDriver(home: string): GraphDriver {
-  const dir = (id: string): string => path.join(home, id);
-  return {
-    name: 'copytest',
-    async create(id, parent) {
-      fs.mkdirSync(dir(id), { recursive: true });
-      if (parent) execFileSync('cp', ['-a', '-T', dir(parent), dir(id)]);
-    },
-    async createReadWrite(id, parent) {
-      return this.create(id, parent);
-    },
-    async remove(id) {
-      fs.rmSync(dir(id), { recursive: true, force: true });
-    },
-    async get(id) {
-      if (!fs.existsSync(dir(id))) throw Object.assign(new Error(`no layer ${id}`), { code: 'BERTH_LAYER_NOT_FOUND' });
-      return dir(id);
-    },
-    async put() {},
-    async exists(id) {
-      return fs.existsSync(dir(id));
-    },
-    async status() {
-      return [['Backing Filesystem', 'test']];
-    },
-    async getMetadata() {
-      return {};
-    },
-    async cleanup() {},
-    async diff() {
-      throw new Error('not used');
-    },
-    async changes() {
-      return [];
-    },
-    async applyDiff(id, _parent, diff) {
-      const child = spawn('tar', ['-C', dir(id), '--numeric-owner', '-xpf', '-'], { stdio: ['pipe', 'ignore', 'inherit'] });
-      diff.pipe(child.stdin);
-      await new Promise<void>((res, rej) => child.on('exit', (code) => (code === 0 ? res() : rej(new Error(`tar exited ${code}`)))));
-      return 0;
-    },
-    async diffSize() {
-      return 0;
-    },
-    async capabilities() {
-      return { reproducesExactDiffs: false };
-    },
-  } as GraphDriver;
-}
 
 let tmp: string;
 let dataRoot: string;

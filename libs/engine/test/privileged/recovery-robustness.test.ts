@@ -3,7 +3,6 @@
  * record it cannot use is logged and left (with its layer and its run), the others stay usable.
  * A temp data root and exec root, the busybox fixture, berth-shim and berth-init.
  */
-import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
@@ -12,61 +11,10 @@ import assert from 'node:assert/strict';
 import { createRootLogger } from '@berth/log';
 import type { GraphDriver } from '@berth/plugin-api';
 import { createEngine, type Engine } from '@berth/engine';
+import { copyDriver } from '@berth/engine/testing';
 
 const BUSYBOX_TAR = '/var/lib/berth/fixtures/busybox.tar';
 const skip = (process.getuid?.() !== 0 && 'needs root') || (!fs.existsSync(BUSYBOX_TAR) && `no ${BUSYBOX_TAR}`);
-
-/** Full copies on disk, layers unpacked by GNU tar: enough for the engine's use, trusted input only. */
-function copyDriver(home: string): GraphDriver {
-  const dir = (id: string): string => path.join(home, id);
-  const d = {
-    name: 'copytest',
-    async create(id: string, parent: string) {
-      fs.mkdirSync(dir(id), { recursive: true });
-      if (parent) execFileSync('cp', ['-a', '-T', dir(parent), dir(id)]);
-    },
-    async createReadWrite(id: string, parent: string) {
-      return d.create(id, parent);
-    },
-    async remove(id: string) {
-      fs.rmSync(dir(id), { recursive: true, force: true });
-    },
-    async get(id: string) {
-      if (!fs.existsSync(dir(id))) throw Object.assign(new Error(`no layer ${id}`), { code: 'BERTH_LAYER_NOT_FOUND' });
-      return dir(id);
-    },
-    async put() {},
-    async exists(id: string) {
-      return fs.existsSync(dir(id));
-    },
-    async status() {
-      return [['Backing Filesystem', 'test']];
-    },
-    async getMetadata() {
-      return {};
-    },
-    async cleanup() {},
-    async diff() {
-      throw new Error('not used');
-    },
-    async changes() {
-      return [];
-    },
-    async applyDiff(id: string, _parent: string, diff: NodeJS.ReadableStream) {
-      const child = spawn('tar', ['-C', dir(id), '--numeric-owner', '-xpf', '-'], { stdio: ['pipe', 'ignore', 'inherit'] });
-      diff.pipe(child.stdin);
-      await new Promise<void>((res, rej) => child.on('exit', (code) => (code === 0 ? res() : rej(new Error(`tar exited ${code}`)))));
-      return 0;
-    },
-    async diffSize() {
-      return 0;
-    },
-    async capabilities() {
-      return { reproducesExactDiffs: false };
-    },
-  };
-  return d as unknown as GraphDriver;
-}
 
 let tmp: string;
 let dataRoot: string;

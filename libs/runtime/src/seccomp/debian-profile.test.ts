@@ -5,8 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { realSyscalls, type Syscalls } from '@berth/native';
-import { AUDIT_ARCH_I386, evaluateSeccomp } from '@berth/native/testing';
+import { AUDIT_ARCH_I386, evaluateSeccomp, realSyscallsIfBuilt } from '@berth/native/testing';
 import { dockerProfileToOci, loadSeccompProfile } from './index.js';
 
 const profilePath = '/usr/share/containers/seccomp.json';
@@ -17,16 +16,7 @@ const defaultCaps = [
   'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
 ];
 
-function addon(): Syscalls | undefined {
-  try {
-    return realSyscalls();
-  } catch (err) {
-    if ((err as { code?: string }).code === 'BERTH_NATIVE_UNAVAILABLE') return undefined;
-    throw err;
-  }
-}
-
-const sys = addon();
+const sys = realSyscallsIfBuilt();
 const skip = !existsSync(profilePath) ? `${profilePath} is not installed`
   : sys === undefined ? 'the native addon is not built'
   : process.arch !== 'x64' ? 'syscall numbers are x86_64'

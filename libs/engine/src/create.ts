@@ -33,10 +33,17 @@ export async function createContainer(ctx: EngineContext, name: string | undefin
   const merged = mergeImageConfig(cfg, resolved.config.config ?? {});
   const argv = commandLine(merged);
   if (argv.length === 0) throw invalid('Cmd', 'No command specified');
-  for (const mode of [host.NetworkMode, host.IpcMode, host.PidMode]) {
-    if (mode.startsWith('container:')) ctx.get(mode.slice('container:'.length));
+  for (const [field, mode] of [['HostConfig.NetworkMode', host.NetworkMode], ['HostConfig.IpcMode', host.IpcMode], ['HostConfig.PidMode', host.PidMode]] as const) {
+    if (!mode.startsWith('container:')) continue;
+    try {
+      ctx.get(mode.slice('container:'.length));
+    } catch (err) {
+      // 400 as dockerd answers (a 404 from create sends the docker CLI to pull the image)
+      if (err instanceof BerthError && err.code === 'BERTH_CONTAINER_NOT_FOUND') throw new BerthError('BERTH_INVALID_ARGUMENT', err.message, { cause: err, details: { field } });
+      throw err;
+    }
   }
-  const networks = networksAtCreate(ctx, host, body.NetworkingConfig?.EndpointsConfig);
+  const networks = networksAtCreateChecked(ctx, host, body.NetworkingConfig?.EndpointsConfig);
   const hostGateway = hostGatewayIp(ctx);
   if (hostGateway === undefined && (host.ExtraHosts ?? []).some((e) => e.endsWith(`:${HOST_GATEWAY}`)))
     throw invalid('HostConfig.ExtraHosts', `unable to derive the IP value for ${HOST_GATEWAY}`);
@@ -85,6 +92,20 @@ export async function createContainer(ctx: EngineContext, name: string | undefin
   }
   ctx.emit(c, 'create');
   return { Id: id, Warnings: [] };
+}
+
+/**
+ * A network that does not exist is a 400 here, not the 404 of a lookup: the docker CLI takes a
+ * 404 from create for a missing image and goes to pull it ('Unable to find image ...') instead
+ * of showing the error.
+ */
+function networksAtCreateChecked(...args: Parameters<typeof networksAtCreate>): ReturnType<typeof networksAtCreate> {
+  try {
+    return networksAtCreate(...args);
+  } catch (err) {
+    if (err instanceof BerthError && err.code === 'BERTH_NETWORK_NOT_FOUND') throw new BerthError('BERTH_INVALID_ARGUMENT', err.message, { cause: err, details: { field: 'HostConfig.NetworkMode' } });
+    throw err;
+  }
 }
 
 /** inspect's Mounts: the -v binds, then the --mount ones (Docker's fields; --tmpfs is not listed, as in Docker). */

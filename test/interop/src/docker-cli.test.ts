@@ -173,6 +173,20 @@ describe('docker CLI against berthd', { timeout: 120_000 }, () => {
     assert.match(bad.stderr, /Error response from daemon: Interval in Healthcheck cannot be less than 1ms/);
   });
 
+  test('a missing network, linked or joined container is the error the CLI shows, not a pull of the image', async () => {
+    for (const [flags, text] of [
+      [['--network', 'no-such-net'], /network no-such-net not found/],
+      [['--link', 'no-such-ctr:x'], /could not get container for no-such-ctr: No such container: no-such-ctr/],
+      [['--ipc', 'container:no-such-ctr'], /No such container: no-such-ctr/],
+      [['--network', 'container:no-such-ctr'], /No such container: no-such-ctr/],
+    ] as const) {
+      const r = await docker(['run', '--rm', ...flags, 'busybox', 'true']);
+      assert.equal(r.code, 125, r.stderr);
+      assert.match(r.stderr, text);
+      assert.doesNotMatch(r.stderr, /Unable to find image/);
+    }
+  });
+
   test('unknown image and container answer 404 texts the CLI prints', async () => {
     const img = await docker(['create', 'no-such-image-here']);
     assert.notEqual(img.code, 0);

@@ -158,12 +158,12 @@ const passwd = 'root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1::/:/bin/false\nwww:x
 const group = 'root:x:0:\nwww:x:33:\nstaff:x:50:www,daemon\nvideo:x:44:\n';
 
 test('user resolution from the container passwd and group', () => {
-  assert.deepEqual(resolveUser('', passwd, group), { uid: 0, gid: 0, additionalGids: [] });
-  assert.deepEqual(resolveUser('www', passwd, group), { uid: 33, gid: 33, additionalGids: [50] });
-  assert.deepEqual(resolveUser('www:video', passwd, group), { uid: 33, gid: 44, additionalGids: [] });
-  assert.deepEqual(resolveUser('1000', passwd, group), { uid: 1000, gid: 0, additionalGids: [] });
-  assert.deepEqual(resolveUser('1000:1000', passwd, group), { uid: 1000, gid: 1000, additionalGids: [] });
-  assert.deepEqual(resolveUser('33', passwd, group, ['video', '7']), { uid: 33, gid: 33, additionalGids: [7, 44, 50] });
+  assert.deepEqual(resolveUser('', passwd, group), { uid: 0, gid: 0, additionalGids: [0] });
+  assert.deepEqual(resolveUser('www', passwd, group), { uid: 33, gid: 33, additionalGids: [33, 50] });
+  assert.deepEqual(resolveUser('www:video', passwd, group), { uid: 33, gid: 44, additionalGids: [44] });
+  assert.deepEqual(resolveUser('1000', passwd, group), { uid: 1000, gid: 0, additionalGids: [0] });
+  assert.deepEqual(resolveUser('1000:1000', passwd, group), { uid: 1000, gid: 1000, additionalGids: [1000] });
+  assert.deepEqual(resolveUser('33', passwd, group, ['video', '7']), { uid: 33, gid: 33, additionalGids: [33, 7, 44, 50] });
   assert.throws(() => resolveUser('nobody', passwd, group), /unable to find user nobody/);
   assert.throws(() => resolveUser('www:nogroup', passwd, group), /unable to find group nogroup/);
 });
@@ -202,7 +202,7 @@ test('user resolution at start: an id out of range, given or read from the image
     rejects(() => resolveUser(u, passwd, group), 'User', RANGE);
   rejects(() => resolveUser('33', passwd, group, ['4294967296']), 'HostConfig.GroupAdd', RANGE);
   assert.deepEqual(resolveUser('2147483647:2147483647', passwd, group, ['2147483647']), { uid: 2147483647, gid: 2147483647, additionalGids: [2147483647] });
-  assert.deepEqual(resolveUser('+5', passwd, group), { uid: 5, gid: 0, additionalGids: [] });
+  assert.deepEqual(resolveUser('+5', passwd, group), { uid: 5, gid: 0, additionalGids: [0] });
   const evilPasswd = `${passwd}evil:x:4294967296:0::/:/bin/sh\nbig:x:7:99999999999999999999::/:/bin/sh\nneg:x:-1:0::/:/bin/sh\n`;
   const evilGroup = `${group}wide:x:4294967297:www\n`;
   rejects(() => resolveUser('evil', evilPasswd, group), 'User', /^user evil in the container's \/etc\/passwd has id 4294967296: uids and gids/);
@@ -213,7 +213,7 @@ test('user resolution at start: an id out of range, given or read from the image
   rejects(() => resolveUser('www', passwd, evilGroup), 'User', /group wide/);
   rejects(() => resolveUser('daemon', passwd, evilGroup, ['wide']), 'User', /group wide/);
   // Not listed: the range applies to what is used.
-  assert.deepEqual(resolveUser('daemon', evilPasswd, evilGroup), { uid: 1, gid: 1, additionalGids: [50] });
+  assert.deepEqual(resolveUser('daemon', evilPasswd, evilGroup), { uid: 1, gid: 1, additionalGids: [1, 50] });
 });
 
 test('masked and read-only paths: Docker\'s lists with the host\'s per-CPU thermal_throttle, none when privileged', () => {

@@ -169,7 +169,9 @@ export function resolveUser(spec: string, passwd: string, group: string, groupAd
       additional.add(fromFile(g.gid, `group ${g.name}`));
     }
   }
-  return { uid, gid, additionalGids: [...additional].sort((a, b) => a - b) };
+  // As Docker: the primary group is the first supplementary group too (`id` shows groups=GID).
+  additional.delete(gid);
+  return { uid, gid, additionalGids: [gid, ...[...additional].sort((a, b) => a - b)] };
 }
 
 /** `rw,size=64m,mode=1777` style tmpfs options, as mount options (Docker adds noexec,nosuid,nodev). */

@@ -239,6 +239,12 @@ describe('berth CLI and berthd: container lifecycle', { timeout: 180_000 }, () =
     await ok(['rm', target]);
   });
 
+  test("the user's primary group is a supplementary group too, as Docker sets it", async () => {
+    assert.equal(await ok(['run', '--rm', '-u', '12345:12345', 'busybox', 'id']), 'uid=12345 gid=12345 groups=12345\n');
+    assert.equal(await ok(['run', '--rm', '--group-add', '7', 'busybox', 'id']), 'uid=0(root) gid=0(root) groups=0(root),7\n');
+    assert.equal(await ok(['run', '--rm', '-u', 'nobody', 'busybox', 'id']), 'uid=65534(nobody) gid=65534(nobody) groups=65534(nobody)\n');
+  });
+
   test('the json-file log is in Docker format on disk', async () => {
     const n = name('log');
     const id = (await ok(['run', '-d', '--name', n, 'busybox', 'sh', '-c', 'echo a; echo b >&2'])).trim();

@@ -7,6 +7,7 @@ import type { ContainerConfig, ContainerCreateBody, HostConfig, ImageRuntimeConf
 import { existsSync } from 'node:fs';
 import { posix } from 'node:path';
 import { BerthError } from '@berth/errors';
+import { apiSignal } from './signals.js';
 import { mergeHealthcheck, normaliseHealthcheck, validateHealthcheck } from './health.js';
 import { validateHostResources } from './resources.js';
 
@@ -84,7 +85,10 @@ export function normaliseConfig(body: ContainerCreateBody): ContainerConfig {
     const hc = normaliseHealthcheck(body.Healthcheck);
     if (hc) cfg.Healthcheck = hc;
   }
-  if (typeof body.StopSignal === 'string' && body.StopSignal) cfg.StopSignal = body.StopSignal;
+  if (typeof body.StopSignal === 'string' && body.StopSignal) {
+    apiSignal(body.StopSignal);
+    cfg.StopSignal = body.StopSignal;
+  }
   if (typeof body.StopTimeout === 'number') cfg.StopTimeout = body.StopTimeout;
   if (Array.isArray(body.Shell) && body.Shell.length) cfg.Shell = body.Shell;
   if (body.NetworkDisabled) cfg.NetworkDisabled = true;
@@ -141,7 +145,7 @@ export function normaliseHostConfig(raw: Partial<HostConfig> | null | undefined)
   const out: HostConfig = {
     Binds: arr(h.Binds),
     ContainerIDFile: str(h.ContainerIDFile),
-    LogConfig: { Type: h.LogConfig?.Type || 'json-file', Config: h.LogConfig?.Config ?? {} },
+    LogConfig: { Type: logDriver(h.LogConfig?.Type), Config: h.LogConfig?.Config ?? {} },
     NetworkMode: networkMode,
     PortBindings: h.PortBindings ?? {},
     RestartPolicy: restart,
@@ -202,6 +206,17 @@ export function normaliseHostConfig(raw: Partial<HostConfig> | null | undefined)
     if (extra[k] !== undefined) (out as unknown as Record<string, unknown>)[k] = extra[k];
   validateHostConfig(out, restartNames);
   return out;
+}
+
+/** Docker's logging drivers that Berth does not have (it writes json-file logs, or none). */
+const otherLogDrivers = ['local', 'syslog', 'journald', 'gelf', 'fluentd', 'awslogs', 'splunk', 'etwlogs', 'gcplogs', 'logentries'];
+
+/** LogConfig.Type: json-file (the default) or none; another is a 400 rather than a log that silently is json-file. */
+function logDriver(type: string | undefined): string {
+  const t = type || 'json-file';
+  if (t === 'json-file' || t === 'none') return t;
+  if (otherLogDrivers.includes(t)) throw invalid('HostConfig.LogConfig.Type', `logging driver "${t}" is not supported: Berth writes json-file logs (or none)`);
+  throw invalid('HostConfig.LogConfig.Type', `error looking up logging plugin ${t}: plugin "${t}" not found`);
 }
 
 /** Berth has no device drivers (GPUs): a DeviceRequests entry (`--gpus`) is refused as dockerd refuses one it cannot serve. */

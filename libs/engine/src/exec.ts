@@ -42,7 +42,7 @@ export async function createExec(ctx: EngineContext, ref: string, body: ExecCrea
   const cmd = Array.isArray(body.Cmd) ? body.Cmd : typeof body.Cmd === 'string' ? [body.Cmd] : [];
   if (cmd.length === 0) throw invalid('Cmd', 'No exec command specified');
   if (!c.rec.State.Running) throw new BerthError('BERTH_CONTAINER_STATE', `container ${c.id} is not running`);
-  if (c.rec.State.Paused) throw new BerthError('BERTH_CONTAINER_STATE', `Container ${c.id} is paused, unpause the container before exec`);
+  if (c.rec.State.Paused) throw new BerthError('BERTH_CONTAINER_STATE', `Container ${ref} is paused, unpause the container before exec`);
   if (body.WorkingDir && !body.WorkingDir.startsWith('/')) throw invalid('WorkingDir', `the working directory '${body.WorkingDir}' is invalid, it needs to be an absolute path`);
   const detachKeys = body.DetachKeys ? body.DetachKeys : null;
   if (detachKeys) parseDetachKeys(detachKeys);
@@ -96,7 +96,7 @@ export async function startExec(ctx: EngineContext, id: string, body: ExecStartB
   if (!c) throw new BerthError('BERTH_EXEC_NOT_FOUND', `No such exec instance: ${id}`);
   if (e.started) throw new BerthError('BERTH_CONTAINER_STATE', `Error: Exec command ${id} is already running`);
   if (!c.rec.State.Running) throw new BerthError('BERTH_CONTAINER_STATE', `container ${c.id} is not running`);
-  if (c.rec.State.Paused) throw new BerthError('BERTH_CONTAINER_STATE', `Container ${c.id} is paused, unpause the container before exec`);
+  if (c.rec.State.Paused) throw new BerthError('BERTH_CONTAINER_STATE', `Container ${c.name} is paused, unpause the container before exec`);
   const detach = body.Detach === true;
   const tty = body.Tty ?? e.tty;
   if (Array.isArray(body.ConsoleSize)) e.consoleSize = body.ConsoleSize;

@@ -76,7 +76,8 @@ test('cap-add/cap-drop with and without CAP_, ALL', () => {
   assert.ok(!caps.includes('CAP_CHOWN') && !caps.includes('CAP_NET_RAW'));
   assert.deepEqual(containerCapabilities({ CapAdd: ['NET_ADMIN'], CapDrop: ['ALL'], Privileged: false }), ['CAP_NET_ADMIN']);
   assert.ok(containerCapabilities({ CapAdd: ['ALL'], CapDrop: ['MKNOD'], Privileged: false }).length > 30);
-  assert.throws(() => containerCapabilities({ CapAdd: ['bogus'], CapDrop: null, Privileged: false }), /invalid capability: bogus/);
+  assert.throws(() => containerCapabilities({ CapAdd: ['bogus'], CapDrop: null, Privileged: false }), /invalid CapAdd: unknown capability: "CAP_BOGUS"$/);
+  assert.throws(() => containerCapabilities({ CapAdd: null, CapDrop: ['nope'], Privileged: false }), /invalid CapDrop: unknown capability: "CAP_NOPE"$/);
 });
 
 test('security opts: seccomp unconfined drops the profile, no-new-privileges', () => {

@@ -69,7 +69,7 @@ function capName(raw: string, field: string): string {
   const up = raw.toUpperCase();
   if (up === 'ALL') return 'ALL';
   const name = up.startsWith('CAP_') ? up : `CAP_${up}`;
-  if (capabilityNumbers[name] === undefined) throw invalid(field, `invalid capability: ${raw}`);
+  if (capabilityNumbers[name] === undefined) throw invalid(field, `invalid ${field.includes('CapDrop') ? 'CapDrop' : 'CapAdd'}: unknown capability: ${JSON.stringify(name)}`);
   return name;
 }
 

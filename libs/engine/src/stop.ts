@@ -6,6 +6,7 @@ import type { EngineContext } from './context.js';
 import type { StopOptions } from './contract.js';
 import { thawIfPaused } from './pause.js';
 import { cancelRestart } from './restart-policy.js';
+import { apiSignal } from './signals.js';
 import { startLocked } from './start.js';
 
 export async function sendSignal(ctx: EngineContext, c: Ctr, sig: number, all = false): Promise<void> {
@@ -47,8 +48,8 @@ async function stopLocked(ctx: EngineContext, c: Ctr, opts: StopOptions): Promis
 }
 
 export async function stopContainer(ctx: EngineContext, ref: string, opts: StopOptions): Promise<'stopped' | 'not-modified'> {
+  if (opts.signal) apiSignal(opts.signal);
   const c = ctx.get(ref);
-  if (opts.signal) parseSignal(opts.signal);
   return c.locked(async () => {
     if (!c.rec.State.Running) {
       if (c.rec.State.Restarting) {
@@ -86,8 +87,9 @@ export async function restartContainer(ctx: EngineContext, ref: string, opts: St
 }
 
 export async function killContainer(ctx: EngineContext, ref: string, signal?: string): Promise<void> {
+  // The signal first, as dockerd: a bad one is the answer even for an unknown container.
+  const sig = apiSignal(signal || 'SIGKILL');
   const c = ctx.get(ref);
-  const sig = parseSignal(signal || 'SIGKILL');
   if (!c.rec.State.Running)
     throw new BerthError('BERTH_CONTAINER_STATE', `cannot kill container: ${ref}: container ${c.id} is not running`, { details: { id: c.id } });
   if (sig === 9 || sig === 15 || sig === 2) {

@@ -163,6 +163,7 @@ export async function resizeContainer(ctx: EngineContext, ref: string, height: n
 export async function containerLogs(ctx: EngineContext, ref: string, opts: LogsOptions): Promise<LogsStream> {
   const c = ctx.get(ref);
   if (!opts.stdout && !opts.stderr) throw invalid('stdout', 'Bad parameters: you must choose at least one stream');
+  if (c.host.LogConfig.Type === 'none') throw invalid('HostConfig.LogConfig.Type', 'configured logging driver does not support reading');
   const tty = c.rec.Config.Tty;
   const body = readLog(
     c.rec.LogPath,

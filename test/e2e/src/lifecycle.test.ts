@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   berthCli,
   assertNoLeaksEventually,
@@ -243,6 +244,26 @@ describe('berth CLI and berthd: container lifecycle', { timeout: 180_000 }, () =
     assert.equal(await ok(['run', '--rm', '-u', '12345:12345', 'busybox', 'id']), 'uid=12345 gid=12345 groups=12345\n');
     assert.equal(await ok(['run', '--rm', '--group-add', '7', 'busybox', 'id']), 'uid=0(root) gid=0(root) groups=0(root),7\n');
     assert.equal(await ok(['run', '--rm', '-u', 'nobody', 'busybox', 'id']), 'uid=65534(nobody) gid=65534(nobody) groups=65534(nobody)\n');
+  });
+
+  test("Docker's answers for a bad signal, stop signal, capability and logging driver; --log-driver none keeps no log", async () => {
+    const bad = async (args: string[], code: number, text: RegExp): Promise<void> => {
+      const r = await berth(args);
+      assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, text);
+    };
+    await bad(['kill', '-s', 'NOPE', 'no-such-container'], 1, /Invalid signal: NOPE/);
+    await bad(['run', '--rm', '--stop-signal', 'NOPE', 'busybox', 'true'], 125, /Invalid signal: NOPE/);
+    await bad(['run', '--rm', '--cap-add', 'NOPE', 'busybox', 'true'], 125, /invalid CapAdd: unknown capability: "CAP_NOPE"/);
+    await bad(['run', '--rm', '--log-driver', 'nope', 'busybox', 'true'], 125, /error looking up logging plugin nope: plugin "nope" not found/);
+    await bad(['run', '--rm', '--log-driver', 'syslog', 'busybox', 'true'], 125, /logging driver "syslog" is not supported/);
+    assert.equal(await ok(['run', '--rm', '--log-driver', 'none', 'busybox', 'echo', 'hi']), 'hi\n', 'attach still gets the output');
+    const n = name('nolog');
+    const id = (await ok(['run', '-d', '--name', n, '--log-driver', 'none', 'busybox', 'echo', 'quiet'])).trim();
+    await ok(['wait', id]);
+    await bad(['logs', n], 1, /configured logging driver does not support reading/);
+    assert.equal(existsSync(join(daemon.dataRoot, 'containers', id, `${id}-json.log`)), false, 'no log file');
+    await ok(['rm', n]);
   });
 
   test('the json-file log is in Docker format on disk', async () => {

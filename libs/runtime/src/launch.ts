@@ -23,6 +23,14 @@ export interface ContainerIo {
   socket: string;
   /** Docker json-file log to append to. */
   logFile?: string;
+  /**
+   * Rotation of logFile (Docker's json-file max-size / max-file): before a record would take a
+   * non-empty file past logMaxSize bytes the shim rotates it (`<log>.1` newest, at most
+   * logMaxFiles files in all; with 1 the file is truncated). Absent or 0: no limit.
+   */
+  logMaxSize?: number;
+  /** How many files in all, the active one included (>= 1; default 1). */
+  logMaxFiles?: number;
   tty: boolean;
   /** Keep a writable stdin (Docker's OpenStdin). */
   stdin: boolean;
@@ -81,7 +89,10 @@ export function launch(opts: LaunchOptions): Promise<Launched> {
   const io = opts.io;
   if (io) {
     args.push('--socket', io.socket);
-    if (io.logFile) args.push('--log', io.logFile);
+    if (io.logFile) {
+      args.push('--log', io.logFile);
+      if (io.logMaxSize && io.logMaxSize > 0) args.push('--log-max-size', String(Math.floor(io.logMaxSize)), '--log-max-files', String(Math.max(1, Math.floor(io.logMaxFiles ?? 1))));
+    }
     if (io.tty) {
       if (!io.consoleSocket) throw new BerthError('BERTH_INTERNAL', 'launch: a tty needs a console socket');
       args.push('--tty', '--console-socket', io.consoleSocket);

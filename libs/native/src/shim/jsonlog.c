@@ -4,14 +4,46 @@
 #include "../common/util.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 int jsonlog_open(struct jsonlog *l, const char *path) {
+  struct stat st;
   l->len[0] = l->len[1] = 0;
+  l->path = path;
+  if (l->max_files < 1) l->max_files = 1;
   l->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-  return l->fd < 0 ? -1 : 0;
+  if (l->fd < 0) return -1;
+  l->size = fstat(l->fd, &st) == 0 ? st.st_size : 0;
+  return 0;
+}
+
+/*
+ * Makes room for a record: <path>.{N-2} -> <path>.{N-1} ... <path> -> <path>.1 and a new
+ * <path>; with one file, truncates it. On failure the record still goes to the open fd
+ * (the log may then pass max_size, the container never notices); returns 0 or -1 with e.
+ */
+static int rotate(struct jsonlog *l, struct berr *e) {
+  char from[4096], to[4096];
+  if (l->max_files <= 1) {
+    if (ftruncate(l->fd, 0) < 0) return BERR_SYS(e, "ftruncate", l->path);
+    l->size = 0;
+    return 0;
+  }
+  for (int i = l->max_files - 1; i >= 1; i--) {
+    if (i > 1) snprintf(from, sizeof from, "%s.%d", l->path, i - 1);
+    else snprintf(from, sizeof from, "%s", l->path);
+    snprintf(to, sizeof to, "%s.%d", l->path, i);
+    if (rename(from, to) < 0 && errno != ENOENT) return BERR_SYS(e, "rename", from);
+  }
+  int fd = open(l->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) return BERR_SYS(e, "open", l->path);
+  close(l->fd);
+  l->fd = fd;
+  l->size = 0;
+  return 0;
 }
 
 /* Length of the valid UTF-8 sequence at p (1-4), or 0 when the bytes there are not one. */
@@ -77,7 +109,7 @@ size_t json_escape(const unsigned char *p, size_t n, char *out) {
   return (size_t)(o - out);
 }
 
-static void write_line(int fd, int stream, const char *p, size_t n) {
+static void write_line(struct jsonlog *l, int stream, const char *p, size_t n) {
   static char out[JSONLOG_LINE_MAX * 6 + 128];
   struct timespec ts;
   struct tm tm;
@@ -90,8 +122,13 @@ static void write_line(int fd, int stream, const char *p, size_t n) {
                           "\",\"stream\":\"%s\",\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ\"}\n",
                           stream ? "stderr" : "stdout", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                           tm.tm_min, tm.tm_sec, ts.tv_nsec);
+  if (l->max_size > 0 && l->size > 0 && l->size + (long long)len > l->max_size) {
+    struct berr e;
+    /* A failed rotation keeps writing to the file as it is (see rotate). */
+    (void)rotate(l, &e);
+  }
   /* A full disk loses log lines, never the container. */
-  (void)write_all(fd, out, len);
+  if (write_all(l->fd, out, len) == 0) l->size += (long long)len;
 }
 
 void jsonlog_feed(struct jsonlog *l, int stream, const char *p, size_t n) {
@@ -106,7 +143,7 @@ void jsonlog_feed(struct jsonlog *l, int stream, const char *p, size_t n) {
     p += take;
     n -= take;
     if (l->line[stream][l->len[stream] - 1] == '\n' || l->len[stream] == JSONLOG_LINE_MAX) {
-      write_line(l->fd, stream, l->line[stream], l->len[stream]);
+      write_line(l, stream, l->line[stream], l->len[stream]);
       l->len[stream] = 0;
     }
   }
@@ -114,6 +151,6 @@ void jsonlog_feed(struct jsonlog *l, int stream, const char *p, size_t n) {
 
 void jsonlog_flush(struct jsonlog *l, int stream) {
   if (l->fd < 0 || l->len[stream] == 0) return;
-  write_line(l->fd, stream, l->line[stream], l->len[stream]);
+  write_line(l, stream, l->line[stream], l->len[stream]);
   l->len[stream] = 0;
 }

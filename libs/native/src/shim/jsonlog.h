@@ -14,9 +14,18 @@ struct jsonlog {
   int fd; /* -1: no log, feeding is a no-op */
   char line[2][JSONLOG_LINE_MAX];
   size_t len[2];
+  /* Rotation (Docker's max-size/max-file): 0 = the file grows without bound. */
+  long long max_size;
+  int max_files;   /* >= 1: the file plus max_files - 1 rotated ones (<path>.1 newest) */
+  long long size;  /* bytes in the current file */
+  const char *path;
 };
 
-/* Opens path for appending (created 0640); returns 0 or -1 with errno. */
+/*
+ * Opens path for appending (created 0640); returns 0 or -1 with errno. Set max_size and
+ * max_files before: a record that would take a non-empty file past max_size first rotates
+ * the files (max_files > 1) or truncates the file (max_files 1).
+ */
 int jsonlog_open(struct jsonlog *l, const char *path);
 /* Feeds bytes of stream 0 (stdout) or 1 (stderr): complete lines are written at once. */
 void jsonlog_feed(struct jsonlog *l, int stream, const char *p, size_t n);

@@ -6,8 +6,8 @@
  * serves the control socket. The contract is docs/shim-protocol.md.
  *
  *   berth-shim --init PATH --pid-file F [--exit-file F] [--detach]
- *              [--socket S] [--log F] [--tty] [--stdin] [--stdin-once] [--hold]
- *              [--console-socket C] [--init-fd N]
+ *              [--socket S] [--log F [--log-max-size BYTES] [--log-max-files N]]
+ *              [--tty] [--stdin] [--stdin-once] [--hold] [--console-socket C] [--init-fd N]
  *   berth-shim --sealed-init PATH
  *
  * berth-init runs from a sealed memfd copy (CVE-2019-5736, see util.h): the one open at
@@ -534,7 +534,13 @@ static int parse_args(int argc, char **argv) {
     else if (strcmp(a, "--socket") == 0) val = &o.socket;
     else if (strcmp(a, "--log") == 0) val = &o.log;
     else if (strcmp(a, "--console-socket") == 0) val = &o.console;
-    else if (strcmp(a, "--init-fd") == 0 && i + 1 < argc) {
+    else if (strcmp(a, "--log-max-size") == 0 && i + 1 < argc) {
+      jlog.max_size = atoll(argv[++i]);
+      if (jlog.max_size < 0) jlog.max_size = 0;
+    } else if (strcmp(a, "--log-max-files") == 0 && i + 1 < argc) {
+      jlog.max_files = atoi(argv[++i]);
+      if (jlog.max_files < 1) jlog.max_files = 1;
+    } else if (strcmp(a, "--init-fd") == 0 && i + 1 < argc) {
       o.init_fd = atoi(argv[++i]);
       /* Never inherited by the init: it is exec'd, not passed on. */
       if (o.init_fd < 3 || fcntl(o.init_fd, F_SETFD, FD_CLOEXEC) < 0) o.init_fd = -1;

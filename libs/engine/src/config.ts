@@ -145,7 +145,7 @@ export function normaliseHostConfig(raw: Partial<HostConfig> | null | undefined)
   const out: HostConfig = {
     Binds: arr(h.Binds),
     ContainerIDFile: str(h.ContainerIDFile),
-    LogConfig: { Type: logDriver(h.LogConfig?.Type), Config: h.LogConfig?.Config ?? {} },
+    LogConfig: logConfig(h.LogConfig),
     NetworkMode: networkMode,
     PortBindings: h.PortBindings ?? {},
     RestartPolicy: restart,
@@ -217,6 +217,75 @@ function logDriver(type: string | undefined): string {
   if (t === 'json-file' || t === 'none') return t;
   if (otherLogDrivers.includes(t)) throw invalid('HostConfig.LogConfig.Type', `logging driver "${t}" is not supported: Berth writes json-file logs (or none)`);
   throw invalid('HostConfig.LogConfig.Type', `error looking up logging plugin ${t}: plugin "${t}" not found`);
+}
+
+/** LogConfig as stored: the driver checked, and for json-file its options (as Docker's json-file checks them). */
+function logConfig(raw: { Type?: string; Config?: Record<string, string> } | undefined): HostConfig['LogConfig'] {
+  const Type = logDriver(raw?.Type);
+  const Config = { ...(raw?.Config ?? {}) };
+  // dockerd does not look at the options of the none driver either.
+  if (Type === 'json-file') jsonFileLogLimits(Config);
+  return { Type, Config };
+}
+
+/**
+ * Options of Docker's json-file driver. labels, labels-regex, env, env-regex and tag only add
+ * attributes to Docker's records (attrs); Berth accepts and ignores them.
+ */
+const jsonFileOpts = new Set(['max-size', 'max-file', 'compress', 'labels', 'labels-regex', 'env', 'env-regex', 'tag']);
+
+/** docker/go-units RAMInBytes: a decimal number, an optional space, an optional k/m/g/t/p unit (1024-based), optional i and b. */
+function ramInBytes(v: string): number | null {
+  const m = /^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$/.exec(v);
+  if (!m) return null;
+  const n = Number.parseFloat(m[1]!);
+  const unit = m[2] ? 'kmgtp'.indexOf(m[2].toLowerCase()) + 1 : 0;
+  return Math.trunc(n * 1024 ** unit);
+}
+
+/**
+ * The json-file options checked with Docker's words (dockerd checks them when the logger starts,
+ * Berth at create: the same 400 text, earlier): the rotation limits for the shim. maxSize 0 is
+ * no limit (without max-size dockerd accepts max-file and does not rotate; so does Berth).
+ */
+export function jsonFileLogLimits(config: Record<string, string>): { maxSize: number; maxFiles: number } {
+  const field = 'HostConfig.LogConfig.Config';
+  for (const k of Object.keys(config)) if (!jsonFileOpts.has(k)) throw invalid(field, `unknown log opt '${k}' for json-file log driver`);
+  let maxSize = 0;
+  const size = config['max-size'];
+  if (size !== undefined && size !== '') {
+    const n = ramInBytes(size);
+    if (n === null) throw invalid(field, `invalid size: '${size}'`);
+    if (n <= 0) throw invalid(field, 'max-size must be a positive number');
+    maxSize = n;
+  }
+  let maxFiles = 1;
+  const files = config['max-file'];
+  if (files !== undefined && files !== '') {
+    if (!/^[+-]?\d+$/.test(files)) throw invalid(field, `strconv.Atoi: parsing ${JSON.stringify(files)}: invalid syntax`);
+    maxFiles = Number(files);
+    if (maxFiles < 1) throw invalid(field, 'max-file cannot be less than 1');
+  }
+  const compress = config['compress'];
+  if (compress !== undefined && compress !== '') {
+    if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(compress))
+      throw invalid(field, 'compress is not supported: Berth does not compress rotated logs (use compress=false or leave it out)');
+    if (!['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(compress)) throw invalid(field, `strconv.ParseBool: parsing ${JSON.stringify(compress)}: invalid syntax`);
+  }
+  return { maxSize, maxFiles };
+}
+
+/**
+ * The shim's log limits (ContainerIo) for a json-file LogConfig.Config. Options stored before
+ * they were checked at create and that do not pass give no limit rather than a failed start.
+ */
+export function logRotation(config: Record<string, string>): { logMaxSize?: number; logMaxFiles?: number } {
+  try {
+    const { maxSize, maxFiles } = jsonFileLogLimits(config);
+    return maxSize > 0 ? { logMaxSize: maxSize, logMaxFiles: maxFiles } : {};
+  } catch {
+    return {};
+  }
 }
 
 /** Berth has no device drivers (GPUs): a DeviceRequests entry (`--gpus`) is refused as dockerd refuses one it cannot serve. */

@@ -2,7 +2,8 @@
  * Reading the json-file log the shim writes: one `{"log","stream","time"}` object per line.
  */
 import { statSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, readdir, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { frame, StreamType } from '@berth/api/wire';
 import { parseRfc3339Nano, rfc3339Nano } from './time.js';
@@ -95,8 +96,48 @@ export interface FollowOptions {
 }
 
 /**
- * A readable of the log: the existing content (with tail), then, when following, new lines as
- * they are appended until the container stops and the rest is drained, or the reader goes away.
+ * The rotated files of the log at path that exist (`<path>.1` newest, see the shim's
+ * --log-max-files), oldest first, with their inode numbers.
+ */
+export async function rotatedLogs(path: string): Promise<{ path: string; ino: number }[]> {
+  const base = basename(path);
+  let names: string[];
+  try {
+    names = await readdir(dirname(path));
+  } catch {
+    return [];
+  }
+  const nums = names
+    .filter((f) => f.length > base.length + 1 && f.startsWith(`${base}.`) && /^\d+$/.test(f.slice(base.length + 1)))
+    .map((f) => Number(f.slice(base.length + 1)))
+    .sort((a, b) => b - a);
+  const out: { path: string; ino: number }[] = [];
+  for (const n of nums) {
+    const p = `${path}.${n}`;
+    try {
+      out.push({ path: p, ino: (await stat(p)).ino });
+    } catch {
+      // Rotated away meanwhile.
+    }
+  }
+  return out;
+}
+
+async function readWhole(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch {
+    return Buffer.alloc(0);
+  }
+}
+
+/**
+ * A readable of the log: the existing content of the rotated files (oldest first) and the
+ * active one (with tail counted across them all), then, when following, new lines as they are
+ * appended until the container stops and the rest is drained, or the reader goes away. When the
+ * shim rotates the active file (renamed, a new one at path: its inode changes) the rest of the
+ * old file is read, then any file rotated since, then the new one from its start; a file
+ * truncated (max-file 1) is read again from its start.
  */
 export function readLog(path: string, sel: LogSelect, tail: number | 'all', opts: FollowOptions): Readable {
   const out = new PassThrough();
@@ -105,8 +146,14 @@ export function readLog(path: string, sel: LogSelect, tail: number | 'all', opts
     closed = true;
   });
   const untilNs = sel.until > 0 ? toNanos(sel.until) : null;
+  const emitLines = (lines: string[]): void => {
+    for (const l of lines) {
+      const e = parseLogLine(l);
+      if (e && selected(e, sel) && !closed) out.write(renderEntry(e, sel));
+    }
+  };
   void (async () => {
-    let fh;
+    let fh: FileHandle;
     try {
       fh = await open(path, 'r');
     } catch {
@@ -114,12 +161,20 @@ export function readLog(path: string, sel: LogSelect, tail: number | 'all', opts
       return;
     }
     try {
-      const size = (await fh.stat()).size;
-      let pos = 0;
+      // The active file is open first: a rotation from now on renames it, and the rotated file
+      // holding it (same inode) is then read through fh, never twice.
+      let st = await fh.stat();
+      let ino = st.ino;
+      const older: Buffer[] = [];
+      for (const r of await rotatedLogs(path)) if (r.ino !== ino) older.push(await readWhole(r.path));
+      const size = st.size;
       const initial = Buffer.alloc(size);
       if (size > 0) await fh.read(initial, 0, size, 0);
-      const { lines, consumed } = splitLines(initial);
-      pos = consumed;
+      const lines: string[] = [];
+      for (const b of older) lines.push(...splitLines(b).lines);
+      const split = splitLines(initial);
+      lines.push(...split.lines);
+      let pos = split.consumed;
       for (const e of selectEntries(lines, sel, tail)) if (!closed) out.write(renderEntry(e, sel));
       if (!opts.follow) return;
       let stopped = !opts.running();
@@ -132,19 +187,50 @@ export function readLog(path: string, sel: LogSelect, tail: number | 'all', opts
         if (closed) return;
         if (untilNs !== null && BigInt(Date.now()) * 1_000_000n > untilNs) return;
         const wasStopped = stopped;
-        const st = await fh.stat();
+        st = await fh.stat();
+        if (st.size < pos) {
+          // Truncated (max-file 1): the writer starts over.
+          pos = 0;
+          partial = Buffer.alloc(0);
+        }
         if (st.size > pos) {
           const chunk = Buffer.alloc(st.size - pos);
           const { bytesRead } = await fh.read(chunk, 0, chunk.length, pos);
           pos += bytesRead;
           const buf = partial.length ? Buffer.concat([partial, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
-          const split = splitLines(buf);
-          partial = Buffer.from(buf.subarray(split.consumed));
-          for (const l of split.lines) {
-            const e = parseLogLine(l);
-            if (e && selected(e, sel) && !closed) out.write(renderEntry(e, sel));
-          }
+          const sp = splitLines(buf);
+          partial = Buffer.from(buf.subarray(sp.consumed));
+          emitLines(sp.lines);
           continue;
+        }
+        // Drained the open file: has path become another file (rotation)?
+        let now: number | null = null;
+        try {
+          now = (await stat(path)).ino;
+        } catch {
+          now = null; // between the rename and the new file
+        }
+        if (now !== null && now !== ino) {
+          // The shim writes no more to fh: take what it wrote since the drain above. The files
+          // rotated after it (newer than it, older than the new active one) come next, then the new file.
+          const last = (await fh.stat()).size;
+          if (last > pos) {
+            const chunk = Buffer.alloc(last - pos);
+            const { bytesRead } = await fh.read(chunk, 0, chunk.length, pos);
+            emitLines(splitLines(Buffer.concat([partial, chunk.subarray(0, bytesRead)])).lines);
+          }
+          const rotated = await rotatedLogs(path);
+          const at = rotated.findIndex((r) => r.ino === ino);
+          for (const r of rotated.slice(at + 1)) if (r.ino !== now) emitLines(splitLines(await readWhole(r.path)).lines);
+          const next = await open(path, 'r').catch(() => null);
+          if (next) {
+            await fh.close().catch(() => undefined);
+            fh = next;
+            ino = (await fh.stat()).ino;
+            pos = 0;
+            partial = Buffer.alloc(0);
+            continue;
+          }
         }
         if (wasStopped) return;
         await new Promise((r) => setTimeout(r, poll));

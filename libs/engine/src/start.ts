@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { BerthError } from '@berth/errors';
 import { resolveInRoot } from '@berth/image';
 import type { OciDevice } from '@berth/runtime';
-import { parseBind } from './config.js';
+import { logRotation, parseBind } from './config.js';
 import { deferred, type Ctr } from './container.js';
 import type { EngineContext } from './context.js';
 import { watchExit } from './exit.js';
@@ -77,7 +77,7 @@ export async function startLocked(ctx: EngineContext, c: Ctr): Promise<void> {
     // attached in the namespace it joined; the process runs once both are done.
     const [made, attached] = await Promise.allSettled([
       ctx.runtime.create(id, bundle, {
-        io: { socket: ctx.socketOf(id), ...(c.host.LogConfig.Type === 'none' ? {} : { logFile: c.rec.LogPath }), tty: c.rec.Config.Tty, stdin: c.rec.Config.OpenStdin, stdinOnce: c.rec.Config.StdinOnce && !c.rec.Config.Tty },
+        io: { socket: ctx.socketOf(id), ...(c.host.LogConfig.Type === 'none' ? {} : { logFile: c.rec.LogPath, ...logRotation(c.host.LogConfig.Config) }), tty: c.rec.Config.Tty, stdin: c.rec.Config.OpenStdin, stdinOnce: c.rec.Config.StdinOnce && !c.rec.Config.Tty },
         reaper: c.host.Init === true,
       }),
       netReady,

@@ -219,14 +219,17 @@ export function readLog(path: string, sel: LogSelect, tail: number | 'all', opts
             const { bytesRead } = await fh.read(chunk, 0, chunk.length, pos);
             emitLines(splitLines(Buffer.concat([partial, chunk.subarray(0, bytesRead)])).lines);
           }
-          const rotated = await rotatedLogs(path);
-          const at = rotated.findIndex((r) => r.ino === ino);
-          for (const r of rotated.slice(at + 1)) if (r.ino !== now) emitLines(splitLines(await readWhole(r.path)).lines);
+          // Open the new file before listing: if it is rotated meanwhile it is known by its inode.
           const next = await open(path, 'r').catch(() => null);
           if (next) {
+            const nextIno = (await next.stat()).ino;
+            const rotated = await rotatedLogs(path);
+            const at = rotated.findIndex((r) => r.ino === ino);
+            const end = rotated.findIndex((r) => r.ino === nextIno);
+            for (const r of rotated.slice(at + 1, end < 0 ? rotated.length : end)) emitLines(splitLines(await readWhole(r.path)).lines);
             await fh.close().catch(() => undefined);
             fh = next;
-            ino = (await fh.stat()).ino;
+            ino = nextIno;
             pos = 0;
             partial = Buffer.alloc(0);
             continue;

@@ -459,7 +459,7 @@ describe('engine (privileged)', { skip, concurrency: false }, () => {
   it('a failed create leaves nothing; a --rm container whose start fails is removed', async () => {
     const before = fs.readdirSync(path.join(dataRoot, 'containers')).length;
     await assert.rejects(create({ HostConfig: { Memory: 1 } }), /Minimum memory limit/);
-    await assert.rejects(create({ HostConfig: { CapAdd: ['NOPE'] } }), /invalid capability: NOPE/);
+    await assert.rejects(create({ HostConfig: { CapAdd: ['NOPE'] } }), /invalid CapAdd: unknown capability: "CAP_NOPE"/);
     await assert.rejects(create({ HostConfig: { NetworkMode: 'container:ghost' } }), /No such container: ghost/);
     await assert.rejects(engine.createContainer('x', { Image: 'busybox' }), /Invalid container name/);
     assert.equal(fs.readdirSync(path.join(dataRoot, 'containers')).length, before);

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { silentLogger } from '@berth/log';
 import { ImageStore } from './store.js';
-import { tarDirDriver } from './test-driver.js';
+import { tarDirDriver } from './testing.js';
 
 const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 

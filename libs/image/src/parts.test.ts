@@ -10,7 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { silentLogger } from '@berth/log';
 import { ImageStore } from './store.js';
 import { chainIds } from './chain.js';
-import { tarDirDriver } from './test-driver.js';
+import { tarDirDriver } from './testing.js';
 
 const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 

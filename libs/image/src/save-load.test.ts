@@ -13,7 +13,7 @@ import { silentLogger } from '@berth/log';
 import { ImageStore } from './store.js';
 import { loadArchive } from './load.js';
 import { planSave, writeSave } from './save.js';
-import { tarDirDriver } from './test-driver.js';
+import { tarDirDriver } from './testing.js';
 
 const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const hex = (d: string): string => d.slice(7);

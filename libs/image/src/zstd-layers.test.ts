@@ -14,7 +14,7 @@ import tarStream from 'tar-stream';
 import { silentLogger } from '@berth/log';
 import { ImageStore } from './store.js';
 import { loadArchive } from './load.js';
-import { tarDirDriver } from './test-driver.js';
+import { tarDirDriver } from './testing.js';
 
 const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const skip = spawnSync('zstd', ['--version']).status === 0 ? false : 'the zstd executable (Debian package zstd) is not installed';

@@ -12,7 +12,7 @@ import { Demuxer } from '@berth/api';
 import { silentLogger } from '@berth/log';
 import type { GraphDriver } from '@berth/plugin-api';
 import { createEngine, type Engine } from '@berth/engine';
-import { copyDriver } from '@berth/engine/testing';
+import { tarDirDriver } from '@berth/image/testing';
 
 const BUSYBOX_TAR = '/var/lib/berth/fixtures/busybox.tar';
 const skip = (process.getuid?.() !== 0 && 'needs root') || (!fs.existsSync(BUSYBOX_TAR) && `no ${BUSYBOX_TAR}`);
@@ -97,7 +97,7 @@ describe('engine (privileged)', { skip, concurrency: false }, () => {
     tmp = fs.mkdtempSync(`/tmp/be${process.pid % 1000}`);
     dataRoot = path.join(tmp, 'd');
     execRoot = path.join(tmp, 'x');
-    driver = copyDriver(path.join(tmp, 'layers'));
+    driver = tarDirDriver(path.join(tmp, 'layers'), { keepOwners: true });
     engine = await open();
     const id = await engine.importImage(fs.createReadStream(BUSYBOX_TAR), { repo: 'busybox', tag: 'latest', message: '', changes: ['CMD ["sh"]'] }, () => undefined);
     assert.match(id, /^sha256:[0-9a-f]{64}$/);

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { createRootLogger } from '@berth/log';
 import type { GraphDriver } from '@berth/plugin-api';
 import { createEngine, type Engine } from '@berth/engine';
-import { copyDriver } from '@berth/engine/testing';
+import { tarDirDriver } from '@berth/image/testing';
 
 const BUSYBOX_TAR = '/var/lib/berth/fixtures/busybox.tar';
 const skip = (process.getuid?.() !== 0 && 'needs root') || (!fs.existsSync(BUSYBOX_TAR) && `no ${BUSYBOX_TAR}`);
@@ -66,7 +66,7 @@ function snapshot(id: string): string[] {
     } else out.push(`${p} ${st.isFile() ? fs.readFileSync(p).toString('base64') : 'link'}`);
   };
   walk(path.join(dataRoot, 'containers', id));
-  const mountId = fs.readFileSync(path.join(dataRoot, 'image', 'copytest', 'layerdb', 'mounts', id, 'mount-id'), 'utf8').trim();
+  const mountId = fs.readFileSync(path.join(dataRoot, 'image', driver.name, 'layerdb', 'mounts', id, 'mount-id'), 'utf8').trim();
   out.push(...fs.readdirSync(path.join(tmp, 'layers', mountId)).map((e) => `layer ${e}`));
   return out.sort();
 }
@@ -76,7 +76,7 @@ describe('engine recovery with damaged records (privileged)', { skip, concurrenc
     tmp = fs.mkdtempSync(`/tmp/brr${process.pid % 1000}`);
     dataRoot = path.join(tmp, 'd');
     execRoot = path.join(tmp, 'x');
-    driver = copyDriver(path.join(tmp, 'layers'));
+    driver = tarDirDriver(path.join(tmp, 'layers'), { keepOwners: true });
     engine = await open();
     await engine.importImage(fs.createReadStream(BUSYBOX_TAR), { repo: 'busybox', tag: 'latest', message: '', changes: ['CMD ["sh"]'] }, () => undefined);
   });

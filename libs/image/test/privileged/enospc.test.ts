@@ -18,7 +18,7 @@ import { BerthError, ErrorKind } from '@berth/errors';
 import { silentLogger } from '@berth/log';
 import type { GraphDriver } from '@berth/plugin-api';
 import { ImageStore } from '@berth/image';
-import { tarDirDriver } from '../../src/test-driver.js';
+import { tarDirDriver } from '../../src/testing.js';
 import { loadArchive } from '../../src/load.js';
 
 const isRoot = process.getuid?.() === 0;

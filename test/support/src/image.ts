@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_BUSYBOX_IMAGE_TAR, makeBusyboxImageTar } from '@berth/fixtures';
@@ -23,14 +23,19 @@ let redisMade: Promise<string | undefined> | undefined;
 /**
  * A rootfs tarball of busybox plus the host's redis-server and the libraries it links, for
  * `berth import -c 'CMD ["redis-server","--protected-mode","no"]'`; undefined when the host has
- * no redis-server (Debian's redis-server package).
+ * no redis-server (Debian's redis-server package). One file per redis-server build, shared by
+ * every test process (made under a temporary name and renamed): a tarball per process (20 MB
+ * each) was left in /tmp by every run.
  */
 export function redisImageTar(): Promise<string | undefined> {
   redisMade ??= (async () => {
     const bin = '/usr/bin/redis-server';
     if (!existsSync(bin)) return undefined;
+    const st = statSync(bin);
+    const out = join(tmpdir(), `berth-redis-image-${st.size}-${Math.trunc(st.mtimeMs)}.tar`);
+    if (existsSync(out)) return out;
     const dir = mkdtempSync(join(tmpdir(), 'berth-redis-rootfs-'));
-    const out = join(tmpdir(), `berth-redis-image-${process.pid}.tar`);
+    const tmp = `${out}.${process.pid}.tmp`;
     try {
       execFileSync('tar', ['-xf', await busyboxImageTar(), '-C', dir]);
       const libs = execFileSync('ldd', [bin], { encoding: 'utf8' })
@@ -38,9 +43,11 @@ export function redisImageTar(): Promise<string | undefined> {
         .map((l) => /(\/\S+) \(0x/.exec(l)?.[1])
         .filter((x): x is string => !!x);
       for (const f of [bin, ...libs]) execFileSync('cp', ['--parents', '-L', f, dir]);
-      execFileSync('tar', ['-C', dir, '-cf', out, '.']);
+      execFileSync('tar', ['-C', dir, '-cf', tmp, '.']);
+      renameSync(tmp, out);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+      rmSync(tmp, { force: true });
     }
     return out;
   })();

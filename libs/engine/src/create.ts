@@ -34,16 +34,9 @@ export async function createContainer(ctx: EngineContext, name: string | undefin
   const argv = commandLine(merged);
   if (argv.length === 0) throw invalid('Cmd', 'No command specified');
   for (const [field, mode] of [['HostConfig.NetworkMode', host.NetworkMode], ['HostConfig.IpcMode', host.IpcMode], ['HostConfig.PidMode', host.PidMode]] as const) {
-    if (!mode.startsWith('container:')) continue;
-    try {
-      ctx.get(mode.slice('container:'.length));
-    } catch (err) {
-      // 400 as dockerd answers (a 404 from create sends the docker CLI to pull the image)
-      if (err instanceof BerthError && err.code === 'BERTH_CONTAINER_NOT_FOUND') throw new BerthError('BERTH_INVALID_ARGUMENT', err.message, { cause: err, details: { field } });
-      throw err;
-    }
+    if (mode.startsWith('container:')) referenced(field, () => ctx.get(mode.slice('container:'.length)));
   }
-  const networks = networksAtCreateChecked(ctx, host, body.NetworkingConfig?.EndpointsConfig);
+  const networks = referenced('HostConfig.NetworkMode', () => networksAtCreate(ctx, host, body.NetworkingConfig?.EndpointsConfig));
   const hostGateway = hostGatewayIp(ctx);
   if (hostGateway === undefined && (host.ExtraHosts ?? []).some((e) => e.endsWith(`:${HOST_GATEWAY}`)))
     throw invalid('HostConfig.ExtraHosts', `unable to derive the IP value for ${HOST_GATEWAY}`);
@@ -51,7 +44,7 @@ export async function createContainer(ctx: EngineContext, name: string | undefin
     const holder = [...ctx.containers.values()].find((c) => c.name === wanted);
     if (holder) throw nameConflict(wanted, holder.id);
   } else wanted = generateName((n) => [...ctx.containers.values()].some((c) => c.name === n));
-  normaliseLinks(ctx, host, wanted);
+  referenced('HostConfig.Links', () => normaliseLinks(ctx, host, wanted));
   const id = newId();
   const dir = ctx.store.dir(id);
   const created = rfc3339Nano(nowNanos());
@@ -95,15 +88,16 @@ export async function createContainer(ctx: EngineContext, name: string | undefin
 }
 
 /**
- * A network that does not exist is a 400 here, not the 404 of a lookup: the docker CLI takes a
- * 404 from create for a missing image and goes to pull it ('Unable to find image ...') instead
- * of showing the error.
+ * What create looks up besides the image (a network, a container to join or to link): when it is
+ * missing, a 400, as dockerd answers. A 404 from create means a missing image to the docker CLI,
+ * which then goes to pull it ('Unable to find image ...') instead of showing the error.
  */
-function networksAtCreateChecked(...args: Parameters<typeof networksAtCreate>): ReturnType<typeof networksAtCreate> {
+function referenced<T>(field: string, lookup: () => T): T {
   try {
-    return networksAtCreate(...args);
+    return lookup();
   } catch (err) {
-    if (err instanceof BerthError && err.code === 'BERTH_NETWORK_NOT_FOUND') throw new BerthError('BERTH_INVALID_ARGUMENT', err.message, { cause: err, details: { field: 'HostConfig.NetworkMode' } });
+    if (err instanceof BerthError && (err.code === 'BERTH_CONTAINER_NOT_FOUND' || err.code === 'BERTH_NETWORK_NOT_FOUND'))
+      throw new BerthError('BERTH_INVALID_ARGUMENT', err.message, { cause: err, details: { field } });
     throw err;
   }
 }

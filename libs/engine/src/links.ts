@@ -27,8 +27,7 @@ export function normaliseLinks(ctx: EngineContext, host: HostConfig, containerNa
     try {
       other = ctx.get(name);
     } catch (err) {
-      // 400 as dockerd answers: a 404 from create sends the docker CLI to pull the image
-      throw new BerthError('BERTH_INVALID_ARGUMENT', `could not get container for ${name}: No such container: ${name}`, { cause: err, details: { field: 'HostConfig.Links' } });
+      throw new BerthError('BERTH_CONTAINER_NOT_FOUND', `could not get container for ${name}: No such container: ${name}`, { cause: err });
     }
     return `/${other.name}:/${containerName}/${alias}`;
   });

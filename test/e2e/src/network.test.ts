@@ -33,8 +33,19 @@ function sh(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, t
 }
 
 const cli = berthCli(() => daemon.host, { timeoutMs: 30_000 });
+/**
+ * The br-<id> bridges of this daemon's user networks: every one it made here or listed so far (one
+ * that outlives its network is still this daemon's). Other test files' daemons make and remove
+ * user networks of their own meanwhile; their bridges are not this file's to count.
+ */
+const ownBridges = new Set<string>();
 const berth = cli.run;
-const ok = cli.ok;
+/** cli.ok, noting the bridge of each user network it makes (see ownBridges). */
+async function ok(args: string[]): Promise<string> {
+  const out = await cli.ok(args);
+  if (args[0] === 'network' && args[1] === 'create') ownBridges.add(`br-${out.trim().slice(0, 12)}`);
+  return out;
+}
 
 async function fails(args: string[], code: number, pattern: RegExp): Promise<void> {
   const r = await berth(args);
@@ -63,13 +74,16 @@ function hostAddress(): string | undefined {
   return undefined;
 }
 
+
 /** What this daemon has in the kernel: links on its bridges, netns files, rules in its chains. */
 async function kernelState(): Promise<string[]> {
   const net = daemon.net!;
+  for (const id of (await ok(['network', 'ls', '-q', '--no-trunc'])).split('\n').filter(Boolean)) ownBridges.add(`br-${id.slice(0, 12)}`);
   const links = (await sh('ip', ['-o', 'link', 'show'])).stdout
     .split('\n')
-    .filter((l) => l.includes(`master ${net.bridge}`) || /: br-[0-9a-f]{12}[:@]/.test(l) && l.includes('br-'))
-    .map((l) => l.split(':')[1]!.trim().split('@')[0]!);
+    .map((l) => ({ line: l, name: (l.split(':')[1] ?? '').trim().split('@')[0]! }))
+    .filter(({ line, name }) => line.includes(`master ${net.bridge}`) || ownBridges.has(name))
+    .map(({ name }) => name);
   let netns: string[] = [];
   try {
     netns = readdirSync(join(daemon.execRoot, 'netns')).map((f) => `netns ${f}`);

@@ -103,7 +103,7 @@ export async function startLocked(ctx: EngineContext, c: Ctr): Promise<void> {
     c.suppressRestart = false;
     c.exited = deferred();
     startHealth(ctx, c);
-    ctx.save(c);
+    ctx.save(c, false, c.host.AutoRemove !== true);
     watchExit(ctx, c);
     log.info({ pid: st.pid }, 'container started');
     ctx.emit(c, 'start');

@@ -158,6 +158,26 @@ describe('overlay2 mounts (fake kernel)', () => {
     assert.equal(fs.existsSync(path.join(root, 'l', link)), false);
     assert.equal(await d.exists('top'), false);
     await d.remove('top'); // gone already: fine
+    await d.settled();
+    assert.deepEqual(fs.readdirSync(root).filter((n) => n.startsWith('.removing-')), []);
+  });
+
+  it('a removed layer is renamed away at once and deleted after; init deletes what a stopped daemon left', async () => {
+    const { d, root } = env;
+    fs.writeFileSync(path.join(root, 'top', 'diff', 'big'), 'x');
+    await d.remove('top');
+    const doomed = fs.readdirSync(root).filter((n) => n.startsWith('.removing-'));
+    assert.equal(fs.existsSync(path.join(root, 'top')), false);
+    await d.settled();
+    assert.deepEqual(fs.readdirSync(root).filter((n) => n.startsWith('.removing-')), []);
+    assert.ok(doomed.length <= 1);
+    // A daemon killed between the rename and the delete leaves such a dir behind.
+    fs.mkdirSync(path.join(root, '.removing-mid-0000', 'diff'), { recursive: true });
+    const again = new Overlay2Driver({ root, logger: silent, sys: fakeKernel(), privateHome: false });
+    await again.init();
+    await again.settled();
+    assert.equal(fs.existsSync(path.join(root, '.removing-mid-0000')), false);
+    assert.equal(await again.exists('mid'), true);
   });
 
   it('cleanup unmounts everything still held', async () => {

@@ -45,6 +45,13 @@ export interface Overlay2DriverOptions {
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const LINK_DIR = 'l';
+/**
+ * A removed layer's dir is first renamed to `<root>/.removing-<id>-<random>` (a name no layer id
+ * can take: ids start with a letter or digit), then deleted in the background: the removal of a
+ * container answers after one rename instead of a recursive delete (~1.5 ms of a `run --rm`).
+ * Leftovers of a daemon that stopped meanwhile go at the next init.
+ */
+const REMOVING = '.removing-';
 /** Berth's marker file in a throwaway container layer's dir (see CreateOpts.volatile). */
 const VOLATILE_MARKER = 'berth-volatile';
 const SHORT_LEN = 26;
@@ -107,6 +114,8 @@ export class Overlay2Driver implements GraphDriver {
   /** Whether this kernel's overlayfs takes `volatile` (undefined until a throwaway layer is mounted). */
   private volatileWorks: boolean | undefined;
   private readonly home: PrivateHome;
+  /** Background deletions of removed layers (see REMOVING); cleanup() waits for them. */
+  private readonly deleting = new Set<Promise<void>>();
 
   constructor(private readonly opts: Overlay2DriverOptions) {
     this.root = path.resolve(opts.root);
@@ -129,6 +138,7 @@ export class Overlay2Driver implements GraphDriver {
     } catch (err) {
       throw storageError(`prepare ${this.root}`, err);
     }
+    for (const n of await fs.readdir(this.root).catch(() => [] as string[])) if (n.startsWith(REMOVING)) this.deleteLater(path.join(this.root, n));
     // Each layer dir in a block group of its own (chattr +T; see spreadLayerDirs).
     if (!spreadLayerDirs(this.root, this.sys)) this.log.debug({}, 'layer dirs not spread over block groups (no inode flags here)');
     if (this.opts.privateHome ?? true) {
@@ -220,7 +230,15 @@ export class Overlay2Driver implements GraphDriver {
       try {
         const short = await readOrNull(path.join(d, 'link'));
         if (short !== null && short !== '' && !short.includes('/')) await fs.rm(path.join(this.root, LINK_DIR, short), { force: true });
-        await fs.rm(d, { recursive: true, force: true });
+        const doomed = path.join(this.root, `${REMOVING}${id}-${randomBytes(4).toString('hex')}`);
+        try {
+          await fs.rename(d, doomed);
+        } catch (err) {
+          if (isErrno(err, 'ENOENT')) return;
+          await fs.rm(d, { recursive: true, force: true });
+          return;
+        }
+        this.deleteLater(doomed);
       } catch (err) {
         throw storageError(`remove layer ${id}`, err, { layerId: id });
       }
@@ -366,7 +384,23 @@ export class Overlay2Driver implements GraphDriver {
     return md;
   }
 
+  /** Deletes a renamed-away layer dir in the background; a failure is logged (the next init retries). */
+  private deleteLater(dir: string): void {
+    const p = fs.rm(dir, { recursive: true, force: true }).then(
+      () => undefined,
+      (err: unknown) => this.log.warn({ err, dir }, 'deleting a removed layer failed'),
+    );
+    this.deleting.add(p);
+    void p.finally(() => this.deleting.delete(p));
+  }
+
+  /** Resolves once every removed layer's data is deleted from disk. */
+  async settled(): Promise<void> {
+    while (this.deleting.size > 0) await Promise.all([...this.deleting]);
+  }
+
   async cleanup(): Promise<void> {
+    await this.settled();
     for (const [id, m] of this.views.entries()) {
       try {
         this.sys.umount2(m.path, MNT_DETACH);

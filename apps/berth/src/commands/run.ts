@@ -629,8 +629,11 @@ async function run(ctx: Context, p: ParsedArgs): Promise<number> {
   const attached = !!(body.AttachStdin || body.AttachStdout || body.AttachStderr);
   const detachKeys = p.given.has('detach-keys') ? str(p, 'detach-keys') : DEFAULT_DETACH_KEYS;
 
-  let session: Promise<'eof' | 'detached'> | undefined;
-  let socket: import('node:net').Socket | undefined;
+  // The attach and the wait are registered side by side (both before the start, so no output
+  // and no exit is missed); the start waits for both.
+  const waitFor = startWait(c, id, body.HostConfig?.AutoRemove ? 'removed' : 'next-exit');
+  waitFor.catch(() => {});
+  let hijacked: Awaited<ReturnType<Client['hijack']>> | undefined;
   if (attached) {
     const query: Record<string, string> = { stream: '1' };
     if (body.AttachStdin) query.stdin = '1';
@@ -638,21 +641,24 @@ async function run(ctx: Context, p: ParsedArgs): Promise<number> {
     if (body.AttachStderr) query.stderr = '1';
     if (p.given.has('detach-keys')) query.detachKeys = detachKeys;
     try {
-      const h = await c.hijack(`/containers/${id}/attach`, { query });
-      socket = h.socket;
-      session = runSession({ socket: h.socket, head: h.head, tty, stdin: !!body.AttachStdin, detachKeys });
-      session.catch(() => {});
+      hijacked = await c.hijack(`/containers/${id}/attach`, { query });
     } catch (err) {
+      void waitFor.then((w) => w.cancel(), () => {});
       throw runError(err);
     }
   }
-
+  const socket = hijacked?.socket;
   let wait: Awaited<ReturnType<typeof startWait>>;
   try {
-    wait = await startWait(c, id, body.HostConfig?.AutoRemove ? 'removed' : 'next-exit');
+    wait = await waitFor;
   } catch (err) {
     socket?.destroy();
     throw runError(err);
+  }
+  let session: Promise<'eof' | 'detached'> | undefined;
+  if (hijacked) {
+    session = runSession({ socket: hijacked.socket, head: hijacked.head, tty, stdin: !!body.AttachStdin, detachKeys });
+    session.catch(() => {});
   }
   try {
     await c.call('POST', `/containers/${id}/start`);

@@ -299,6 +299,9 @@ describe('overlay2 driver on real overlay mounts', { skip: isRoot ? false : 'nee
     await d.remove('rw');
     assert.equal(mountLines(merged).length, 0);
     for (const id of ['l3', 'l2', 'l1']) await d.remove(id);
+    // Gone from its place at once; the data goes in the background.
+    assert.deepEqual(fs.readdirSync(root).filter((n) => !n.startsWith('.removing-')), ['l']);
+    await (d as unknown as { settled(): Promise<void> }).settled();
     assert.deepEqual(fs.readdirSync(root), ['l']);
     assert.deepEqual(fs.readdirSync(path.join(root, 'l')), []);
     assert.equal(await d.exists('l1'), false);

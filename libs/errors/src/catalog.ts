@@ -52,6 +52,9 @@ export const catalog = {
   BERTH_IPTABLES: { kind: ErrorKind.Internal, summary: 'iptables or iptables-restore failed or could not be run; the message carries its error and the payload line it refused.' },
   BERTH_ENDPOINT_NOT_FOUND: { kind: ErrorKind.NotFound, summary: 'No endpoint with that id exists in the network (a driver was asked about an endpoint it does not know).' },
   BERTH_IMPORT_SOURCE: { kind: ErrorKind.Unavailable, summary: 'The URL an import reads from cannot be downloaded: no connection, or an answer other than 2xx (failed to GET ... with status 404 Not Found).' },
+  BERTH_VOLUME_NOT_FOUND: { kind: ErrorKind.NotFound, summary: 'No volume has that name (get <name>: no such volume).' },
+  BERTH_VOLUME_IN_USE: { kind: ErrorKind.Conflict, summary: 'The volume is referenced by a container (remove <name>: volume is in use - [<container ids>]), or a volume of that name exists with another driver.' },
+  BERTH_VOLUME: { kind: ErrorKind.Internal, summary: 'A volume driver failed to create, mount, unmount or remove a volume (the local driver\'s mount(2) of its type/device/o options, or a VolumeDriver plugin\'s error).' },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
 
 export type ErrorCode = keyof typeof catalog;

@@ -125,6 +125,11 @@ export class EngineContext {
 
   // ---------------------------------------------------------------- paths
 
+  /** The kernel calls of the native layer (mounts the engine makes on the host itself). */
+  sys(): Syscalls {
+    return (this.syscalls ??= realSyscalls());
+  }
+
   socketOf(id: string): string {
     return join(this.shimDir, `${id.slice(0, 32)}.sock`);
   }

@@ -11,6 +11,7 @@ import type { WaitCondition, WaitHandle } from './contract.js';
 import { teardownNetwork } from './network.js';
 import { oomAtExit } from './oom.js';
 import { removeNow } from './remove.js';
+import { releaseShm } from './shm.js';
 import { restartAfterExit } from './restart-policy.js';
 import { readExitFile, watchShim } from './shim-watch.js';
 import { nowNanos, parseRfc3339Nano, rfc3339Nano } from './time.js';
@@ -64,6 +65,7 @@ async function onExit(ctx: EngineContext, c: Ctr, code: number): Promise<void> {
     ctx.images.unmountContainerLayer(c.id).catch((err: unknown) => log.warn({ err }, 'unmount after exit failed')),
   ]);
   rmSync(ctx.socketOf(c.id), { force: true });
+  releaseShm(ctx, c);
   Object.assign(s, { Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: rfc3339Nano(finished) });
   const autoRemove = c.host.AutoRemove && !c.removing && !c.restarting;
   try {

@@ -224,6 +224,8 @@ export interface SpecInput {
   /** Namespace paths for `container:<ref>` modes. */
   joinNetns?: string | undefined;
   joinIpc?: string | undefined;
+  /** `--ipc shareable` or `container:<ref>`: the host's tmpfs to bind at /dev/shm (shm.ts). */
+  shmSource?: string | undefined;
   joinPid?: string | undefined;
   /** The host's devices, for --privileged. */
   hostDevices: OciDevice[];
@@ -300,6 +302,7 @@ export function buildSpec(input: SpecInput): OciSpec {
   ];
   // IpcMode none: a private IPC namespace without /dev/shm (Docker mounts nothing there).
   if (h.IpcMode === 'host') mounts.push({ destination: '/dev/shm', type: 'bind', source: '/dev/shm', options: ['rbind', 'rprivate'] });
+  else if (input.shmSource) mounts.push({ destination: '/dev/shm', type: 'bind', source: input.shmSource, options: ['rbind', 'rprivate'] });
   else if (h.IpcMode !== 'none') mounts.push({ destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${Math.floor(shm / 1024)}k`] });
   const dests = new Set<string>();
   const user: OciMount[] = [];

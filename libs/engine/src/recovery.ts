@@ -7,6 +7,7 @@ import type { EngineContext } from './context.js';
 import { LOST_SHIM_EXIT_CODE, watchExit } from './exit.js';
 import { resumeHealth } from './health.js';
 import { removeNow } from './remove.js';
+import { releaseShm } from './shm.js';
 import { restartAtDaemonStart } from './restart-policy.js';
 import { readExitFile, watchShim } from './shim-watch.js';
 import { nowNanos, rfc3339Nano } from './time.js';
@@ -108,6 +109,7 @@ async function recoverOne(ctx: EngineContext, c: Ctr): Promise<boolean> {
       await ctx.images.unmountContainerLayer(rec.Id).catch(() => undefined);
       rmSync(ctx.socketOf(rec.Id), { force: true });
     }
+    releaseShm(ctx, c);
     if (s.Status === 'exited' && c.host.AutoRemove) {
       // Its exit was recorded and the removal that follows was cut short.
       await removeNow(ctx, c).catch((err: unknown) => ctx.log.warn({ err, containerId: rec.Id }, 'auto-remove at start failed'));
@@ -147,6 +149,7 @@ async function recoverOne(ctx: EngineContext, c: Ctr): Promise<boolean> {
   await ctx.rtCgroups.destroy(ctx.cgroupPathOf(c)).catch(() => undefined);
   rmSync(ctx.socketOf(rec.Id), { force: true });
   await ctx.images.unmountContainerLayer(rec.Id).catch(() => undefined);
+  releaseShm(ctx, c);
   Object.assign(s, { Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, FinishedAt: rfc3339Nano(nowNanos()) });
   ctx.save(c);
   if (c.host.AutoRemove) {

@@ -10,6 +10,7 @@ import { cancelRestart } from './restart-policy.js';
 import { sendSignal, waitExited } from './stop.js';
 import { checkFilterKeys, matchLabels, untilOf } from './filters.js';
 import { dropPortViews, teardownNetwork } from './network.js';
+import { releaseShm } from './shm.js';
 
 export async function removeContainer(ctx: EngineContext, ref: string, opts: { force: boolean; volumes: boolean }): Promise<void> {
   const c = ctx.get(ref);
@@ -55,6 +56,7 @@ export async function removeNow(ctx: EngineContext, c: Ctr): Promise<void> {
   await ctx.runtime.delete(c.id, true).catch(() => undefined);
   await teardownNetwork(ctx, c);
   await ctx.images.unmountContainerLayer(c.id).catch(() => undefined);
+  releaseShm(ctx, c);
   await ctx.images.removeContainerLayer(c.id).catch((err: unknown) => {
     if (!(err instanceof BerthError && err.code === 'BERTH_LAYER_NOT_FOUND')) throw err;
   });

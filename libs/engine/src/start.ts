@@ -13,6 +13,7 @@ import { buildSpec, containerCapabilities, resolveUser, type ResolvedUser } from
 import { linksAtStart } from './links.js';
 import { openNetwork, teardownNetwork } from './network.js';
 import { removeNow } from './remove.js';
+import { prepareShm, releaseShm } from './shm.js';
 import { hostResources } from './resources.js';
 import { cancelRestart } from './restart-policy.js';
 import { writeFileAtomic } from './store.js';
@@ -63,6 +64,7 @@ export async function startLocked(ctx: EngineContext, c: Ctr): Promise<void> {
       user, seccomp: ctx.seccomp.for(c.host, caps), availableCaps: ctx.availableCaps,
       joinNetns: sandboxKey ?? nsPathOf(ctx, c.host.NetworkMode, 'net', 'network namespace'),
       joinIpc: nsPathOf(ctx, c.host.IpcMode, 'ipc', 'IPC namespace'),
+      shmSource: prepareShm(ctx, c),
       joinPid: nsPathOf(ctx, c.host.PidMode, 'pid', 'PID namespace'),
       hostDevices: c.host.Privileged ? await hostDevices() : [],
       hostResources: hostResources(c.host),
@@ -114,6 +116,7 @@ export async function startLocked(ctx: EngineContext, c: Ctr): Promise<void> {
     rmSync(ctx.socketOf(id), { force: true });
     await netReady;
     if (rootfs !== null) await ctx.images.unmountContainerLayer(id).catch((e: unknown) => log.warn({ err: e }, 'rollback: unmount failed'));
+    releaseShm(ctx, c);
     await teardownNetwork(ctx, c);
     const message = err instanceof Error ? err.message : String(err);
     const details = err instanceof BerthError ? err.details : undefined;

@@ -491,6 +491,35 @@ describe('engine (privileged)', { skip, concurrency: false }, () => {
     for (const id of [a, b, c]) await engine.removeContainer(id, { force: true, volumes: false });
   });
 
+  it('--ipc shareable / container:<ref>: the joiner shares the donor /dev/shm; a private donor is refused; nothing stays mounted', async () => {
+    const donor = await create({ Cmd: ['sh', '-c', 'echo from-donor > /dev/shm/x; sleep 100'], HostConfig: { IpcMode: 'shareable', ShmSize: 8 << 20, NetworkMode: 'none' } }, 'ipcdonor');
+    await engine.startContainer(donor);
+    const shm = path.join(dataRoot, 'containers', donor, 'mounts', 'shm');
+    await until('the donor wrote to /dev/shm', () => fs.existsSync(path.join(shm, 'x')));
+    const joiner = await create({ Cmd: ['sh', '-c', 'cat /dev/shm/x; echo from-joiner > /dev/shm/y; ipcs -m >/dev/null; grep " /dev/shm " /proc/mounts'], HostConfig: { IpcMode: 'container:ipcdonor', NetworkMode: 'none' } });
+    const wj = await engine.waitContainer(joiner, 'next-exit');
+    await engine.startContainer(joiner);
+    assert.deepEqual(await wj.result, { StatusCode: 0 });
+    const out = demux(await readAll((await engine.containerLogs(joiner, { follow: false, stdout: true, stderr: true, since: 0, until: 0, timestamps: false, tail: 'all' })).body)).stdout;
+    assert.match(out, /^from-donor\n/);
+    assert.match(out, /size=8192k/);
+    assert.equal(fs.readFileSync(path.join(shm, 'y'), 'utf8'), 'from-joiner\n');
+    const donorPid = (await engine.inspectContainer(donor)).State.Pid;
+    const joinerIns = await engine.inspectContainer(joiner);
+    assert.equal(joinerIns.State.ExitCode, 0);
+
+    const priv = await create({ Cmd: ['sleep', '100'], HostConfig: { NetworkMode: 'none' } }, 'ipcprivate');
+    await engine.startContainer(priv);
+    const refused = await create({ Cmd: ['true'], HostConfig: { IpcMode: 'container:ipcprivate', NetworkMode: 'none' } });
+    await assert.rejects(engine.startContainer(refused), { message: `can't join IPC of container ${priv}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)` });
+    assert.deepEqual(leftovers(refused), []);
+    assert.ok(donorPid > 0);
+    await engine.stopContainer(donor, { timeout: 0 });
+    assert.equal(fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(shm), false, "the donor's shm is unmounted when its run ends");
+    for (const id of [donor, joiner, priv, refused]) await engine.removeContainer(id, { force: true, volumes: false });
+    assert.deepEqual(leftovers(donor), []);
+  });
+
   it('--privileged: every capability the daemon has, no seccomp, devices visible', async () => {
     const id = await create({ Cmd: ['sh', '-c', 'grep -E "CapEff|Seccomp:" /proc/self/status; ls /dev/loop-control >/dev/null && echo devs'], HostConfig: { Privileged: true } });
     const w = await engine.waitContainer(id, 'next-exit');

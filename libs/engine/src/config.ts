@@ -10,6 +10,7 @@ import { BerthError } from '@berth/errors';
 import { apiSignal } from './signals.js';
 import { mergeHealthcheck, normaliseHealthcheck, validateHealthcheck } from './health.js';
 import { validateHostResources } from './resources.js';
+import { volumeNameProblem } from './volumes.js';
 
 export function invalid(field: string, message: string): BerthError {
   return new BerthError('BERTH_INVALID_ARGUMENT', message, { details: { field } });
@@ -338,7 +339,11 @@ function validateHostConfig(h: HostConfig, names: Set<string>): void {
   if (!['private', 'host'].includes(h.CgroupnsMode)) throw invalid('HostConfig.CgroupnsMode', `invalid cgroup namespace mode: ${h.CgroupnsMode}`);
   if (h.UsernsMode !== '' && h.UsernsMode !== 'host') throw invalid('HostConfig.UsernsMode', `invalid USER mode: ${h.UsernsMode}`);
   validateUserIds('', h.GroupAdd);
-  for (const [i, b] of (h.Binds ?? []).entries()) parseBind(b, `HostConfig.Binds[${i}]`);
+  for (const [i, b] of (h.Binds ?? []).entries()) {
+    if (isVolumeBind(b)) parseVolumeBind(b, `HostConfig.Binds[${i}]`);
+    else parseBind(b, `HostConfig.Binds[${i}]`);
+  }
+  for (const [i, v] of (h.VolumesFrom ?? []).entries()) parseVolumesFrom(v, `HostConfig.VolumesFrom[${i}]`);
   for (const dst of Object.keys(h.Tmpfs ?? {})) {
     if (!dst.startsWith('/')) throw invalid('HostConfig.Tmpfs', `invalid mount path ${dst}: mount path must be absolute`);
     const problem = mountDestinationProblem(dst);
@@ -362,7 +367,64 @@ export interface Bind {
   mode: string;
 }
 
-/** `src:dst[:opts]` with opts among ro, rw, z, Z, and a propagation mode. Named volumes are not supported yet. */
+/**
+ * Whether a Binds entry names a volume rather than a host path: `name:/dst[:opts]` (a source
+ * that is not an absolute path) or a lone `/dst` (an anonymous volume).
+ */
+export function isVolumeBind(spec: string): boolean {
+  const parts = spec.split(':');
+  return parts.length === 1 || (parts.length <= 3 && parts[0] !== '' && !parts[0]!.startsWith('/'));
+}
+
+export interface VolumeBind {
+  /** '' for an anonymous volume. */
+  name: string;
+  destination: string;
+  readonly: boolean;
+  nocopy: boolean;
+  /** As given (Docker shows `z` when none was). */
+  mode: string;
+}
+
+const volumeModes = new Set(['ro', 'rw', 'nocopy', 'z', 'Z', 'private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave']);
+
+/** `name:/dst[:ro|rw][,nocopy]` or `/dst`, checked as Docker checks it (the name by the local driver's rule). */
+export function parseVolumeBind(spec: string, field: string): VolumeBind {
+  const parts = spec.split(':');
+  const [name, destination, mode = ''] = (parts.length === 1 ? ['', parts[0]!] : parts) as [string, string, string?];
+  if (!destination.startsWith('/')) throw invalid(field, `invalid volume specification: '${spec}': invalid mount config: invalid mount path: '${destination}' mount path must be absolute`);
+  const problem = mountDestinationProblem(destination);
+  if (problem) throw invalid(field, `invalid volume specification: '${spec}': invalid mount config for type "volume": invalid specification: ${problem}`);
+  if (name) {
+    const bad = volumeNameProblem(name);
+    if (bad) throw invalid(field, `create ${name}: ${bad}`);
+  }
+  let readonly = false;
+  let nocopy = false;
+  for (const o of mode.split(',').filter(Boolean)) {
+    if (!volumeModes.has(o)) throw invalid(field, `invalid mode: ${mode}`);
+    if (o === 'ro') readonly = true;
+    else if (o === 'rw') readonly = false;
+    else if (o === 'nocopy') nocopy = true;
+  }
+  return { name, destination: cleanPath(destination), readonly, nocopy, mode: parts.length === 1 ? '' : mode || 'z' };
+}
+
+/** `container[:ro|rw]` of HostConfig.VolumesFrom. */
+export function parseVolumesFrom(spec: string, field: string): { container: string; mode: '' | 'ro' | 'rw' } {
+  const i = spec.lastIndexOf(':');
+  const [container, mode] = i > 0 ? [spec.slice(0, i), spec.slice(i + 1)] : [spec, ''];
+  if (!container) throw invalid(field, `invalid volumes-from specification: '${spec}'`);
+  if (mode !== '' && mode !== 'ro' && mode !== 'rw') throw invalid(field, `invalid mode: ${mode}`);
+  return { container, mode };
+}
+
+/** A destination as Docker compares them (filepath.Clean). */
+export function cleanPath(p: string): string {
+  return posix.normalize(p).replace(/(.)\/+$/, '$1');
+}
+
+/** `src:dst[:opts]` with opts among ro, rw, z, Z, and a propagation mode; a volume's spec is parseVolumeBind's. */
 export function parseBind(spec: string, field: string): Bind {
   const parts = spec.split(':');
   if (parts.length < 2 || parts.length > 3) throw invalid(field, `invalid volume specification: '${spec}'`);
@@ -370,7 +432,7 @@ export function parseBind(spec: string, field: string): Bind {
   if (!destination.startsWith('/')) throw invalid(field, `invalid volume specification: '${spec}': invalid mount config: invalid mount path: '${destination}' mount path must be absolute`);
   const problem = mountDestinationProblem(destination);
   if (problem) throw invalid(field, `invalid volume specification: '${spec}': invalid mount config for type "bind": invalid specification: ${problem}`);
-  if (!source.startsWith('/')) throw invalid(field, `invalid volume specification: '${spec}': named volumes are not supported yet`);
+  if (!source.startsWith('/')) return { ...parseVolumeBind(spec, field), source: '', propagation: '' };
   let readonly = false;
   let propagation = 'rprivate';
   for (const o of mode.split(',').filter(Boolean)) {
@@ -403,14 +465,15 @@ export function mountDestinationProblem(destination: string): string | null {
   return null;
 }
 
-/** One HostConfig.Mounts entry (the `--mount` form), as far as berth runs it: bind and tmpfs. */
+/** One HostConfig.Mounts entry (the `--mount` form): bind, tmpfs, volume. */
 export interface MountSpec {
-  Type: 'bind' | 'tmpfs';
+  Type: 'bind' | 'tmpfs' | 'volume';
   Source?: string;
   Target: string;
   ReadOnly?: boolean;
   BindOptions?: { Propagation?: string; NonRecursive?: boolean } | null;
   TmpfsOptions?: { SizeBytes?: number; Mode?: number } | null;
+  VolumeOptions?: { NoCopy?: boolean; Labels?: Record<string, string> | null; DriverConfig?: { Name?: string; Options?: Record<string, string> | null } | null } | null;
 }
 
 /** HostConfig.Mounts as validated at create (empty when absent). */
@@ -424,7 +487,7 @@ const propagations = ['private', 'rprivate', 'shared', 'rshared', 'slave', 'rsla
 /**
  * HostConfig.Mounts, with Docker's words (volume/mounts/validate.go): an absolute Target that
  * `mountDestinationProblem` allows; a bind's Source absolute and present on the host; a tmpfs
- * without a Source. Named volumes are not supported yet (as in Binds).
+ * without a Source; a volume's Source empty (anonymous) or a valid volume name.
  */
 function validateMounts(mounts: unknown): void {
   if (mounts === undefined || mounts === null) return;
@@ -442,6 +505,7 @@ function validateMounts(mounts: unknown): void {
     const source = typeof m.Source === 'string' ? m.Source : '';
     if (type === 'bind') {
       if (m.TmpfsOptions) throw bad('field TmpfsOptions must not be specified');
+      if (m.VolumeOptions) throw bad('field VolumeOptions must not be specified');
       if (source === '') throw bad('field Source must not be empty');
       if (!source.startsWith('/')) throw bad(`invalid mount path: '${source}' mount path must be absolute`);
       if (!existsSync(source)) throw bad(`bind source path does not exist: ${source}`);
@@ -450,10 +514,26 @@ function validateMounts(mounts: unknown): void {
     } else if (type === 'tmpfs') {
       if (source !== '') throw bad('field Source must not be specified');
       if (m.BindOptions) throw bad('field BindOptions must not be specified');
+      if (m.VolumeOptions) throw bad('field VolumeOptions must not be specified');
       const t = (m.TmpfsOptions ?? {}) as { SizeBytes?: unknown; Mode?: unknown };
       if (t.SizeBytes !== undefined && (typeof t.SizeBytes !== 'number' || !Number.isSafeInteger(t.SizeBytes) || t.SizeBytes < 0)) throw bad(`invalid tmpfs size: ${String(t.SizeBytes)}`);
       if (t.Mode !== undefined && (typeof t.Mode !== 'number' || !Number.isInteger(t.Mode) || t.Mode < 0 || t.Mode > 0o7777)) throw bad(`invalid tmpfs mode: ${String(t.Mode)}`);
-    } else if (type === 'volume') throw bad('named volumes are not supported yet');
+    } else if (type === 'volume') {
+      if (m.BindOptions) throw bad('field BindOptions must not be specified');
+      if (m.TmpfsOptions) throw bad('field TmpfsOptions must not be specified');
+      if (source !== '') {
+        const problem2 = volumeNameProblem(source);
+        if (problem2) throw invalid(field, `create ${source}: ${problem2}`);
+      }
+      const vo = m.VolumeOptions;
+      if (vo !== undefined && vo !== null) {
+        if (typeof vo !== 'object') throw bad('invalid VolumeOptions');
+        const v = vo as { NoCopy?: unknown; Labels?: unknown; DriverConfig?: unknown };
+        if (v.NoCopy !== undefined && typeof v.NoCopy !== 'boolean') throw bad('invalid VolumeOptions.NoCopy: expected a boolean');
+        for (const [k, map] of [['Labels', v.Labels], ['DriverConfig.Options', (v.DriverConfig as { Options?: unknown } | null | undefined)?.Options]] as const)
+          if (map !== undefined && map !== null && (typeof map !== 'object' || Object.values(map).some((x) => typeof x !== 'string'))) throw bad(`invalid VolumeOptions.${k}: expected an object of strings`);
+      }
+    }
     else throw bad('mount type unknown');
   }
 }

@@ -22,6 +22,8 @@ import { capabilitiesOfMask } from './oci-spec.js';
 import { resolveReference } from './references.js';
 import { SeccompProfiles } from './seccomp.js';
 import { ContainerStore } from './store.js';
+import { VolumeStore } from './volumes.js';
+import { volumeRefs } from './volumes-mounts.js';
 
 export interface EngineOptions {
   dataRoot: string;
@@ -56,6 +58,8 @@ export class EngineContext {
   readonly execs = new Map<string, ExecRec>();
   readonly bus = new EventBus(1000);
   readonly store: ContainerStore;
+  /** Named and anonymous volumes (`<dataRoot>/volumes`), loaded by `open`. */
+  readonly volumes: VolumeStore;
   images!: ImageStore;
   network: NetworkController | undefined;
   runtime!: Runtime;
@@ -80,6 +84,12 @@ export class EngineContext {
     this.shimDir = shimSocketDir(opts.execRoot);
     this.bundleRoot = join(opts.execRoot, 'containers');
     this.seccomp = new SeccompProfiles(opts.seccompProfile ?? '/usr/share/containers/seccomp.json');
+    this.volumes = new VolumeStore({
+      root: join(opts.dataRoot, 'volumes'), logger: this.log.child({ component: 'volumes' }),
+      refs: (name) => volumeRefs(this, name),
+      emit: (action, id, attrs) => this.bus.publish('volume', action, id, attrs),
+      mounter: () => (this.syscalls ??= realSyscalls()),
+    });
   }
 
   /** Makes the exec root's directories and opens the cgroup manager, the runtime and the image store. */
@@ -95,6 +105,7 @@ export class EngineContext {
       logger: this.log.child({ component: 'runtime' }),
     });
     if (this.opts.network) this.network = await this.openNetwork(this.opts.network);
+    this.volumes.load();
     this.images = await ImageStore.open({ root: join(this.opts.dataRoot, 'image', this.opts.graphDriver.name), driver: this.opts.graphDriver, logger: this.log });
   }
 

@@ -32,6 +32,7 @@ import type {
   WaitResponse,
 } from '@berth/api';
 import type { ContainerChange, ContainerPathStat, ImageHistoryItem, ImagesPruneResponse } from '@berth/image';
+import type { Volume, VolumeCreateRequest } from './volumes.js';
 
 export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
 
@@ -196,6 +197,17 @@ export interface Engine {
   pruneNetworks(filters: Filters): Promise<{ NetworksDeleted: string[] }>;
   connectNetwork(ref: string, req: NetworkConnectRequest): Promise<void>;
   disconnectNetwork(ref: string, container: string, force: boolean): Promise<void>;
+
+  // volumes (volumes.ts): names by Docker's rule, the `local` driver
+  /** `POST /volumes/create`: an existing volume of that name and driver is answered as it is; no Name = anonymous. */
+  createVolume(req: VolumeCreateRequest): Volume;
+  /** `GET /volumes`: filters `dangling`, `driver`, `label`, `name`. */
+  listVolumes(filters: Filters): { Volumes: Volume[]; Warnings: string[] };
+  inspectVolume(name: string): Volume;
+  /** 409 while a container references it (force does not change that); `force`: a missing volume is no error. */
+  removeVolume(name: string, opts: { force: boolean }): void;
+  /** `POST /volumes/prune`: unused volumes; from API 1.42 only anonymous ones unless the filter `all=true`. */
+  pruneVolumes(filters: Filters, apiVersion: string): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }>;
 
   /** Stops serving: detaches from shims (containers keep running), closes event streams. */
   close(): Promise<void>;

@@ -4,7 +4,7 @@ import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import type { ContainerCreateBody, ContainerCreateResponse, HostConfig, MountPoint } from '@berth/api';
 import { BerthError } from '@berth/errors';
-import { commandLine, invalid, mergeImageConfig, mountsOf, normaliseConfig, normaliseHostConfig, parseBind } from './config.js';
+import { commandLine, invalid, isVolumeBind, mountsOf, mergeImageConfig, normaliseConfig, normaliseHostConfig, parseBind } from './config.js';
 import { Ctr } from './container.js';
 import type { EngineContext } from './context.js';
 import { HOST_GATEWAY, hostnameFile, hostsFile, readOr } from './host-files.js';
@@ -14,6 +14,7 @@ import { generateName, nameConflict, newId, normaliseName } from './names.js';
 import { containerCapabilities, hostnameOf, parseSecurityOpts } from './oci-spec.js';
 import { checkUserProfile } from './seccomp.js';
 import { writeFileAtomic, type ContainerRecord } from './store.js';
+import { dropVolumes, resolveVolumes, volumeMountPoints } from './volumes-mounts.js';
 import { ZERO_TIME, nowNanos, rfc3339Nano } from './time.js';
 
 export async function createContainer(ctx: EngineContext, name: string | undefined, body: ContainerCreateBody): Promise<ContainerCreateResponse> {
@@ -47,6 +48,8 @@ export async function createContainer(ctx: EngineContext, name: string | undefin
   referenced('HostConfig.Links', () => normaliseLinks(ctx, host, wanted));
   const id = newId();
   const dir = ctx.store.dir(id);
+  // Volumes last among the checks: they are made here (and removed again if the create fails).
+  const vols = resolveVolumes(ctx, host, merged);
   const created = rfc3339Nano(nowNanos());
   const rec: ContainerRecord = {
     Id: id, Created: created, Path: argv[0]!, Args: argv.slice(1), Config: merged, Image: resolved.id, Name: `/${wanted}`,
@@ -56,7 +59,7 @@ export async function createContainer(ctx: EngineContext, name: string | undefin
       StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME,
     },
     ResolvConfPath: join(dir, 'resolv.conf'), HostnamePath: join(dir, 'hostname'), HostsPath: join(dir, 'hosts'),
-    LogPath: join(dir, `${id}-json.log`), MountPoints: mountPoints(host), HasBeenStartedBefore: false, HasBeenManuallyStopped: false,
+    LogPath: join(dir, `${id}-json.log`), MountPoints: [...mountPoints(host), ...volumeMountPoints(ctx, vols.mounts)], VolumeMounts: vols.mounts, HasBeenStartedBefore: false, HasBeenManuallyStopped: false,
   };
   if (usesSandbox(host.NetworkMode)) rec.Networks = networks;
   if (!merged.Hostname) merged.Hostname = host.NetworkMode === 'host' ? osHostname() : id.slice(0, 12);
@@ -84,6 +87,7 @@ export async function createContainer(ctx: EngineContext, name: string | undefin
     ctx.containers.delete(id);
     if (layerMade) await ctx.images.removeContainerLayer(id).catch(() => undefined);
     ctx.store.remove(id);
+    dropVolumes(ctx, vols.created);
     throw err;
   }
   ctx.emit(c, 'create');
@@ -107,11 +111,11 @@ function referenced<T>(field: string, lookup: () => T): T {
 
 /** inspect's Mounts: the -v binds, then the --mount ones (Docker's fields; --tmpfs is not listed, as in Docker). */
 function mountPoints(h: HostConfig): MountPoint[] {
-  const binds = (h.Binds ?? []).map((b, i): MountPoint => {
+  const binds = (h.Binds ?? []).filter((b) => !isVolumeBind(b)).map((b, i): MountPoint => {
     const bind = parseBind(b, `HostConfig.Binds[${i}]`);
     return { Type: 'bind', Source: bind.source, Destination: bind.destination, Mode: bind.mode, RW: !bind.readonly, Propagation: bind.propagation };
   });
-  const mounts = mountsOf(h).map((m): MountPoint =>
+  const mounts = mountsOf(h).filter((m) => m.Type !== 'volume').map((m): MountPoint =>
     m.Type === 'tmpfs'
       ? { Type: 'tmpfs', Source: '', Destination: m.Target, Mode: '', RW: m.ReadOnly !== true, Propagation: '' }
       : { Type: 'bind', Source: m.Source ?? '', Destination: m.Target, Mode: '', RW: m.ReadOnly !== true, Propagation: m.BindOptions?.Propagation || 'rprivate' });

@@ -66,6 +66,8 @@ import { startOomWatch } from './oom.js';
 import { suspendHealth } from './health.js';
 import type { ContainerStatsJson, ContainerUpdateBody, ContainerUpdateResponse, StatsOptions } from './contract.js';
 import { inspectContainer, inspectContainerJson, listContainers, listContainersJson } from './views.js';
+import type { Volume, VolumeCreateRequest } from './volumes.js';
+import { runningVolumeUsers } from './volumes-mounts.js';
 
 export type { EngineOptions } from './context.js';
 
@@ -83,6 +85,8 @@ export class BerthEngine implements Engine {
     await startOomWatch(this.ctx);
     // A container whose record could not be read keeps its network: it may still run.
     await this.ctx.network?.reconcile((id) => this.ctx.containers.get(id)?.rec.State.Running === true || skipped.has(id));
+    // Volumes of running containers stay mounted; a volume with options nobody runs with is unmounted.
+    this.ctx.volumes.reconcile(runningVolumeUsers(this.ctx));
   }
 
   // system
@@ -256,8 +260,26 @@ export class BerthEngine implements Engine {
   pruneImages(filters: Filters): Promise<ImagesPruneResponse> {
     return ops.pruneImages(this.ctx, filters);
   }
-  systemDf(): Promise<SystemDfResponse> {
-    return ops.systemDf(this.ctx);
+  async systemDf(): Promise<SystemDfResponse> {
+    const df = await ops.systemDf(this.ctx);
+    return { ...df, Volumes: await this.ctx.volumes.usage() };
+  }
+
+  // volumes
+  createVolume(req: VolumeCreateRequest): Volume {
+    return this.ctx.volumes.create(req).volume;
+  }
+  listVolumes(filters: Filters): { Volumes: Volume[]; Warnings: string[] } {
+    return { Volumes: this.ctx.volumes.list(filters), Warnings: [] };
+  }
+  inspectVolume(name: string): Volume {
+    return this.ctx.volumes.get(name);
+  }
+  removeVolume(name: string, opts: { force: boolean }): void {
+    this.ctx.volumes.remove(name, opts);
+  }
+  pruneVolumes(filters: Filters, apiVersion: string): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }> {
+    return this.ctx.volumes.prune(filters, apiVersion);
   }
 
   /** Stops serving: detaches from shims (containers keep running), closes event streams. */

@@ -12,6 +12,7 @@ import { teardownNetwork } from './network.js';
 import { oomAtExit } from './oom.js';
 import { removeNow } from './remove.js';
 import { releaseShm } from './shm.js';
+import { releaseVolumes } from './volumes-mounts.js';
 import { restartAfterExit } from './restart-policy.js';
 import { readExitFile, watchShim } from './shim-watch.js';
 import { nowNanos, parseRfc3339Nano, rfc3339Nano } from './time.js';
@@ -66,6 +67,7 @@ async function onExit(ctx: EngineContext, c: Ctr, code: number): Promise<void> {
   ]);
   rmSync(ctx.socketOf(c.id), { force: true });
   releaseShm(ctx, c);
+  releaseVolumes(ctx, c);
   Object.assign(s, { Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: rfc3339Nano(finished) });
   const autoRemove = c.host.AutoRemove && !c.removing && !c.restarting;
   try {

@@ -11,6 +11,7 @@ import { sendSignal, waitExited } from './stop.js';
 import { checkFilterKeys, matchLabels, untilOf } from './filters.js';
 import { dropPortViews, teardownNetwork } from './network.js';
 import { releaseShm } from './shm.js';
+import { removeContainerVolumes } from './volumes-mounts.js';
 
 export async function removeContainer(ctx: EngineContext, ref: string, opts: { force: boolean; volumes: boolean }): Promise<void> {
   const c = ctx.get(ref);
@@ -38,10 +39,11 @@ export async function removeContainer(ctx: EngineContext, ref: string, opts: { f
       await waitExited(c, -1);
     }
   });
-  await removeNow(ctx, c);
+  await removeNow(ctx, c, opts.volumes);
 }
 
-export async function removeNow(ctx: EngineContext, c: Ctr): Promise<void> {
+/** `volumes`: remove its anonymous volumes too (`rm -v`; an --rm container's go with it, as in Docker). */
+export async function removeNow(ctx: EngineContext, c: Ctr, volumes = c.host.AutoRemove): Promise<void> {
   if (!ctx.containers.has(c.id)) return;
   c.removing = true;
   Object.assign(c.rec.State, { Status: 'removing' });
@@ -64,6 +66,8 @@ export async function removeNow(ctx: EngineContext, c: Ctr): Promise<void> {
   rmSync(ctx.socketOf(c.id), { force: true });
   ctx.store.remove(c.id);
   ctx.containers.delete(c.id);
+  // After the record: the container no longer references its volumes.
+  removeContainerVolumes(ctx, c, volumes);
   dropPortViews(c);
   for (const eid of c.execs) ctx.execs.delete(eid);
   ctx.emit(c, 'destroy');

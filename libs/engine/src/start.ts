@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { BerthError } from '@berth/errors';
 import { resolveInRoot } from '@berth/image';
 import type { OciDevice } from '@berth/runtime';
-import { logRotation, parseBind } from './config.js';
+import { isVolumeBind, logRotation, parseBind } from './config.js';
 import { deferred, type Ctr } from './container.js';
 import type { EngineContext } from './context.js';
 import { watchExit } from './exit.js';
@@ -14,6 +14,7 @@ import { linksAtStart } from './links.js';
 import { openNetwork, teardownNetwork } from './network.js';
 import { removeNow } from './remove.js';
 import { prepareShm, releaseShm } from './shm.js';
+import { mountVolumes, releaseVolumes, specHostConfig } from './volumes-mounts.js';
 import { hostResources } from './resources.js';
 import { cancelRestart } from './restart-policy.js';
 import { writeFileAtomic } from './store.js';
@@ -46,9 +47,12 @@ export async function startLocked(ctx: EngineContext, c: Ctr): Promise<void> {
     rootfs = await ctx.images.mountContainerLayer(id);
     await ensureWorkingDir(rootfs, c.rec.Config.WorkingDir);
     for (const [i, b] of (c.host.Binds ?? []).entries()) {
+      if (isVolumeBind(b)) continue;
       const bind = parseBind(b, `HostConfig.Binds[${i}]`);
       if (!existsSync(bind.source)) mkdirSync(bind.source, { recursive: true, mode: 0o755 });
     }
+    // Volumes mounted (a local one with options at its first user), empty ones filled from the image.
+    const volumeBinds = await mountVolumes(ctx, c, rootfs);
     const net = await openNetwork(ctx, c);
     // Handled from here on: a failure below still waits for it (the catch tears the sandbox down).
     netReady = net?.ready.then(
@@ -59,7 +63,7 @@ export async function startLocked(ctx: EngineContext, c: Ctr): Promise<void> {
     const caps = containerCapabilities(c.host, ctx.availableCaps);
     const user = userOf(rootfs, c.rec.Config.User, c.host.GroupAdd ?? []);
     const spec = buildSpec({
-      id, config: linked.env.length ? { ...c.rec.Config, Env: [...linked.env, ...(c.rec.Config.Env ?? [])] } : c.rec.Config, hostConfig: c.host, rootfs,
+      id, config: linked.env.length ? { ...c.rec.Config, Env: [...linked.env, ...(c.rec.Config.Env ?? [])] } : c.rec.Config, hostConfig: specHostConfig(c.host, volumeBinds), rootfs,
       files: { hostname: c.rec.HostnamePath, hosts: c.rec.HostsPath, resolvConf: c.rec.ResolvConfPath },
       user, seccomp: ctx.seccomp.for(c.host, caps), availableCaps: ctx.availableCaps,
       joinNetns: sandboxKey ?? nsPathOf(ctx, c.host.NetworkMode, 'net', 'network namespace'),
@@ -117,6 +121,7 @@ export async function startLocked(ctx: EngineContext, c: Ctr): Promise<void> {
     await netReady;
     if (rootfs !== null) await ctx.images.unmountContainerLayer(id).catch((e: unknown) => log.warn({ err: e }, 'rollback: unmount failed'));
     releaseShm(ctx, c);
+    releaseVolumes(ctx, c);
     await teardownNetwork(ctx, c);
     const message = err instanceof Error ? err.message : String(err);
     const details = err instanceof BerthError ? err.details : undefined;

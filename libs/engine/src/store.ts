@@ -5,6 +5,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ContainerConfig, ContainerState, HostConfig, MountPoint } from '@berth/api';
+import type { VolumeMount } from './volumes-mounts.js';
 import type { EndpointConfig } from './network.js';
 
 export interface StoredState extends ContainerState {
@@ -31,6 +32,8 @@ export interface ContainerRecord {
   HostsPath: string;
   LogPath: string;
   MountPoints: MountPoint[];
+  /** The container's volumes (and --volumes-from binds) with what inspect does not show (volumes-mounts.ts). */
+  VolumeMounts?: VolumeMount[];
   HasBeenStartedBefore: boolean;
   HasBeenManuallyStopped: boolean;
   /** The networks the container asked for (name -> request part of EndpointSettings); absent for host/none/container modes. */

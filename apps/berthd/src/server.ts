@@ -15,6 +15,7 @@ import { execRoutes } from './routes/exec/index.js';
 import { imageRoutes } from './routes/images/index.js';
 import { containerImageRoutes } from './routes/container-images/index.js';
 import { networkRoutes } from './routes/networks/index.js';
+import { volumeRoutes } from './routes/volumes/index.js';
 import { systemRoutes } from './routes/system/index.js';
 
 export interface ServerOptions {
@@ -148,5 +149,6 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   imageRoutes(app, deps);
   containerImageRoutes(app, deps);
   networkRoutes(app, deps);
+  volumeRoutes(app, deps);
   return app;
 }

@@ -42,6 +42,7 @@ import type {
 } from '@berth/engine';
 import type { CommitBody, ContainerChange, ContainerPathStat, ImageHistoryItem, ImagesPruneResponse, SystemDfResponse } from '@berth/engine';
 import type { RegistryAuth } from '@berth/engine';
+import type { Volume, VolumeCreateRequest } from '@berth/engine';
 import type { ContainerStatsJson, ContainerUpdateBody, ContainerUpdateResponse, StatsOptions } from '@berth/engine';
 
 interface FakeContainer {
@@ -535,6 +536,37 @@ export class TestEngine implements Engine {
   async disconnectNetwork(ref: string, container: string, force: boolean): Promise<void> {
     this.record('disconnectNetwork', ref, container, force);
     this.network(ref);
+  }
+
+  // volumes: a map with Docker's answers for the route tests (the store itself is tested in @berth/engine)
+  readonly volumes = new Map<string, Volume>();
+  createVolume(req: VolumeCreateRequest): Volume {
+    this.record('createVolume', req);
+    const name = req.Name || 'a'.repeat(64);
+    const v: Volume = {
+      CreatedAt: '2026-01-01T00:00:00Z', Driver: req.Driver || 'local', Labels: req.Labels ?? null, Mountpoint: `/var/lib/berth/volumes/${name}/_data`, Name: name,
+      Options: req.DriverOpts ?? null, Scope: 'local',
+    };
+    if (!this.volumes.has(name)) this.volumes.set(name, v);
+    return this.volumes.get(name)!;
+  }
+  listVolumes(filters: Map<string, Set<string>>): { Volumes: Volume[]; Warnings: string[] } {
+    this.record('listVolumes', Object.fromEntries([...filters].map(([k, v]) => [k, [...v]])));
+    return { Volumes: [...this.volumes.values()], Warnings: [] };
+  }
+  inspectVolume(name: string): Volume {
+    this.record('inspectVolume', name);
+    const v = this.volumes.get(name);
+    if (!v) throw new BerthError('BERTH_VOLUME_NOT_FOUND', `get ${name}: no such volume`);
+    return v;
+  }
+  removeVolume(name: string, opts: { force: boolean }): void {
+    this.record('removeVolume', name, opts);
+    if (!this.volumes.delete(name) && !opts.force) throw new BerthError('BERTH_VOLUME_NOT_FOUND', `get ${name}: no such volume`);
+  }
+  async pruneVolumes(filters: Map<string, Set<string>>, apiVersion: string): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }> {
+    this.record('pruneVolumes', Object.fromEntries([...filters].map(([k, v]) => [k, [...v]])), apiVersion);
+    return { VolumesDeleted: [], SpaceReclaimed: 0 };
   }
 
   async close(): Promise<void> {

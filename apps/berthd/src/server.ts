@@ -14,6 +14,7 @@ import { containerRoutes } from './routes/containers/index.js';
 import { execRoutes } from './routes/exec/index.js';
 import { imageRoutes } from './routes/images/index.js';
 import { containerImageRoutes } from './routes/container-images/index.js';
+import { buildRoutes } from './routes/builder/index.js';
 import { networkRoutes } from './routes/networks/index.js';
 import { volumeRoutes } from './routes/volumes/index.js';
 import { systemRoutes } from './routes/system/index.js';
@@ -148,6 +149,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   execRoutes(app, deps);
   imageRoutes(app, deps);
   containerImageRoutes(app, deps);
+  buildRoutes(app, deps);
   networkRoutes(app, deps);
   volumeRoutes(app, deps);
   return app;

@@ -178,6 +178,14 @@ export interface Engine {
   /** `POST /images/load`: docker-archive or OCI archive; `{stream: 'Loaded image: ...\n'}` messages as images land. */
   loadImages(tar: Readable, opts: { quiet: boolean }, progress: (msg: JsonMessage) => void): Promise<void>;
 
+  /**
+   * `POST /build`: the classic builder on a context tar (plain or gzip); progress gets dockerd's
+   * stream messages. Rejects before the first message for what Docker answers with a 400 (bad
+   * tag, missing Dockerfile, parse error); resolves with the image id. Optional: without it
+   * berthd answers 501.
+   */
+  buildImage?(context: Readable, opts: BuildOptions, progress: (msg: JsonMessage) => void): Promise<string>;
+
   // container images: diff, commit, cp, history, prune, df (image-ops.ts)
   containerChanges(ref: string): Promise<ContainerChange[]>;
   /** Answers the new image's id. */
@@ -215,6 +223,8 @@ export interface Engine {
 
 export type { ContainerChange, ContainerPathStat, ImageHistoryItem, ImagesPruneResponse } from '@berth/image';
 export type { AuthConfig as RegistryAuth } from '@berth/registry';
+import type { BuildOptions } from './builder/builder.js';
+export type { BuildOptions } from './builder/builder.js';
 import type { AuthConfig as RegistryAuth } from '@berth/registry';
 
 /** `POST /commit`: the query's fields and the body's config overrides. */

@@ -41,6 +41,7 @@ import type {
 } from './contract.js';
 import { EngineContext, type EngineOptions } from './context.js';
 import * as ops from './image-ops.js';
+import { Builder, type BuildOptions } from './builder/builder.js';
 import * as archive from './image-archive.js';
 import type { CommitBody, ContainerChange, ContainerPathStat, ImageHistoryItem, ImagesPruneResponse, SystemDfResponse } from './contract.js';
 import { createContainer } from './create.js';
@@ -256,6 +257,9 @@ export class BerthEngine implements Engine {
   }
   imageHistory(ref: string): Promise<ImageHistoryItem[]> {
     return ops.imageHistory(this.ctx, ref);
+  }
+  buildImage(context: Readable, opts: BuildOptions, progress: (msg: JsonMessage) => void): Promise<string> {
+    return new Builder(this, this.ctx, opts, progress).build(context);
   }
   pruneImages(filters: Filters): Promise<ImagesPruneResponse> {
     return ops.pruneImages(this.ctx, filters);

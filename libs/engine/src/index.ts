@@ -14,6 +14,9 @@ export type {
 export type { ContainerUpdateBody, ContainerUpdateResponse, ContainerStatsJson, ContainerCpuStats, StatsOptions } from './contract.js';
 export type { CommitBody, SystemDfResponse, ContainerChange, ContainerPathStat, ImageHistoryItem, ImagesPruneResponse } from './contract.js';
 export { createEngine, BerthEngine } from './engine.js';
+export type { BuildOptions } from './contract.js';
+export { defaultBuildOptions, checkBuildOptions } from './builder/builder.js';
+export { parseDockerfile } from './builder/parse.js';
 export { decodeRegistryAuth, encodeRegistryAuth } from '@berth/registry';
 export type { RegistryAuth } from './contract.js';
 export type { EngineOptions } from './engine.js';

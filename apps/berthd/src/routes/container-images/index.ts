@@ -75,16 +75,5 @@ export function containerImageRoutes(app: FastifyInstance, { engine }: RouteDeps
 
   app.post('/images/prune', async (req, reply) => sendJson(reply, 200, await engine.pruneImages(parseFilters(str(queryOf(req), 'filters')))));
 
-  // Berth has no image builder, so it keeps no build cache: pruning one deletes nothing. The
-  // docker CLI's `system prune` ends with this call; its filters are still checked.
-  app.post('/build/prune', async (req, reply) => {
-    const filters = parseFilters(str(queryOf(req), 'filters'));
-    for (const key of filters.keys()) {
-      if (!['until', 'id', 'parent', 'type', 'description', 'inuse', 'shared', 'private'].includes(key))
-        throw new BerthError('BERTH_INVALID_ARGUMENT', `invalid filter '${key}'`, { details: { field: `filters.${key}` } });
-    }
-    return sendJson(reply, 200, { CachesDeleted: null, SpaceReclaimed: 0 });
-  });
-
   app.get('/system/df', async (_req, reply) => sendJson(reply, 200, await engine.systemDf()));
 }

@@ -135,7 +135,7 @@ test('host config validation names the field', () => {
   assert.throws(() => normaliseHostConfig({ RestartPolicy: { Name: 'always', MaximumRetryCount: 3 } }), (e: Error & { details?: { field?: string } }) => e.details?.field === 'HostConfig.RestartPolicy.MaximumRetryCount');
   assert.throws(() => normaliseHostConfig({ RestartPolicy: { Name: 'sometimes' as never, MaximumRetryCount: 0 } }), /invalid restart policy/);
   assert.throws(() => normaliseHostConfig({ AutoRemove: true, RestartPolicy: { Name: 'always', MaximumRetryCount: 0 } }), /AutoRemove/);
-  assert.throws(() => normaliseHostConfig({ Binds: ['relative:/x'] }), /named volumes/);
+  assert.throws(() => normaliseHostConfig({ Binds: ['bad/name:/x'] }), /create bad\/name: "bad\/name" includes invalid characters for a local volume name/);
   // A network name passes here; create resolves it against the networks (404 there).
   assert.equal(normaliseHostConfig({ NetworkMode: 'mynet' }).NetworkMode, 'mynet');
   assert.throws(() => normaliseHostConfig({ Ulimits: [{ Name: 'nofile', Soft: 3, Hard: 2 }] }), /soft limit/);
@@ -302,7 +302,7 @@ test('HostConfig.Mounts: bind and tmpfs become spec mounts; volumes, unknown typ
     // A mount over a default one replaces it.
     assert.deepEqual(s.mounts!.filter((m) => m.destination === '/dev/shm').map((m) => m.options), [['noexec', 'nosuid', 'nodev', 'ro']]);
     const mounts = (...m: unknown[]) => normaliseHostConfig({ Mounts: m } as never);
-    rejects(() => mounts({ Type: 'volume', Source: 'v', Target: '/v' }), 'HostConfig.Mounts[0]', 'invalid mount config for type "volume": named volumes are not supported yet');
+    rejects(() => mounts({ Type: 'volume', Source: 'v', Target: '/v' }), 'HostConfig.Mounts[0]', 'create v: volume name is too short, names should be at least two alphanumeric characters');
     rejects(() => mounts({ Type: 'npipe', Source: 'x', Target: '/v' }), 'HostConfig.Mounts[0]', 'invalid mount config for type "npipe": mount type unknown');
     rejects(() => mounts({ Type: 'bind', Source: join(dir, 'missing'), Target: '/v' }), 'HostConfig.Mounts[0]', `invalid mount config for type "bind": bind source path does not exist: ${join(dir, 'missing')}`);
     rejects(() => mounts({ Type: 'bind', Target: '/v' }), 'HostConfig.Mounts[0]', 'invalid mount config for type "bind": field Source must not be empty');

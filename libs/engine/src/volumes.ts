@@ -365,10 +365,11 @@ export class VolumeStore {
     return out;
   }
 
+  /** Maps with their keys sorted, as Go's encoding/json writes them. */
   private view(v: VolumeMeta): Volume {
     return {
-      CreatedAt: v.CreatedAt, Driver: v.Driver, Labels: v.Labels ? { ...v.Labels } : null, Mountpoint: this.pathOf(v.Name), Name: v.Name,
-      Options: v.Options ? { ...v.Options } : null, Scope: 'local',
+      CreatedAt: v.CreatedAt, Driver: v.Driver, Labels: sorted(v.Labels), Mountpoint: this.pathOf(v.Name), Name: v.Name,
+      Options: sorted(v.Options), Scope: 'local',
     };
   }
 }
@@ -377,6 +378,10 @@ export function versionAtLeast(version: string, min: string): boolean {
   const [a = 0, b = 0] = version.split('.').map(Number);
   const [c = 0, d = 0] = min.split('.').map(Number);
   return a > c || (a === c && b >= d);
+}
+
+function sorted(m: Record<string, string> | null): Record<string, string> | null {
+  return m ? Object.fromEntries(Object.entries(m).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : null;
 }
 
 function safeIsDir(p: string): boolean {

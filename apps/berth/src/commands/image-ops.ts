@@ -276,6 +276,7 @@ async function systemPrune(ctx: Context, p: ParsedArgs): Promise<number> {
   if (!bool(p, 'force')) {
     ctx.out(
       'WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n' +
+        (bool(p, 'volumes') ? '  - all anonymous volumes not used by at least one container\n' : '') +
         `  - ${all ? 'all images without at least one container associated to them' : 'all dangling images'}\n  - unused build cache\n\nAre you sure you want to continue? [y/N] `,
     );
     if (!/^y(es)?$/i.test((await readLine()).trim())) return 0;
@@ -287,6 +288,12 @@ async function systemPrune(ctx: Context, p: ParsedArgs): Promise<number> {
   if (c.ContainersDeleted?.length) out += `Deleted Containers:\n${c.ContainersDeleted.join('\n')}\n\n`;
   const n = await ctx.client.post<{ NetworksDeleted: string[] | null }>('/networks/prune', query);
   if (n.NetworksDeleted?.length) out += `Deleted Networks:\n${n.NetworksDeleted.join('\n')}\n\n`;
+  let volumeSpace = 0;
+  if (bool(p, 'volumes')) {
+    const v = await ctx.client.post<{ VolumesDeleted: string[] | null; SpaceReclaimed: number }>('/volumes/prune', query);
+    if (v.VolumesDeleted?.length) out += `Deleted Volumes:\n${v.VolumesDeleted.join('\n')}\n\n`;
+    volumeSpace = v.SpaceReclaimed ?? 0;
+  }
   const i = await ctx.client.post<{ ImagesDeleted: ImageDeleteItem[] | null; SpaceReclaimed: number }>('/images/prune', { filters: encodeFilters({ ...filters, dangling: [all ? 'false' : 'true'] }) });
   if (i.ImagesDeleted?.length) {
     out += 'Deleted Images:\n';
@@ -294,7 +301,7 @@ async function systemPrune(ctx: Context, p: ParsedArgs): Promise<number> {
     out += '\n';
   }
   const b = await ctx.client.post<{ SpaceReclaimed: number }>('/build/prune', query);
-  out += `Total reclaimed space: ${humanSize(c.SpaceReclaimed + i.SpaceReclaimed + (b.SpaceReclaimed ?? 0))}\n`;
+  out += `Total reclaimed space: ${humanSize(c.SpaceReclaimed + volumeSpace + i.SpaceReclaimed + (b.SpaceReclaimed ?? 0))}\n`;
   ctx.out(out);
   return 0;
 }
@@ -319,6 +326,11 @@ export function readLine(): Promise<string> {
 
 // ---- system df ----
 
+interface DfVolume {
+  Name: string;
+  UsageData?: { Size: number; RefCount: number };
+}
+
 interface DfContainer {
   Id: string;
   Names: string[];
@@ -332,7 +344,11 @@ interface DfContainer {
 }
 
 async function systemDf(ctx: Context, p: ParsedArgs): Promise<number> {
-  const r = await ctx.client.get<{ LayersSize: number; Images: ImageSummary[]; Containers: DfContainer[]; Volumes: unknown[] | null; BuildCache: unknown[] | null }>('/system/df');
+  const r = await ctx.client.get<{ LayersSize: number; Images: ImageSummary[]; Containers: DfContainer[]; Volumes: DfVolume[] | null; BuildCache: unknown[] | null }>('/system/df');
+  const volumes = r.Volumes ?? [];
+  const volSize = volumes.reduce((a, v) => a + Math.max(0, v.UsageData?.Size ?? 0), 0);
+  const activeVolumes = volumes.filter((v) => (v.UsageData?.RefCount ?? 0) > 0);
+  const volReclaim = volumes.filter((v) => (v.UsageData?.RefCount ?? 0) === 0).reduce((a, v) => a + Math.max(0, v.UsageData?.Size ?? 0), 0);
   const images = r.Images ?? [];
   const containers = r.Containers ?? [];
   const activeImages = images.filter((i) => (i.Containers ?? 0) > 0);
@@ -360,7 +376,9 @@ async function systemDf(ctx: Context, p: ParsedArgs): Promise<number> {
     let ct = 'CONTAINER ID\tIMAGE\tCOMMAND\tLOCAL VOLUMES\tSIZE\tCREATED\tSTATUS\tNAMES\n';
     for (const c of containers)
       ct += `${shortId(c.Id)}\t${c.Image}\t${ellipsis(JSON.stringify(c.Command), 20)}\t0\t${humanSize(c.SizeRw ?? 0, 3)}\t${humanDuration(now - c.Created * 1000)} ago\t${c.Status}\t${(c.Names[0] ?? '').replace(/^\//, '')}\n`;
-    t += tabwrite(ct, 10, 3) + '\nLocal Volumes space usage:\n\nVOLUME NAME   LINKS     SIZE\n\nBuild cache usage: 0B\n\nCACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED\n';
+    let vt = 'VOLUME NAME\tLINKS\tSIZE\n';
+    for (const v of volumes) vt += `${v.Name}\t${v.UsageData?.RefCount ?? 0}\t${humanSize(Math.max(0, v.UsageData?.Size ?? 0), 3)}\n`;
+    t += tabwrite(ct, 10, 3) + '\nLocal Volumes space usage:\n\n' + tabwrite(vt, 10, 3) + '\nBuild cache usage: 0B\n\nCACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED\n';
     ctx.out(t);
     return 0;
   }
@@ -368,7 +386,7 @@ async function systemDf(ctx: Context, p: ParsedArgs): Promise<number> {
     'TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE\n' +
     `Images\t${images.length}\t${activeImages.length}\t${humanSize(imgSize, 4)}\t${humanSize(imgReclaim, 4)}${pct(imgReclaim, imgSize)}\n` +
     `Containers\t${containers.length}\t${running.length}\t${humanSize(ctrSize, 4)}\t${humanSize(ctrReclaim, 4)}${pct(ctrReclaim, ctrSize)}\n` +
-    'Local Volumes\t0\t0\t0B\t0B\n' +
+    `Local Volumes\t${volumes.length}\t${activeVolumes.length}\t${humanSize(volSize, 4)}\t${humanSize(volReclaim, 4)}${pct(volReclaim, volSize)}\n` +
     'Build Cache\t0\t0\t0B\t0B\n';
   ctx.out(tabwrite(text, 10, 3));
   return 0;
@@ -438,6 +456,7 @@ const systemPruneSpec: CommandSpec = {
     { name: 'all', short: 'a', type: 'bool', description: 'Remove all unused images not just dangling ones' },
     { name: 'filter', type: 'list', valueName: 'filter', description: 'Provide filter values (e.g. "label=<key>=<value>")' },
     { name: 'force', short: 'f', type: 'bool', description: 'Do not prompt for confirmation' },
+    { name: 'volumes', type: 'bool', description: 'Prune anonymous volumes' },
   ],
 };
 const dfSpec: CommandSpec = {

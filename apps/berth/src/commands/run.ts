@@ -11,6 +11,7 @@ import { CliError, DaemonError, readAll, type Client } from '../client.js';
 import type { Context } from '../context.js';
 import type { Command } from '../main.js';
 import { consoleSize, DEFAULT_DETACH_KEYS, monitorTtySize, proxySignals, runSession } from '../session.js';
+import { parseMountFlags } from './volume-mount.js';
 
 const L = 'list';
 const S = 'string';
@@ -98,6 +99,8 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   { name: 'uts', type: 'string', valueName: S, description: 'UTS namespace to use' },
   { name: 'volume', short: 'v', type: 'list', valueName: L, description: 'Bind mount a volume' },
   { name: 'volumes-from', type: 'list', valueName: L, description: 'Mount volumes from the specified container(s)' },
+  { name: 'mount', type: 'list', valueName: 'mount', description: 'Attach a filesystem mount to the container' },
+  { name: 'volume-driver', type: 'string', valueName: S, description: 'Optional volume driver for the container' },
   { name: 'workdir', short: 'w', type: 'string', valueName: S, description: 'Working directory inside the container' },
 ];
 
@@ -376,7 +379,7 @@ export function buildCreateBody(p: ParsedArgs, detach: boolean): ContainerCreate
     PortBindings: ports.bindings,
     RestartPolicy: parseRestart(str(p, 'restart')),
     AutoRemove: bool(p, 'rm'),
-    VolumeDriver: '',
+    VolumeDriver: str(p, 'volume-driver'),
     VolumesFrom: list(p, 'volumes-from').length ? list(p, 'volumes-from') : null,
     ConsoleSize: tty ? consoleSize() : [0, 0],
     CapAdd: list(p, 'cap-add').length ? list(p, 'cap-add') : null,
@@ -423,6 +426,7 @@ export function buildCreateBody(p: ParsedArgs, detach: boolean): ContainerCreate
     ReadonlyPaths: null,
   };
   if (Object.keys(tmpfs).length) hostConfig.Tmpfs = tmpfs;
+  if (list(p, 'mount').length) hostConfig.Mounts = parseMountFlags(list(p, 'mount'));
   Object.assign(hostConfig, deviceResources(p));
   if (list(p, 'sysctl').length) hostConfig.Sysctls = kvMap(list(p, 'sysctl'));
   if (list(p, 'storage-opt').length) hostConfig.StorageOpt = kvMap(list(p, 'storage-opt'));

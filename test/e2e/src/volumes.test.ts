@@ -1,0 +1,150 @@
+/**
+ * Volumes as a user drives them: `berth volume create/ls/inspect/rm/prune`, `run -v`, `--mount`,
+ * `--volumes-from`, `rm -v`, `run --rm`, `system df`, against a berthd on scratch roots; bad input
+ * answered with Docker's statuses and texts; volumes kept across a daemon restart; no mount left.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { assertNoLeaksEventually, berthCli, busyboxImageTar, restartDaemon, snapshotLeaks, startDaemon, type Daemon } from '@berth/test-support';
+
+let daemon: Daemon;
+const cli = berthCli(() => daemon.host, { timeoutMs: 30_000 });
+const berth = cli.run;
+const ok = cli.ok;
+const tag = `${process.pid}${Math.random().toString(16).slice(2, 6)}`;
+const vname = (what: string): string => `e2e-${what}-${tag}`;
+const volumes = async (): Promise<string[]> => (await ok(['volume', 'ls', '-q'])).split('\n').filter(Boolean);
+
+describe('berth CLI and berthd: volumes', { timeout: 180_000 }, () => {
+  before(async () => {
+    daemon = await startDaemon({ network: false });
+    await ok(['import', '-c', 'CMD ["sh"]', await busyboxImageTar(), 'busybox:latest']);
+  });
+  after(async () => {
+    const ids = (await berth(['ps', '-aq'])).stdout.trim().split('\n').filter(Boolean);
+    if (ids.length) await berth(['rm', '-fv', ...ids]);
+    const vols = (await berth(['volume', 'ls', '-q'])).stdout.trim().split('\n').filter(Boolean);
+    if (vols.length) await berth(['volume', 'rm', '-f', ...vols]);
+    await daemon.cleanup();
+  });
+
+  test('volume create, ls (table, -q, --filter, --format), inspect, rm print what docker prints', async () => {
+    const a = vname('a');
+    assert.equal(await ok(['volume', 'create', '--label', 'tier=db', a]), `${a}\n`);
+    const anon = (await ok(['volume', 'create'])).trim();
+    assert.match(anon, /^[0-9a-f]{64}$/);
+    const table = await ok(['volume', 'ls']);
+    assert.match(table, /^DRIVER {4}VOLUME NAME\n/);
+    assert.ok(table.includes(`local     ${a}\n`), table);
+    assert.equal(await ok(['volume', 'ls', '-q', '--filter', 'label=tier=db']), `${a}\n`);
+    assert.equal(await ok(['volume', 'ls', '--filter', `name=${a}`, '--format', '{{.Name}} {{.Driver}} {{.Scope}} {{.Labels}} {{.Label "tier"}}']), `${a} local local tier=db db\n`);
+    const [ins] = JSON.parse(await ok(['volume', 'inspect', a])) as Record<string, unknown>[];
+    assert.deepEqual(Object.keys(ins!), ['CreatedAt', 'Driver', 'Labels', 'Mountpoint', 'Name', 'Options', 'Scope']);
+    assert.equal(ins!.Mountpoint, join(daemon.dataRoot, 'volumes', a, '_data'));
+    assert.ok(existsSync(ins!.Mountpoint as string));
+    assert.equal(await ok(['volume', 'inspect', '-f', '{{.Name}}:{{.Driver}}', a]), `${a}:local\n`);
+    const miss = await berth(['volume', 'inspect', a, `nope${tag}`]);
+    assert.equal(miss.code, 1);
+    assert.equal(miss.stderr, `Error response from daemon: get nope${tag}: no such volume\n`);
+    assert.equal(await ok(['volume', 'rm', a, anon]), `${a}\n${anon}\n`);
+    assert.ok(!existsSync(join(daemon.dataRoot, 'volumes', a)));
+    assert.equal((await berth(['volume', 'rm', '-f', `nope${tag}`])).code, 0);
+  });
+
+  test('bad input: invalid names and options 400, missing 404, in use 409 (force too), bad --mount 125', async () => {
+    const bad = await berth(['volume', 'create', 'a!b']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /^Error response from daemon: create a!b: "a!b" includes invalid characters for a local volume name, only "\[a-zA-Z0-9\]\[a-zA-Z0-9_.-\]" are allowed/);
+    assert.match((await berth(['volume', 'create', '-o', 'foo=bar', vname('o')])).stderr, /invalid option: "foo"/);
+    assert.match((await berth(['volume', 'rm', `nope${tag}`])).stderr, new RegExp(`get nope${tag}: no such volume`));
+    const v = vname('used');
+    const id = (await ok(['create', '-v', `${v}:/data`, 'busybox', 'true'])).trim();
+    for (const args of [['volume', 'rm', v], ['volume', 'rm', '-f', v]]) {
+      const r = await berth(args);
+      assert.equal(r.code, 1);
+      assert.equal(r.stderr, `Error response from daemon: remove ${v}: volume is in use - [${id}]\n`);
+    }
+    const run = await berth(['run', '--rm', '-v', 'x!y:/data', 'busybox', 'true']);
+    assert.equal(run.code, 125);
+    assert.match(run.stderr, /create x!y: "x!y" includes invalid characters/);
+    const mount = await berth(['run', '--rm', '--mount', 'type=volume,target=/m,bind-propagation=shared', 'busybox', 'true']);
+    assert.equal(mount.code, 125);
+    assert.match(mount.stderr, /invalid argument "type=volume,target=\/m,bind-propagation=shared" for "--mount" flag: cannot mix 'bind-\*' options with mount type 'volume'/);
+    assert.match((await berth(['run', '--rm', '--mount', 'src=x', 'busybox', 'true'])).stderr, /target is required/);
+    assert.match((await berth(['run', '--rm', '--volumes-from', `nope${tag}`, 'busybox', 'true'])).stderr, new RegExp(`No such container: nope${tag}`));
+    await ok(['rm', id]);
+    await ok(['volume', 'rm', v]);
+  });
+
+  test('run -v vol:/data writes, a second container reads it; --mount readonly; the image content is copied into an empty volume', async () => {
+    const v = vname('data');
+    const roots = (mp: string): boolean => mp.startsWith(daemon.dataRoot) || mp.startsWith(daemon.execRoot);
+    const before = await snapshotLeaks({ processMarkers: [daemon.execRoot], mountFilter: roots });
+    assert.equal((await berth(['run', '--rm', '-v', `${v}:/data`, 'busybox', 'sh', '-c', 'echo hello > /data/msg'])).code, 0);
+    assert.equal(await ok(['run', '--rm', '-v', `${v}:/data`, 'busybox', 'cat', '/data/msg']), 'hello\n');
+    const ro = await berth(['run', '--rm', '--mount', `type=volume,source=${v},target=/d,readonly`, 'busybox', 'sh', '-c', 'cat /d/msg; touch /d/x']);
+    assert.equal(ro.stdout, 'hello\n');
+    assert.match(ro.stderr, /Read-only file system/);
+    assert.ok((await volumes()).includes(v), '--rm keeps a named volume');
+    // copy-up: /etc and /home of the image land in new volumes mounted there (owners kept); nocopy leaves it empty
+    const etc = vname('etc');
+    assert.match(await ok(['run', '--rm', '-v', `${etc}:/etc`, 'busybox', 'cat', '/etc/passwd']), /^root:/);
+    assert.ok(existsSync(join(daemon.dataRoot, 'volumes', etc, '_data', 'passwd')));
+    assert.equal(await ok(['run', '--rm', '-v', `${vname('home')}:/home`, 'busybox', 'stat', '-c', '%n %u %a', '/home/user']), '/home/user 1000 755\n');
+    assert.equal(await ok(['run', '--rm', '--mount', `type=volume,src=${vname('empty')},dst=/home,volume-nocopy`, 'busybox', 'ls', '-A', '/home']), '');
+    await assertNoLeaksEventually(before);
+    assert.equal(readFileSync(join(daemon.dataRoot, 'volumes', v, '_data', 'msg'), 'utf8'), 'hello\n');
+    await ok(['volume', 'rm', v, etc, vname('empty'), vname('home')]);
+  });
+
+  test('anonymous volumes: run --rm -v /anon leaves none, rm -v removes them, --volumes-from shares them, inspect Mounts', async () => {
+    const start = await volumes();
+    assert.equal((await berth(['run', '--rm', '-v', '/anon', 'busybox', 'sh', '-c', 'echo x > /anon/f'])).code, 0);
+    assert.deepEqual(await volumes(), start);
+    const src = vname('src');
+    await ok(['run', '--name', src, '-v', '/shared', 'busybox', 'sh', '-c', 'echo from-src > /shared/f']);
+    const mounts = JSON.parse(await ok(['inspect', '-f', '{{json .Mounts}}', src])) as Record<string, unknown>[];
+    assert.equal(mounts.length, 1);
+    const name = mounts[0]!.Name as string;
+    assert.deepEqual(mounts[0], { Type: 'volume', Name: name, Source: join(daemon.dataRoot, 'volumes', name, '_data'), Destination: '/shared', Driver: 'local', Mode: '', RW: true, Propagation: '' });
+    assert.equal(await ok(['run', '--rm', '--volumes-from', `${src}:ro`, 'busybox', 'sh', '-c', 'cat /shared/f; touch /shared/g 2>/dev/null || echo ro']), 'from-src\nro\n');
+    assert.ok((await volumes()).includes(name), 'a borrowed anonymous volume stays with its owner');
+    assert.equal(await ok(['rm', '-v', src]), `${src}\n`);
+    assert.deepEqual(await volumes(), start);
+  });
+
+  test('volume prune: asks unless -f, anonymous only unless -a, prints what went; system df counts volumes', async () => {
+    const keep = vname('keep');
+    await ok(['volume', 'create', keep]);
+    const anonId = (await ok(['create', '-v', '/scratch', 'busybox', 'sh', '-c', 'head -c 2000 /dev/zero > /scratch/z'])).trim();
+    await ok(['start', '-a', anonId]);
+    const anon = (JSON.parse(await ok(['inspect', '-f', '{{json .Mounts}}', anonId])) as { Name: string }[])[0]!.Name;
+    await ok(['rm', anonId]);
+    const df = await ok(['system', 'df']);
+    assert.match(df, /\nLocal Volumes {3}2 {9}0 {9}2kB {7}2kB \(100%\)\n/);
+    const asked = await cli.run(['volume', 'prune'], { input: 'n\n' });
+    assert.equal(asked.stdout, 'WARNING! This will remove anonymous local volumes not used by at least one container.\nAre you sure you want to continue? [y/N] ');
+    assert.ok((await volumes()).includes(anon));
+    assert.equal(await ok(['volume', 'prune', '-f']), `Deleted Volumes:\n${anon}\n\nTotal reclaimed space: 2kB\n`);
+    assert.deepEqual(await volumes(), [keep]);
+    assert.equal(await ok(['volume', 'prune', '-f']), 'Total reclaimed space: 0B\n');
+    assert.equal(await ok(['volume', 'prune', '-af', '--filter', 'label=nope']), 'Total reclaimed space: 0B\n');
+    assert.equal(await ok(['volume', 'prune', '-af']), `Deleted Volumes:\n${keep}\n\nTotal reclaimed space: 0B\n`);
+  });
+
+  test('a tmpfs-backed local volume (--opt type=tmpfs) is a tmpfs inside and unmounted after; volumes survive a daemon restart', async () => {
+    const t = vname('tmpfs');
+    await ok(['volume', 'create', '--opt', 'type=tmpfs', '--opt', 'device=tmpfs', '--opt', 'o=size=10m', t]);
+    assert.equal(await ok(['volume', 'inspect', '-f', '{{json .Options}}', t]), '{"device":"tmpfs","o":"size=10m","type":"tmpfs"}\n');
+    assert.equal(await ok(['run', '--rm', '-v', `${t}:/t`, 'busybox', 'sh', '-c', 'grep " /t " /proc/mounts | cut -d" " -f3']), 'tmpfs\n');
+    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(join(daemon.dataRoot, 'volumes', t)), 'unmounted after the run');
+    const d = vname('durable');
+    await ok(['run', '--rm', '-v', `${d}:/d`, 'busybox', 'sh', '-c', 'echo kept > /d/k']);
+    daemon = await restartDaemon(daemon);
+    assert.ok((await volumes()).includes(d));
+    assert.equal(await ok(['run', '--rm', '-v', `${d}:/d`, 'busybox', 'cat', '/d/k']), 'kept\n');
+    await ok(['volume', 'rm', t, d]);
+  });
+});

@@ -1,0 +1,132 @@
+/**
+ * The real docker CLI (client 28) against berthd on a scratch socket: `docker volume
+ * create/ls/inspect/rm/prune`, `docker run -v vol:/data` shared by two containers, `docker run
+ * --rm -v /anon` leaving no volume, `--mount type=volume`, and the errors the CLI prints.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { busyboxImageTar, startDaemon, type Daemon } from '@berth/test-support';
+
+const DOCKER = process.env.BERTH_DOCKER_CLI ?? '/usr/local/bin/docker';
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+let daemon: Daemon;
+let dockerConfig: string;
+
+function docker(args: string[], input?: string): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = execFile(DOCKER, args, { env: { ...process.env, DOCKER_HOST: daemon.host, DOCKER_CONFIG: dockerConfig }, timeout: 30_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+    if (input !== undefined) child.stdin!.end(input);
+  });
+}
+
+async function ok(args: string[]): Promise<string> {
+  const r = await docker(args);
+  assert.equal(r.code, 0, `docker ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+  return r.stdout;
+}
+
+const tag = `${process.pid}${Math.random().toString(16).slice(2, 6)}`;
+const vname = (what: string): string => `interop-${what}-${tag}`;
+const volumes = async (): Promise<string[]> => (await ok(['volume', 'ls', '-q'])).split('\n').filter(Boolean);
+
+describe('docker CLI against berthd: volumes', { skip: !existsSync(DOCKER) && `no ${DOCKER}`, timeout: 120_000 }, () => {
+  before(async () => {
+    dockerConfig = mkdtempSync(path.join(tmpdir(), 'docker-config-'));
+    daemon = await startDaemon({ network: false });
+    await ok(['import', '-c', 'CMD ["sh"]', await busyboxImageTar(), 'busybox:latest']);
+  });
+  after(async () => {
+    const ids = (await docker(['ps', '-aq'])).stdout.trim().split('\n').filter(Boolean);
+    if (ids.length) await docker(['rm', '-fv', ...ids]);
+    const vols = (await docker(['volume', 'ls', '-q'])).stdout.trim().split('\n').filter(Boolean);
+    if (vols.length) await docker(['volume', 'rm', '-f', ...vols]);
+    await daemon.cleanup();
+    rmSync(dockerConfig, { recursive: true, force: true });
+  });
+
+  test('docker volume create, ls, inspect, rm', async () => {
+    const v = vname('a');
+    assert.equal(await ok(['volume', 'create', '--label', 'k=v', '--opt', 'type=tmpfs', '--opt', 'device=tmpfs', v]), `${v}\n`);
+    const ls = await ok(['volume', 'ls']);
+    assert.match(ls, new RegExp(`^DRIVER {4}VOLUME NAME\\nlocal {5}${v}\\n$`));
+    assert.equal(await ok(['volume', 'ls', '-q', '--filter', 'label=k=v']), `${v}\n`);
+    assert.equal(await ok(['volume', 'ls', '-q', '--filter', 'dangling=true']), `${v}\n`);
+    const [ins] = JSON.parse(await ok(['volume', 'inspect', v])) as Record<string, unknown>[];
+    assert.deepEqual(
+      { ...ins, CreatedAt: 'x' },
+      { CreatedAt: 'x', Driver: 'local', Labels: { k: 'v' }, Mountpoint: path.join(daemon.dataRoot, 'volumes', v, '_data'), Name: v, Options: { device: 'tmpfs', type: 'tmpfs' }, Scope: 'local' },
+    );
+    assert.equal(await ok(['volume', 'inspect', '--format', '{{.Driver}} {{.Scope}}', v]), 'local local\n');
+    const bad = await docker(['volume', 'create', 'no/slash']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /Error response from daemon: create no\/slash: "no\/slash" includes invalid characters for a local volume name/);
+    const missing = await docker(['volume', 'inspect', `nope${tag}`]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, new RegExp(`no such volume|No such volume`));
+    assert.equal(await ok(['volume', 'rm', v]), `${v}\n`);
+    assert.deepEqual(await volumes(), []);
+  });
+
+  test('docker run -v vol:/data: one container writes, a second reads; the volume is in use until both are gone', async () => {
+    const v = vname('data');
+    await ok(['run', '--name', vname('w'), '-v', `${v}:/data`, 'busybox', 'sh', '-c', 'echo shared > /data/f']);
+    assert.equal(await ok(['run', '--rm', '-v', `${v}:/data:ro`, 'busybox', 'cat', '/data/f']), 'shared\n');
+    assert.equal(await ok(['run', '--rm', '--mount', `type=volume,src=${v},dst=/m,readonly`, 'busybox', 'cat', '/m/f']), 'shared\n');
+    const inUse = await docker(['volume', 'rm', v]);
+    assert.equal(inUse.code, 1);
+    assert.match(inUse.stderr, new RegExp(`remove ${v}: volume is in use - \\[[0-9a-f]{64}\\]`));
+    const mounts = JSON.parse(await ok(['inspect', '-f', '{{json .Mounts}}', vname('w')])) as Record<string, unknown>[];
+    assert.deepEqual(mounts, [{ Type: 'volume', Name: v, Source: path.join(daemon.dataRoot, 'volumes', v, '_data'), Destination: '/data', Driver: 'local', Mode: 'z', RW: true, Propagation: '' }]);
+    await ok(['rm', '-v', vname('w')]);
+    assert.deepEqual(await volumes(), [v], 'rm -v keeps a named volume');
+    assert.equal(await ok(['volume', 'rm', v]), `${v}\n`);
+  });
+
+  test('docker run --rm -v /anon leaves no volume; docker rm -v removes the anonymous ones; docker volume prune', async () => {
+    assert.equal(await ok(['run', '--rm', '-v', '/anon', 'busybox', 'sh', '-c', 'echo x > /anon/f; cat /anon/f']), 'x\n');
+    assert.deepEqual(await volumes(), []);
+    const id = (await ok(['create', '-v', '/scratch', 'busybox', 'true'])).trim();
+    assert.equal((await volumes()).length, 1);
+    await ok(['rm', '-v', id]);
+    assert.deepEqual(await volumes(), []);
+
+    const keep = vname('keep');
+    await ok(['volume', 'create', keep]);
+    const id2 = (await ok(['create', '-v', '/scratch', 'busybox', 'true'])).trim();
+    const anon = (JSON.parse(await ok(['inspect', '-f', '{{json .Mounts}}', id2])) as { Name: string }[])[0]!.Name;
+    await ok(['rm', id2]);
+    const asked = await docker(['volume', 'prune'], 'n\n');
+    assert.match(asked.stdout, /^WARNING! This will remove anonymous local volumes not used by at least one container\.\nAre you sure you want to continue\? \[y\/N\] /);
+    assert.equal(await ok(['volume', 'prune', '-f']), `Deleted Volumes:\n${anon}\n\nTotal reclaimed space: 0B\n`);
+    assert.deepEqual(await volumes(), [keep]);
+    assert.equal(await ok(['volume', 'prune', '-af']), `Deleted Volumes:\n${keep}\n\nTotal reclaimed space: 0B\n`);
+  });
+
+  test('bad specs are the daemon\'s 400 the CLI prints, not a pull', async () => {
+    const r = await docker(['run', '--rm', '-v', 'bad!name:/data', 'busybox', 'true']);
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /create bad!name: "bad!name" includes invalid characters/);
+    assert.doesNotMatch(r.stderr, /Unable to find image/);
+    const opt = await docker(['run', '--rm', '--mount', 'type=volume,dst=/m,volume-opt=foo=bar', 'busybox', 'true']);
+    assert.equal(opt.code, 125);
+    assert.match(opt.stderr, /invalid option: "foo"/);
+    const from = await docker(['run', '--rm', '--volumes-from', `nope${tag}`, 'busybox', 'true']);
+    assert.equal(from.code, 125);
+    assert.match(from.stderr, new RegExp(`No such container: nope${tag}`));
+    assert.doesNotMatch(from.stderr, /Unable to find image/);
+    assert.deepEqual(await volumes(), []);
+  });
+});

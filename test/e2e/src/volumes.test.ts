@@ -45,6 +45,7 @@ describe('berth CLI and berthd: volumes', { timeout: 180_000 }, () => {
     assert.equal(ins!.Mountpoint, join(daemon.dataRoot, 'volumes', a, '_data'));
     assert.ok(existsSync(ins!.Mountpoint as string));
     assert.equal(await ok(['volume', 'inspect', '-f', '{{.Name}}:{{.Driver}}', a]), `${a}:local\n`);
+    assert.equal(await ok(['inspect', '-f', '{{.Name}}:{{.Scope}}', a]), `${a}:local\n`, 'berth inspect finds volumes too');
     const miss = await berth(['volume', 'inspect', a, `nope${tag}`]);
     assert.equal(miss.code, 1);
     assert.equal(miss.stderr, `Error response from daemon: get nope${tag}: no such volume\n`);

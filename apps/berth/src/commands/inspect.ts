@@ -11,12 +11,15 @@ const flags: CommandSpec['flags'] = [
   { name: 'size', short: 's', type: 'bool', description: 'Display total file sizes' },
 ];
 
-type Kind = 'container' | 'image' | 'network';
+type Kind = 'container' | 'image' | 'network' | 'volume';
 
 /** The daemon's JSON answer for one object, as bytes (not decoded). */
 async function fetchOne(ctx: Context, kind: Kind, name: string, size: boolean): Promise<Buffer> {
   const path =
-    kind === 'container' ? `/containers/${encodeURIComponent(name)}/json` : kind === 'image' ? `/images/${encodeURIComponent(name)}/json` : `/networks/${encodeURIComponent(name)}`;
+    kind === 'container' ? `/containers/${encodeURIComponent(name)}/json`
+    : kind === 'image' ? `/images/${encodeURIComponent(name)}/json`
+    : kind === 'volume' ? `/volumes/${encodeURIComponent(name)}`
+    : `/networks/${encodeURIComponent(name)}`;
   const res = await ctx.client.stream('GET', path, { query: kind === 'container' && size ? { size: '1' } : undefined });
   const body = await readAll(res);
   if (!String(res.headers['content-type'] ?? '').startsWith('application/json')) throw new CliError(`Error: the daemon answered ${path} with ${res.headers['content-type'] ?? 'no content type'}, not JSON`);
@@ -41,8 +44,8 @@ export function renderInspect(raw: Buffer[], format: string): string | Buffer {
 function makeInspect(fixed: Kind | undefined): Command['run'] {
   return async (ctx: Context, p: ParsedArgs): Promise<number> => {
     const type = fixed ?? (str(p, 'type') || undefined);
-    if (type !== undefined && type !== 'container' && type !== 'image' && type !== 'network') throw new CliError(`"${type}" is not a valid value for --type`);
-    const kinds: Kind[] = type ? [type as Kind] : ['container', 'image', 'network'];
+    if (type !== undefined && type !== 'container' && type !== 'image' && type !== 'network' && type !== 'volume') throw new CliError(`"${type}" is not a valid value for --type`);
+    const kinds: Kind[] = type ? [type as Kind] : ['container', 'image', 'volume', 'network'];
     const found: Buffer[] = [];
     const errors: string[] = [];
     for (const name of p.args) {

@@ -112,6 +112,9 @@ async function listView(ctx: EngineContext, opts: { all: boolean; limit: number;
     const exited = f.get('exited');
     if (exited?.size && (r.State.Status !== 'exited' || !exited.has(String(r.State.ExitCode)))) continue;
     if (health?.size && !health.has(healthFilterValue(r.State))) continue;
+    // Docker's `volume` filter: a mount whose volume name or destination is the value.
+    const vol = f.get('volume');
+    if (vol?.size && !r.MountPoints.some((m) => (m.Name !== undefined && vol.has(m.Name)) || vol.has(m.Destination))) continue;
     const net = f.get('network');
     if (net?.size && !net.has(c.host.NetworkMode) && !Object.keys(r.Networks ?? {}).some((n) => net.has(n) || [...net].some((v) => ctx.network?.sandbox(c.id)?.endpoints.some((e) => e.networkName === n && e.networkId.startsWith(v))))) continue;
     const summary: ContainerSummary = {

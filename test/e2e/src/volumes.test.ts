@@ -106,12 +106,14 @@ describe('berth CLI and berthd: volumes', { timeout: 180_000 }, () => {
     assert.deepEqual(await volumes(), start);
     const src = vname('src');
     await ok(['run', '--name', src, '-v', '/shared', 'busybox', 'sh', '-c', 'echo from-src > /shared/f']);
+    assert.equal(await ok(['ps', '-a', '--filter', 'volume=/shared', '--format', '{{.Names}}']), `${src}\n`);
     const mounts = JSON.parse(await ok(['inspect', '-f', '{{json .Mounts}}', src])) as Record<string, unknown>[];
     assert.equal(mounts.length, 1);
     const name = mounts[0]!.Name as string;
     assert.deepEqual(mounts[0], { Type: 'volume', Name: name, Source: join(daemon.dataRoot, 'volumes', name, '_data'), Destination: '/shared', Driver: 'local', Mode: '', RW: true, Propagation: '' });
     assert.equal(await ok(['run', '--rm', '--volumes-from', `${src}:ro`, 'busybox', 'sh', '-c', 'cat /shared/f; touch /shared/g 2>/dev/null || echo ro']), 'from-src\nro\n');
     assert.ok((await volumes()).includes(name), 'a borrowed anonymous volume stays with its owner');
+    assert.equal(await ok(['ps', '-a', '--filter', `volume=${name}`, '--format', '{{.Names}}']), `${src}\n`);
     assert.equal(await ok(['rm', '-v', src]), `${src}\n`);
     assert.deepEqual(await volumes(), start);
   });

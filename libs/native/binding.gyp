@@ -6,7 +6,8 @@
         "src/addon/addon.cc",
         "src/addon/seccomp.cc",
         "src/addon/errors.cc",
-        "src/addon/bpf.cc"
+        "src/addon/bpf.cc",
+        "src/addon/spawn.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

@@ -31,6 +31,7 @@ const login: Loader = async () => (await import('./commands/login.js')).commands
 const network: Loader = async () => (await import('./commands/network.js')).commands;
 const stats: Loader = async () => (await import('./commands/stats.js')).commands;
 const update: Loader = async () => (await import('./commands/update.js')).commands;
+const buildCmd: Loader = async () => (await import('./commands/build.js')).commands;
 
 /** name -> [loader, key in the module, one-line description for `berth --help`]. */
 const TOP: Record<string, [Loader, string, string]> = {
@@ -41,6 +42,7 @@ const TOP: Record<string, [Loader, string, string]> = {
   version: [system, 'version', 'Show the Berth version information'],
   info: [system, 'info', 'Display system-wide information'],
   attach: [attach, 'attach', "Attach local standard input, output, and error streams to a running container"],
+  build: [buildCmd, 'build', 'Build an image from a Dockerfile'],
   commit: [imageOps, 'commit', "Create a new image from a container's changes"],
   cp: [imageOps, 'cp', 'Copy files/folders between a container and the local filesystem'],
   create: [run, 'create', 'Create a new container'],
@@ -106,6 +108,7 @@ const CONTAINER: Record<string, [Loader, string]> = {
 };
 
 const IMAGE: Record<string, [Loader, string]> = {
+  build: [buildCmd, 'build'],
   history: [imageOps, 'history'],
   prune: [imageOps, 'image prune'],
   import: [images, 'import'],

@@ -28,6 +28,15 @@ export interface NativeAddon {
   bpfProgDetach(progFd: number, targetFd: number, attachType: number): void;
   bpfProgQuery(targetFd: number, attachType: number): BpfQuery;
   bpfProgGetFdById(id: number): number;
+  spawn(
+    path: string,
+    argv: string[],
+    fds: (number | null)[],
+    setsid: boolean,
+    notifyExit: boolean,
+    callback: (what: 'spawned' | 'error' | 'exit', a: unknown, b?: number | null) => void,
+  ): void;
+  pipe(minCapacity: number): [number, number];
 }
 
 /** The addon contract this TypeScript was written against (addon.cc exports `abiVersion`). */
@@ -53,10 +62,14 @@ export function loadAddon(): NativeAddon {
       details: { path },
     });
   }
-  if (mod.abiVersion !== expectedAbi) {
+  // spawn and pipe were added without bumping abiVersion (bundles already built, expecting ABI 4,
+  // load the rebuilt addon too, and only gain two functions): a build without them is stale.
+  if (mod.abiVersion !== expectedAbi || typeof mod.spawn !== 'function' || typeof mod.pipe !== 'function') {
     throw new BerthError(
       'BERTH_NATIVE_UNAVAILABLE',
-      `native addon ${path} has ABI ${String(mod.abiVersion)}, expected ${expectedAbi}; rebuild it with \`npm run build:native\``,
+      mod.abiVersion !== expectedAbi
+        ? `native addon ${path} has ABI ${String(mod.abiVersion)}, expected ${expectedAbi}; rebuild it with \`npm run build:native\``
+        : `native addon ${path} predates spawn/pipe; rebuild it with \`npm run build:native\``,
       { details: { path } },
     );
   }

@@ -60,6 +60,8 @@ export type { Syscalls, StatfsInfo, BpfQuery } from './syscalls.js';
 export { BPF_CGROUP_DEVICE, BPF_PROG_TYPE_CGROUP_DEVICE, BPF_F_ALLOW_OVERRIDE, BPF_F_ALLOW_MULTI, BPF_F_REPLACE } from './bpf.js';
 export { inNetns } from './netns.js';
 export { trimMallocHeap } from './memory.js';
+export { spawnProcess, makePipe } from './spawn.js';
+export type { SpawnOptions } from './spawn.js';
 export { createNetns, deleteNetns, netnsExists } from './netns-files.js';
 export { seccompActions, seccompOperators, seccompFilterFlags } from './seccomp.js';
 export type {

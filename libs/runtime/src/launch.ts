@@ -1,10 +1,11 @@
 /**
  * Starting berth-shim + berth-init with a plan, and reading the init's report.
  */
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { closeSync, writeSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { BerthError } from '@berth/errors';
-import type { NativePaths } from '@berth/native';
+import { makePipe, spawnProcess, type NativePaths } from '@berth/native';
 
 export interface InitFailure {
   errno: number;
@@ -57,9 +58,20 @@ export interface LaunchOptions {
   untilReady: boolean;
 }
 
+/** A shim that stays our child (not detached): berth-runtime's foreground run and exec. */
+export interface ShimProcess {
+  readonly pid: number;
+  /** Signals the shim; nothing once it has exited (its pid is not reused before that is known). */
+  kill(signal: NodeJS.Signals | number): void;
+  /** The shim's exit status: the container's exit code, or 128+N when a signal N killed the shim. */
+  readonly exited: Promise<number>;
+}
+
 export interface Launched {
+  /** The container (or exec) process. */
   pid: number;
-  shim: ChildProcess;
+  /** The shim, when not detached; a detached shim is not our child. */
+  shim: ShimProcess | null;
 }
 
 const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([k, v]) => [v as number, k]));
@@ -83,7 +95,7 @@ export function describeFailure(f: InitFailure): { message: string; exitCode: nu
 }
 
 export function launch(opts: LaunchOptions): Promise<Launched> {
-  const args = ['--init', opts.paths.init, '--pid-file', opts.pidFile, '--exit-file', opts.exitFile];
+  const args = [opts.paths.shim, '--init', opts.paths.init, '--pid-file', opts.pidFile, '--exit-file', opts.exitFile];
   if (opts.detach) args.push('--detach');
   if (opts.initFd != null) args.push('--init-fd', '5');
   const io = opts.io;
@@ -101,27 +113,86 @@ export function launch(opts: LaunchOptions): Promise<Launched> {
     if (io.stdinOnce) args.push('--stdin-once');
     if (io.hold) args.push('--hold');
   }
-  const stdio: StdioOptions = [...(io ? (['ignore', 'ignore', 'ignore'] as const) : opts.stdio), 'pipe', 'pipe', ...(opts.initFd != null ? [opts.initFd] : [])];
-  const shim = spawn(opts.paths.shim, args, { stdio, detached: opts.detach });
-  const planPipe = shim.stdio[3] as NodeJS.WritableStream;
-  const report = shim.stdio[4] as NodeJS.ReadableStream;
-  planPipe.on('error', () => {
-    // The shim died before reading the plan; the report says why.
-  });
-  planPipe.end(opts.plan);
+  // The shim is started by @berth/native's spawnProcess (posix_spawn on a thread of the addon),
+  // not node:child_process, which forks the whole daemon on its main thread (~4 ms for berthd
+  // per start). fd 3 is a pipe already holding the whole plan (made large enough for it), fd 4
+  // the report pipe; our ends are close-on-exec and the shim gets no other fd.
+  const stdio = (io ? (['ignore', 'ignore', 'ignore'] as const) : opts.stdio).map((s, i) => (s === 'ignore' ? null : s === 'inherit' ? i : s));
+  let plan: [number, number] | undefined;
+  let report: [number, number] | undefined;
+  let started: Promise<number>;
+  let exited: Promise<number> | null = null;
+  let gone = false;
+  try {
+    plan = makePipe(opts.plan.length);
+    report = makePipe();
+    for (let off = 0; off < opts.plan.length; ) off += writeSync(plan[1], opts.plan, off);
+    const fds = [...stdio, plan[0], report[1], ...(opts.initFd != null ? [opts.initFd] : [])];
+    if (opts.detach) {
+      // The first shim process exits as soon as it has forked the real one; the addon reaps it.
+      started = spawnProcess({ path: opts.paths.shim, argv: args, fds, setsid: true });
+    } else {
+      let onExit!: (code: number | null, signal: number | null) => void;
+      exited = new Promise<number>((resolve) => {
+        onExit = (code, signal) => {
+          gone = true;
+          resolve(code ?? 128 + (signal ?? 0));
+        };
+      });
+      started = spawnProcess({ path: opts.paths.shim, argv: args, fds, setsid: false, onExit });
+    }
+  } catch (err) {
+    if (report) closeSync(report[0]);
+    return Promise.reject(err instanceof BerthError ? err : spawnFailure(opts.paths.shim, err));
+  } finally {
+    // The spawn took copies of the child's ends (and the plan is written).
+    for (const fd of [plan?.[0], plan?.[1], report?.[1]]) if (fd !== undefined) closeSync(fd);
+  }
+  let shimPid = 0;
+  const shim: ShimProcess | null = exited === null ? null : {
+    get pid() {
+      return shimPid;
+    },
+    exited,
+    kill(signal) {
+      if (gone || shimPid === 0) return;
+      try {
+        process.kill(shimPid, signal);
+      } catch {
+        // already exiting
+      }
+    },
+  };
+  const reportPipe = new Socket({ fd: report[0], readable: true, writable: false });
   return new Promise((resolve, reject) => {
     let buf = '';
     let pid = 0;
     let settled = false;
+    let spawned = false;
+    let reported = false;
     const done = (err: Error | null): void => {
       if (settled) return;
+      if (!err && !(spawned && reported)) return;
       settled = true;
-      report.removeAllListeners('data');
-      (report as unknown as { destroy(): void }).destroy();
+      reportPipe.removeAllListeners('data');
+      reportPipe.destroy();
       if (err) reject(err);
       else resolve({ pid, shim });
     };
-    report.on('data', (chunk: Buffer) => {
+    // Both needed to resolve: the shim's pid (kill) and the init's report.
+    started.then(
+      (p) => {
+        shimPid = p;
+        spawned = true;
+        done(null);
+      },
+      (err: unknown) => done(spawnFailure(opts.paths.shim, err)),
+    );
+    const ok = (): void => {
+      reported = true;
+      done(null);
+    };
+    reportPipe.on('data', (chunk: Buffer) => {
       buf += chunk.toString('utf8');
       let nl: number;
       while ((nl = buf.indexOf('\n')) >= 0) {
@@ -129,7 +200,7 @@ export function launch(opts: LaunchOptions): Promise<Launched> {
         buf = buf.slice(nl + 1);
         if (line.startsWith('pid ')) pid = Number(line.slice(4));
         else if (line === 'ready') {
-          if (opts.untilReady) done(null);
+          if (opts.untilReady) ok();
         } else if (line.startsWith('error\t')) {
           const failure = parseFailure(line);
           const { message, exitCode } = describeFailure(failure);
@@ -137,10 +208,15 @@ export function launch(opts: LaunchOptions): Promise<Launched> {
         }
       }
     });
-    report.on('end', () => {
-      if (pid > 0) done(null);
-      else done(new BerthError('BERTH_CONTAINER_START_FAILED', 'berth-init exited without reporting a container process'));
+    reportPipe.on('end', () => {
+      if (pid > 0) ok();
+      // No report at all: the shim never ran (the spawn's error says why) or died early.
+      else void started.then(() => done(new BerthError('BERTH_CONTAINER_START_FAILED', 'berth-init exited without reporting a container process')), () => undefined);
     });
-    shim.on('error', (err) => done(new BerthError('BERTH_NATIVE_UNAVAILABLE', `cannot run ${opts.paths.shim}: ${err.message}`, { cause: err })));
+    reportPipe.on('error', (err) => done(new BerthError('BERTH_CONTAINER_START_FAILED', `reading berth-init's report: ${err.message}`, { cause: err })));
   });
+}
+
+function spawnFailure(shim: string, err: unknown): BerthError {
+  return new BerthError('BERTH_NATIVE_UNAVAILABLE', `cannot run ${shim}: ${(err as Error).message}`, { cause: err });
 }

@@ -11,7 +11,7 @@ import type { Logger } from '@berth/log';
 import { S_IFIFO, encodePlan, nativePaths, type NativePaths, type OciSeccomp, type Syscalls } from '@berth/native';
 import { loadSpec, type OciProcess, type OciSpec } from './spec.js';
 import { buildCreatePlan, buildExecPlan, type CgroupMountSource } from './plan-builder.js';
-import { launch, type ContainerIo } from './launch.js';
+import { launch, type ContainerIo, type ShimProcess } from './launch.js';
 import { ShimClient } from './shim-client.js';
 import { StateStore, validateId, writeAtomic, type ContainerRecord } from './state-store.js';
 import { isAlive, processStartTime, waitGone } from './proc.js';
@@ -204,7 +204,7 @@ export class Runtime {
     bundle: string,
     options: CreateOptions,
     how: { fifo: boolean; detach: boolean },
-  ): Promise<ContainerRecord & { shim?: import('node:child_process').ChildProcess }> {
+  ): Promise<ContainerRecord & { shim: ShimProcess | null }> {
     const log = this.opts.logger.child({ containerId: id });
     this.primeCgroups();
     this.store.claim(id);
@@ -428,7 +428,7 @@ export class Runtime {
     }
     const shim = rec.shim!;
     options.onStarted?.((signal) => shim.kill(signal));
-    const code = await shimStatus(shim);
+    const code = await shim.exited;
     if (!options.keep) await this.delete(id, true);
     return code;
   }
@@ -454,8 +454,9 @@ export class Runtime {
       });
       if (options.pidFile) writeAtomic(options.pidFile, String(launched.pid));
       if (options.detach) return 0;
-      options.onStarted?.((signal) => launched.shim.kill(signal));
-      return await shimStatus(launched.shim);
+      const shim = launched.shim!;
+      options.onStarted?.((signal) => shim.kill(signal));
+      return await shim.exited;
     } finally {
       if (!options.detach) {
         rmSync(pidFile, { force: true });
@@ -463,15 +464,4 @@ export class Runtime {
       }
     }
   }
-}
-
-/**
- * The foreground shim's status: its exit code (the container's), or 128+N when the shim itself
- * was killed by signal N. A shim that is already gone has fired 'exit' before anyone listened:
- * read what it left instead of waiting for an event that will not come.
- */
-function shimStatus(shim: import('node:child_process').ChildProcess): Promise<number> {
-  const of = (c: number | null, s: NodeJS.Signals | null): number => c ?? 128 + (s ? parseSignal(s) : 0);
-  if (shim.exitCode !== null || shim.signalCode !== null) return Promise.resolve(of(shim.exitCode, shim.signalCode));
-  return new Promise((resolve) => shim.once('exit', (c, s) => resolve(of(c, s))));
 }

@@ -28,6 +28,7 @@
 #include "bpf.h"
 #include "errors.h"
 #include "seccomp.h"
+#include "spawn.h"
 
 namespace berth {
 namespace {
@@ -259,6 +260,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bpfProgDetach", Napi::Function::New(env, BpfProgDetach, "bpfProgDetach"));
   exports.Set("bpfProgQuery", Napi::Function::New(env, BpfProgQuery, "bpfProgQuery"));
   exports.Set("bpfProgGetFdById", Napi::Function::New(env, BpfProgGetFdById, "bpfProgGetFdById"));
+  InitSpawn(env, exports);
   // Bumped when a function's contract changes, so addon.ts can refuse a stale build.
   exports.Set("abiVersion", Napi::Number::New(env, 4));
   return exports;

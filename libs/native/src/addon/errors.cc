@@ -27,6 +27,11 @@ bool ArgError(const Napi::CallbackInfo& info, size_t i, const char* name, const 
 }  // namespace
 
 Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall, const char* path, const char* dest) {
+  ErrnoError(env, err, syscall, path, dest).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall, const char* path, const char* dest) {
   std::string code = ErrnoName(err);
   // The message is a placeholder; TypeScript composes the one users see.
   Napi::Error e = Napi::Error::New(env, std::string(syscall) + ": " + code);
@@ -36,8 +41,7 @@ Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall, const char* 
   o.Set("syscall", Napi::String::New(env, syscall));
   if (path != nullptr) o.Set("path", Napi::String::New(env, path));
   if (dest != nullptr) o.Set("dest", Napi::String::New(env, dest));
-  e.ThrowAsJavaScriptException();
-  return env.Undefined();
+  return e;
 }
 
 Napi::Value ThrowInvalid(Napi::Env env, const char* syscall, const std::string& field, const std::string& reason) {

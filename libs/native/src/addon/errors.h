@@ -13,6 +13,10 @@ namespace berth {
 Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall, const char* path = nullptr,
                        const char* dest = nullptr);
 
+// The same Error, not thrown (for callbacks).
+Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall, const char* path = nullptr,
+                       const char* dest = nullptr);
+
 // A caller mistake caught before any syscall (wrong JS type, unknown name in a profile):
 // errno EINVAL, `syscall` names the operation, `path` names the field at fault.
 Napi::Value ThrowInvalid(Napi::Env env, const char* syscall, const std::string& field,

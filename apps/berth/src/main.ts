@@ -29,6 +29,7 @@ const imageOps: Loader = async () => (await import('./commands/image-ops.js')).c
 const archive: Loader = async () => (await import('./commands/archive.js')).commands;
 const login: Loader = async () => (await import('./commands/login.js')).commands;
 const network: Loader = async () => (await import('./commands/network.js')).commands;
+const volume: Loader = async () => (await import('./commands/volume.js')).commands;
 const stats: Loader = async () => (await import('./commands/stats.js')).commands;
 const update: Loader = async () => (await import('./commands/update.js')).commands;
 const buildCmd: Loader = async () => (await import('./commands/build.js')).commands;
@@ -136,6 +137,16 @@ const NETWORK: Record<string, [Loader, string]> = {
   remove: [network, 'network rm'],
 };
 
+const VOLUME: Record<string, [Loader, string]> = {
+  create: [volume, 'volume create'],
+  inspect: [volume, 'volume inspect'],
+  ls: [volume, 'volume ls'],
+  list: [volume, 'volume ls'],
+  prune: [volume, 'volume prune'],
+  rm: [volume, 'volume rm'],
+  remove: [volume, 'volume rm'],
+};
+
 const SYSTEM: Record<string, [Loader, string]> = {
   df: [imageOps, 'system df'],
   prune: [imageOps, 'system prune'],
@@ -159,7 +170,7 @@ function mainHelp(): string {
   const w = Math.max(...names.map((n) => n.length)) + 4;
   const cmds = names.map((n) => `  ${n.padEnd(w)}${TOP[n]![2]}`).join('\n');
   return (
-    renderHelp('berth', GLOBAL).replace(/\nOptions:/, '\nManagement Commands:\n  container   Manage containers\n  image       Manage images\n  network     Manage networks\n\nCommands:\n' + cmds + '\n\nGlobal Options:') +
+    renderHelp('berth', GLOBAL).replace(/\nOptions:/, '\nManagement Commands:\n  container   Manage containers\n  image       Manage images\n  network     Manage networks\n  volume      Manage volumes\n\nCommands:\n' + cmds + '\n\nGlobal Options:') +
     "\nRun 'berth COMMAND --help' for more information on a command.\n"
   );
 }
@@ -194,8 +205,8 @@ export async function main(argv: string[]): Promise<number> {
   let entry: [Loader, string] | undefined;
   let path = name;
   let argsLeft = rest;
-  if (name === 'container' || name === 'image' || name === 'network' || (name === 'system' && rest[0] !== undefined && rest[0] in SYSTEM)) {
-    const table = name === 'container' ? CONTAINER : name === 'image' ? IMAGE : name === 'network' ? NETWORK : SYSTEM;
+  if (name === 'container' || name === 'image' || name === 'network' || name === 'volume' || (name === 'system' && rest[0] !== undefined && rest[0] in SYSTEM)) {
+    const table = name === 'container' ? CONTAINER : name === 'image' ? IMAGE : name === 'network' ? NETWORK : name === 'volume' ? VOLUME : SYSTEM;
     const sub = rest[0];
     if (!sub || sub === '--help' || sub === '-h') {
       writeOut(subHelp(name, table));

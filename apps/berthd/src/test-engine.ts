@@ -540,7 +540,7 @@ export class TestEngine implements Engine {
 
   // volumes: a map with Docker's answers for the route tests (the store itself is tested in @berth/engine)
   readonly volumes = new Map<string, Volume>();
-  createVolume(req: VolumeCreateRequest): Volume {
+  async createVolume(req: VolumeCreateRequest): Promise<Volume> {
     this.record('createVolume', req);
     const name = req.Name || 'a'.repeat(64);
     const v: Volume = {
@@ -554,13 +554,13 @@ export class TestEngine implements Engine {
     this.record('listVolumes', Object.fromEntries([...filters].map(([k, v]) => [k, [...v]])));
     return { Volumes: [...this.volumes.values()], Warnings: [] };
   }
-  inspectVolume(name: string): Volume {
+  async inspectVolume(name: string): Promise<Volume> {
     this.record('inspectVolume', name);
     const v = this.volumes.get(name);
     if (!v) throw new BerthError('BERTH_VOLUME_NOT_FOUND', `get ${name}: no such volume`);
     return v;
   }
-  removeVolume(name: string, opts: { force: boolean }): void {
+  async removeVolume(name: string, opts: { force: boolean }): Promise<void> {
     this.record('removeVolume', name, opts);
     if (!this.volumes.delete(name) && !opts.force) throw new BerthError('BERTH_VOLUME_NOT_FOUND', `get ${name}: no such volume`);
   }

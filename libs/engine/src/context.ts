@@ -60,6 +60,7 @@ export class EngineContext {
   readonly store: ContainerStore;
   /** Named and anonymous volumes (`<dataRoot>/volumes`), loaded by `open`. */
   readonly volumes: VolumeStore;
+  private volumePlugins: PluginRegistry | undefined;
   images!: ImageStore;
   network: NetworkController | undefined;
   runtime!: Runtime;
@@ -89,6 +90,8 @@ export class EngineContext {
       refs: (name) => volumeRefs(this, name),
       emit: (action, id, attrs) => this.bus.publish('volume', action, id, attrs),
       mounter: () => (this.syscalls ??= realSyscalls()),
+      // Any driver other than local is a v1 plugin in the plugin directories (an unknown name fails after ~2 s).
+      plugin: (name) => (this.volumePlugins ??= new PluginRegistry({ retry: { timeoutMs: 2000 }, logger: this.log.child({ component: 'plugins' }) })).volume(name),
     });
   }
 

@@ -208,12 +208,12 @@ export interface Engine {
 
   // volumes (volumes.ts): names by Docker's rule, the `local` driver
   /** `POST /volumes/create`: an existing volume of that name and driver is answered as it is; no Name = anonymous. */
-  createVolume(req: VolumeCreateRequest): Volume;
+  createVolume(req: VolumeCreateRequest): Promise<Volume>;
   /** `GET /volumes`: filters `dangling`, `driver`, `label`, `name`. */
   listVolumes(filters: Filters): { Volumes: Volume[]; Warnings: string[] };
-  inspectVolume(name: string): Volume;
-  /** 409 while a container references it (force does not change that); `force`: a missing volume is no error. */
-  removeVolume(name: string, opts: { force: boolean }): void;
+  inspectVolume(name: string): Promise<Volume>;
+  /** 409 while a container references it (force does not change that); `force`: a missing volume is no error (and a failing plugin's volume is purged). */
+  removeVolume(name: string, opts: { force: boolean }): Promise<void>;
   /** `POST /volumes/prune`: unused volumes; from API 1.42 only anonymous ones unless the filter `all=true`. */
   pruneVolumes(filters: Filters, apiVersion: string): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }>;
 

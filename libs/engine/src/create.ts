@@ -49,7 +49,7 @@ export async function createContainer(ctx: EngineContext, name: string | undefin
   const id = newId();
   const dir = ctx.store.dir(id);
   // Volumes last among the checks: they are made here (and removed again if the create fails).
-  const vols = resolveVolumes(ctx, host, merged);
+  const vols = await resolveVolumes(ctx, host, merged);
   const created = rfc3339Nano(nowNanos());
   const rec: ContainerRecord = {
     Id: id, Created: created, Path: argv[0]!, Args: argv.slice(1), Config: merged, Image: resolved.id, Name: `/${wanted}`,
@@ -87,7 +87,7 @@ export async function createContainer(ctx: EngineContext, name: string | undefin
     ctx.containers.delete(id);
     if (layerMade) await ctx.images.removeContainerLayer(id).catch(() => undefined);
     ctx.store.remove(id);
-    dropVolumes(ctx, vols.created);
+    await dropVolumes(ctx, vols.created);
     throw err;
   }
   ctx.emit(c, 'create');

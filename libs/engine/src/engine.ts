@@ -270,17 +270,17 @@ export class BerthEngine implements Engine {
   }
 
   // volumes
-  createVolume(req: VolumeCreateRequest): Volume {
-    return this.ctx.volumes.create(req).volume;
+  async createVolume(req: VolumeCreateRequest): Promise<Volume> {
+    return (await this.ctx.volumes.create(req)).volume;
   }
   listVolumes(filters: Filters): { Volumes: Volume[]; Warnings: string[] } {
     return { Volumes: this.ctx.volumes.list(filters), Warnings: [] };
   }
-  inspectVolume(name: string): Volume {
-    return this.ctx.volumes.get(name);
+  inspectVolume(name: string): Promise<Volume> {
+    return this.ctx.volumes.inspect(name);
   }
-  removeVolume(name: string, opts: { force: boolean }): void {
-    this.ctx.volumes.remove(name, opts);
+  removeVolume(name: string, opts: { force: boolean }): Promise<void> {
+    return this.ctx.volumes.remove(name, opts);
   }
   pruneVolumes(filters: Filters, apiVersion: string): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }> {
     return this.ctx.volumes.prune(filters, apiVersion);

@@ -67,7 +67,7 @@ export async function removeNow(ctx: EngineContext, c: Ctr, volumes = c.host.Aut
   ctx.store.remove(c.id);
   ctx.containers.delete(c.id);
   // After the record: the container no longer references its volumes.
-  removeContainerVolumes(ctx, c, volumes);
+  await removeContainerVolumes(ctx, c, volumes);
   dropPortViews(c);
   for (const eid of c.execs) ctx.execs.delete(eid);
   ctx.emit(c, 'destroy');

@@ -47,11 +47,11 @@ export function volumeMountsOf(c: { rec: { VolumeMounts?: VolumeMount[] } }): Vo
  * The container's volume mounts, the volumes made for it on the way (named ones created on
  * demand, anonymous ones): on a failure every volume made here is removed again.
  */
-export function resolveVolumes(ctx: EngineContext, host: HostConfig, config: ContainerConfig): { mounts: VolumeMount[]; created: string[] } {
+export async function resolveVolumes(ctx: EngineContext, host: HostConfig, config: ContainerConfig): Promise<{ mounts: VolumeMount[]; created: string[] }> {
   const created: string[] = [];
-  const volume = (name: string, field: string, driver: string, opts: Record<string, string> | null, labels: Record<string, string> | null): string => {
+  const volume = async (name: string, field: string, driver: string, opts: Record<string, string> | null, labels: Record<string, string> | null): Promise<string> => {
     try {
-      const r = ctx.volumes.create({ Name: name, Driver: driver || 'local', DriverOpts: opts, Labels: labels }, { anonymous: name === '' });
+      const r = await ctx.volumes.create({ Name: name, Driver: driver || 'local', DriverOpts: opts, Labels: labels }, { anonymous: name === '' });
       if (r.created) created.push(r.volume.Name);
       return r.volume.Name;
     } catch (err) {
@@ -89,7 +89,7 @@ export function resolveVolumes(ctx: EngineContext, host: HostConfig, config: Con
       byDest.delete(d);
       return d;
     };
-    const pending: Array<() => void> = [];
+    const pending: Array<() => Promise<void>> = [];
     for (const [i, b] of (host.Binds ?? []).entries()) {
       const field = `HostConfig.Binds[${i}]`;
       if (!isVolumeBind(b)) {
@@ -98,9 +98,9 @@ export function resolveVolumes(ctx: EngineContext, host: HostConfig, config: Con
       }
       const v = parseVolumeBind(b, field);
       const dest = claim(v.destination, field);
-      pending.push(() => {
-        const name = volume(v.name, field, host.VolumeDriver, null, null);
-        byDest.set(dest, { Type: 'volume', Name: name, Destination: dest, RW: !v.readonly, Mode: v.mode, Propagation: '', Driver: 'local', Anonymous: v.name === '', CopyData: !v.nocopy });
+      pending.push(async () => {
+        const name = await volume(v.name, field, host.VolumeDriver, null, null);
+        byDest.set(dest, { Type: 'volume', Name: name, Destination: dest, RW: !v.readonly, Mode: v.mode, Propagation: '', Driver: ctx.volumes.get(name).Driver, Anonymous: v.name === '', CopyData: !v.nocopy });
       });
     }
     for (const [i, m] of mountsOf(host).entries()) {
@@ -108,14 +108,14 @@ export function resolveVolumes(ctx: EngineContext, host: HostConfig, config: Con
       const dest = claim(m.Target, field);
       if (m.Type !== 'volume') continue;
       const vo = m.VolumeOptions ?? {};
-      pending.push(() => {
-        const name = volume(m.Source ?? '', field, vo.DriverConfig?.Name || host.VolumeDriver, vo.DriverConfig?.Options ?? null, vo.Labels ?? null);
-        byDest.set(dest, { Type: 'volume', Name: name, Destination: dest, RW: m.ReadOnly !== true, Mode: 'z', Propagation: '', Driver: 'local', Anonymous: !m.Source, CopyData: vo.NoCopy !== true });
+      pending.push(async () => {
+        const name = await volume(m.Source ?? '', field, vo.DriverConfig?.Name || host.VolumeDriver, vo.DriverConfig?.Options ?? null, vo.Labels ?? null);
+        byDest.set(dest, { Type: 'volume', Name: name, Destination: dest, RW: m.ReadOnly !== true, Mode: 'z', Propagation: '', Driver: ctx.volumes.get(name).Driver, Anonymous: !m.Source, CopyData: vo.NoCopy !== true });
       });
     }
     for (const dst of Object.keys(host.Tmpfs ?? {})) own.set(cleanPath(dst), 'HostConfig.Tmpfs');
     // Every spec is checked before the first volume is made.
-    for (const make of pending) make();
+    for (const make of pending) await make();
     // 3. Config.Volumes (the image's VOLUMEs, `-v /path`): an anonymous volume where nothing else mounts.
     for (const path of Object.keys(config.Volumes ?? {})) {
       const field = 'Config.Volumes';
@@ -123,21 +123,21 @@ export function resolveVolumes(ctx: EngineContext, host: HostConfig, config: Con
       const dest = cleanPath(path);
       if (own.has(dest) || byDest.has(dest)) continue;
       const v = parseVolumeBind(dest, field);
-      const name = volume('', field, host.VolumeDriver, null, null);
-      byDest.set(dest, { Type: 'volume', Name: name, Destination: v.destination, RW: true, Mode: '', Propagation: '', Driver: 'local', Anonymous: true, CopyData: true });
+      const name = await volume('', field, host.VolumeDriver, null, null);
+      byDest.set(dest, { Type: 'volume', Name: name, Destination: v.destination, RW: true, Mode: '', Propagation: '', Driver: ctx.volumes.get(name).Driver, Anonymous: true, CopyData: true });
     }
     return { mounts: [...byDest.values()], created };
   } catch (err) {
-    dropVolumes(ctx, created);
+    await dropVolumes(ctx, created);
     throw err;
   }
 }
 
-/** Removes volumes a failed create or start made (never one that another container uses). */
-export function dropVolumes(ctx: EngineContext, names: readonly string[]): void {
+/** Removes volumes a failed create made (never one that another container uses). */
+export async function dropVolumes(ctx: EngineContext, names: readonly string[]): Promise<void> {
   for (const n of names) {
     try {
-      ctx.volumes.remove(n, { force: true });
+      await ctx.volumes.remove(n, { force: true });
     } catch (err) {
       ctx.log.warn({ err, volume: n }, 'removing a volume made for a failed create failed');
     }
@@ -148,7 +148,7 @@ export function dropVolumes(ctx: EngineContext, names: readonly string[]): void 
 export function volumeMountPoints(ctx: EngineContext, mounts: readonly VolumeMount[]): MountPoint[] {
   return mounts.map((m): MountPoint =>
     m.Type === 'volume'
-      ? { Type: 'volume', Name: m.Name!, Source: ctx.volumes.pathOf(m.Name!), Destination: m.Destination, Driver: m.Driver ?? 'local', Mode: m.Mode, RW: m.RW, Propagation: '' }
+      ? { Type: 'volume', Name: m.Name!, Source: (m.Driver ?? 'local') === 'local' ? ctx.volumes.pathOf(m.Name!) : '', Destination: m.Destination, Driver: m.Driver ?? 'local', Mode: m.Mode, RW: m.RW, Propagation: '' }
       : { Type: 'bind', Source: m.Source!, Destination: m.Destination, Mode: m.Mode, RW: m.RW, Propagation: m.Propagation },
   );
 }
@@ -169,7 +169,7 @@ export async function mountVolumes(ctx: EngineContext, c: Ctr, rootfs: string): 
         binds.push(`${m.Source}:${m.Destination}:${m.RW ? 'rw' : 'ro'}${m.Propagation ? `,${m.Propagation}` : ''}`);
         continue;
       }
-      const path = ctx.volumes.mount(m.Name!, c.id);
+      const path = await ctx.volumes.mount(m.Name!, c.id);
       mounted.push(m.Name!);
       ctx.bus.publish('volume', 'mount', m.Name!, { container: c.id, destination: m.Destination, driver: m.Driver ?? 'local', propagation: '', 'read/write': String(m.RW) });
       if (m.CopyData) {
@@ -211,13 +211,13 @@ export function releaseVolumes(ctx: EngineContext, c: Ctr): void {
  * After the container is gone: with `rm -v` (and for `--rm`) its anonymous volumes are removed,
  * unless another container still uses one (through --volumes-from): not an error, as in Docker.
  */
-export function removeContainerVolumes(ctx: EngineContext, c: Ctr, anonymous: boolean): void {
+export async function removeContainerVolumes(ctx: EngineContext, c: Ctr, anonymous: boolean): Promise<void> {
   releaseVolumes(ctx, c);
   if (!anonymous) return;
   for (const m of volumeMountsOf(c)) {
     if (m.Type !== 'volume' || !m.Anonymous) continue;
     try {
-      ctx.volumes.remove(m.Name!, { force: true });
+      await ctx.volumes.remove(m.Name!, { force: true });
     } catch (err) {
       if (!(err instanceof BerthError && err.code === 'BERTH_VOLUME_IN_USE')) ctx.log.warn({ err, volume: m.Name, containerId: c.id }, 'removing an anonymous volume failed');
     }

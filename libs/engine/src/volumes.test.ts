@@ -32,22 +32,22 @@ function rig(root = mkdtempSync(join(tmpdir(), 'bvol-'))): Rig {
   return { root, store, refs, events, calls, done: () => rmSync(root, { recursive: true, force: true }) };
 }
 
-test('create: Docker layout and view, idempotent for the same driver, durable across a reload', () => {
+test('create: Docker layout and view, idempotent for the same driver, durable across a reload', async () => {
   const r = rig();
   try {
-    const { volume, created } = r.store.create({ Name: 'data1', Labels: { a: 'b' } });
+    const { volume, created } = await r.store.create({ Name: 'data1', Labels: { a: 'b' } });
     assert.equal(created, true);
     assert.deepEqual(Object.keys(volume), ['CreatedAt', 'Driver', 'Labels', 'Mountpoint', 'Name', 'Options', 'Scope']);
     assert.equal(volume.Mountpoint, join(r.root, 'volumes', 'data1', '_data'));
     assert.match(volume.CreatedAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     assert.deepEqual([volume.Driver, volume.Labels, volume.Options, volume.Scope], ['local', { a: 'b' }, null, 'local']);
     assert.equal(statSync(volume.Mountpoint).mode & 0o777, 0o755);
-    const again = r.store.create({ Name: 'data1', Labels: { c: 'd' } });
+    const again = await r.store.create({ Name: 'data1', Labels: { c: 'd' } });
     assert.equal(again.created, false);
     assert.deepEqual(again.volume.Labels, { a: 'b' });
     assert.deepEqual(r.events, ['create data1 {"driver":"local"}', 'create data1 {"driver":"local"}']);
-    assert.throws(() => r.store.create({ Name: 'data1', Driver: 'other' }), { code: 'BERTH_VOLUME_IN_USE', message: "create data1: driver 'local' already has volume 'data1': volume name must be unique" });
-    const anon = r.store.create({}, { anonymous: true }).volume;
+    await assert.rejects(r.store.create({ Name: 'data1', Driver: 'other' }), { code: 'BERTH_VOLUME_IN_USE', message: "create data1: driver 'local' already has volume 'data1': volume name must be unique" });
+    const anon = (await r.store.create({}, { anonymous: true })).volume;
     assert.match(anon.Name, /^[0-9a-f]{64}$/);
     assert.deepEqual(anon.Labels, { [ANONYMOUS_LABEL]: '' });
     const reloaded = rig(r.root);
@@ -59,7 +59,7 @@ test('create: Docker layout and view, idempotent for the same driver, durable ac
   }
 });
 
-test('load: a directory with _data but no metadata is a volume; one without either is a leftover and goes', () => {
+test('load: a directory with _data but no metadata is a volume; one without either is a leftover and goes', async () => {
   const r = rig();
   try {
     mkdirSync(join(r.root, 'volumes', 'byhand', '_data'), { recursive: true });
@@ -72,17 +72,17 @@ test('load: a directory with _data but no metadata is a volume; one without eith
   }
 });
 
-test('create: Docker texts for bad names, unknown options and drivers', () => {
+test('create: Docker texts for bad names, unknown options and drivers', async () => {
   const r = rig();
   try {
-    assert.throws(() => r.store.create({ Name: 'a' }), { code: 'BERTH_INVALID_ARGUMENT', message: 'create a: volume name is too short, names should be at least two alphanumeric characters' });
-    assert.throws(() => r.store.create({ Name: 'a!b' }), {
+    await assert.rejects(r.store.create({ Name: 'a' }), { code: 'BERTH_INVALID_ARGUMENT', message: 'create a: volume name is too short, names should be at least two alphanumeric characters' });
+    await assert.rejects(r.store.create({ Name: 'a!b' }), {
       code: 'BERTH_INVALID_ARGUMENT',
       message: 'create a!b: "a!b" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path',
     });
-    assert.throws(() => r.store.create({ Name: '/abs' }), /includes invalid characters/);
-    assert.throws(() => r.store.create({ Name: 'okname', DriverOpts: { foo: 'bar' } }), { code: 'BERTH_INVALID_ARGUMENT', message: 'create okname: invalid option: "foo"' });
-    assert.throws(() => r.store.create({ Name: 'okname', Driver: 'nope' }), { code: 'BERTH_PLUGIN_NOT_FOUND', message: 'create okname: error looking up volume plugin nope: plugin "nope" not found' });
+    await assert.rejects(r.store.create({ Name: '/abs' }), /includes invalid characters/);
+    await assert.rejects(r.store.create({ Name: 'okname', DriverOpts: { foo: 'bar' } }), { code: 'BERTH_INVALID_ARGUMENT', message: 'create okname: invalid option: "foo"' });
+    await assert.rejects(r.store.create({ Name: 'okname', Driver: 'nope' }), { code: 'BERTH_PLUGIN_NOT_FOUND', message: 'create okname: error looking up volume plugin nope: plugin "nope" not found' });
     assert.equal(r.store.list(new Map()).length, 0);
     assert.deepEqual(r.events, []);
   } finally {
@@ -90,16 +90,16 @@ test('create: Docker texts for bad names, unknown options and drivers', () => {
   }
 });
 
-test('remove: 404 text, force on a missing one, in use 409 even with force, destroy event', () => {
+test('remove: 404 text, force on a missing one, in use 409 even with force, destroy event', async () => {
   const r = rig();
   try {
-    r.store.create({ Name: 'v1' });
-    assert.throws(() => r.store.remove('nope'), { code: 'BERTH_VOLUME_NOT_FOUND', message: 'get nope: no such volume' });
-    r.store.remove('nope', { force: true });
+    await r.store.create({ Name: 'v1' });
+    await assert.rejects(r.store.remove('nope'), { code: 'BERTH_VOLUME_NOT_FOUND', message: 'get nope: no such volume' });
+    await r.store.remove('nope', { force: true });
     r.refs.set('v1', ['c1', 'c2']);
-    for (const force of [false, true]) assert.throws(() => r.store.remove('v1', { force }), { code: 'BERTH_VOLUME_IN_USE', message: 'remove v1: volume is in use - [c1, c2]' });
+    for (const force of [false, true]) await assert.rejects(r.store.remove('v1', { force }), { code: 'BERTH_VOLUME_IN_USE', message: 'remove v1: volume is in use - [c1, c2]' });
     r.refs.delete('v1');
-    r.store.remove('v1');
+    await r.store.remove('v1');
     assert.ok(!existsSync(join(r.root, 'volumes', 'v1')));
     assert.equal(r.events.at(-1), 'destroy v1 {"driver":"local"}');
     assert.throws(() => r.store.get('v1'), { code: 'BERTH_VOLUME_NOT_FOUND' });
@@ -108,11 +108,11 @@ test('remove: 404 text, force on a missing one, in use 409 even with force, dest
   }
 });
 
-test('list filters: dangling, driver, label, name; unknown filter 400', () => {
+test('list filters: dangling, driver, label, name; unknown filter 400', async () => {
   const r = rig();
   try {
-    r.store.create({ Name: 'alpha', Labels: { tier: 'db' } });
-    r.store.create({ Name: 'beta' });
+    await r.store.create({ Name: 'alpha', Labels: { tier: 'db' } });
+    await r.store.create({ Name: 'beta' });
     r.refs.set('beta', ['c1']);
     const names = (f: Record<string, string[]>): string[] => r.store.list(new Map(Object.entries(f).map(([k, v]) => [k, new Set(v)]))).map((v) => v.Name);
     assert.deepEqual(names({}), ['alpha', 'beta']);
@@ -133,11 +133,11 @@ test('list filters: dangling, driver, label, name; unknown filter 400', () => {
 test('prune: API 1.42+ only anonymous unless all=true, older all unused; label filters; space reclaimed', async () => {
   const r = rig();
   try {
-    const anon = r.store.create({}, { anonymous: true }).volume.Name;
-    const anonUsed = r.store.create({}, { anonymous: true }).volume.Name;
+    const anon = (await r.store.create({}, { anonymous: true })).volume.Name;
+    const anonUsed = (await r.store.create({}, { anonymous: true })).volume.Name;
     r.refs.set(anonUsed, ['c1']);
-    r.store.create({ Name: 'named1', Labels: { keep: 'yes' } });
-    r.store.create({ Name: 'named2' });
+    await r.store.create({ Name: 'named1', Labels: { keep: 'yes' } });
+    await r.store.create({ Name: 'named2' });
     writeFileSync(join(r.store.pathOf(anon), 'f'), Buffer.alloc(1000));
     const f = (o: Record<string, string[]>) => new Map(Object.entries(o).map(([k, v]) => [k, new Set(v)]));
     assert.deepEqual(await r.store.prune(f({}), '1.43'), { VolumesDeleted: [anon], SpaceReclaimed: 1000 });
@@ -151,14 +151,14 @@ test('prune: API 1.42+ only anonymous unless all=true, older all unused; label f
   }
 });
 
-test('local driver options: mounted at the first user, unmounted after the last; plain volumes need no mount', () => {
+test('local driver options: mounted at the first user, unmounted after the last; plain volumes need no mount', async () => {
   const r = rig();
   try {
-    r.store.create({ Name: 'tmp1', DriverOpts: { type: 'tmpfs', device: 'tmpfs', o: 'size=10m,noexec,uid=5' } });
-    r.store.create({ Name: 'plain' });
-    const p = r.store.mount('tmp1', 'c1');
-    r.store.mount('tmp1', 'c2');
-    r.store.mount('plain', 'c1');
+    await r.store.create({ Name: 'tmp1', DriverOpts: { type: 'tmpfs', device: 'tmpfs', o: 'size=10m,noexec,uid=5' } });
+    await r.store.create({ Name: 'plain' });
+    const p = await r.store.mount('tmp1', 'c1');
+    await r.store.mount('tmp1', 'c2');
+    await r.store.mount('plain', 'c1');
     assert.deepEqual(r.calls, [`mount tmpfs ${p} tmpfs 0x8 size=10m,uid=5`]);
     r.store.unmount('tmp1', 'c1');
     assert.equal(r.calls.length, 1);

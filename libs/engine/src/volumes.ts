@@ -10,6 +10,10 @@
  * of the containers. A `local` volume with options (`type`, `device`, `o`) is mounted with
  * mount(2) when its first user starts and unmounted when its last user stops, as Docker's local
  * driver does; a plain one is a directory and needs no mount.
+ *
+ * Any other driver is a v1 plugin (VolumeDriver protocol, found in the plugin directories):
+ * the store keeps the same metadata for its volumes and calls the plugin to create, remove,
+ * mount (with a per-mount 64-hex ID) and unmount them; the data is wherever it says.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -18,6 +22,7 @@ import { join } from 'node:path';
 import type { Filters } from '@berth/api';
 import { BerthError } from '@berth/errors';
 import type { Logger } from '@berth/log';
+import type { VolumeDriver } from '@berth/plugin-api';
 import { checkFilterKeys, invalidFilter, matchLabels, matchRegexp } from './filters.js';
 import { writeFileAtomic } from './store.js';
 
@@ -40,6 +45,8 @@ export interface Volume {
   Name: string;
   Options: Record<string, string> | null;
   Scope: 'local';
+  /** A plugin's own status of the volume (its Get answer), shown by inspect. */
+  Status?: Record<string, unknown>;
   /** `system df` only: size and the number of containers referencing it. */
   UsageData?: { Size: number; RefCount: number };
 }
@@ -99,6 +106,8 @@ export interface VolumeStoreOptions {
   emit(action: string, id: string, attributes: Record<string, string>): void;
   /** Lazily: the native addon loads only when a volume with options is mounted. */
   mounter(): VolumeMounter;
+  /** A volume plugin by name; throws BERTH_PLUGIN_NOT_FOUND when there is none. */
+  plugin?(name: string): Promise<VolumeDriver>;
 }
 
 export function volumeNameProblem(name: string): string | null {
@@ -115,8 +124,10 @@ function rfc3339Seconds(ms: number): string {
 
 export class VolumeStore {
   private readonly volumes = new Map<string, VolumeMeta>();
-  /** Which containers have each volume mounted now (started and not yet exited). */
-  private readonly mounted = new Map<string, Set<string>>();
+  /** Which containers have each volume mounted now (started and not yet exited), with the plugin mount ID. */
+  private readonly mounted = new Map<string, Map<string, string>>();
+  /** A plugin volume's host path, as its last Mount or Path answered. */
+  private readonly pluginPaths = new Map<string, string>();
   private readonly log: Logger;
 
   constructor(private readonly o: VolumeStoreOptions) {
@@ -164,7 +175,7 @@ export class VolumeStore {
    * (Docker's create is idempotent: labels and options of a second create are ignored).
    * `created` tells which happened, so a container create can undo only what it made.
    */
-  create(req: VolumeCreateRequest, opts: { anonymous?: boolean } = {}): { volume: Volume; created: boolean } {
+  async create(req: VolumeCreateRequest, opts: { anonymous?: boolean } = {}): Promise<{ volume: Volume; created: boolean }> {
     const name = req.Name ? req.Name : randomBytes(32).toString('hex');
     const driver = req.Driver || 'local';
     const fail = (code: 'BERTH_INVALID_ARGUMENT' | 'BERTH_VOLUME_IN_USE' | 'BERTH_PLUGIN_NOT_FOUND', why: string): BerthError =>
@@ -176,21 +187,26 @@ export class VolumeStore {
       this.o.emit('create', name, { driver });
       return { volume: this.view(existing), created: false };
     }
-    if (driver !== 'local') throw fail('BERTH_PLUGIN_NOT_FOUND', `error looking up volume plugin ${driver}: plugin "${driver}" not found`);
+    // Checked for plugins' volumes too: the name is a directory of the store.
     const problem = volumeNameProblem(name);
     if (problem) throw fail('BERTH_INVALID_ARGUMENT', problem);
     const options = req.DriverOpts && Object.keys(req.DriverOpts).length ? { ...req.DriverOpts } : null;
-    for (const k of Object.keys(options ?? {})) if (!localOptionKeys.has(k)) throw new BerthError('BERTH_INVALID_ARGUMENT', `create ${name}: invalid option: "${k}"`, { details: { field: 'DriverOpts' } });
+    const plugin = driver === 'local' ? null : await this.pluginOf(driver, `create ${name}`);
+    if (!plugin) for (const k of Object.keys(options ?? {})) if (!localOptionKeys.has(k)) throw new BerthError('BERTH_INVALID_ARGUMENT', `create ${name}: invalid option: "${k}"`, { details: { field: 'DriverOpts' } });
+    // Made meanwhile (the plugin lookup awaited): the same answer as above.
+    if (this.volumes.has(name)) return this.create(req, opts);
+    if (plugin) await pluginCall(`create ${name}`, () => plugin.create({ Name: name, Opts: options }));
     let labels = req.Labels && Object.keys(req.Labels).length ? { ...req.Labels } : null;
     if (opts.anonymous) labels = { ...(labels ?? {}), [ANONYMOUS_LABEL]: '' };
     const meta: VolumeMeta = { Name: name, Driver: driver, Labels: labels, Options: options, CreatedAt: rfc3339Seconds(Date.now()) };
     const dir = join(this.o.root, name);
     try {
       mkdirSync(dir, { recursive: true, mode: 0o701 });
-      mkdirSync(join(dir, '_data'), { mode: 0o755 });
+      if (!plugin) mkdirSync(join(dir, '_data'), { mode: 0o755 });
       writeFileAtomic(join(dir, 'volume.json'), JSON.stringify(meta), 0o600, true);
     } catch (err) {
       rmSync(dir, { recursive: true, force: true });
+      if (plugin) await plugin.remove({ Name: name }).catch(() => undefined);
       throw new BerthError('BERTH_VOLUME', `create ${name}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
     this.volumes.set(name, meta);
@@ -202,6 +218,17 @@ export class VolumeStore {
     const v = this.volumes.get(name);
     if (!v) throw new BerthError('BERTH_VOLUME_NOT_FOUND', `get ${name}: no such volume`);
     return this.view(v);
+  }
+
+  /** `GET /volumes/{name}`: a plugin's volume with what its Get answers (Mountpoint, Status). */
+  async inspect(name: string): Promise<Volume> {
+    const v = this.get(name);
+    if (v.Driver === 'local') return v;
+    const plugin = await this.pluginOf(v.Driver, `get ${name}`);
+    const got = (await pluginCall(`get ${name}`, () => plugin.get({ Name: name }))).Volume;
+    if (!got) throw new BerthError('BERTH_VOLUME_NOT_FOUND', `get ${name}: no such volume`);
+    if (got.Mountpoint) this.pluginPaths.set(name, got.Mountpoint);
+    return { ...v, Mountpoint: got.Mountpoint ?? v.Mountpoint, ...(got.Status && Object.keys(got.Status).length ? { Status: got.Status } : {}) };
   }
 
   /** `GET /volumes`: filters `dangling`, `driver`, `label`, `name`. */
@@ -228,7 +255,7 @@ export class VolumeStore {
    * `DELETE /volumes/{name}`: refused while a container references it (force does not change
    * that, as in Docker); `force` only makes a missing volume no error.
    */
-  remove(name: string, opts: { force?: boolean } = {}): void {
+  async remove(name: string, opts: { force?: boolean } = {}): Promise<void> {
     const v = this.volumes.get(name);
     if (!v) {
       if (opts.force) return;
@@ -236,7 +263,20 @@ export class VolumeStore {
     }
     const refs = this.o.refs(name);
     if (refs.length) throw new BerthError('BERTH_VOLUME_IN_USE', `remove ${name}: volume is in use - [${refs.join(', ')}]`);
+    if (v.Driver !== 'local') {
+      // force: the volume goes from the store even when its plugin cannot be reached or fails (Docker's purge).
+      try {
+        const plugin = await this.pluginOf(v.Driver, `remove ${name}`);
+        await pluginCall(`remove ${name}`, () => plugin.remove({ Name: name }));
+      } catch (err) {
+        if (!opts.force) throw err;
+        this.log.warn({ err, volume: name }, 'removing a plugin volume failed: purged from the store (force)');
+      }
+      // Removed meanwhile by another call.
+      if (!this.volumes.has(name)) return;
+    }
     this.dropMount(name);
+    this.pluginPaths.delete(name);
     this.volumes.delete(name);
     rmSync(join(this.o.root, name), { recursive: true, force: true });
     this.o.emit('destroy', name, { driver: v.Driver });
@@ -261,7 +301,7 @@ export class VolumeStore {
       if (this.o.refs(v.Name).length) continue;
       const size = await this.size(v.Name);
       try {
-        this.remove(v.Name);
+        await this.remove(v.Name);
       } catch (err) {
         this.log.warn({ err, volume: v.Name }, 'prune: volume removal failed');
         continue;
@@ -274,11 +314,22 @@ export class VolumeStore {
   }
 
   /** The volume's data, mounted for `containerId` when it has options: the host path to bind into the container. */
-  mount(name: string, containerId: string): string {
+  async mount(name: string, containerId: string): Promise<string> {
     const v = this.volumes.get(name);
     if (!v) throw new BerthError('BERTH_VOLUME_NOT_FOUND', `get ${name}: no such volume`);
+    if (v.Driver !== 'local') {
+      const plugin = await this.pluginOf(v.Driver, `mount ${name}`);
+      const id = randomBytes(32).toString('hex');
+      const { Mountpoint } = await pluginCall(`error while mounting volume '${name}'`, () => plugin.mount({ Name: name, ID: id }));
+      if (!Mountpoint) throw new BerthError('BERTH_VOLUME', `error while mounting volume '${name}': the plugin answered no Mountpoint`);
+      this.pluginPaths.set(name, Mountpoint);
+      const users = this.mounted.get(name) ?? new Map<string, string>();
+      users.set(containerId, id);
+      this.mounted.set(name, users);
+      return Mountpoint;
+    }
     const path = this.pathOf(name);
-    const users = this.mounted.get(name) ?? new Set<string>();
+    const users = this.mounted.get(name) ?? new Map<string, string>();
     if (users.size === 0 && v.Options?.type) {
       const { flags, data } = parseMountOptions(v.Options.o ?? '');
       mkdirSync(path, { recursive: true, mode: 0o755 });
@@ -289,7 +340,7 @@ export class VolumeStore {
         throw new BerthError('BERTH_VOLUME', `error while mounting volume '${path}': failed to mount local volume: mount ${v.Options.device ?? ''}:${path}, flags: 0x${flags.toString(16)}, data: ${data}: ${e.message ?? String(err)}`, { cause: err });
       }
     }
-    users.add(containerId);
+    users.set(containerId, '');
     this.mounted.set(name, users);
     return path;
   }
@@ -298,10 +349,23 @@ export class VolumeStore {
     return this.mounted.get(name)?.has(containerId) === true;
   }
 
-  /** The container no longer uses the volume; the last user unmounts a volume with options. */
+  /**
+   * The container no longer uses the volume; the last user unmounts a local volume with options
+   * (at once). A plugin's Unmount with the mount's ID goes out in the background (a failure is logged).
+   */
   unmount(name: string, containerId: string): void {
     const users = this.mounted.get(name);
-    if (!users?.delete(containerId)) return;
+    const id = users?.get(containerId);
+    if (!users || id === undefined) return;
+    users.delete(containerId);
+    const v = this.volumes.get(name);
+    if (v && v.Driver !== 'local') {
+      if (users.size === 0) this.mounted.delete(name);
+      void this.pluginOf(v.Driver, `unmount ${name}`)
+        .then((plugin) => pluginCall(`unmount ${name}`, () => plugin.unmount({ Name: name, ID: id })))
+        .catch((err: unknown) => this.log.warn({ err, volume: name }, 'unmounting a plugin volume failed'));
+      return;
+    }
     if (users.size === 0) this.dropMount(name);
   }
 
@@ -310,10 +374,22 @@ export class VolumeStore {
    * mounts stay); a volume with options still mounted but no longer used is unmounted.
    */
   reconcile(users: Map<string, string[]>): void {
-    for (const [name, ids] of users) if (this.volumes.has(name)) this.mounted.set(name, new Set(ids));
+    // A plugin mount's ID is not kept across restarts: its Unmount goes with a new one.
+    for (const [name, ids] of users) if (this.volumes.has(name)) this.mounted.set(name, new Map(ids.map((id) => [id, randomBytes(32).toString('hex')])));
     for (const v of this.volumes.values()) {
       if (!v.Options?.type || this.mounted.get(v.Name)?.size) continue;
       if (isMountPoint(this.pathOf(v.Name))) this.unmountPath(v.Name);
+    }
+  }
+
+  private async pluginOf(driver: string, op: string): Promise<VolumeDriver> {
+    try {
+      if (!this.o.plugin) throw new BerthError('BERTH_PLUGIN_NOT_FOUND', `plugin "${driver}" not found`);
+      return await this.o.plugin(driver);
+    } catch (err) {
+      if (err instanceof BerthError && err.code === 'BERTH_PLUGIN_NOT_FOUND')
+        throw new BerthError('BERTH_PLUGIN_NOT_FOUND', `${op}: error looking up volume plugin ${driver}: plugin "${driver}" not found`, { cause: err, details: { field: 'Driver' } });
+      throw err;
     }
   }
 
@@ -332,8 +408,9 @@ export class VolumeStore {
     }
   }
 
-  /** Bytes of the files under `_data` (du's apparent size), for `system df` and prune's SpaceReclaimed. */
+  /** Bytes of the files under `_data` (du's apparent size), for `system df` and prune's SpaceReclaimed; -1 for a plugin's volume. */
   async size(name: string): Promise<number> {
+    if (this.volumes.get(name)?.Driver !== 'local') return this.volumes.has(name) ? -1 : 0;
     let total = 0;
     const walk = async (dir: string): Promise<void> => {
       let entries;
@@ -368,9 +445,18 @@ export class VolumeStore {
   /** Maps with their keys sorted, as Go's encoding/json writes them. */
   private view(v: VolumeMeta): Volume {
     return {
-      CreatedAt: v.CreatedAt, Driver: v.Driver, Labels: sorted(v.Labels), Mountpoint: this.pathOf(v.Name), Name: v.Name,
+      CreatedAt: v.CreatedAt, Driver: v.Driver, Labels: sorted(v.Labels), Mountpoint: v.Driver === 'local' ? this.pathOf(v.Name) : (this.pluginPaths.get(v.Name) ?? ''), Name: v.Name,
       Options: sorted(v.Options), Scope: 'local',
     };
+  }
+}
+
+/** A volume plugin's error, in Docker's words: `<op> <name>: <Subsystem.Method: message>`. */
+async function pluginCall<T>(op: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw new BerthError('BERTH_VOLUME', `${op}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
 }
 

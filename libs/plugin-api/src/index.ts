@@ -53,3 +53,5 @@ export type {
 } from './ipam.js';
 export { PLUGIN_MEDIA_TYPE, PLUGIN_MEDIA_TYPE_SDK, ACTIVATE_PATH, Subsystem, errorFieldOf, pluginSocketDirs, pluginSpecDirs, ERROR_CODE_FIELD, PLUGIN_UNIX_HOST } from './protocol.js';
 export type { ActivateResponse } from './protocol.js';
+export { volumeDriverMethods, optionalVolumeMethods } from './volume.js';
+export type { VolumeDriver, VolumeInfo, VolumeCapabilities, VolumeCreateRequest as VolumeDriverCreateRequest, VolumeRef, VolumeMountRequest } from './volume.js';

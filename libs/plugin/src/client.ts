@@ -22,10 +22,13 @@ import {
   type IpamCapabilities,
   type IpamDriver,
   type NetworkDriver,
+  type VolumeDriver,
+  optionalVolumeMethods,
+  volumeDriverMethods,
 } from '@berth/plugin-api';
 import { RemoteGraphDriver, httpErrorOf } from './graph.js';
 import { PluginTransport, type TransportOptions } from './transport.js';
-import { encodeBody, noArgMethods, remoteError, voidIpamMethods, voidNetworkMethods } from './wire.js';
+import { encodeBody, noArgMethods, remoteError, voidIpamMethods, voidNetworkMethods, voidVolumeMethods } from './wire.js';
 
 export interface ConnectOptions extends TransportOptions {
   /** The driver's name (`name` of the object); default: the socket file name without `.sock`, or the host. */
@@ -49,8 +52,9 @@ export interface RemoteDriver {
 export type RemoteNetworkDriver = NetworkDriver & RemoteDriver;
 export type RemoteIpamDriver = IpamDriver & RemoteDriver;
 export type RemoteGraphDriverClient = GraphDriver & RemoteDriver;
+export type RemoteVolumeDriver = VolumeDriver & RemoteDriver;
 
-type SubsystemName = 'NetworkDriver' | 'IpamDriver' | 'GraphDriver';
+type SubsystemName = 'NetworkDriver' | 'IpamDriver' | 'GraphDriver' | 'VolumeDriver';
 
 const defaultIpamCaps: IpamCapabilities = { RequiresMACAddress: false, RequiresRequestReplay: false };
 
@@ -118,7 +122,8 @@ function jsonClient(
 export function connect(addr: string, subsystem: 'NetworkDriver', opts?: ConnectOptions): RemoteNetworkDriver;
 export function connect(addr: string, subsystem: 'IpamDriver', opts?: ConnectOptions): RemoteIpamDriver;
 export function connect(addr: string, subsystem: 'GraphDriver', opts?: ConnectOptions): RemoteGraphDriverClient;
-export function connect(addr: string, subsystem: SubsystemName, opts: ConnectOptions = {}): RemoteNetworkDriver | RemoteIpamDriver | RemoteGraphDriverClient {
+export function connect(addr: string, subsystem: 'VolumeDriver', opts?: ConnectOptions): RemoteVolumeDriver;
+export function connect(addr: string, subsystem: SubsystemName, opts: ConnectOptions = {}): RemoteNetworkDriver | RemoteIpamDriver | RemoteGraphDriverClient | RemoteVolumeDriver {
   const t = opts.transport ?? new PluginTransport(addr, opts);
   const name = opts.name ?? nameFrom(t);
   switch (subsystem) {
@@ -136,6 +141,20 @@ export function connect(addr: string, subsystem: SubsystemName, opts: ConnectOpt
         }
       };
       return c;
+    }
+    case Subsystem.volume: {
+      const v = jsonClient(t, subsystem, volumeDriverMethods, voidVolumeMethods, optionalVolumeMethods, name) as unknown as RemoteVolumeDriver;
+      const caps = v.capabilities.bind(v);
+      // §7: any failure of Capabilities (404 included) means scope local; other scopes than global are local.
+      v.capabilities = async () => {
+        try {
+          const scope = String((await caps())?.Capabilities?.Scope ?? 'local').toLowerCase();
+          return { Capabilities: { Scope: scope === 'global' ? 'global' : 'local' } };
+        } catch {
+          return { Capabilities: { Scope: 'local' } };
+        }
+      };
+      return v;
     }
     case Subsystem.graph: {
       const g = new RemoteGraphDriver(t, { name, ...(opts.graphInit === undefined ? {} : { init: opts.graphInit }) });

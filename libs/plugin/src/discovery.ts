@@ -8,7 +8,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { BerthError } from '@berth/errors';
 import { pluginSocketDirs, pluginSpecDirs, Subsystem, type DriverLogger } from '@berth/plugin-api';
-import { activateWith, connect, type ConnectOptions, type RemoteGraphDriverClient, type RemoteIpamDriver, type RemoteNetworkDriver } from './client.js';
+import { activateWith, connect, type ConnectOptions, type RemoteGraphDriverClient, type RemoteIpamDriver, type RemoteNetworkDriver, type RemoteVolumeDriver } from './client.js';
 import { PluginTransport, dockerRetryPolicy, noRetryPolicy, parseAddress, withRetry, type PluginTls, type RetryPolicy } from './transport.js';
 
 export interface PluginSpec {
@@ -187,6 +187,9 @@ export class PluginRegistry {
   async graph(name: string, init?: ConnectOptions['graphInit']): Promise<RemoteGraphDriverClient> {
     return this.#driver(name, Subsystem.graph, init) as Promise<RemoteGraphDriverClient>;
   }
+  async volume(name: string): Promise<RemoteVolumeDriver> {
+    return this.#driver(name, Subsystem.volume) as Promise<RemoteVolumeDriver>;
+  }
 
   /** Every discoverable plugin implementing `subsystem` (each activated once, without retry). */
   async all(subsystem: string): Promise<ActivatedPlugin[]> {
@@ -209,14 +212,18 @@ export class PluginRegistry {
     this.#drivers.clear();
   }
 
-  async #driver(name: string, subsystem: 'NetworkDriver' | 'IpamDriver' | 'GraphDriver', init?: ConnectOptions['graphInit']): Promise<unknown> {
+  async #driver(name: string, subsystem: 'NetworkDriver' | 'IpamDriver' | 'GraphDriver' | 'VolumeDriver', init?: ConnectOptions['graphInit']): Promise<unknown> {
     const a = await this.activate(name);
     if (!a.implements.includes(subsystem)) throw notImplements(name, subsystem);
     const key = `${subsystem}\0${name}`;
     let d = this.#drivers.get(key);
     if (d === undefined) {
       const base: ConnectOptions = { name, transport: a.transport, ...(init === undefined ? {} : { graphInit: init }) };
-      d = subsystem === Subsystem.network ? connect(a.spec.addr, Subsystem.network, base) : subsystem === Subsystem.ipam ? connect(a.spec.addr, Subsystem.ipam, base) : connect(a.spec.addr, Subsystem.graph, base);
+      d =
+        subsystem === Subsystem.network ? connect(a.spec.addr, Subsystem.network, base)
+        : subsystem === Subsystem.ipam ? connect(a.spec.addr, Subsystem.ipam, base)
+        : subsystem === Subsystem.volume ? connect(a.spec.addr, Subsystem.volume, base)
+        : connect(a.spec.addr, Subsystem.graph, base);
       this.#drivers.set(key, d);
     }
     return d;

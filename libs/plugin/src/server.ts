@@ -17,10 +17,12 @@ import {
   Subsystem,
   ipamDriverMethods,
   networkDriverMethods,
+  volumeDriverMethods,
   type DriverLogger,
   type GraphDriver,
   type IpamDriver,
   type NetworkDriver,
+  type VolumeDriver,
 } from '@berth/plugin-api';
 import { graphRawBodyMethods, graphServerMethods } from './graph.js';
 import { errorEnvelope, messageOf } from './wire.js';
@@ -30,6 +32,7 @@ export interface ServedDrivers {
   network?: NetworkDriver;
   ipam?: IpamDriver;
   graph?: GraphDriver;
+  volume?: VolumeDriver;
 }
 
 export interface ServeOptions {
@@ -109,6 +112,7 @@ export function pluginRoutes(drivers: ServedDrivers, opts: ServeOptions = {}): {
   };
   if (drivers.network !== undefined) jsonKind(Subsystem.network, drivers.network, networkDriverMethods);
   if (drivers.ipam !== undefined) jsonKind(Subsystem.ipam, drivers.ipam, ipamDriverMethods);
+  if (drivers.volume !== undefined) jsonKind(Subsystem.volume, drivers.volume, volumeDriverMethods);
   if (drivers.graph !== undefined) {
     implementsList.push(Subsystem.graph);
     for (const [wire, call] of Object.entries(graphServerMethods(drivers.graph))) {

@@ -51,5 +51,6 @@ export const voidNetworkMethods: ReadonlySet<string> = new Set([
   'discoverDelete',
 ]);
 export const voidIpamMethods: ReadonlySet<string> = new Set(['releasePool', 'releaseAddress']);
+export const voidVolumeMethods: ReadonlySet<string> = new Set(['create', 'remove', 'unmount']);
 /** Methods called without an argument: the engine sends an empty body. */
 export const noArgMethods: ReadonlySet<string> = new Set(['getCapabilities', 'getDefaultAddressSpaces']);

@@ -80,7 +80,7 @@ describe('volumes (privileged)', { skip, concurrency: false }, () => {
   after(async () => {
     for (const c of await engine.listContainers({ all: true, limit: 0, size: false, filters: new Map() }))
       await engine.removeContainer(c.Id, { force: true, volumes: true }).catch(() => undefined);
-    for (const v of await volumeNames()) engine.removeVolume(v, { force: true });
+    for (const v of await volumeNames()) await engine.removeVolume(v, { force: true });
     await engine.close();
     const left = mountsUnder(tmp);
     for (const m of left.reverse()) execFileSync('umount', ['-l', m]);
@@ -99,7 +99,7 @@ describe('volumes (privileged)', { skip, concurrency: false }, () => {
     const st = fs.statSync(mp!.Source);
     assert.deepEqual([st.uid, st.gid, st.mode & 0o7777], [1000, 1001, 0o750]);
     assert.equal(fs.readFileSync(path.join(mp!.Source, 'g'), 'utf8'), 'new\n');
-    assert.throws(() => engine.removeVolume(mp!.Name!, { force: true }), { message: `remove ${mp!.Name}: volume is in use - [${id}]` });
+    await assert.rejects(engine.removeVolume(mp!.Name!, { force: true }), { message: `remove ${mp!.Name}: volume is in use - [${id}]` });
     // A second start copies nothing over what the container wrote.
     fs.writeFileSync(path.join(mp!.Source, 'f'), 'changed\n');
     // (the log holds both runs)
@@ -118,22 +118,22 @@ describe('volumes (privileged)', { skip, concurrency: false }, () => {
     assert.deepEqual(ins.Mounts, [{ Type: 'volume', Name: name, Source: path.join(dataRoot, 'volumes', name, '_data'), Destination: '/data', Driver: 'local', Mode: 'ro', RW: false, Propagation: '' }]);
     const r = await run(b);
     assert.deepEqual(r, { code: 0, out: 'hello\nrefused\n' });
-    assert.throws(() => engine.removeVolume(name, { force: false }), { code: 'BERTH_VOLUME_IN_USE', message: new RegExp(`^remove ${name}: volume is in use - \\[(${a}, ${b}|${b}, ${a})\\]$`) });
+    await assert.rejects(engine.removeVolume(name, { force: false }), { code: 'BERTH_VOLUME_IN_USE', message: new RegExp(`^remove ${name}: volume is in use - \\[(${a}, ${b}|${b}, ${a})\\]$`) });
     await engine.removeContainer(a, { force: false, volumes: true });
     await engine.removeContainer(b, { force: false, volumes: false });
-    assert.equal(engine.inspectVolume(name).Name, name, 'a named volume outlives rm -v');
+    assert.equal((await engine.inspectVolume(name)).Name, name, 'a named volume outlives rm -v');
     const ac = new AbortController();
     const seen: string[] = [];
     for await (const e of engine.events({ since, until: Date.now() / 1000 + 0.01, filters: new Map([['type', new Set(['volume'])]]) }, ac.signal))
       seen.push(`${e.Action}${e.Actor.Attributes?.container === a ? ' a' : e.Actor.Attributes?.container === b ? ' b' : ''}${e.Action === 'mount' ? ` ${e.Actor.Attributes?.['read/write']}` : ''}`);
     assert.deepEqual(seen, ['create', 'mount a true', 'unmount a', 'create', 'mount b false', 'unmount b']);
-    engine.removeVolume(name, { force: false });
+    await engine.removeVolume(name, { force: false });
     assert.ok(!fs.existsSync(path.join(dataRoot, 'volumes', name)));
   });
 
   it('local driver options: a tmpfs volume is mounted while its container runs and unmounted after; a failed start unmounts it', async () => {
     const name = `tmpv${tag}`;
-    const vol = engine.createVolume({ Name: name, DriverOpts: { type: 'tmpfs', device: 'tmpfs', o: 'size=2m' } });
+    const vol = await engine.createVolume({ Name: name, DriverOpts: { type: 'tmpfs', device: 'tmpfs', o: 'size=2m' } });
     assert.deepEqual(vol.Options, { type: 'tmpfs', device: 'tmpfs', o: 'size=2m' });
     const id = await create({ Cmd: ['sh', '-c', 'grep " /t " /proc/mounts | cut -d" " -f3; df -k /t | tail -1 | tr -s " " | cut -d" " -f2; sleep 0.5'], HostConfig: { Mounts: [{ Type: 'volume', Source: name, Target: '/t' }] } });
     const w = await engine.waitContainer(id, 'next-exit');
@@ -150,7 +150,7 @@ describe('volumes (privileged)', { skip, concurrency: false }, () => {
     assert.deepEqual(mountsUnder(path.join(dataRoot, 'volumes')), []);
     await engine.removeContainer(bad, { force: true, volumes: true });
     await engine.removeContainer(id, { force: true, volumes: true });
-    engine.removeVolume(name, { force: false });
+    await engine.removeVolume(name, { force: false });
   });
 
   it('--rm removes the anonymous volumes, not the named ones; --volumes-from shares them read-only', async () => {
@@ -174,7 +174,7 @@ describe('volumes (privileged)', { skip, concurrency: false }, () => {
     assert.deepEqual(await volumeNames(), before, '--rm left no volume of its own and kept the named one');
     await engine.removeContainer(src, { force: false, volumes: true });
     assert.deepEqual(await volumeNames(), [named]);
-    engine.removeVolume(named, { force: false });
+    await engine.removeVolume(named, { force: false });
   });
 
   it('a failed create leaves no volume it made; bad specs are 400 naming the field; volumes survive a daemon restart', async () => {
@@ -186,15 +186,15 @@ describe('volumes (privileged)', { skip, concurrency: false }, () => {
     assert.deepEqual(await volumeNames(), before);
 
     const name = `durable${tag}`;
-    const v = engine.createVolume({ Name: name, Labels: { k: 'v' } });
+    const v = await engine.createVolume({ Name: name, Labels: { k: 'v' } });
     const id = await create({ Cmd: ['sh', '-c', 'echo kept > /v/k'], HostConfig: { Binds: [`${name}:/v`] } });
     await run(id);
     await engine.close();
     engine = await open();
-    assert.deepEqual(engine.inspectVolume(name), v);
-    assert.throws(() => engine.removeVolume(name, { force: false }), { code: 'BERTH_VOLUME_IN_USE' });
+    assert.deepEqual(await engine.inspectVolume(name), v);
+    await assert.rejects(engine.removeVolume(name, { force: false }), { code: 'BERTH_VOLUME_IN_USE' });
     assert.equal(fs.readFileSync(path.join(v.Mountpoint, 'k'), 'utf8'), 'kept\n');
     await engine.removeContainer(id, { force: false, volumes: true });
-    engine.removeVolume(name, { force: false });
+    await engine.removeVolume(name, { force: false });
   });
 });

@@ -32,14 +32,14 @@ function createRequest(body: unknown): VolumeCreateRequest {
 export function volumeRoutes(app: FastifyInstance, { engine }: RouteDeps): void {
   app.get('/volumes', async (req, reply) => sendJson(reply, 200, engine.listVolumes(parseFilters(str(queryOf(req), 'filters')))));
 
-  app.post('/volumes/create', async (req, reply) => sendJson(reply, 201, engine.createVolume(createRequest(req.body))));
+  app.post('/volumes/create', async (req, reply) => sendJson(reply, 201, await engine.createVolume(createRequest(req.body))));
 
   app.post('/volumes/prune', async (req, reply) => sendJson(reply, 200, await engine.pruneVolumes(parseFilters(str(queryOf(req), 'filters')), req.apiVersion)));
 
-  app.get('/volumes/:name', async (req, reply) => sendJson(reply, 200, engine.inspectVolume(paramsOf(req).name!)));
+  app.get('/volumes/:name', async (req, reply) => sendJson(reply, 200, await engine.inspectVolume(paramsOf(req).name!)));
 
   app.delete('/volumes/:name', async (req, reply) => {
-    engine.removeVolume(paramsOf(req).name!, { force: bool(queryOf(req), 'force') });
+    await engine.removeVolume(paramsOf(req).name!, { force: bool(queryOf(req), 'force') });
     return sendEmpty(reply, 204);
   });
 }

@@ -51,7 +51,7 @@ export async function resolveVolumes(ctx: EngineContext, host: HostConfig, confi
   const created: string[] = [];
   const volume = async (name: string, field: string, driver: string, opts: Record<string, string> | null, labels: Record<string, string> | null): Promise<string> => {
     try {
-      const r = await ctx.volumes.create({ Name: name, Driver: driver || 'local', DriverOpts: opts, Labels: labels }, { anonymous: name === '' });
+      const r = await ctx.volumes.create({ Name: name, Driver: driver, DriverOpts: opts, Labels: labels }, { anonymous: name === '' });
       if (r.created) created.push(r.volume.Name);
       return r.volume.Name;
     } catch (err) {

@@ -46,6 +46,8 @@ test('create: Docker layout and view, idempotent for the same driver, durable ac
     assert.equal(again.created, false);
     assert.deepEqual(again.volume.Labels, { a: 'b' });
     assert.deepEqual(r.events, ['create data1 {"driver":"local"}', 'create data1 {"driver":"local"}']);
+
+    assert.equal((await r.store.create({ Name: 'data1' })).volume.Driver, 'local', 'no driver asked: the existing one');
     await assert.rejects(r.store.create({ Name: 'data1', Driver: 'other' }), { code: 'BERTH_VOLUME_IN_USE', message: "create data1: driver 'local' already has volume 'data1': volume name must be unique" });
     const anon = (await r.store.create({}, { anonymous: true })).volume;
     assert.match(anon.Name, /^[0-9a-f]{64}$/);

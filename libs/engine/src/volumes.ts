@@ -182,9 +182,10 @@ export class VolumeStore {
       new BerthError(code, `create ${name}: ${why}`, { details: { field: code === 'BERTH_INVALID_ARGUMENT' ? 'Name' : 'Driver' } });
     const existing = this.volumes.get(name);
     if (existing) {
-      if (existing.Driver !== driver) throw fail('BERTH_VOLUME_IN_USE', `driver '${existing.Driver}' already has volume '${name}': volume name must be unique`);
+      // No driver asked (a container's `-v name:/x`): whichever driver the volume has.
+      if (req.Driver && existing.Driver !== driver) throw fail('BERTH_VOLUME_IN_USE', `driver '${existing.Driver}' already has volume '${name}': volume name must be unique`);
       // Docker emits create again for each create that finds the volume (a container's `-v name:/x` too).
-      this.o.emit('create', name, { driver });
+      this.o.emit('create', name, { driver: existing.Driver });
       return { volume: this.view(existing), created: false };
     }
     // Checked for plugins' volumes too: the name is a directory of the store.

@@ -5,8 +5,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { assertNoLeaksEventually, berthCli, busyboxImageTar, restartDaemon, snapshotLeaks, startDaemon, type Daemon } from '@berth/test-support';
 
 let daemon: Daemon;
@@ -135,6 +138,46 @@ describe('berth CLI and berthd: volumes', { timeout: 180_000 }, () => {
     assert.equal(await ok(['volume', 'prune', '-f']), 'Total reclaimed space: 0B\n');
     assert.equal(await ok(['volume', 'prune', '-af', '--filter', 'label=nope']), 'Total reclaimed space: 0B\n');
     assert.equal(await ok(['volume', 'prune', '-af']), `Deleted Volumes:\n${keep}\n\nTotal reclaimed space: 0B\n`);
+  });
+
+  test('a volume plugin (tools/examples/hello-volume-plugin.mjs): volume create -d, inspect Status, run -v writes into its directory, mount IDs, rm', async () => {
+    const plugin = `hv${tag}`;
+    const root = mkdtempSync(join(tmpdir(), 'berth-hv-'));
+    const example = fileURLToPath(new URL('../../../../tools/examples/hello-volume-plugin.mjs', import.meta.url));
+    const child = spawn(process.execPath, [example, plugin, '--dir', '/run/berth/plugins', '--root', root], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    child.stderr.on('data', (c: Buffer) => (log += c.toString()));
+    try {
+      for (let i = 0; i < 100 && !existsSync(`/run/berth/plugins/${plugin}.sock`); i++) await new Promise((r) => setTimeout(r, 50));
+      const v = vname('pv');
+      assert.equal(await ok(['volume', 'create', '-d', plugin, '-o', 'color=red', v]), `${v}\n`);
+      const bad = await berth(['volume', 'create', '-d', plugin, '-o', 'size=1', vname('pbad')]);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /VolumeDriver\.Create: unknown option/);
+      const [ins] = JSON.parse(await ok(['volume', 'inspect', v])) as Record<string, unknown>[];
+      assert.equal(ins!.Driver, plugin);
+      assert.equal(ins!.Mountpoint, join(root, v));
+      assert.deepEqual(ins!.Status, { color: 'red', mounts: 0 });
+      assert.ok((await ok(['volume', 'ls'])).includes(`${plugin}${' '.repeat(Math.max(3, 10 - plugin.length))}${v}\n`) || (await ok(['volume', 'ls', '-q', '--filter', `driver=${plugin}`])) === `${v}\n`);
+      assert.equal(await ok(['run', '--rm', '-v', `${v}:/data`, 'busybox', 'sh', '-c', 'echo via-plugin > /data/f; cat /data/f']), 'via-plugin\n');
+      assert.equal(readFileSync(join(root, v, 'f'), 'utf8'), 'via-plugin\n');
+      const id = /Mount \{"Name":"[^"]+","ID":"([0-9a-f]{64})"\}/.exec(log)?.[1];
+      assert.ok(id, log);
+      // Unmount goes out when the container exits, in the background: wait for it.
+      const unmount = new RegExp(`Unmount \\{"Name":"${v}","ID":"${id}"\\}`);
+      for (let i = 0; i < 100 && !unmount.test(log); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.match(log, unmount);
+      // an anonymous volume of the plugin through --volume-driver, removed with the --rm container
+      assert.equal((await berth(['run', '--rm', '--volume-driver', plugin, '-v', '/anon', 'busybox', 'true'])).code, 0);
+      assert.deepEqual((await ok(['volume', 'ls', '-q', '--filter', `driver=${plugin}`])).trim(), v);
+      assert.equal(await ok(['volume', 'rm', v]), `${v}\n`);
+      assert.ok(!existsSync(join(root, v)));
+      assert.match((await berth(['volume', 'create', '-d', `nope${tag}`, vname('np')])).stderr, new RegExp(`error looking up volume plugin nope${tag}: plugin "nope${tag}" not found`));
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   test('a tmpfs-backed local volume (--opt type=tmpfs) is a tmpfs inside and unmounted after; volumes survive a daemon restart', async () => {

@@ -5,10 +5,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { busyboxImageTar, startDaemon, type Daemon } from '@berth/test-support';
 
 const DOCKER = process.env.BERTH_DOCKER_CLI ?? '/usr/local/bin/docker';
@@ -22,9 +23,11 @@ interface Result {
 let daemon: Daemon;
 let dockerConfig: string;
 
-function docker(args: string[], input?: string): Promise<Result> {
+const REF_DOCKERD = 'unix:///run/docker-ref.sock';
+
+function docker(args: string[], input?: string, host?: string): Promise<Result> {
   return new Promise((resolve) => {
-    const child = execFile(DOCKER, args, { env: { ...process.env, DOCKER_HOST: daemon.host, DOCKER_CONFIG: dockerConfig }, timeout: 30_000 }, (err, stdout, stderr) => {
+    const child = execFile(DOCKER, args, { env: { ...process.env, DOCKER_HOST: host ?? daemon.host, DOCKER_CONFIG: dockerConfig }, timeout: 30_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -113,6 +116,37 @@ describe('docker CLI against berthd: volumes', { skip: !existsSync(DOCKER) && `n
     assert.equal(await ok(['volume', 'prune', '-f']), `Deleted Volumes:\n${anon}\n\nTotal reclaimed space: 0B\n`);
     assert.deepEqual(await volumes(), [keep]);
     assert.equal(await ok(['volume', 'prune', '-af']), `Deleted Volumes:\n${keep}\n\nTotal reclaimed space: 0B\n`);
+  });
+
+  test('one volume plugin served with Berth\'s SDK (tools/examples) works under berthd and under dockerd (the reference daemon)', async () => {
+    const plugin = `hvi${tag}`;
+    const root = mkdtempSync(path.join(tmpdir(), 'berth-hvi-'));
+    const example = fileURLToPath(new URL('../../../../tools/examples/hello-volume-plugin.mjs', import.meta.url));
+    // --docker: the socket in /run/berth/plugins and in /run/docker/plugins, where dockerd looks.
+    const child = spawn(process.execPath, [example, plugin, '--docker', '--root', root], { stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      for (let i = 0; i < 100 && !existsSync(`/run/docker/plugins/${plugin}.sock`); i++) await new Promise((r) => setTimeout(r, 50));
+      const hosts = [undefined, ...(existsSync('/run/docker-ref.sock') ? [REF_DOCKERD] : [])];
+      for (const host of hosts) {
+        const v = vname(host ? 'onref' : 'onberth');
+        const run = async (args: string[]): Promise<string> => {
+          const r = await docker(args, undefined, host);
+          assert.equal(r.code, 0, `${host ?? 'berthd'}: docker ${args.join(' ')}: ${r.stderr}`);
+          return r.stdout;
+        };
+        assert.equal(await run(['volume', 'create', '-d', plugin, '-o', 'color=green', v]), `${v}\n`);
+        const [ins] = JSON.parse(await run(['volume', 'inspect', v])) as Record<string, unknown>[];
+        assert.deepEqual([ins!.Driver, ins!.Mountpoint, ins!.Status, ins!.Options], [plugin, path.join(root, v), { color: 'green', mounts: 0 }, { color: 'green' }], host ?? 'berthd');
+        await run(['run', '--rm', '-v', `${v}:/data`, 'busybox', 'sh', '-c', `echo ${host ? 'dockerd' : 'berthd'} > /data/f`]);
+        assert.equal(readFileSync(path.join(root, v, 'f'), 'utf8'), `${host ? 'dockerd' : 'berthd'}\n`);
+        assert.equal(await run(['volume', 'rm', v]), `${v}\n`);
+        assert.ok(!existsSync(path.join(root, v)));
+      }
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   test('bad specs are the daemon\'s 400 the CLI prints, not a pull', async () => {

@@ -136,7 +136,7 @@ test('a foreground shim: its exit status is the container\'s (128+N when a signa
   assert.equal(await b.running, 137);
 });
 
-test('no zombies after many starts, detached and foreground', async () => {
+test('no zombies after many starts, detached (also several at once) and foreground', async () => {
   const trueBundle = bundle('true', ['true']);
   for (let i = 0; i < 12; i++) {
     const id = `many-${uniq}-${i}`;
@@ -145,6 +145,11 @@ test('no zombies after many starts, detached and foreground', async () => {
     await stopAndDelete(id);
     assert.equal(await rt.run(`manyfg-${uniq}-${i}`, trueBundle, { stdio: ['ignore', 'ignore', 'ignore'] }), 0);
   }
+  // Several at once: the addon's spawner takes them one after the other.
+  const ids = Array.from({ length: 6 }, (_, i) => `par-${uniq}-${i}`);
+  const recs = await Promise.all(ids.map((id) => rt.create(id, sleepBundle, { stdio: ['ignore', 'ignore', 'ignore'] })));
+  assert.equal(new Set(recs.map((r) => r.pid)).size, ids.length);
+  for (const id of ids) await stopAndDelete(id);
   let left = children();
   for (let i = 0; i < 200 && left.length > 0; i++) {
     await sleep(10);

@@ -99,7 +99,8 @@ export class Builder {
     private readonly opts: BuildOptions,
     progress: (m: JsonMessage) => void,
   ) {
-    this.out = opts.quiet ? () => undefined : progress;
+    // Quiet: only the result (aux) goes out; berthd adds the id as the last stream message.
+    this.out = opts.quiet ? (m) => (m.aux !== undefined ? progress(m) : undefined) : progress;
     this.cache = new BuildCache(ctx);
   }
 
@@ -527,8 +528,7 @@ export class Builder {
     }
     if (code !== 0) {
       await this.afterFailure(id);
-      const shown = ins.json ? JSON.stringify(cmd) : cmd.join(' ');
-      throw stepFailed(`The command '${shown}' returned a non-zero code: ${code}`, { exitCode: code });
+      throw stepFailed(`The command '${cmd.join(' ')}' returned a non-zero code: ${code}`, { exitCode: code });
     }
     await this.commit(st, id, containerConfig, [...prefix, ...cmd].join(' '));
   }
@@ -676,7 +676,9 @@ export class Builder {
       await this.mkdirs(id, dir, uid, gid);
       for (const s of sources) {
         if (ins.cmd === 'add' && !s.isDir && (await isArchive(s.abs))) {
-          await this.engine.putContainerArchive(id, dir, Readable.from(decompressedFile(s.abs)), { noOverwriteDirNonDir: false });
+          // A local archive is unpacked into the destination, which is a directory then.
+          await this.mkdirs(id, destPath, uid, gid);
+          await this.engine.putContainerArchive(id, destPath, Readable.from(decompressedFile(s.abs)), { noOverwriteDirNonDir: false });
           continue;
         }
         const top = s.isDir ? '' : intoDir ? path.posix.basename(s.rel || s.abs) : path.posix.basename(destPath);

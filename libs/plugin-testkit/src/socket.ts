@@ -10,6 +10,7 @@ import { connect, serve } from '@berth/plugin';
 import type { GraphDriverHarness } from './graph/suite.js';
 import type { NetworkDriverHarness } from './network/suite.js';
 import type { IpamDriverHarness } from './ipam/suite.js';
+import type { VolumeDriverHarness } from './volume/suite.js';
 
 async function socketDir(kind: string): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), `berth-${kind}-sock-${process.pid}-`));
@@ -50,6 +51,25 @@ export function networkOverSocket(make: () => Promise<NetworkDriverHarness>): ()
 
 export function ipamOverSocket(make: () => Promise<IpamDriverHarness>): () => Promise<IpamDriverHarness> {
   return overSocket('ipam', make);
+}
+
+export function volumeOverSocket(make: () => Promise<VolumeDriverHarness>): () => Promise<VolumeDriverHarness> {
+  return async () => {
+    const h = await make();
+    const dir = await socketDir('volume');
+    const server = await serve({ volume: h.driver }, path.join(dir, `${h.driver.name}.sock`));
+    const client = connect(server.socketPaths[0]!, 'VolumeDriver', { name: h.driver.name, retry: { timeoutMs: 0 } });
+    return {
+      ...h,
+      driver: client,
+      cleanup: async () => {
+        client.close();
+        await server.close();
+        await fs.rm(dir, { recursive: true, force: true });
+        await h.cleanup();
+      },
+    };
+  };
 }
 
 export function graphOverSocket(make: () => Promise<GraphDriverHarness>): () => Promise<GraphDriverHarness> {

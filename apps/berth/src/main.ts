@@ -33,6 +33,7 @@ const volume: Loader = async () => (await import('./commands/volume.js')).comman
 const stats: Loader = async () => (await import('./commands/stats.js')).commands;
 const update: Loader = async () => (await import('./commands/update.js')).commands;
 const buildCmd: Loader = async () => (await import('./commands/build.js')).commands;
+const kernel: Loader = async () => (await import('./commands/kernel.js')).commands;
 
 /** name -> [loader, key in the module, one-line description for `berth --help`]. */
 const TOP: Record<string, [Loader, string, string]> = {
@@ -86,6 +87,7 @@ const CONTAINER: Record<string, [Loader, string]> = {
   exec: [exec, 'exec'],
   export: [misc, 'export'],
   inspect: [inspect, 'container inspect'],
+  kernel: [kernel, 'container kernel'],
   kill: [lifecycle, 'kill'],
   logs: [logs, 'logs'],
   ls: [ps, 'ps'],

@@ -199,6 +199,11 @@ test('container lifecycle routes: statuses and query parsing', async () => {
   const top = await app.inject({ method: 'GET', url: '/v1.47/containers/web2/top' });
   assert.deepEqual(top.json().Titles, ['PID', 'CMD']);
   assert.equal(engine.calls.at(-1)?.args[1], '-ef');
+  const kernel = await app.inject({ method: 'GET', url: '/containers/web2/kernel' });
+  assert.equal(kernel.statusCode, 200);
+  assert.equal(kernel.json().Pid, 4242);
+  assert.deepEqual(engine.calls.at(-1), { method: 'containerKernel', args: ['web2'] });
+  assert.equal((await app.inject({ method: 'GET', url: '/v1.47/containers/nosuch/kernel' })).statusCode, 404);
 
   const inspect = await app.inject({ method: 'GET', url: '/v1.47/containers/web2/json?size=1' });
   assert.equal(inspect.statusCode, 200);

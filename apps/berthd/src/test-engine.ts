@@ -43,6 +43,7 @@ import type {
 import type { CommitBody, ContainerChange, ContainerPathStat, ImageHistoryItem, ImagesPruneResponse, SystemDfResponse } from '@berth/engine';
 import type { RegistryAuth } from '@berth/engine';
 import type { Volume, VolumeCreateRequest } from '@berth/engine';
+import type { ContainerKernelView } from '@berth/api';
 import type { ContainerStatsJson, ContainerUpdateBody, ContainerUpdateResponse, StatsOptions } from '@berth/engine';
 
 interface FakeContainer {
@@ -296,6 +297,15 @@ export class TestEngine implements Engine {
     this.record('topContainer', ref, psArgs);
     this.find(ref);
     return { Titles: ['PID', 'CMD'], Processes: [['1', 'sh']] };
+  }
+
+  async containerKernel(ref: string): Promise<ContainerKernelView> {
+    this.record('containerKernel', ref);
+    const c = this.find(ref);
+    return {
+      Id: c.id, Name: `/${c.name}`, Pid: 4242, Namespaces: [{ Type: 'net', Inode: 4026532001, SharedWith: '' }], Cgroups: [], Mounts: [], Network: null,
+      Process: { Uid: '0\t0\t0\t0', Gid: '0\t0\t0\t0', Groups: '', NoNewPrivs: false, Seccomp: 'filter', SeccompFilters: 1, CapEff: ['CAP_CHOWN'], CapBnd: ['CAP_CHOWN'], Count: 1 },
+    };
   }
 
   async pauseContainer(ref: string): Promise<void> {

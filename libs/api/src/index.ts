@@ -16,3 +16,4 @@ export { humanDuration } from './human.js';
 export { GoFileMode, goModeIsDir, goModeIsSymlink } from './path-stat.js';
 export type { ContainerPathStat } from './path-stat.js';
 export * from './network.js';
+export type * from './kernel.js';

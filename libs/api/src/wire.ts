@@ -10,3 +10,4 @@ export { CONTAINER_NAME_PATTERN, isValidContainerName } from './names.js';
 export { humanDuration } from './human.js';
 export { GoFileMode, goModeIsDir, goModeIsSymlink } from './path-stat.js';
 export type { ContainerPathStat } from './path-stat.js';
+export type * from './kernel.js';

@@ -7,6 +7,7 @@
  * without the leading slash. Unknown references throw NotFound `No such container: <ref>`.
  */
 import type { Duplex, Readable } from 'node:stream';
+import type { ContainerKernelView } from '@berth/api';
 import type {
   ContainerConfig,
   ContainerCreateBody,
@@ -144,6 +145,8 @@ export interface Engine {
   resizeContainer(ref: string, height: number, width: number): Promise<void>;
   renameContainer(ref: string, newName: string): Promise<void>;
   topContainer(ref: string, psArgs: string): Promise<TopResponse>;
+  /** What the container's run made in the kernel, read back from it (kernel-view.ts; a Berth extension). */
+  containerKernel(ref: string): Promise<ContainerKernelView>;
   pauseContainer(ref: string): Promise<void>;
   unpauseContainer(ref: string): Promise<void>;
   containerLogs(ref: string, opts: LogsOptions): Promise<LogsStream>;

@@ -60,6 +60,8 @@ import { killContainer, restartContainer, stopContainer } from './stop.js';
 import { attachContainer, containerLogs, resizeContainer } from './streams.js';
 import { events, info, version } from './system.js';
 import { topContainer } from './top.js';
+import type { ContainerKernelView } from '@berth/api';
+import { containerKernelView } from './kernel-view.js';
 import { containerStats } from './stats.js';
 import { updateContainer } from './update.js';
 import { sweepCgroups } from './resources.js';
@@ -173,6 +175,10 @@ export class BerthEngine implements Engine {
   }
   topContainer(ref: string, psArgs: string): Promise<TopResponse> {
     return topContainer(this.ctx, ref, psArgs);
+  }
+
+  containerKernel(ref: string): Promise<ContainerKernelView> {
+    return containerKernelView(this.ctx, ref);
   }
   pauseContainer(ref: string): Promise<void> {
     return pauseContainer(this.ctx, ref);

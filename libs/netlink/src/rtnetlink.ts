@@ -68,6 +68,8 @@ function toLinkInfo(m: LinkMessage): LinkInfo {
     up: m.data.flags?.up === true,
   };
   if (m.attrs.master !== undefined && m.attrs.master !== 0) info.masterIndex = m.attrs.master;
+  const peer = m.attrs.link !== undefined && m.attrs.link.length >= 4 ? m.attrs.link.readUInt32LE(0) : 0;
+  if (peer !== 0 && peer !== info.index) info.peerIndex = peer;
   if (m.attrs.linkinfo !== undefined) {
     const kind = ifla.parseInfo(m.attrs.linkinfo).kind;
     if (kind !== undefined && kind !== '') info.kind = kind;

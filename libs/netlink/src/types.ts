@@ -9,6 +9,8 @@ export interface LinkInfo {
   masterIndex?: number;
   /** IFLA_INFO_KIND: 'bridge', 'veth'...; absent for physical devices and lo. */
   kind?: string;
+  /** IFLA_LINK where it names another link: a veth's peer (its index in the peer's namespace). */
+  peerIndex?: number;
 }
 
 export interface RouteInfo {

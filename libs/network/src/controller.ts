@@ -22,9 +22,12 @@ import {
   type TransportPort,
 } from '@berth/plugin-api';
 import { createNetns, deleteNetns, inNetns, netnsExists } from '@berth/native';
+import { createIptables, type Iptables } from '@berth/iptables';
 import { openNetlink, openNetlinkIn, type Netlink } from '@berth/netlink';
 import { addressOf, bitsOfCidr, cidrOf, contains, ipOfCidr, overlaps, prefixOf, type Prefix } from './cidr.js';
 import { startEmbeddedDns, type DnsRecords, type EmbeddedDns } from './dns/index.js';
+import type { KernelNetworkView } from '@berth/api';
+import { readKernelNetwork } from './kernel-view.js';
 import { compressBindings, expandBindings, type PortRun } from './ports.js';
 import { NetworkStore } from './store.js';
 import type { EndpointRecord, NetworkRecord, PoolLease, SandboxRecord } from './types.js';
@@ -42,6 +45,8 @@ export interface NetworkControllerOptions {
   /** Seams for tests. */
   netlink?: () => Netlink;
   netlinkIn?: (nsPath: string) => Netlink;
+  /** For reading the rules back (kernelView); default: the iptables binary. */
+  iptables?: Iptables;
   netns?: { create(path: string): void; remove(path: string): void; exists(path: string): boolean };
   startDns?: typeof startEmbeddedDns;
   /** How long after a namespace is dropped its endpoints are deleted (default 100 ms; tests 0). */
@@ -506,6 +511,21 @@ export class NetworkController {
       }),
     };
   }
+
+  /** The container's network as the kernel has it now (kernel-view.ts); undefined without a sandbox. */
+  async kernelView(containerId: string): Promise<KernelNetworkView | undefined> {
+    const s = this.sandboxes.get(containerId);
+    if (!s) return undefined;
+    const inside = this.nlIn(s.key);
+    try {
+      this.iptables ??= this.opts.iptables ?? createIptables({ logger: this.log });
+      return await readKernelNetwork(s.key, inside, this.nl(), this.iptables);
+    } finally {
+      inside.close();
+    }
+  }
+
+  private iptables: Iptables | undefined;
 
   /** All sandboxes (for DNS lookups and recovery). */
   allSandboxes(): SandboxView[] {

@@ -185,6 +185,9 @@ export function containerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     sendJson(reply, 200, await engine.topContainer(paramsOf(req).id!, str(queryOf(req), 'ps_args') || '-ef')),
   );
 
+  // A Berth extension (not in Docker's API): the container's kernel objects, read back from the kernel.
+  app.get('/containers/:id/kernel', async (req, reply) => sendJson(reply, 200, await engine.containerKernel(paramsOf(req).id!)));
+
   app.post('/containers/:id/pause', async (req, reply) => {
     await engine.pauseContainer(paramsOf(req).id!);
     return sendEmpty(reply, 204);

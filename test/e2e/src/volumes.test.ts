@@ -22,7 +22,8 @@ const volumes = async (): Promise<string[]> => (await ok(['volume', 'ls', '-q'])
 
 describe('berth CLI and berthd: volumes', { timeout: 180_000 }, () => {
   before(async () => {
-    daemon = await startDaemon({ network: false });
+    // With networking: `system prune` prunes networks too.
+    daemon = await startDaemon();
     await ok(['import', '-c', 'CMD ["sh"]', await busyboxImageTar(), 'busybox:latest']);
   });
   after(async () => {
@@ -138,6 +139,13 @@ describe('berth CLI and berthd: volumes', { timeout: 180_000 }, () => {
     assert.equal(await ok(['volume', 'prune', '-f']), 'Total reclaimed space: 0B\n');
     assert.equal(await ok(['volume', 'prune', '-af', '--filter', 'label=nope']), 'Total reclaimed space: 0B\n');
     assert.equal(await ok(['volume', 'prune', '-af']), `Deleted Volumes:\n${keep}\n\nTotal reclaimed space: 0B\n`);
+    // system df -v lists volumes; system prune --volumes takes the anonymous unused ones
+    const sid = (await ok(['create', '-v', '/scratch2', 'busybox', 'true'])).trim();
+    const anon2 = (JSON.parse(await ok(['inspect', '-f', '{{json .Mounts}}', sid])) as { Name: string }[])[0]!.Name;
+    assert.match(await ok(['system', 'df', '-v']), new RegExp(`Local Volumes space usage:\\n\\nVOLUME NAME +LINKS +SIZE\\n${anon2} +1 +0B\\n`));
+    const sp = await ok(['system', 'prune', '-f', '--volumes']);
+    assert.match(sp, new RegExp(`^Deleted Containers:\\n${sid}\\n\\nDeleted Volumes:\\n${anon2}\\n\\n`));
+    assert.deepEqual(await volumes(), []);
   });
 
   test('a volume plugin (tools/examples/hello-volume-plugin.mjs): volume create -d, inspect Status, run -v writes into its directory, mount IDs, rm', async () => {

@@ -55,6 +55,10 @@ test('netlink in fresh namespaces: bridge, veth with its peer in another netns, 
       assert.equal(vh.masterIndex, br.index);
       assert.equal(vh.mtu, 1450);
       assert.equal((await b.link('eth7'))?.mtu, 1450);
+      // each end names the other's index (IFLA_LINK), across the namespaces
+      assert.equal((await b.link('eth7'))?.peerIndex, vh.index);
+      assert.equal(vh.peerIndex, (await b.link('eth7'))?.index);
+      assert.equal(br.peerIndex, undefined);
       // a second pair made in A, its end moved into B and renamed in one call
       await a.createVeth('vh1', 'vc1', { master: 'br0' });
       await a.setLink('vc1', { netnsPath: nsB, name: 'eth8', mac: '02:42:c6:33:64:03', mtu: 1400, up: true });

@@ -99,8 +99,8 @@ export class Builder {
     private readonly opts: BuildOptions,
     progress: (m: JsonMessage) => void,
   ) {
-    // Quiet: only the result (aux) goes out; berthd adds the id as the last stream message.
-    this.out = opts.quiet ? (m) => (m.aux !== undefined ? progress(m) : undefined) : progress;
+    // Quiet: nothing goes out (not even the aux result, as dockerd); berthd writes the id at the end.
+    this.out = opts.quiet ? () => undefined : progress;
     this.cache = new BuildCache(ctx);
   }
 
@@ -131,10 +131,12 @@ export class Builder {
         const text = `LABEL ${labels.map(([k, v]) => `${JSON.stringify(k)}=${JSON.stringify(v)}`).join(' ')}`;
         last.instructions.push(parseInstruction(text, 0, '\\'));
       }
-      this.total = stages.reduce((n, s) => n + 1 + s.instructions.length, 0);
+      // dockerd counts (and prints) the ARGs before the first FROM as steps too.
+      this.total = df.metaArgs.length + stages.reduce((n, s) => n + 1 + s.instructions.length, 0);
       // The meta ARGs (before the first FROM): their values, for FROM lines and for `ARG NAME` in a stage.
       const meta = new Map<string, string>();
       for (const a of df.metaArgs) {
+        this.say(`Step ${++this.step}/${this.total} : ${a.original}\n`);
         const name = a.args[0]!;
         const given = this.buildArg(name);
         meta.set(name, given ?? expandWord(a.args[1]!, meta, this.escape));
@@ -649,9 +651,10 @@ export class Builder {
       }
     }
     const chownSpec = ins.flags.has('chown') ? this.expand(st, ins.flags.get('chown')!) : undefined;
-    const dest = destRaw.startsWith('/') ? destRaw : path.posix.join(st.config.WorkingDir || '/', destRaw) + (destRaw.endsWith('/') || destRaw === '.' ? '/' : '');
-    const destIsDir = dest.endsWith('/');
-    const destPath = path.posix.normalize(dest).replace(/(.)\/$/, '$1');
+    const destIsDir = destRaw.endsWith('/') || destRaw === '.' || destRaw.endsWith('/.');
+    // The history names the destination as written (dockerd: `COPY file:<sum> in ./ `).
+    const dest = destRaw;
+    const destPath = path.posix.resolve(st.config.WorkingDir || '/', destRaw);
 
     if (fromFlag !== undefined) return this.copyFrom(st, ins, fromFlag, srcs, destPath, destIsDir, chownSpec);
 

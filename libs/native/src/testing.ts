@@ -1,4 +1,5 @@
 // Fakes for unit tests: `@berth/native/testing`.
+import { readdirSync, readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { SystemError } from '@berth/errors';
 import { XATTR_CREATE, XATTR_REPLACE } from './constants.js';
@@ -305,3 +306,34 @@ export function realSyscallsIfBuilt(): Syscalls | undefined {
 
 export { runSeccompBpf, seccompVerdict, evaluateSeccomp, AUDIT_ARCH_X86_64, AUDIT_ARCH_I386, AUDIT_ARCH_AARCH64 } from './seccomp-bpf.js';
 export type { SeccompData, SeccompVerdict } from './seccomp-bpf.js';
+
+/** /proc/<pid>/status as a field map (`SigIgn`, `CapEff`, `NSpid`...), values trimmed. */
+export function procStatus(pid: number): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
+    const i = line.indexOf(':');
+    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1).trim();
+  }
+  return out;
+}
+
+/** The fields of /proc/<pid>/stat after the command name: [state, ppid, pgrp, session, ...]. */
+export function procStat(pid: number): string[] {
+  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return s.slice(s.lastIndexOf(')') + 2).split(' ');
+}
+
+/** The children of `parent` (default: this process), from /proc: pid and state ('Z': a zombie). */
+export function childProcesses(parent = process.pid): { pid: number; state: string }[] {
+  const out: { pid: number; state: string }[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const f = procStat(Number(name));
+      if (Number(f[1]) === parent) out.push({ pid: Number(name), state: f[0]! });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}

@@ -10,38 +10,10 @@ import { Socket } from 'node:net';
 import { SystemError } from '@berth/errors';
 import { makePipe, spawnProcess } from '../../src/index.js';
 import { removeDir, tempDir } from './helpers.js';
+import { childProcesses as children, procStat as stat, procStatus as status } from '../../src/testing.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function status(pid: number): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
-    const i = line.indexOf(':');
-    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1).trim();
-  }
-  return out;
-}
-
-/** Fields of /proc/PID/stat after the command name: [state, ppid, pgrp, session, ...]. */
-function stat(pid: number): string[] {
-  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return s.slice(s.lastIndexOf(')') + 2).split(' ');
-}
-
-/** Our children, from /proc: pid and state ('Z' for a zombie). */
-function children(): { pid: number; state: string }[] {
-  const out: { pid: number; state: string }[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const f = stat(Number(name));
-      if (Number(f[1]) === process.pid) out.push({ pid: Number(name), state: f[0]! });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
 
 function fdLinks(pid: number | 'self'): Map<number, string> {
   const out = new Map<number, string>();

@@ -14,6 +14,7 @@ import { createCgroupManager } from '@berth/cgroups';
 import { silentLogger } from '@berth/log';
 import { nativePaths, realSyscalls } from '@berth/native';
 import { Runtime, runtimeCgroups, defaultSpec, type OciSpec } from '../../src/index.js';
+import { childProcesses as children, procStat as stat, procStatus as status } from '@berth/native/testing';
 
 const uniq = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 const work = mkdtempSync(join(tmpdir(), `berth-launch-${uniq}-`));
@@ -39,35 +40,6 @@ const rt = new Runtime({ root: join(work, 'state'), logger: silentLogger(), cgro
 const sleepBundle = bundle('sleep', ['sleep', '100']);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function status(pid: number): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
-    const i = line.indexOf(':');
-    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1).trim();
-  }
-  return out;
-}
-
-/** /proc/PID/stat after the command name: [state, ppid, pgrp, session, ...]. */
-function stat(pid: number): string[] {
-  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return s.slice(s.lastIndexOf(')') + 2).split(' ');
-}
-
-/** This process's children: pid and state (Z: a zombie). */
-function children(): { pid: number; state: string }[] {
-  const out: { pid: number; state: string }[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const f = stat(Number(name));
-      if (Number(f[1]) === process.pid) out.push({ pid: Number(name), state: f[0]! });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
 
 function fdLinks(pid: number | 'self'): string[] {
   const out: string[] = [];

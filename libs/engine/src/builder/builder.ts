@@ -9,6 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import type { ImageRuntimeConfig, JsonMessage } from '@berth/api';
 import { encodeHeader, readTar, type TarHeader } from '@berth/archive';
@@ -37,6 +38,8 @@ export interface BuildOptions {
   /** Network mode of the RUN containers (default: the default bridge). */
   networkMode: string;
   platform: string;
+  /** The client went away: the build stops (a running step's container is killed), as dockerd cancels it. */
+  signal?: AbortSignal;
 }
 
 export const defaultBuildOptions = (): BuildOptions => ({
@@ -102,6 +105,10 @@ export class Builder {
     // Quiet: nothing goes out (not even the aux result, as dockerd); berthd writes the id at the end.
     this.out = opts.quiet ? () => undefined : progress;
     this.cache = new BuildCache(ctx);
+  }
+
+  private checkCanceled(): void {
+    if (this.opts.signal?.aborted) throw stepFailed('context canceled', { canceled: true });
   }
 
   private say(text: string): void {
@@ -215,6 +222,7 @@ export class Builder {
       st.config.OnBuild = null;
     }
     for (const ins of stage.instructions) {
+      this.checkCanceled();
       this.say(`Step ${++this.step}/${this.total} : ${ins.original}\n`);
       await this.dispatch(st, ins, meta, false);
       this.say(` ---> ${short(st.image ?? '')}\n`);
@@ -501,7 +509,8 @@ export class Builder {
   }
 
   private async afterFailure(id: string): Promise<void> {
-    if (this.opts.forceRm) {
+    // A canceled build leaves no container of its own either (nobody is there to look at it).
+    if (this.opts.forceRm || this.opts.signal?.aborted) {
       this.say(`Removing intermediate container ${short(id)}\n`);
       await this.removeContainer(id).catch(() => undefined);
     }
@@ -518,15 +527,21 @@ export class Builder {
     const id = await this.container(st, cmd, [...(st.config.Env ?? []), ...argEnv]);
     this.say(` ---> Running in ${short(id)}\n`);
     let code: number;
+    const kill = (): void => void this.engine.killContainer(id).catch(() => undefined);
     try {
+      this.checkCanceled();
       const wait = await this.engine.waitContainer(id, 'next-exit');
       await this.engine.startContainer(id);
+      this.opts.signal?.addEventListener('abort', kill, { once: true });
       const logs = await this.engine.containerLogs(id, { follow: true, stdout: true, stderr: true, since: 0, until: 0, timestamps: false, tail: 'all' });
       await this.relay(logs.body, logs.tty);
       code = (await wait.result).StatusCode;
+      this.checkCanceled();
     } catch (err) {
       await this.afterFailure(id);
       throw err;
+    } finally {
+      this.opts.signal?.removeEventListener('abort', kill);
     }
     if (code !== 0) {
       await this.afterFailure(id);
@@ -538,17 +553,19 @@ export class Builder {
   /** The container's output as `stream` messages (the multiplexed framing removed). */
   private async relay(body: Readable, tty: boolean): Promise<void> {
     let pending: Buffer = Buffer.alloc(0);
+    // A character split across frames is written whole.
+    const text = new StringDecoder('utf8');
     for await (const chunk of body as AsyncIterable<Buffer>) {
       if (tty) {
-        this.say(chunk.toString('utf8'));
+        this.say(text.write(chunk));
         continue;
       }
       pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
       while (pending.length >= 8) {
         const n = pending.readUInt32BE(4);
         if (pending.length < 8 + n) break;
-        const text = pending.subarray(8, 8 + n).toString('utf8');
-        if (text !== '') this.say(text);
+        const t = text.write(pending.subarray(8, 8 + n));
+        if (t !== '') this.say(t);
         pending = pending.subarray(8 + n);
       }
     }

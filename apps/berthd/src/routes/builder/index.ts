@@ -59,6 +59,12 @@ export function buildRoutes(app: FastifyInstance, { engine }: RouteDeps): void {
       const opts = buildOptionsOf(queryOf(req));
       if (engine.buildImage === undefined) throw new BerthError('BERTH_NOT_IMPLEMENTED', 'this engine has no image builder', {});
       const out = new MessageStream(reply);
+      // The client went away before the end (docker build interrupted): the build is canceled.
+      const cancel = new AbortController();
+      reply.raw.on('close', () => {
+        if (!reply.raw.writableFinished) cancel.abort();
+      });
+      opts.signal = cancel.signal;
       try {
         const id = await engine.buildImage(req.raw, opts, (m) => out.write(m));
         // Quiet: only the id (dockerd writes it as a stream message; the docker CLI prints it).

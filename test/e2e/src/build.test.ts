@@ -238,6 +238,28 @@ describe('berth build and POST /build: the classic builder', { timeout: 300_000 
     assert.match(unknown.stderr, /failed to reach build target nope in Dockerfile/);
   });
 
+  test('COPY --chown by name and --chmod, SHELL, ONBUILD triggers of the base image, USER for RUN', async () => {
+    const base = await writeContext({ Dockerfile: 'FROM busybox\nONBUILD COPY f /from-trigger\nONBUILD RUN echo triggered > /trig\n' });
+    await ok(['build', '-q', '-t', img('onbuild'), base]);
+    const dir = await writeContext({
+      Dockerfile: [
+        `FROM ${img('onbuild')}`,
+        'SHELL ["/bin/sh", "-xc"]',
+        'COPY --chown=user:nobody --chmod=0640 f /owned/',
+        'USER nobody',
+        'RUN id -u > /tmp/who',
+        'USER root',
+        '',
+      ].join('\n'),
+      f: 'data\n',
+    });
+    const out = await ok(['build', '-t', img('owner'), dir]);
+    assert.match(out, /^# Executing 2 build triggers$/m);
+    assert.match(out, /^\+ id -u$/m, 'SHELL applies to RUN');
+    const files = await ok(['run', '--rm', img('owner'), 'sh', '-c', "stat -c '%u:%g %a %n' /owned/f; cat /trig /from-trigger /tmp/who"]);
+    assert.equal(files, '1000:65534 640 /owned/f\ntriggered\ndata\n65534\n');
+  });
+
   test('POST /build: gzip context, ADD of a local tar, quiet, labels, stream shape; 400s before streaming', async () => {
     const inner = await contextTar({ 'x/y.txt': 'in the tar\n' });
     const dir = await writeContext({ Dockerfile: 'FROM busybox\nADD inner.tar /unpacked/\nUSER nobody\nEXPOSE 8080\n' });

@@ -668,12 +668,15 @@ export class Builder {
       }
     }
     const chownSpec = ins.flags.has('chown') ? this.expand(st, ins.flags.get('chown')!) : undefined;
+    const chmodSpec = ins.flags.get('chmod');
+    if (chmodSpec !== undefined && !/^[0-7]{3,4}$/.test(chmodSpec)) throw stepFailed(`invalid chmod parameter: ${chmodSpec}; only octal modes are supported`);
+    const chmod = chmodSpec === undefined ? null : parseInt(chmodSpec, 8);
     const destIsDir = destRaw.endsWith('/') || destRaw === '.' || destRaw.endsWith('/.');
     // The history names the destination as written (dockerd: `COPY file:<sum> in ./ `).
     const dest = destRaw;
     const destPath = path.posix.resolve(st.config.WorkingDir || '/', destRaw);
 
-    if (fromFlag !== undefined) return this.copyFrom(st, ins, fromFlag, srcs, destPath, destIsDir, chownSpec);
+    if (fromFlag !== undefined) return this.copyFrom(st, ins, fromFlag, srcs, destPath, destIsDir, chownSpec, chmod);
 
     const sources: Source[] = [];
     for (const s of srcs) sources.push(...(await resolveSources(this.contextDir, s, upper)));
@@ -684,8 +687,8 @@ export class Builder {
     const digest = sources.length > 1 ? createHashHex(hashes.join(',')) : hashes[0]!;
     const what = `#(nop) ${upper} ${kind}:${digest} in ${dest} `;
     const cmd = [...nopShell(st), what];
-    // --chown is part of the cache key (Docker's history line does not show it).
-    const containerConfig = { ...st.config, Cmd: chownSpec !== undefined ? [...cmd, `--chown=${chownSpec}`] : cmd };
+    // --chown and --chmod are part of the cache key (Docker's history line does not show them).
+    const containerConfig = { ...st.config, Cmd: ownershipKey(cmd, chownSpec, chmodSpec) };
     if (await this.fromCache(st, containerConfig)) return;
     const id = await this.container(st, cmd, st.config.Env ?? []);
     try {
@@ -702,7 +705,7 @@ export class Builder {
           continue;
         }
         const top = s.isDir ? '' : intoDir ? path.posix.basename(s.rel || s.abs) : path.posix.basename(destPath);
-        await this.engine.putContainerArchive(id, dir, Readable.from(packSource(s.abs, top, uid, gid, chownSpec !== undefined)), { noOverwriteDirNonDir: false });
+        await this.engine.putContainerArchive(id, dir, Readable.from(packSource(s.abs, top, uid, gid, chmod)), { noOverwriteDirNonDir: false });
       }
       await this.commit(st, id, containerConfig, cmd.join(' '), false);
     } catch (err) {
@@ -712,7 +715,7 @@ export class Builder {
   }
 
   /** COPY --from=<stage|index|image>: the paths read out of a container of that image. */
-  private async copyFrom(st: StageState, ins: Instruction, from: string, srcs: string[], destPath: string, destIsDir: boolean, chownSpec: string | undefined): Promise<void> {
+  private async copyFrom(st: StageState, ins: Instruction, from: string, srcs: string[], destPath: string, destIsDir: boolean, chownSpec: string | undefined, chmod: number | null): Promise<void> {
     if (ins.cmd !== 'copy') throw stepFailed('ADD does not support the --from flag');
     const fromName = this.expand(st, from).toLowerCase();
     let fromImage = this.stageImages.get(fromName);
@@ -727,7 +730,7 @@ export class Builder {
     if (srcs.length > 1 && !destIsDir) throw stepFailed('When using COPY with more than one source file, the destination must be a directory and end with a /');
     const what = `#(nop) COPY from:${fromImage} ${srcs.join(' ')} in ${destPath}${destIsDir ? '/' : ''} `;
     const cmd = [...nopShell(st), what];
-    const containerConfig = { ...st.config, Cmd: chownSpec !== undefined ? [...cmd, `--chown=${chownSpec}`] : cmd };
+    const containerConfig = { ...st.config, Cmd: ownershipKey(cmd, chownSpec, chmod === null ? undefined : chmod.toString(8)) };
     if (await this.fromCache(st, containerConfig)) return;
     const src = (await this.engine.createContainer(undefined, { Image: fromImage, Cmd: ['/bin/true'], Entrypoint: [''], Healthcheck: { Test: ['NONE'] } } as never)).Id;
     this.containers.add(src);
@@ -744,7 +747,7 @@ export class Builder {
         await this.mkdirs(id, dir, uid, gid);
         const { tar } = await this.engine.getContainerArchive(src, p);
         const top = stat.dir ? '' : intoDir ? path.posix.basename(p) : path.posix.basename(destPath);
-        await this.engine.putContainerArchive(id, dir, Readable.from(rebaseTar(tar, top, uid, gid, chownSpec !== undefined)), { noOverwriteDirNonDir: false });
+        await this.engine.putContainerArchive(id, dir, Readable.from(rebaseTar(tar, top, uid, gid, chownSpec !== undefined, chmod)), { noOverwriteDirNonDir: false });
       }
       await this.removeContainer(src);
       await this.commit(st, id, containerConfig, cmd.join(' '), false);
@@ -754,6 +757,11 @@ export class Builder {
       throw err;
     }
   }
+}
+
+/** The step's command with the ownership flags appended: the cache key of a COPY/ADD. */
+function ownershipKey(cmd: string[], chown: string | undefined, chmod: string | undefined): string[] {
+  return [...cmd, ...(chown !== undefined ? [`--chown=${chown}`] : []), ...(chmod !== undefined ? [`--chmod=${chmod}`] : [])];
 }
 
 function nopShell(st: StageState): string[] {
@@ -793,18 +801,19 @@ function pad(size: number): Buffer {
 }
 
 /** A tar of a context path: a file as `top`, a directory's contents under `top` ('' = at the top). */
-async function* packSource(abs: string, top: string, uid: number, gid: number, _chown: boolean): AsyncGenerator<Buffer> {
+async function* packSource(abs: string, top: string, uid: number, gid: number, chmod: number | null): AsyncGenerator<Buffer> {
+  const modeOf = (st: { mode: number }): number => chmod ?? st.mode & 0o7777;
   const one = async function* (p: string, name: string): AsyncGenerator<Buffer> {
     const st = await fs.lstat(p);
     const mtime = Math.floor(st.mtimeMs / 1000);
     if (st.isDirectory()) {
-      if (name !== '') yield encodeHeader(header(`${name}/`, 'dir', st.mode & 0o7777, uid, gid, 0, { mtime }));
+      if (name !== '') yield encodeHeader(header(`${name}/`, 'dir', modeOf(st), uid, gid, 0, { mtime }));
       for (const c of (await fs.readdir(p)).sort()) yield* one(path.join(p, c), name === '' ? c : `${name}/${c}`);
     } else if (st.isSymbolicLink()) {
       yield encodeHeader(header(name, 'symlink', st.mode & 0o7777, uid, gid, 0, { mtime, linkname: await fs.readlink(p) }));
     } else if (st.isFile()) {
       const data = await fs.readFile(p);
-      yield encodeHeader(header(name, 'file', st.mode & 0o7777, uid, gid, data.length, { mtime }));
+      yield encodeHeader(header(name, 'file', modeOf(st), uid, gid, data.length, { mtime }));
       yield data;
       yield pad(data.length);
     }
@@ -814,7 +823,7 @@ async function* packSource(abs: string, top: string, uid: number, gid: number, _
   if (st.isDirectory()) yield* one(abs, top);
   else {
     const data = await fs.readFile(abs);
-    yield encodeHeader(header(top, 'file', st.mode & 0o7777, uid, gid, data.length, { mtime: Math.floor(st.mtimeMs / 1000) }));
+    yield encodeHeader(header(top, 'file', modeOf(st), uid, gid, data.length, { mtime: Math.floor(st.mtimeMs / 1000) }));
     yield data;
     yield pad(data.length);
   }
@@ -822,7 +831,7 @@ async function* packSource(abs: string, top: string, uid: number, gid: number, _
 }
 
 /** A container archive (top member = the path's basename) renamed to `top` ('' = contents), owners set when chown. */
-async function* rebaseTar(tar: Readable, top: string, uid: number, gid: number, chown: boolean): AsyncGenerator<Buffer> {
+async function* rebaseTar(tar: Readable, top: string, uid: number, gid: number, chown: boolean, chmod: number | null): AsyncGenerator<Buffer> {
   for await (const { header: h, body } of readTar(tar)) {
     const parts = h.name.split('/').filter((p) => p !== '' && p !== '.');
     const rest = parts.slice(1);
@@ -830,7 +839,7 @@ async function* rebaseTar(tar: Readable, top: string, uid: number, gid: number, 
     const chunks: Buffer[] = [];
     for await (const b of body) chunks.push(b as Buffer);
     if (name === '') continue;
-    const out: TarHeader = { ...h, name: h.type === 'dir' ? `${name}/` : name, ...(chown ? { uid, gid } : {}) };
+    const out: TarHeader = { ...h, name: h.type === 'dir' ? `${name}/` : name, ...(chown ? { uid, gid } : {}), ...(chmod !== null && h.type !== 'symlink' ? { mode: chmod } : {}) };
     yield encodeHeader(out);
     if (h.type === 'file') {
       yield* chunks;

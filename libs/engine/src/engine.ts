@@ -42,6 +42,7 @@ import type {
 import { EngineContext, type EngineOptions } from './context.js';
 import * as ops from './image-ops.js';
 import { Builder, type BuildOptions } from './builder/builder.js';
+import { sweepBuildContexts } from './builder/context.js';
 import * as archive from './image-archive.js';
 import type { CommitBody, ContainerChange, ContainerPathStat, ImageHistoryItem, ImagesPruneResponse, SystemDfResponse } from './contract.js';
 import { createContainer } from './create.js';
@@ -85,6 +86,7 @@ export class BerthEngine implements Engine {
     await this.ctx.open();
     const { skipped } = await recover(this.ctx);
     await sweepCgroups(this.ctx);
+    await sweepBuildContexts(this.ctx.opts.dataRoot);
     await startOomWatch(this.ctx);
     // A container whose record could not be read keeps its network: it may still run.
     await this.ctx.network?.reconcile((id) => this.ctx.containers.get(id)?.rec.State.Running === true || skipped.has(id));

@@ -238,3 +238,8 @@ export async function hashSource(src: Source): Promise<string> {
   await one(src.abs, '.');
   return h.digest('hex');
 }
+
+/** Removes build contexts left by a daemon that stopped mid-build (called at engine start, before any build). */
+export async function sweepBuildContexts(dataRoot: string): Promise<void> {
+  await fs.rm(path.join(dataRoot, 'builder', 'contexts'), { recursive: true, force: true });
+}

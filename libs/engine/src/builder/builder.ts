@@ -60,6 +60,8 @@ export const defaultBuildOptions = (): BuildOptions => ({
 /** Names of the build args Docker lets through without an ARG (proxies). */
 const BUILTIN_ARGS = new Set(['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy']);
 
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
 const short = (id: string): string => id.replace(/^sha256:/, '').slice(0, 12);
 
 function stepFailed(msg: string, details: Record<string, unknown> = {}): BerthError {
@@ -205,13 +207,14 @@ export class Builder {
     const baseName = expandWord(stage.base, meta, this.escape);
     const st: StageState = { image: null, config: {}, args: new Map(), shell: ['/bin/sh', '-c'] };
     if (baseName.toLowerCase() === 'scratch') {
-      st.config = { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'] };
+      addDefaultPath(st.config);
       this.say(' ---> \n');
     } else {
       st.image = await this.baseImage(baseName, stage);
       const resolved = await this.ctx.images.resolve(st.image);
       st.config = structuredClone(resolved.config.config ?? {});
       if (st.config.Shell?.length) st.shell = st.config.Shell;
+      addDefaultPath(st.config);
       this.say(` ---> ${short(st.image)}\n`);
       const triggers = st.config.OnBuild ?? [];
       if (triggers.length > 0) {
@@ -757,6 +760,11 @@ export class Builder {
       throw err;
     }
   }
+}
+
+/** dockerd adds the default PATH to a stage whose base image sets none (scratch included). */
+function addDefaultPath(c: ImageRuntimeConfig): void {
+  if (!(c.Env ?? []).some((e) => e.startsWith('PATH='))) c.Env = [...(c.Env ?? []), `PATH=${DEFAULT_PATH}`];
 }
 
 /** The step's command with the ownership flags appended: the cache key of a COPY/ADD. */

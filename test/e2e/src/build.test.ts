@@ -156,7 +156,7 @@ describe('berth build and POST /build: the classic builder', { timeout: 300_000 
     assert.equal(i.Config.WorkingDir, '/app');
     assert.ok(i.Config.Env?.includes('GREETING=hello') && i.Config.Env.includes('NAME=the world'), JSON.stringify(i.Config.Env));
     // The fixture image sets no PATH: the build adds dockerd's default, as dockerd does.
-    assert.ok(i.Config.Env.includes('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'), JSON.stringify(i.Config.Env));
+    assert.ok(i.Config.Env?.includes('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'), JSON.stringify(i.Config.Env));
     assert.equal(i.Config.Labels?.stage, 'test');
     // WORKDIR (new directory), three COPYs and the RUN: five layers over busybox's.
     assert.equal(i.RootFS.Layers.length, baseLayers + 5);

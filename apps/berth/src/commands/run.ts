@@ -11,7 +11,7 @@ import { CliError, DaemonError, readAll, type Client } from '../client.js';
 import type { Context } from '../context.js';
 import type { Command } from '../main.js';
 import { consoleSize, DEFAULT_DETACH_KEYS, monitorTtySize, proxySignals, runSession } from '../session.js';
-import { parseMountFlags } from './volume-mount.js';
+import { absoluteBindSource, parseMountFlags } from './volume-mount.js';
 
 const L = 'list';
 const S = 'string';
@@ -355,7 +355,8 @@ export function buildCreateBody(p: ParsedArgs, detach: boolean): ContainerCreate
   const binds: string[] = [];
   const volumes: Record<string, Record<string, never>> = {};
   for (const v of list(p, 'volume')) {
-    if (v.includes(':')) binds.push(v);
+    // As the docker CLI (23+): a host part `.` or `./...` is made absolute; any other relative one names a volume.
+    if (v.includes(':')) binds.push(absoluteBindSource(v));
     else volumes[v] = {};
   }
   const tmpfs: Record<string, string> = {};

@@ -1,5 +1,13 @@
 /** `--mount` as the docker CLI reads it (cli/opts/mount.go): CSV fields into one HostConfig.Mounts entry. */
+import { resolve } from 'node:path';
 import { CliError } from '../client.js';
+
+/** `-v .:/x` or `-v ./dir:/x`: the docker CLI makes the host part absolute (a bind, not a volume named `.`). */
+export function absoluteBindSource(spec: string): string {
+  const i = spec.indexOf(':');
+  const host = spec.slice(0, i);
+  return host === '.' || host.startsWith('./') ? `${resolve(host)}${spec.slice(i)}` : spec;
+}
 
 export interface MountEntry {
   Type: string;
@@ -97,6 +105,8 @@ function parse(value: string): MountEntry {
   if (m.VolumeOptions && m.Type !== 'volume') throw new Error(`cannot mix 'volume-*' options with mount type '${m.Type}'`);
   if (m.BindOptions && m.Type !== 'bind') throw new Error(`cannot mix 'bind-*' options with mount type '${m.Type}'`);
   if (m.TmpfsOptions && m.Type !== 'tmpfs') throw new Error(`cannot mix 'tmpfs-*' options with mount type '${m.Type}'`);
+  // A relative bind source is taken from the current directory, as the docker CLI does.
+  if (m.Type === 'bind' && m.Source && !m.Source.startsWith('/')) m.Source = resolve(m.Source);
   return m;
 }
 

@@ -277,6 +277,9 @@ export class VolumeStore {
       if (!this.volumes.has(name)) return;
     }
     this.dropMount(name);
+    // Never rm -rf through a mount (a type=none,o=bind volume still bound would lose the host's files).
+    if (v.Driver === 'local' && isMountPoint(this.pathOf(name)))
+      throw new BerthError('BERTH_VOLUME', `remove ${name}: ${this.pathOf(name)} is still a mount point; unmount it first`);
     this.pluginPaths.delete(name);
     this.volumes.delete(name);
     rmSync(join(this.o.root, name), { recursive: true, force: true });

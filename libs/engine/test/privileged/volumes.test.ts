@@ -151,6 +151,31 @@ describe('volumes (privileged)', { skip, concurrency: false }, () => {
     await engine.removeContainer(bad, { force: true, volumes: true });
     await engine.removeContainer(id, { force: true, volumes: true });
     await engine.removeVolume(name, { force: false });
+
+    // type=none,o=bind,device=<dir>: a host directory bound on the volume's _data while used.
+    const hostDir = path.join(tmp, 'hostdir');
+    fs.mkdirSync(hostDir);
+    fs.writeFileSync(path.join(hostDir, 'h'), 'from the host\n');
+    const bindVol = await engine.createVolume({ Name: `bindv${tag}`, DriverOpts: { type: 'none', o: 'bind', device: hostDir } });
+    const bid = await create({ Cmd: ['sh', '-c', 'cat /b/h; echo back > /b/w'], HostConfig: { Binds: [`bindv${tag}:/b`] } });
+    assert.deepEqual(await run(bid), { code: 0, out: 'from the host\n' });
+    assert.equal(fs.readFileSync(path.join(hostDir, 'w'), 'utf8'), 'back\n');
+    assert.deepEqual(mountsUnder(path.join(dataRoot, 'volumes')), []);
+    assert.deepEqual(fs.readdirSync(bindVol.Mountpoint), [], 'unmounted: _data is empty again');
+    await engine.removeContainer(bid, { force: false, volumes: true });
+    await engine.removeVolume(`bindv${tag}`, { force: false });
+    assert.ok(fs.existsSync(path.join(hostDir, 'w')), 'removing the volume leaves the host directory');
+
+    // Something mounted on a volume's _data by hand: rm refuses rather than delete through it.
+    const guarded = await engine.createVolume({ Name: `guard${tag}` });
+    execFileSync('mount', ['--bind', hostDir, guarded.Mountpoint]);
+    try {
+      await assert.rejects(engine.removeVolume(`guard${tag}`, { force: true }), { code: 'BERTH_VOLUME', message: /is still a mount point/ });
+    } finally {
+      execFileSync('umount', [guarded.Mountpoint]);
+    }
+    assert.ok(fs.existsSync(path.join(hostDir, 'h')));
+    await engine.removeVolume(`guard${tag}`, { force: false });
   });
 
   it('--rm removes the anonymous volumes, not the named ones; --volumes-from shares them read-only', async () => {

@@ -36,6 +36,8 @@ export interface VolumeMount {
   Anonymous?: boolean;
   /** Copy the image's content at Destination into the volume at the next start if it is empty (cleared once done). */
   CopyData?: boolean;
+  /** A plugin volume's mount ID of the current run (its Unmount carries it, also after a daemon restart). */
+  MountID?: string;
 }
 
 /** The record's volume mounts (absent in records of containers made before volumes). */
@@ -171,6 +173,12 @@ export async function mountVolumes(ctx: EngineContext, c: Ctr, rootfs: string): 
       }
       const path = await ctx.volumes.mount(m.Name!, c.id);
       mounted.push(m.Name!);
+      if ((m.Driver ?? 'local') !== 'local') {
+        // Saved with the record at start: kept for the Unmount, and inspect shows where the plugin put it.
+        m.MountID = ctx.volumes.mountIdOf(m.Name!, c.id);
+        const mp = c.rec.MountPoints.find((p) => p.Type === 'volume' && p.Name === m.Name && p.Destination === m.Destination);
+        if (mp) mp.Source = path;
+      }
       ctx.bus.publish('volume', 'mount', m.Name!, { container: c.id, destination: m.Destination, driver: m.Driver ?? 'local', propagation: '', 'read/write': String(m.RW) });
       if (m.CopyData) {
         await copyUp(rootfs, m.Destination, path);
@@ -232,11 +240,11 @@ export function volumeRefs(ctx: EngineContext, name: string): string[] {
 }
 
 /** The running containers of each volume, for the store after a daemon restart. */
-export function runningVolumeUsers(ctx: EngineContext): Map<string, string[]> {
-  const out = new Map<string, string[]>();
+export function runningVolumeUsers(ctx: EngineContext): Map<string, Array<[string, string | undefined]>> {
+  const out = new Map<string, Array<[string, string | undefined]>>();
   for (const c of ctx.containers.values()) {
     if (!c.rec.State.Running) continue;
-    for (const m of volumeMountsOf(c)) if (m.Type === 'volume') out.set(m.Name!, [...(out.get(m.Name!) ?? []), c.id]);
+    for (const m of volumeMountsOf(c)) if (m.Type === 'volume') out.set(m.Name!, [...(out.get(m.Name!) ?? []), [c.id, m.MountID]]);
   }
   return out;
 }

@@ -349,6 +349,11 @@ export class VolumeStore {
     return path;
   }
 
+  /** The plugin mount ID of the container's mount of the volume ('' for local volumes). */
+  mountIdOf(name: string, containerId: string): string | undefined {
+    return this.mounted.get(name)?.get(containerId);
+  }
+
   isMountedBy(name: string, containerId: string): boolean {
     return this.mounted.get(name)?.has(containerId) === true;
   }
@@ -377,9 +382,9 @@ export class VolumeStore {
    * At daemon start, after recovery: `users` are the running containers of each volume (their
    * mounts stay); a volume with options still mounted but no longer used is unmounted.
    */
-  reconcile(users: Map<string, string[]>): void {
-    // A plugin mount's ID is not kept across restarts: its Unmount goes with a new one.
-    for (const [name, ids] of users) if (this.volumes.has(name)) this.mounted.set(name, new Map(ids.map((id) => [id, randomBytes(32).toString('hex')])));
+  reconcile(users: Map<string, Array<[containerId: string, mountId: string | undefined]>>): void {
+    // A plugin mount's ID comes from the container's record (its Unmount must carry the same one).
+    for (const [name, ids] of users) if (this.volumes.has(name)) this.mounted.set(name, new Map(ids.map(([cid, mid]) => [cid, mid ?? randomBytes(32).toString('hex')])));
     for (const v of this.volumes.values()) {
       if (!v.Options?.type || this.mounted.get(v.Name)?.size) continue;
       if (isMountPoint(this.pathOf(v.Name))) this.unmountPath(v.Name);

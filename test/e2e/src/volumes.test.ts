@@ -175,6 +175,17 @@ describe('berth CLI and berthd: volumes', { timeout: 180_000 }, () => {
       const unmount = new RegExp(`Unmount \\{"Name":"${v}","ID":"${id}"\\}`);
       for (let i = 0; i < 100 && !unmount.test(log); i++) await new Promise((r) => setTimeout(r, 50));
       assert.match(log, unmount);
+      // a daemon restart under a running container: the Unmount at its exit carries the Mount's ID; inspect shows the plugin's path
+      const bg = (await ok(['run', '-d', '-v', `${v}:/data`, 'busybox', 'sleep', '2'])).trim();
+      assert.equal(JSON.parse(await ok(['inspect', '-f', '{{json .Mounts}}', bg]))[0].Source, join(root, v));
+      const ids = [...log.matchAll(/Mount \{"Name":"[^"]+","ID":"([0-9a-f]{64})"\}/g)].map((m) => m[1]);
+      const bgId = ids.at(-1)!;
+      daemon = await restartDaemon(daemon);
+      assert.equal((await ok(['wait', bg])).trim(), '0');
+      const bgUnmount = new RegExp(`Unmount \\{"Name":"${v}","ID":"${bgId}"\\}`);
+      for (let i = 0; i < 100 && !bgUnmount.test(log); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.match(log, bgUnmount);
+      await ok(['rm', bg]);
       // an anonymous volume of the plugin through --volume-driver, removed with the --rm container
       assert.equal((await berth(['run', '--rm', '--volume-driver', plugin, '-v', '/anon', 'busybox', 'true'])).code, 0);
       assert.deepEqual((await ok(['volume', 'ls', '-q', '--filter', `driver=${plugin}`])).trim(), v);

@@ -48,8 +48,6 @@ export async function createContainer(ctx: EngineContext, name: string | undefin
   referenced('HostConfig.Links', () => normaliseLinks(ctx, host, wanted));
   const id = newId();
   const dir = ctx.store.dir(id);
-  // Volumes last among the checks: they are made here (and removed again if the create fails).
-  const vols = await resolveVolumes(ctx, host, merged);
   const created = rfc3339Nano(nowNanos());
   const rec: ContainerRecord = {
     Id: id, Created: created, Path: argv[0]!, Args: argv.slice(1), Config: merged, Image: resolved.id, Name: `/${wanted}`,
@@ -59,7 +57,7 @@ export async function createContainer(ctx: EngineContext, name: string | undefin
       StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME,
     },
     ResolvConfPath: join(dir, 'resolv.conf'), HostnamePath: join(dir, 'hostname'), HostsPath: join(dir, 'hosts'),
-    LogPath: join(dir, `${id}-json.log`), MountPoints: [...mountPoints(host), ...volumeMountPoints(ctx, vols.mounts)], VolumeMounts: vols.mounts, HasBeenStartedBefore: false, HasBeenManuallyStopped: false,
+    LogPath: join(dir, `${id}-json.log`), MountPoints: mountPoints(host), HasBeenStartedBefore: false, HasBeenManuallyStopped: false,
   };
   if (usesSandbox(host.NetworkMode)) rec.Networks = networks;
   if (!merged.Hostname) merged.Hostname = host.NetworkMode === 'host' ? osHostname() : id.slice(0, 12);
@@ -69,7 +67,13 @@ export async function createContainer(ctx: EngineContext, name: string | undefin
   // Reserve the name before the first await that could interleave another create.
   ctx.containers.set(id, c);
   let layerMade = false;
+  let vols: Awaited<ReturnType<typeof resolveVolumes>> = { mounts: [], created: [] };
   try {
+    // After the name is reserved (it awaits), before the layer: a bad volume spec is a 400 with
+    // nothing made; the volumes made here are removed again if the create fails.
+    vols = await resolveVolumes(ctx, host, merged);
+    rec.MountPoints.push(...volumeMountPoints(ctx, vols.mounts));
+    rec.VolumeMounts = vols.mounts;
     // An --rm container's layer goes with it: the driver need not sync it (overlayfs volatile).
     await ctx.images.createContainerLayer(id, resolved.id, { volatile: host.AutoRemove === true, ...(host.StorageOpt ? { storageOpt: host.StorageOpt } : {}) });
     layerMade = true;

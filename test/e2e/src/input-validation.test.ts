@@ -76,8 +76,21 @@ async function accepted(body: Record<string, unknown>): Promise<void> {
   assert.equal((await berthApi('DELETE', `/containers/${String(a.body.Id)}`)).status, 204);
 }
 
-/** What of the data root belongs to containers: records, layer records, layer directories. */
-function inventory(): string[] {
+/**
+ * What of the data root belongs to containers: records, layer records, layer directories. A
+ * removed overlay2 layer is renamed to `.removing-*` and deleted in the background: wait (up to
+ * 10 s) for those deletions, so that one never finished counts as a leak.
+ */
+async function inventory(): Promise<string[]> {
+  for (let i = 0; i < 200; i++) {
+    const now = inventoryNow();
+    if (!now.some((e) => e.includes('/.removing-'))) return now;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return inventoryNow();
+}
+
+function inventoryNow(): string[] {
   const out: string[] = [];
   const ls = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir) : []);
   for (const e of ls(join(daemon.dataRoot, 'containers'))) out.push(`containers/${e}`);
@@ -195,7 +208,7 @@ describe('create input validation through the API and the CLI', { timeout: 180_0
       [{ HostConfig: { Mounts: [{ Type: 'tmpfs', Target: '/proc' }] } }, /^invalid mount config for type "tmpfs": invalid specification: destination can't be '\/proc'/, 'HostConfig.Mounts[0]'],
       [{ HostConfig: { Mounts: [{ Type: 'bind', Source: src, Target: '/proc/acpi' }] } }, /inside \/proc/, 'HostConfig.Mounts[0]'],
     ];
-    const before = inventory();
+    const before = await inventory();
     for (const [body, message] of rows) await refused(body, message);
     // Docker's own rule for '/', compared where the reference daemon runs.
     for (const [body, message] of [rows[0]!, rows[5]!, rows[8]!]) {
@@ -209,7 +222,7 @@ describe('create input validation through the API and the CLI', { timeout: 180_0
     }
     const t = await berth(['run', '--rm', '--tmpfs', '/proc', 'busybox', 'true']);
     assert.equal(t.code, 125, t.stderr);
-    assert.deepEqual(inventory(), before);
+    assert.deepEqual(await inventory(), before);
     // runc's allow-list and /sys below its root stay possible.
     writeFileSync(join(src, 'fake-uptime'), 'evil 1\n');
     const out = await ok(['run', '--rm', '-v', `${src}/fake-uptime:/proc/uptime:ro`, '--tmpfs', '/sys/kernel/mm', 'busybox', 'sh', '-c', 'grep -c evil /proc/uptime; grep -c " /sys/kernel/mm tmpfs " /proc/mounts']);
@@ -273,7 +286,7 @@ describe('create input validation through the API and the CLI', { timeout: 180_0
 
   test('50 concurrent creates of one name: one 201, 49 409s naming the holder, nothing else left', async () => {
     const name = `iv-race-${process.pid}`;
-    const before = inventory();
+    const before = await inventory();
     const answers = await Promise.all(Array.from({ length: 50 }, () => create({}, name)));
     const won = answers.filter((a) => a.status === 201);
     const lost = answers.filter((a) => a.status === 409);
@@ -288,7 +301,7 @@ describe('create input validation through the API and the CLI', { timeout: 180_0
     const listed = (await berthApi('GET', `/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify({ name: [name] }))}`)).body as unknown as { Id: string }[];
     assert.deepEqual(listed.map((c) => c.Id), [holder]);
     assert.equal((await berthApi('DELETE', `/containers/${holder}`)).status, 204);
-    assert.deepEqual(inventory(), before);
+    assert.deepEqual(await inventory(), before);
     assert.equal((await create({}, name)).status, 201, 'the name is free again');
     await berthApi('DELETE', `/containers/${name}`);
   });

@@ -326,12 +326,12 @@ export class Builder {
           if (!this.cmdSetInStage.has(st)) c.Cmd = null;
         }
         if (ins.cmd === 'cmd') this.cmdSetInStage.add(st);
-        return this.commitConfig(st, `${ins.cmd.toUpperCase()} ${JSON.stringify(v ?? [])}`);
+        return this.commitConfig(st, `${ins.cmd.toUpperCase()} ${goQuotedList(v ?? [])}`);
       }
       case 'shell':
         st.shell = ins.args;
         c.Shell = ins.args;
-        return this.commitConfig(st, `SHELL ${JSON.stringify(ins.args)}`);
+        return this.commitConfig(st, `SHELL [${ins.args.join(' ')}]`);
       case 'user':
         c.User = this.expand(st, ins.args[0]!);
         return this.commitConfig(st, `USER ${c.User}`);
@@ -346,6 +346,7 @@ export class Builder {
         const list: string[] = [];
         for (const w of ins.args) {
           const p = this.expand(st, w);
+          list.push(p);
           const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(p);
           if (!m) throw stepFailed(`Invalid containerPort: ${p.split('/')[0]}`);
           const lo = Number(m[1]);
@@ -353,7 +354,6 @@ export class Builder {
           for (let port = lo; port <= hi; port++) {
             const key = `${port}/${(m[3] ?? 'tcp').toLowerCase()}`;
             ports[key] = {};
-            list.push(key);
           }
         }
         c.ExposedPorts = ports;
@@ -367,7 +367,7 @@ export class Builder {
           vols[v] = {};
         }
         c.Volumes = vols;
-        return this.commitConfig(st, `VOLUME ${JSON.stringify(ins.args.map((w) => this.expand(st, w)))}`);
+        return this.commitConfig(st, `VOLUME [${ins.args.map((w) => this.expand(st, w)).join(' ')}]`);
       }
       case 'healthcheck': {
         if (ins.args[0] === 'NONE') c.Healthcheck = { Test: ['NONE'] };
@@ -392,7 +392,7 @@ export class Builder {
           }
           c.Healthcheck = hc;
         }
-        return this.commitConfig(st, `HEALTHCHECK ${JSON.stringify(c.Healthcheck)}`);
+        return this.commitConfig(st, `HEALTHCHECK ${goHealthcheck(c.Healthcheck!)}`);
       }
       case 'onbuild':
         c.OnBuild = [...(c.OnBuild ?? []), ins.args[0]!];
@@ -688,7 +688,8 @@ export class Builder {
     const hashes = await Promise.all(sources.map((s) => hashSource(s)));
     const kind = sources.length > 1 ? 'multi' : sources[0]!.isDir ? 'dir' : 'file';
     const digest = sources.length > 1 ? createHashHex(hashes.join(',')) : hashes[0]!;
-    const what = `#(nop) ${upper} ${kind}:${digest} in ${dest} `;
+    // dockerd writes the --chown flag right before the source kind, without a space.
+    const what = `#(nop) ${upper} ${chownSpec !== undefined ? `--chown=${chownSpec}` : ''}${kind}:${digest} in ${dest} `;
     const cmd = [...nopShell(st), what];
     // --chown and --chmod are part of the cache key (Docker's history line does not show them).
     const containerConfig = { ...st.config, Cmd: ownershipKey(cmd, chownSpec, chmodSpec) };
@@ -760,6 +761,41 @@ export class Builder {
       throw err;
     }
   }
+}
+
+/**
+ * History texts as dockerd prints them with Go's fmt: `%q` of a string list (`["a" "b"]`) and
+ * `%v` of a HealthConfig (`&{["CMD-SHELL" "true"] "5s" "0s" "0s" '\x02'}`).
+ */
+function goQuotedList(v: readonly string[]): string {
+  return `[${v.map((x) => JSON.stringify(x)).join(' ')}]`;
+}
+
+function goDuration(ns: number | undefined): string {
+  let n = ns ?? 0;
+  if (n === 0) return '0s';
+  if (n < 1e3) return `${n}ns`;
+  if (n < 1e6) return `${n / 1e3}µs`;
+  if (n < 1e9) return `${n / 1e6}ms`;
+  let out = '';
+  const h = Math.floor(n / 3600e9);
+  if (h > 0) out += `${h}h`;
+  n -= h * 3600e9;
+  const m = Math.floor(n / 60e9);
+  if (h > 0 || m > 0) out += `${m}m`;
+  n -= m * 60e9;
+  return `${out}${n / 1e9}s`;
+}
+
+function goRune(r: number): string {
+  const named: Record<number, string> = { 7: '\\a', 8: '\\b', 9: '\\t', 10: '\\n', 11: '\\v', 12: '\\f', 13: '\\r', 39: "\\'", 92: '\\\\' };
+  if (named[r] !== undefined) return `'${named[r]}'`;
+  if (r >= 32 && r < 127) return `'${String.fromCharCode(r)}'`;
+  return r < 256 ? `'\\x${r.toString(16).padStart(2, '0')}'` : `'\\u${r.toString(16).padStart(4, '0')}'`;
+}
+
+function goHealthcheck(h: NonNullable<ImageRuntimeConfig['Healthcheck']>): string {
+  return `&{${goQuotedList(h.Test ?? [])} "${goDuration(h.Interval)}" "${goDuration(h.Timeout)}" "${goDuration(h.StartPeriod)}" ${goRune(h.Retries ?? 0)}}`;
 }
 
 /** dockerd adds the default PATH to a stage whose base image sets none (scratch included). */

@@ -162,7 +162,7 @@ describe('berth build and POST /build: the classic builder', { timeout: 300_000 
     assert.equal(i.RootFS.Layers.length, baseLayers + 5);
     const history = JSON.parse((await api('GET', `/v1.41/images/${img('app')}/history`)).body) as { CreatedBy: string; Size: number }[];
     assert.equal(history.length, 9);
-    assert.match(history[0]!.CreatedBy, /^\/bin\/sh -c #\(nop\) {2}CMD \["cat","\/app\/said"\]$/);
+    assert.match(history[0]!.CreatedBy, /^\/bin\/sh -c #\(nop\) {2}CMD \["cat" "\/app\/said"\]$/);
     assert.match(history[2]!.CreatedBy, /^\/bin\/sh -c echo "\$GREETING, \$NAME" > \/app\/said/);
     assert.match(history[4]!.CreatedBy, /^\/bin\/sh -c #\(nop\) COPY dir:[0-9a-f]{64} in \/app\/src\/ $/);
     assert.match(history[5]!.CreatedBy, /^\/bin\/sh -c #\(nop\) COPY file:[0-9a-f]{64} in \.\/ $/);

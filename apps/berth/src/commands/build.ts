@@ -264,7 +264,7 @@ const spec: CommandSpec = {
   description: 'Build an image from a Dockerfile',
   minArgs: 1,
   maxArgs: 1,
-  aliases: ['berth image build', 'berth build', 'berth builder build'],
+  aliases: ['berth image build', 'berth build'],
   flags: [
     { name: 'build-arg', type: 'list', valueName: 'list', description: 'Set build-time variables' },
     { name: 'file', short: 'f', type: 'string', valueName: S, description: "Name of the Dockerfile (Default is 'PATH/Dockerfile')" },

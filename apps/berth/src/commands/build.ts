@@ -140,7 +140,7 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
 const isTar = (b: Buffer): boolean => (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) || (b.length >= 262 && b.subarray(257, 262).toString('latin1') === 'ustar');
 
 /** The context body and the `dockerfile` query value. */
-async function contextOf(p: ParsedArgs, where: string): Promise<{ body: Buffer; dockerfile: string }> {
+async function contextOf(p: ParsedArgs, where: string): Promise<{ body: Buffer | AsyncIterable<Buffer>; dockerfile: string }> {
   const file = str(p, 'file');
   if (where === '-') {
     if (file === '-') throw new CliError('invalid argument: can\'t use stdin for both build context and dockerfile');
@@ -175,9 +175,8 @@ async function contextOf(p: ParsedArgs, where: string): Promise<{ body: Buffer; 
   }
   const ignoreText = await fs.readFile(path.join(dir, '.dockerignore'), 'utf8').catch(() => null);
   const ignore = ignoreText === null ? null : new IgnoreMatcher(ignoreText);
-  const chunks: Buffer[] = [];
-  for await (const c of packContext(dir, ignore, new Set([dockerfile, '.dockerignore']), extra)) chunks.push(c);
-  return { body: Buffer.concat(chunks), dockerfile };
+  // Streamed as it is packed: a large context is never held in memory.
+  return { body: packContext(dir, ignore, new Set([dockerfile, '.dockerignore']), extra), dockerfile };
 }
 
 async function* packContextFromFiles(files: { name: string; data: Buffer }[]): AsyncGenerator<Buffer> {
@@ -223,11 +222,19 @@ async function build(ctx: Context, p: ParsedArgs): Promise<number> {
     networkmode: str(p, 'network') || 'default',
     platform: str(p, 'platform') || undefined,
   };
-  if (!quiet) ctx.out(`Sending build context to Berth daemon  ${humanSize(body.length)}\n`);
+  // The size is printed once the context is sent (berthd answers only after reading all of it).
+  let sent = 0;
+  const counted = async function* (): AsyncGenerator<Buffer> {
+    for await (const c of Buffer.isBuffer(body) ? [body] : body) {
+      sent += c.length;
+      yield c;
+    }
+    if (!quiet) ctx.out(`Sending build context to Berth daemon  ${humanSize(sent)}\n`);
+  };
   const res = await ctx.client.stream('POST', '/build', {
     query,
-    body: Readable.from([body]),
-    headers: { 'Content-Type': 'application/x-tar', 'Content-Length': String(body.length) },
+    body: Readable.from(counted()),
+    headers: { 'Content-Type': 'application/x-tar', ...(Buffer.isBuffer(body) ? { 'Content-Length': String(body.length) } : {}) },
   });
   let buf = '';
   let failure: { code: number; message: string } | undefined;

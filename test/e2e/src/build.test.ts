@@ -217,6 +217,7 @@ describe('berth build and POST /build: the classic builder', { timeout: 300_000 
   test('multi-stage: COPY --from a stage, --target, ARG before FROM, --build-arg, FROM scratch', async () => {
     const dir = await writeContext({
       Dockerfile: [
+        '# syntax=docker/dockerfile:1',
         'ARG BASE=busybox',
         'FROM ${BASE} AS builder',
         'ARG FLAVOUR=plain',
@@ -232,6 +233,7 @@ describe('berth build and POST /build: the classic builder', { timeout: 300_000 
     });
     const out = await ok(['build', '--target', 'final', '--build-arg', 'FLAVOUR=spicy', '-t', img('multi'), dir]);
     assert.match(out, /^Step 1\/8 : ARG BASE=busybox\nStep 2\/8 : FROM \$\{BASE\} AS builder$/m);
+    assert.match(out, /^\[Note\] the parser directive "# syntax=docker\/dockerfile:1" is ignored/m);
     assert.equal(await ok(['run', '--rm', img('multi')]), 'spicy\n');
     const i = await inspect(img('multi'));
     assert.equal(i.RootFS.Layers.length, 2, 'scratch + two COPY layers');

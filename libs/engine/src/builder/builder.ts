@@ -129,6 +129,8 @@ export class Builder {
       await applyDockerignore(this.contextDir, [dfName, '.dockerignore']);
       const df = parseDockerfile(text);
       this.escape = df.escape;
+      // A BuildKit frontend cannot run here: the directive is ignored, and the user is told so.
+      if (df.syntax !== null) this.say(`[Note] the parser directive "# syntax=${df.syntax}" is ignored: Berth's classic builder has no frontends\n`);
       let stages = df.stages;
       if (this.opts.target !== '') {
         const i = stages.findIndex((s) => s.name === this.opts.target.toLowerCase());

@@ -127,7 +127,7 @@ export class Builder {
       const dfName = await this.dockerfilePath();
       const text = await fs.readFile(path.join(this.contextDir, dfName), 'utf8');
       await applyDockerignore(this.contextDir, [dfName, '.dockerignore']);
-      const df = parseDockerfile(text);
+      const df = parseDockerfile(text, dfName);
       this.escape = df.escape;
       // A BuildKit frontend cannot run here: the directive is ignored, and the user is told so.
       if (df.syntax !== null) this.say(`[Note] the parser directive "# syntax=${df.syntax}" is ignored: Berth's classic builder has no frontends\n`);

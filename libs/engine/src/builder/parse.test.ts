@@ -59,6 +59,11 @@ test('ENV and LABEL pairs keep quotes for substitution; the legacy form takes th
   assert.deepEqual(parseInstruction('ENV A hello world', 1, '\\').args, ['A', 'hello world']);
   assert.deepEqual(parseInstruction('LABEL "com.x"="a b"', 1, '\\').args, ['"com.x"', '"a b"']);
   assert.equal(msg(() => parseInstruction('ENV', 2, '\\')), 'dockerfile parse error line 2: ENV requires at least one argument');
+  // dockerd's line-parser errors name the file, not the line.
+  assert.equal(msg(() => parseDockerfile('FROM busybox\nENV A=1 B\n', 'Dockerfile5')), 'failed to parse Dockerfile5: Syntax error - can\'t find = in "B". Must be of the form: name=value');
+  assert.equal(msg(() => parseDockerfile('FROM busybox\nENV =1\n')), 'dockerfile parse error line 2: ENV names can not be blank');
+  assert.equal(msg(() => parseDockerfile('FROM busybox\nLABEL a\n')), 'failed to parse Dockerfile: LABEL must have two arguments');
+  assert.equal(msg(() => parseDockerfile('FROM busybox\nENV A\n')), 'failed to parse Dockerfile: ENV must have two arguments');
 });
 
 test("Docker's errors: unknown instruction with its line, COPY arity, FROM arity, no stage", () => {

@@ -60,6 +60,16 @@ const KNOWN = new Set([
 /** Instructions whose words get variables substituted at dispatch (Docker's list). */
 export const EXPANDS = new Set(['add', 'copy', 'env', 'expose', 'from', 'label', 'stopsignal', 'onbuild', 'user', 'volume', 'workdir', 'arg']);
 
+/**
+ * dockerd words errors of its line parser (before instructions are made) differently, without
+ * a line: `failed to parse Dockerfile: ENV must have two arguments`; parseDockerfile adds the
+ * file's name.
+ */
+class SyntaxFault extends Error {}
+function syntaxError(msg: string): SyntaxFault {
+  return new SyntaxFault(msg);
+}
+
 export function parseError(line: number, msg: string): BerthError {
   return new BerthError('BERTH_INVALID_ARGUMENT', `dockerfile parse error line ${line}: ${msg}`, { details: { field: 'dockerfile', line } });
 }
@@ -185,13 +195,14 @@ function nameValues(cmd: string, rest: string, line: number, escape: string): st
     // Legacy `ENV name value with spaces`: the rest of the line is the value.
     const name = words[0]!;
     const value = rest.trim().slice(name.length).trim();
-    if (value === '' && cmd !== 'label') throw parseError(line, `${upper} must have two arguments`);
+    if (value === '') throw syntaxError(`${upper} must have two arguments`);
     return [name, value];
   }
   const out: string[] = [];
   for (const w of words) {
     const eq = w.indexOf('=');
-    if (eq <= 0) throw parseError(line, `${upper} names can not be blank`);
+    if (eq === -1) throw syntaxError(`Syntax error - can't find = in ${JSON.stringify(w)}. Must be of the form: name=value`);
+    if (eq === 0) throw parseError(line, `${upper} names can not be blank`);
     out.push(w.slice(0, eq), w.slice(eq + 1));
   }
   return out;
@@ -322,10 +333,16 @@ export function parseInstruction(text: string, line: number, escape: string): In
 }
 
 /** Parses a Dockerfile's text into meta ARGs and stages. */
-export function parseDockerfile(src: string): Dockerfile {
+export function parseDockerfile(src: string, name = 'Dockerfile'): Dockerfile {
   const { lines, escape, syntax } = logicalLines(src);
   const out: Dockerfile = { escape, syntax, metaArgs: [], stages: [] };
-  const parsed = lines.map((l) => parseInstruction(l.text, l.line, escape));
+  let parsed: Instruction[];
+  try {
+    parsed = lines.map((l) => parseInstruction(l.text, l.line, escape));
+  } catch (err) {
+    if (err instanceof SyntaxFault) throw new BerthError('BERTH_INVALID_ARGUMENT', `failed to parse ${name}: ${err.message}`, { details: { field: 'dockerfile' } });
+    throw err;
+  }
   if (parsed.length === 0) throw new BerthError('BERTH_INVALID_ARGUMENT', 'the Dockerfile (Dockerfile) cannot be empty', { details: { field: 'dockerfile' } });
   for (const ins of parsed) {
     if (ins.cmd === 'from') {

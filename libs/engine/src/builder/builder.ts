@@ -17,7 +17,8 @@ import { BerthError, isNotFound } from '@berth/errors';
 import { familiarString, goModeIsDir, parseNormalizedReference, type ImageConfig } from '@berth/image';
 import type { EngineContext } from '../context.js';
 import type { Engine } from '../contract.js';
-import { parseDockerfile, parseInstruction, type Instruction, type Stage } from './parse.js';
+import { parseDockerfile, parseDuration, parseInstruction, type Instruction, type Stage } from './parse.js';
+import { parseSignal } from '@berth/runtime';
 import { envMap, expandWord } from './shell-word.js';
 import { applyDockerignore, extractContext, hashSource, resolveSources, type Source } from './context.js';
 import { BuildCache } from './cache.js';
@@ -340,7 +341,11 @@ export class Builder {
         return this.commitConfig(st, `USER ${c.User}`);
       case 'stopsignal': {
         const sig = this.expand(st, ins.args[0]!);
-        if (!/^(SIG)?[A-Z0-9+-]+$|^\d+$/.test(sig)) throw stepFailed(`Invalid signal: ${sig}`);
+        try {
+          parseSignal(sig);
+        } catch {
+          throw stepFailed(`Invalid signal: ${sig}`);
+        }
         c.StopSignal = sig;
         return this.commitConfig(st, `STOPSIGNAL ${sig}`);
       }
@@ -378,7 +383,7 @@ export class Builder {
           const test = ins.json ? ['CMD', ...ins.args.slice(1)] : ['CMD-SHELL', ins.args[1]!];
           const dur = (f: string): number | undefined => {
             const v = ins.flags.get(f);
-            return v === undefined ? undefined : parseDuration(v, f);
+            return v === undefined ? undefined : (parseDuration(v) ?? undefined);
           };
           const hc: NonNullable<ImageRuntimeConfig['Healthcheck']> = { Test: test };
           const iv = dur('interval');
@@ -637,7 +642,8 @@ export class Builder {
         const f = line.split(':');
         if (f[0] === name && f[2] !== undefined) return Number(f[2]);
       }
-      throw stepFailed(`unable to convert uid/gid chown string to host mapping: can't find ${what} for ${what === 'uid' ? 'user' : 'group'} ${name}: no such ${what === 'uid' ? 'user' : 'group'}`);
+      const kind = what === 'uid' ? 'user' : 'group';
+      throw stepFailed(`unable to convert uid/gid chown string to host mapping: can't find ${what} for ${kind} ${name}: no such ${kind}: ${name}`);
     };
     const uid = await lookup('/etc/passwd', u, 'uid');
     const gid = g === undefined ? uid : await lookup('/etc/group', g, 'gid');
@@ -731,7 +737,11 @@ export class Builder {
         fromImage = (await this.ctx.images.resolve(fromName)).id;
       } catch (err) {
         if (!isNotFound(err)) throw err;
-        fromImage = await this.engine.pullImage(fromName, {}, (m) => this.out(m));
+        try {
+          fromImage = await this.engine.pullImage(fromName, {}, (m) => this.out(m));
+        } catch (e) {
+          throw stepFailed(`invalid from flag value ${fromName}: ${(e as Error).message}`);
+        }
       }
     }
     if (srcs.length > 1 && !destIsDir) throw stepFailed('When using COPY with more than one source file, the destination must be a directory and end with a /');
@@ -789,19 +799,6 @@ function createHashHex(s: string): string {
   return createHash('sha256').update(s).digest('hex');
 }
 
-function parseDuration(v: string, flag: string): number {
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g;
-  const unit: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-  let total = 0;
-  let consumed = 0;
-  for (const m of v.matchAll(re)) {
-    total += Number(m[1]) * unit[m[2]!]!;
-    consumed += m[0].length;
-  }
-  if (v === '0') return 0;
-  if (consumed !== v.length || consumed === 0) throw stepFailed(`time: invalid duration "${v}"`, { flag });
-  return Math.round(total);
-}
 
 function header(name: string, type: TarHeader['type'], mode: number, uid: number, gid: number, size: number, extra: Partial<TarHeader> = {}): TarHeader {
   return { name, type, mode, uid, gid, size, mtime: Math.floor(Date.now() / 1000), linkname: '', devmajor: 0, devminor: 0, xattrs: new Map(), ...extra };

@@ -84,6 +84,7 @@ test('HEALTHCHECK and ONBUILD carry their instruction', () => {
   assert.deepEqual(hc.args, ['CMD', 'true']);
   assert.equal(hc.json, true);
   assert.deepEqual(parseInstruction('HEALTHCHECK NONE', 1, '\\').args, ['NONE']);
+  assert.equal(msg(() => parseDockerfile('FROM busybox\nHEALTHCHECK --interval=abc CMD true\n')), 'dockerfile parse error line 2: time: invalid duration "abc"');
   const ob = parseInstruction('ONBUILD RUN echo x', 1, '\\');
   assert.equal(ob.sub!.cmd, 'run');
   assert.deepEqual(ob.args, ['RUN echo x']);

@@ -303,6 +303,10 @@ export function parseInstruction(text: string, line: number, escape: string): In
       break;
     }
     case 'healthcheck': {
+      for (const f of ['interval', 'timeout', 'start-period', 'start-interval']) {
+        const v = flags.get(f);
+        if (v !== undefined && parseDuration(v) === null) throw parseError(line, `time: invalid duration ${JSON.stringify(v)}`);
+      }
       const words = rest.trim();
       const kw = /^(\S+)\s*([\s\S]*)$/.exec(words);
       const type = (kw?.[1] ?? '').toUpperCase();
@@ -364,4 +368,20 @@ export function parseDockerfile(src: string, name = 'Dockerfile'): Dockerfile {
   }
   if (out.stages.length === 0) throw new BerthError('BERTH_INVALID_ARGUMENT', 'no build stage in current context', { details: { field: 'dockerfile' } });
   return out;
+}
+
+/** A Go duration (`5s`, `1m30s`, `500ms`) in nanoseconds, or null when it is not one. */
+export function parseDuration(v: string): number | null {
+  if (v === '0') return 0;
+  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g;
+  const unit: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+  let total = 0;
+  let consumed = 0;
+  for (const m of v.matchAll(re)) {
+    if (m.index !== consumed) return null;
+    total += Number(m[1]) * unit[m[2]!]!;
+    consumed += m[0].length;
+  }
+  if (consumed !== v.length || consumed === 0) return null;
+  return Math.round(total);
 }

@@ -132,3 +132,11 @@ test('POST /build without a builder in the engine: 501', async () => {
   const r = await app.inject({ method: 'POST', url: '/build', payload: Buffer.alloc(1), headers: { 'content-type': 'application/x-tar' } });
   assert.equal(r.statusCode, 501);
 });
+
+test('_ping says Builder-Version 1 (the classic builder) when the engine has one, nothing otherwise', async () => {
+  const { app } = setup();
+  assert.equal((await app.inject({ method: 'GET', url: '/_ping' })).headers['builder-version'], '1');
+  assert.equal((await app.inject({ method: 'HEAD', url: '/_ping' })).headers['builder-version'], '1');
+  const bare = createServer({ engine: new TestEngine(), logger: silentLogger() });
+  assert.equal((await bare.inject({ method: 'GET', url: '/_ping' })).headers['builder-version'], undefined);
+});

@@ -7,7 +7,9 @@ import type { FastifyInstance } from 'fastify';
 import { str, timestamp } from '../../http/query.js';
 import { EVENTS_BACKLOG_LIMIT, JSON_TYPE, openStream, sendJson } from '../../http/reply.js';
 
-function pingHeaders(reply: FastifyReply): FastifyReply {
+/** `builder`: the engine has the classic builder (`Builder-Version: 1`, as dockerd without BuildKit). */
+function pingHeaders(reply: FastifyReply, builder: boolean): FastifyReply {
+  if (builder) reply.header('builder-version', '1');
   return reply
     .header('api-version', API_VERSION)
     .header('swarm', 'inactive')
@@ -17,8 +19,9 @@ function pingHeaders(reply: FastifyReply): FastifyReply {
 }
 
 export function systemRoutes(app: FastifyInstance, { engine }: RouteDeps): void {
-  app.get('/_ping', async (_req, reply) => pingHeaders(reply).code(200).send('OK'));
-  app.head('/_ping', async (_req, reply) => pingHeaders(reply).header('content-length', '0').code(200).send());
+  const builder = engine.buildImage !== undefined;
+  app.get('/_ping', async (_req, reply) => pingHeaders(reply, builder).code(200).send('OK'));
+  app.head('/_ping', async (_req, reply) => pingHeaders(reply, builder).header('content-length', '0').code(200).send());
 
   app.get('/version', async (_req, reply) => sendJson(reply, 200, engine.version()));
 

@@ -88,6 +88,13 @@ describe('docker build (legacy builder) against berthd', { timeout: 240_000 }, (
     assert.equal(again.trim(), id);
   });
 
+  test('docker build --add-host and --network: the RUN containers get them', async () => {
+    const dir = context('hosts', { Dockerfile: 'FROM busybox\nRUN grep probe.test /etc/hosts && ls /sys/class/net | sort | tr "\\n" " "; echo\n' });
+    const out = await ok(['build', '--no-cache', '--add-host', 'probe.test:127.0.0.9', '--network', 'none', dir]);
+    assert.match(out, /^127\.0\.0\.9\s+probe\.test$/m);
+    assert.match(out, /^lo $/m, 'network none: only lo');
+  });
+
   test('a failing RUN: the step\'s exit code and dockerd\'s message; --force-rm leaves no container', async () => {
     const dir = context('fail', { Dockerfile: 'FROM busybox\nRUN echo bad; exit 6\n' });
     const before = await ok(['ps', '-aq']);

@@ -40,6 +40,11 @@ export interface BuildOptions {
   /** Network mode of the RUN containers (default: the default bridge). */
   networkMode: string;
   platform: string;
+  /**
+   * HostConfig fields for the RUN containers (`memory`, `cpushares`, `extrahosts`, `shmsize`,
+   * `ulimits`, ... of the query, in HostConfig's names); unset = the defaults.
+   */
+  hostConfig?: Record<string, unknown>;
   /** The client went away: the build stops (a running step's container is killed), as dockerd cancels it. */
   signal?: AbortSignal;
 }
@@ -492,7 +497,7 @@ export class Builder {
       Healthcheck: { Test: ['NONE'] },
       AttachStdout: true,
       AttachStderr: true,
-      HostConfig: { NetworkMode: this.opts.networkMode === '' ? 'default' : this.opts.networkMode },
+      HostConfig: { ...(this.opts.hostConfig ?? {}), NetworkMode: this.opts.networkMode === '' ? 'default' : this.opts.networkMode },
     };
     const { Id } = await this.engine.createContainer(undefined, body as never);
     this.containers.add(Id);

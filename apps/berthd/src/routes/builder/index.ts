@@ -27,6 +27,53 @@ function jsonMap(q: Query, key: string, what: string): Record<string, string | n
   return v as Record<string, string | null>;
 }
 
+function int64(q: Query, key: string): number {
+  const raw = str(q, key);
+  if (raw === undefined || raw === '') return 0;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n)) throw new BerthError('BERTH_INVALID_ARGUMENT', `invalid value for ${key}: ${JSON.stringify(raw)}`, { details: { field: key } });
+  return n;
+}
+
+/** The RUN containers' resources and hosts, as dockerd's build takes them (zero = unset). */
+function runHostConfig(q: Query): Record<string, unknown> {
+  const hc: Record<string, unknown> = {};
+  for (const [key, field] of [
+    ['memory', 'Memory'],
+    ['memswap', 'MemorySwap'],
+    ['cpushares', 'CpuShares'],
+    ['cpuperiod', 'CpuPeriod'],
+    ['cpuquota', 'CpuQuota'],
+    ['shmsize', 'ShmSize'],
+  ] as const) {
+    const n = int64(q, key);
+    if (n !== 0) hc[field] = n;
+  }
+  for (const [key, field] of [
+    ['cpusetcpus', 'CpusetCpus'],
+    ['cpusetmems', 'CpusetMems'],
+    ['cgroupparent', 'CgroupParent'],
+  ] as const) {
+    const v = str(q, key);
+    if (v) hc[field] = v;
+  }
+  const hosts = all(q, 'extrahosts').filter((h) => h !== '');
+  if (hosts.length) hc.ExtraHosts = hosts;
+  const sec = all(q, 'securityopt').filter((h) => h !== '');
+  if (sec.length) hc.SecurityOpt = sec;
+  const ulimits = str(q, 'ulimits');
+  if (ulimits !== undefined && ulimits !== '' && ulimits !== 'null') {
+    let v: unknown;
+    try {
+      v = JSON.parse(ulimits);
+    } catch (err) {
+      throw new BerthError('BERTH_INVALID_ARGUMENT', `error reading ulimits: ${(err as Error).message}`, { details: { field: 'ulimits' } });
+    }
+    if (Array.isArray(v) && v.length) hc.Ulimits = v;
+  }
+  return hc;
+}
+
 /** The query as BuildOptions (Docker's names: `t` repeats, `rm` defaults to true). */
 export function buildOptionsOf(q: Query): BuildOptions {
   const o = defaultBuildOptions();
@@ -42,6 +89,7 @@ export function buildOptionsOf(q: Query): BuildOptions {
   o.target = str(q, 'target') ?? '';
   o.networkMode = str(q, 'networkmode') ?? '';
   o.platform = str(q, 'platform') ?? '';
+  o.hostConfig = runHostConfig(q);
   const version = str(q, 'version');
   if (version === '2') throw new BerthError('BERTH_NOT_IMPLEMENTED', 'BuildKit is not supported by Berth: use the classic builder (DOCKER_BUILDKIT=0)', { details: { field: 'version' } });
   if (str(q, 'remote') !== undefined && str(q, 'remote') !== '')

@@ -46,6 +46,15 @@ test('POST /build: the query as Docker names it reaches the builder, the body st
     ['target', 'final'],
     ['networkmode', 'host'],
     ['platform', 'linux/amd64'],
+    // What the docker CLI sends for --memory, --add-host, --shm-size, --ulimit (zeros = unset).
+    ['memory', '67108864'],
+    ['cpushares', '0'],
+    ['cpusetcpus', '0'],
+    ['shmsize', '1048576'],
+    ['extrahosts', 'h1:127.0.0.2'],
+    ['extrahosts', 'h2:127.0.0.3'],
+    ['ulimits', '[{"Name":"nofile","Soft":100,"Hard":200}]'],
+    ['cgroupparent', ''],
   ]);
   const r = await app.inject({ method: 'POST', url: `/v1.41/build?${q}`, headers: { 'content-type': 'application/x-tar' }, payload: Buffer.alloc(3 * 1024 * 1024) });
   assert.equal(r.statusCode, 200);
@@ -54,7 +63,7 @@ test('POST /build: the query as Docker names it reaches the builder, the body st
   const { opts, bytes } = engine.seen[0]!;
   assert.equal(bytes, 3 * 1024 * 1024);
   assert.deepEqual(
-    { ...opts, signal: undefined },
+    { ...opts, signal: undefined, hostConfig: undefined },
     {
       dockerfile: 'sub/Dockerfile.dev',
       tags: ['a:1', 'b'],
@@ -69,8 +78,16 @@ test('POST /build: the query as Docker names it reaches the builder, the body st
       networkMode: 'host',
       platform: 'linux/amd64',
       signal: undefined,
+      hostConfig: undefined,
     },
   );
+  assert.deepEqual(opts.hostConfig, {
+    Memory: 67108864,
+    ShmSize: 1048576,
+    CpusetCpus: '0',
+    ExtraHosts: ['h1:127.0.0.2', 'h2:127.0.0.3'],
+    Ulimits: [{ Name: 'nofile', Soft: 100, Hard: 200 }],
+  });
   // Defaults: rm on, the rest off.
   await app.inject({ method: 'POST', url: '/build', payload: Buffer.alloc(10), headers: { 'content-type': 'application/x-tar' } });
   assert.equal(engine.seen[1]!.opts.rm, true);
@@ -86,6 +103,7 @@ test('POST /build: a bad query is a 400 before the body is read', async () => {
     ['t=Bad%3Ax', /repository name must be lowercase/],
     ['platform=windows', /unsupported platform/],
     ['version=2', /BuildKit is not supported/],
+    ['memory=lots', /^invalid value for memory: "lots"$/],
   ] as const) {
     const r = await app.inject({ method: 'POST', url: `/v1.41/build?${query}`, payload: Buffer.alloc(10), headers: { 'content-type': 'application/x-tar' } });
     assert.equal(r.statusCode, query === 'version=2' ? 501 : 400, `${query}: ${r.body}`);

@@ -264,6 +264,16 @@ describe('berth build and POST /build: the classic builder', { timeout: 300_000 
     assert.equal(files, '1000:65534 640 /owned/f\ntriggered\ndata\n65534\n');
   });
 
+  test('--add-host and --network none reach the RUN containers (with -m given); a bad -m is refused', async () => {
+    const dir = await writeContext({ Dockerfile: 'FROM busybox\nRUN grep probe.test /etc/hosts; ls /sys/class/net\n' });
+    const out = await ok(['build', '--no-cache', '--add-host', 'probe.test:127.0.0.9', '--network', 'none', '-m', '64m', dir]);
+    assert.match(out, /^127\.0\.0\.9\s+probe\.test$/m);
+    assert.match(out, /^ ---> Running in [0-9a-f]{12}\n127\.0\.0\.9\s+probe\.test\nlo\n/m, 'network none: lo only');
+    const bad = await berth(['build', '-m', 'lots', dir]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /invalid argument "lots" for "--memory" flag/);
+  });
+
   test('POST /build: gzip context, ADD of a local tar, quiet, labels, stream shape; 400s before streaming', async () => {
     const inner = await contextTar({ 'x/y.txt': 'in the tar\n' });
     const dir = await writeContext({ Dockerfile: 'FROM busybox\nADD inner.tar /unpacked/\nUSER nobody\nEXPOSE 8080\n' });

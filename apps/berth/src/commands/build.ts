@@ -202,6 +202,16 @@ function keyValues(items: string[], what: string): Record<string, string | null>
   return out;
 }
 
+/** `64m`, `1g`: the run command's parser, loaded only when a size is given. */
+async function bytesOf(v: string, flag: string): Promise<number> {
+  const { parseBytes } = await import('./run.js');
+  try {
+    return parseBytes(v);
+  } catch {
+    throw new CliError(`invalid argument "${v}" for "--${flag}" flag`);
+  }
+}
+
 async function build(ctx: Context, p: ParsedArgs): Promise<number> {
   const where = p.args[0]!;
   const quiet = bool(p, 'quiet');
@@ -221,6 +231,9 @@ async function build(ctx: Context, p: ParsedArgs): Promise<number> {
     target: str(p, 'target') || undefined,
     networkmode: str(p, 'network') || 'default',
     platform: str(p, 'platform') || undefined,
+    extrahosts: list(p, 'add-host'),
+    memory: str(p, 'memory') ? await bytesOf(str(p, 'memory'), 'memory') : undefined,
+    shmsize: str(p, 'shm-size') ? await bytesOf(str(p, 'shm-size'), 'shm-size') : undefined,
   };
   // The size is printed once the context is sent (berthd answers only after reading all of it).
   let sent = 0;
@@ -273,15 +286,18 @@ const spec: CommandSpec = {
   maxArgs: 1,
   aliases: ['berth image build', 'berth build'],
   flags: [
+    { name: 'add-host', type: 'list', valueName: 'list', description: 'Add a custom host-to-IP mapping (host:ip)' },
     { name: 'build-arg', type: 'list', valueName: 'list', description: 'Set build-time variables' },
     { name: 'file', short: 'f', type: 'string', valueName: S, description: "Name of the Dockerfile (Default is 'PATH/Dockerfile')" },
     { name: 'force-rm', type: 'bool', description: 'Always remove intermediate containers' },
     { name: 'label', type: 'list', valueName: 'list', description: 'Set metadata for an image' },
+    { name: 'memory', short: 'm', type: 'string', valueName: 'bytes', description: 'Memory limit' },
     { name: 'network', type: 'string', valueName: S, description: 'Set the networking mode for the RUN instructions during build', default: 'default' },
     { name: 'no-cache', type: 'bool', description: 'Do not use cache when building the image' },
     { name: 'platform', type: 'string', valueName: S, description: 'Set platform if server is multi-platform capable' },
     { name: 'pull', type: 'bool', description: 'Always attempt to pull a newer version of the image' },
     { name: 'quiet', short: 'q', type: 'bool', description: 'Suppress the build output and print image ID on success' },
+    { name: 'shm-size', type: 'string', valueName: 'bytes', description: 'Size of "/dev/shm"' },
     { name: 'rm', type: 'bool', default: true, description: 'Remove intermediate containers after a successful build' },
     { name: 'tag', short: 't', type: 'list', valueName: 'list', description: "Name and optionally a tag in the 'name:tag' format" },
     { name: 'target', type: 'string', valueName: S, description: 'Set the target build stage to build.' },

@@ -151,6 +151,8 @@ const VOLUME: Record<string, [Loader, string]> = {
 
 const SYSTEM: Record<string, [Loader, string]> = {
   df: [imageOps, 'system df'],
+  events: [misc, 'events'],
+  info: [system, 'info'],
   prune: [imageOps, 'system prune'],
 };
 
@@ -172,15 +174,22 @@ function mainHelp(): string {
   const w = Math.max(...names.map((n) => n.length)) + 4;
   const cmds = names.map((n) => `  ${n.padEnd(w)}${TOP[n]![2]}`).join('\n');
   return (
-    renderHelp('berth', GLOBAL).replace(/\nOptions:/, '\nManagement Commands:\n  container   Manage containers\n  image       Manage images\n  network     Manage networks\n  volume      Manage volumes\n\nCommands:\n' + cmds + '\n\nGlobal Options:') +
+    renderHelp('berth', GLOBAL).replace(/\nOptions:/, '\nManagement Commands:\n  container   Manage containers\n  image       Manage images\n  network     Manage networks\n  system      Manage Berth\n  volume      Manage volumes\n\nCommands:\n' + cmds + '\n\nGlobal Options:') +
     "\nRun 'berth COMMAND --help' for more information on a command.\n"
   );
 }
 
-function subHelp(group: string, table: Record<string, [Loader, string]>): string {
-  return `\nUsage:  berth ${group} COMMAND\n\nManage ${group}s\n\nCommands:\n${Object.keys(table)
-    .map((n) => `  ${n}`)
-    .join('\n')}\n\nRun 'berth ${group} COMMAND --help' for more information on a command.\n`;
+/** `berth <group> --help`: each subcommand with its description, as docker lists them (an alias of one already listed, such as `list` of `ls`, left out). */
+async function subHelp(group: string, table: Record<string, [Loader, string]>): Promise<string> {
+  const seen = new Set<string>();
+  const rows: string[] = [];
+  for (const [name, [load, key]] of Object.entries(table)) {
+    if (seen.has(key)) continue;
+    seen.add(key);
+    rows.push(`  ${name.padEnd(11)}${(await load())[key]?.spec.description ?? ''}`);
+  }
+  const what = group === 'system' ? 'Manage Berth' : `Manage ${group}s`;
+  return `\nUsage:  berth ${group} COMMAND\n\n${what}\n\nCommands:\n${rows.join('\n')}\n\nRun 'berth ${group} COMMAND --help' for more information on a command.\n`;
 }
 
 function writeErr(s: string): void {
@@ -207,11 +216,11 @@ export async function main(argv: string[]): Promise<number> {
   let entry: [Loader, string] | undefined;
   let path = name;
   let argsLeft = rest;
-  if (name === 'container' || name === 'image' || name === 'network' || name === 'volume' || (name === 'system' && rest[0] !== undefined && rest[0] in SYSTEM)) {
+  if (name === 'container' || name === 'image' || name === 'network' || name === 'volume' || name === 'system') {
     const table = name === 'container' ? CONTAINER : name === 'image' ? IMAGE : name === 'network' ? NETWORK : name === 'volume' ? VOLUME : SYSTEM;
     const sub = rest[0];
     if (!sub || sub === '--help' || sub === '-h') {
-      writeOut(subHelp(name, table));
+      writeOut(await subHelp(name, table));
       return 0;
     }
     entry = table[sub];

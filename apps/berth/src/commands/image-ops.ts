@@ -461,7 +461,7 @@ const systemPruneSpec: CommandSpec = {
 };
 const dfSpec: CommandSpec = {
   usage: 'system df [OPTIONS]',
-  description: 'Show docker disk usage',
+  description: 'Show Berth disk usage',
   maxArgs: 0,
   flags: [{ name: 'verbose', short: 'v', type: 'bool', description: 'Show detailed information on space usage' }],
 };

@@ -9,3 +9,4 @@ export { packChanges, changesSize, withViews, changesOfViews, diffSizeOfViews, d
 export type { LayerViews, HeldView, HomeMounts } from './union-views.js';
 export { spreadLayerDirs, TOPDIR_FLAG } from './layer-home.js';
 export type { InodeFlagsFs } from './layer-home.js';
+export { IgnoreMatcher, pathPatternRegExp } from './dockerignore.js';

@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { readTar } from '@berth/archive';
-import { IgnoreMatcher, packContext } from './build.js';
+import { IgnoreMatcher } from '@berth/archive';
+import { packContext } from './build.js';
 
 test('the context tar: .dockerignore honoured (exceptions inside excluded dirs too), owners 0:0, the Dockerfile always sent, extras appended', async () => {
   const dir = await fs.mkdtemp(path.join(tmpdir(), 'berth-cli-build-'));

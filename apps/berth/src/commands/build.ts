@@ -8,73 +8,12 @@ import type { Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { encodeHeader, type TarHeader } from '@berth/archive';
+import { encodeHeader, IgnoreMatcher, type TarHeader } from '@berth/archive';
 import { bool, list, str, type CommandSpec, type ParsedArgs } from '../cli/args.js';
 import { CliError } from '../client.js';
 import type { Context } from '../context.js';
 import type { Command } from '../main.js';
 import { humanSize } from '../output/format.js';
-
-// ---- .dockerignore (Docker's pattern rules: `*`, `?`, `[...]`, `**`, `!` exceptions) ----
-
-function patternRegExp(pattern: string): RegExp {
-  let re = '^';
-  for (let i = 0; i < pattern.length; i++) {
-    const ch = pattern[i]!;
-    if (ch === '*') {
-      if (pattern[i + 1] === '*') {
-        i++;
-        if (pattern[i + 1] === '/') {
-          i++;
-          re += '(?:.*/)?';
-        } else re += '.*';
-      } else re += '[^/]*';
-    } else if (ch === '?') re += '[^/]';
-    else if (ch === '[') {
-      const end = pattern.indexOf(']', i + 1);
-      if (end === -1) re += '\\[';
-      else {
-        let cls = pattern.slice(i + 1, end);
-        if (cls.startsWith('!') || cls.startsWith('^')) cls = `^${cls.slice(1)}`;
-        re += `[${cls.replace(/\\/g, '\\\\')}]`;
-        i = end;
-      }
-    } else if (ch === '\\' && i + 1 < pattern.length) re += pattern[++i]!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-    else re += ch.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-  }
-  return new RegExp(`${re}$`);
-}
-
-export class IgnoreMatcher {
-  private readonly rules: { re: RegExp; exclusion: boolean }[] = [];
-  constructor(text: string) {
-    for (const raw of text.split(/\r?\n/)) {
-      let line = raw.trim();
-      if (line === '' || line.startsWith('#')) continue;
-      let exclusion = false;
-      if (line.startsWith('!')) {
-        exclusion = true;
-        line = line.slice(1).trim();
-      }
-      const p = path.posix.normalize(line).replace(/^\/+/, '').replace(/\/+$/, '');
-      if (p === '' || p === '.') continue;
-      this.rules.push({ re: patternRegExp(p), exclusion });
-    }
-  }
-  get hasExclusions(): boolean {
-    return this.rules.some((r) => r.exclusion);
-  }
-  excluded(rel: string): boolean {
-    const parts = rel.split('/');
-    let out = false;
-    for (const r of this.rules) {
-      let m = r.re.test(rel);
-      for (let i = 1; !m && i < parts.length; i++) m = r.re.test(parts.slice(0, i).join('/'));
-      if (m) out = !r.exclusion;
-    }
-    return out;
-  }
-}
 
 // ---- the context tar ----
 

@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { applyDockerignore, extractContext, hashSource, IgnoreMatcher, resolveSources } from './context.js';
+import { IgnoreMatcher } from '@berth/archive';
+import { applyDockerignore, extractContext, hashSource, resolveSources } from './context.js';
 
 async function tree(files: Record<string, string>): Promise<string> {
   const dir = await fs.mkdtemp(path.join(tmpdir(), 'berth-build-ctx-'));

@@ -7,7 +7,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { applyTar, type ArchiveFs } from '@berth/archive';
+import { applyTar, IgnoreMatcher, pathPatternRegExp, type ArchiveFs } from '@berth/archive';
 import { BerthError } from '@berth/errors';
 
 /** Context extraction needs no devices or xattrs: device members are skipped. */
@@ -65,85 +65,7 @@ export async function extractContext(src: Readable, dir: string): Promise<void> 
   }
 }
 
-// ---- .dockerignore ----
-
-interface IgnoreRule {
-  re: RegExp;
-  exclusion: boolean;
-}
-
-/** A path pattern as Docker's patternmatcher reads it: `*`, `?`, `[...]`, `**` across directories. */
-function patternRegExp(pattern: string): RegExp {
-  let re = '^';
-  for (let i = 0; i < pattern.length; i++) {
-    const ch = pattern[i]!;
-    if (ch === '*') {
-      if (pattern[i + 1] === '*') {
-        i++;
-        // `**/` matches zero or more directories; a trailing `**` anything.
-        if (pattern[i + 1] === '/') {
-          i++;
-          re += '(?:.*/)?';
-        } else re += '.*';
-      } else re += '[^/]*';
-    } else if (ch === '?') re += '[^/]';
-    else if (ch === '[') {
-      const end = pattern.indexOf(']', i + 1);
-      if (end === -1) re += '\\[';
-      else {
-        let cls = pattern.slice(i + 1, end);
-        if (cls.startsWith('!') || cls.startsWith('^')) cls = `^${cls.slice(1)}`;
-        re += `[${cls.replace(/\\/g, '\\\\')}]`;
-        i = end;
-      }
-    } else if (ch === '\\' && i + 1 < pattern.length) {
-      re += pattern[++i]!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-    } else re += ch.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-  }
-  return new RegExp(`${re}$`);
-}
-
-/** Cleans a pattern as Go's filepath.Clean, without the leading `/`. */
-function cleanPattern(p: string): string {
-  const norm = path.posix.normalize(p.trim()).replace(/^\/+/, '').replace(/\/+$/, '');
-  return norm === '.' ? '' : norm;
-}
-
-export class IgnoreMatcher {
-  private readonly rules: IgnoreRule[] = [];
-
-  constructor(text: string) {
-    for (const raw of text.split(/\r?\n/)) {
-      let line = raw.trim();
-      if (line === '' || line.startsWith('#')) continue;
-      let exclusion = false;
-      if (line.startsWith('!')) {
-        exclusion = true;
-        line = line.slice(1).trim();
-      }
-      const p = cleanPattern(line);
-      if (p === '') continue;
-      this.rules.push({ re: patternRegExp(p), exclusion });
-    }
-  }
-
-  get empty(): boolean {
-    return this.rules.length === 0;
-  }
-
-  /** Whether the context-relative path (or one of its parents) is excluded. */
-  excluded(rel: string): boolean {
-    const parents = rel.split('/');
-    let out = false;
-    for (const r of this.rules) {
-      let m = r.re.test(rel);
-      // A pattern naming a parent directory covers what is under it.
-      for (let i = 1; !m && i < parents.length; i++) m = r.re.test(parents.slice(0, i).join('/'));
-      if (m) out = !r.exclusion;
-    }
-    return out;
-  }
-}
+// ---- .dockerignore (IgnoreMatcher: @berth/archive) ----
 
 /** Removes what `.dockerignore` excludes from the extracted context (never the Dockerfile or .dockerignore themselves, as Docker keeps them for the build). */
 export async function applyDockerignore(dir: string, keep: readonly string[]): Promise<void> {
@@ -201,7 +123,7 @@ export async function resolveSources(dir: string, arg: string, cmd: string): Pro
   const clean = path.posix.normalize(`/${arg}`).slice(1);
   if (clean.startsWith('..')) throw notFound(cmd, arg);
   if (hasWildcard(clean)) {
-    const re = patternRegExp(clean);
+    const re = pathPatternRegExp(clean);
     const out: Source[] = [];
     for (const rel of await allPaths(dir)) {
       if (!re.test(rel)) continue;

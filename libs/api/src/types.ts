@@ -419,3 +419,26 @@ export type InfoResponse = Record<string, unknown> & {
 
 /** Docker's `filters` query value, normalised to name -> set of values. */
 export type Filters = Map<string, Set<string>>;
+
+/** `GET /volumes/{name}` and each entry of `GET /volumes` (Docker's volume.Volume). */
+export interface Volume {
+  CreatedAt: string;
+  Driver: string;
+  Labels: Record<string, string> | null;
+  Mountpoint: string;
+  Name: string;
+  Options: Record<string, string> | null;
+  Scope: 'local';
+  /** A plugin's own status of the volume (its Get answer), shown by inspect. */
+  Status?: Record<string, unknown>;
+  /** `system df` only: size and the number of containers referencing it. */
+  UsageData?: { Size: number; RefCount: number };
+}
+
+/** `POST /volumes/create`. */
+export interface VolumeCreateRequest {
+  Name?: string;
+  Driver?: string;
+  DriverOpts?: Record<string, string> | null;
+  Labels?: Record<string, string> | null;
+}

@@ -33,7 +33,7 @@ import type {
   WaitResponse,
 } from '@berth/api';
 import type { ContainerChange, ContainerPathStat, ImageHistoryItem, ImagesPruneResponse } from '@berth/image';
-import type { Volume, VolumeCreateRequest } from './volumes.js';
+import type { Volume, VolumeCreateRequest } from '@berth/api';
 
 export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
 

@@ -70,7 +70,7 @@ import { startOomWatch } from './oom.js';
 import { suspendHealth } from './health.js';
 import type { ContainerStatsJson, ContainerUpdateBody, ContainerUpdateResponse, StatsOptions } from './contract.js';
 import { inspectContainer, inspectContainerJson, listContainers, listContainersJson } from './views.js';
-import type { Volume, VolumeCreateRequest } from './volumes.js';
+import type { Volume, VolumeCreateRequest } from '@berth/api';
 import { runningVolumeUsers } from './volumes-mounts.js';
 
 export type { EngineOptions } from './context.js';

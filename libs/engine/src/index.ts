@@ -23,7 +23,7 @@ export type { EngineOptions } from './engine.js';
 export { buildSpec, resolveUser, containerCapabilities, parseSecurityOpts, dockerMaskedPaths, dockerReadonlyPaths } from './oci-spec.js';
 export type { SpecInput, ResolvedUser, SecurityOptions } from './oci-spec.js';
 export { normaliseConfig, normaliseHostConfig, mergeImageConfig, commandLine, parseBind } from './config.js';
-export type { Volume, VolumeCreateRequest } from './volumes.js';
+export type { Volume, VolumeCreateRequest } from '@berth/api';
 export { volumeNameProblem, ANONYMOUS_LABEL } from './volumes.js';
 export { parseDetachKeys, DetachScanner, DEFAULT_DETACH_KEYS } from './detach.js';
 export { humanDuration, rfc3339Nano, ZERO_TIME } from './time.js';

@@ -25,6 +25,7 @@ import type { Logger } from '@berth/log';
 import type { VolumeDriver } from '@berth/plugin-api';
 import { checkFilterKeys, invalidFilter, matchLabels, matchRegexp } from './filters.js';
 import { writeFileAtomic } from './store.js';
+import type { Volume, VolumeCreateRequest } from '@berth/api';
 
 /** The label Docker (23+) gives anonymous volumes; prune on API 1.42+ removes only those by default. */
 export const ANONYMOUS_LABEL = 'com.docker.volume.anonymous';
@@ -35,28 +36,6 @@ const nameRe = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
 /** The options of Docker's local driver (`size` needs a quota-capable filesystem: not offered). */
 const localOptionKeys = new Set(['type', 'device', 'o']);
-
-/** `GET /volumes/{name}` and each entry of `GET /volumes` (Docker's volume.Volume). */
-export interface Volume {
-  CreatedAt: string;
-  Driver: string;
-  Labels: Record<string, string> | null;
-  Mountpoint: string;
-  Name: string;
-  Options: Record<string, string> | null;
-  Scope: 'local';
-  /** A plugin's own status of the volume (its Get answer), shown by inspect. */
-  Status?: Record<string, unknown>;
-  /** `system df` only: size and the number of containers referencing it. */
-  UsageData?: { Size: number; RefCount: number };
-}
-
-export interface VolumeCreateRequest {
-  Name?: string;
-  Driver?: string;
-  DriverOpts?: Record<string, string> | null;
-  Labels?: Record<string, string> | null;
-}
 
 /** What is stored per volume (volume.json). */
 interface VolumeMeta {

@@ -5,41 +5,17 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { busyboxImageTar, startDaemon, type Daemon } from '@berth/test-support';
-
-const DOCKER = process.env.BERTH_DOCKER_CLI ?? '/usr/local/bin/docker';
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { busyboxImageTar, dockerCli, startDaemon, type Daemon } from '@berth/test-support';
 
 let daemon: Daemon;
 let work: string;
 
-function docker(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(
-      DOCKER,
-      args,
-      { env: { ...process.env, DOCKER_CONFIG: path.join(work, 'docker-config'), DOCKER_HOST: daemon.host, DOCKER_BUILDKIT: '0', ...env }, timeout: 90_000, maxBuffer: 64 << 20 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-async function ok(args: string[]): Promise<string> {
-  const r = await docker(args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')} failed (${r.code}): ${r.stderr}\n${r.stdout}`);
-  return r.stdout;
-}
+const cli = dockerCli(() => daemon.host, { env: () => ({ DOCKER_CONFIG: path.join(work, 'docker-config'), DOCKER_BUILDKIT: '0' }), timeoutMs: 90_000, maxBuffer: 64 << 20 });
+const docker = (args: string[]) => cli.run(args);
+const ok = (args: string[]) => cli.ok(args);
 
 function context(name: string, files: Record<string, string>): string {
   const dir = path.join(work, name);

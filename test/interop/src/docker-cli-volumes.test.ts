@@ -5,41 +5,23 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { busyboxImageTar, startDaemon, type Daemon } from '@berth/test-support';
-
-const DOCKER = process.env.BERTH_DOCKER_CLI ?? '/usr/local/bin/docker';
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { busyboxImageTar, DOCKER_CLI as DOCKER, dockerCli, startDaemon, type Daemon } from '@berth/test-support';
 
 let daemon: Daemon;
 let dockerConfig: string;
 
 const REF_DOCKERD = 'unix:///run/docker-ref.sock';
-
-function docker(args: string[], input?: string, host?: string): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = execFile(DOCKER, args, { env: { ...process.env, DOCKER_HOST: host ?? daemon.host, DOCKER_CONFIG: dockerConfig }, timeout: 30_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-    if (input !== undefined) child.stdin!.end(input);
-  });
-}
-
-async function ok(args: string[]): Promise<string> {
-  const r = await docker(args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
+const env = () => ({ DOCKER_CONFIG: dockerConfig });
+const cli = dockerCli(() => daemon.host, { env, timeoutMs: 30_000 });
+const refCli = dockerCli(() => REF_DOCKERD, { env, timeoutMs: 30_000 });
+/** docker against berthd, or against the reference dockerd when `host` is REF_DOCKERD. */
+const docker = (args: string[], input?: string, host?: string) => (host === REF_DOCKERD ? refCli : cli).run(args, input === undefined ? {} : { input });
+const ok = (args: string[]) => cli.ok(args);
 
 const tag = `${process.pid}${Math.random().toString(16).slice(2, 6)}`;
 const vname = (what: string): string => `interop-${what}-${tag}`;

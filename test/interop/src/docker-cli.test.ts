@@ -4,42 +4,17 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { busyboxImageTar, startDaemon, type Daemon } from '@berth/test-support';
-
-const DOCKER = process.env.BERTH_DOCKER_CLI ?? '/usr/local/bin/docker';
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { busyboxImageTar, dockerCli, startDaemon, type Daemon } from '@berth/test-support';
 
 let daemon: Daemon;
 let dockerConfig: string;
 
-function docker(args: string[], timeoutMs = 30_000): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(
-      DOCKER,
-      args,
-      { env: { ...process.env, DOCKER_HOST: daemon.host, DOCKER_CONFIG: dockerConfig }, timeout: timeoutMs },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-async function ok(args: string[]): Promise<string> {
-  const r = await docker(args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
+const cli = dockerCli(() => daemon.host, { env: () => ({ DOCKER_CONFIG: dockerConfig }), timeoutMs: 30_000 });
+const docker = (args: string[], timeoutMs?: number) => cli.run(args, timeoutMs === undefined ? {} : { timeoutMs });
+const ok = (args: string[]) => cli.ok(args);
 
 const name = (what: string): string => `interop-${what}-${process.pid}`;
 

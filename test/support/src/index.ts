@@ -30,5 +30,5 @@ export type { ProbeReport, ProbeMount, ProbeFdKind, ProbeSignalReport, ProbeWrit
 export { startDaemon, restartDaemon, berthdPath, berthCliPath, ping, uniqueNet, removeDaemonNet } from './daemon.js';
 export type { Daemon, DaemonOptions, DaemonNet } from './daemon.js';
 export { busyboxImageTar, redisImageTar } from './image.js';
-export { berthCli } from './cli.js';
+export { berthCli, dockerCli, DOCKER_CLI } from './cli.js';
 export type { BerthCli, CliOptions, CliResult } from './cli.js';

@@ -13,7 +13,8 @@ const NETWORK_HEADERS: Record<string, string> = {
   ID: 'NETWORK ID', Name: 'NAME', Driver: 'DRIVER', Scope: 'SCOPE', IPv6: 'IPV6', Internal: 'INTERNAL', CreatedAt: 'CREATED AT', Labels: 'LABELS',
 };
 
-function kv(items: string[], flag: string): Record<string, string> {
+/** `--opt k=v` style flags as a map; docker's error for an item without `=`. */
+export function kv(items: string[], flag: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const it of items) {
     const i = it.indexOf('=');

@@ -1,5 +1,5 @@
 /** `volume create/ls/inspect/rm/prune`, with docker's flags and output. */
-import { encodeFilters } from '@berth/api/wire';
+import { encodeFilters, type Volume } from '@berth/api/wire';
 import { bool, list, str, type ParsedArgs } from '../cli/args.js';
 import { CliError, readAll } from '../client.js';
 import type { Context } from '../context.js';
@@ -7,33 +7,13 @@ import type { Command } from '../main.js';
 import { humanSize, renderFormatted } from '../output/format.js';
 import { renderInspect } from './inspect.js';
 import { readLine } from './image-ops.js';
+import { kv } from './network.js';
 import { filtersFrom } from './ps.js';
-
-interface Volume {
-  CreatedAt: string;
-  Driver: string;
-  Labels: Record<string, string> | null;
-  Mountpoint: string;
-  Name: string;
-  Options: Record<string, string> | null;
-  Scope: string;
-  UsageData?: { Size: number; RefCount: number };
-}
 
 export const VOLUMES_TABLE = 'table {{.Driver}}\t{{.Name}}';
 const VOLUME_HEADERS: Record<string, string> = {
   Name: 'VOLUME NAME', Driver: 'DRIVER', Scope: 'SCOPE', Mountpoint: 'MOUNTPOINT', Labels: 'LABELS', Links: 'LINKS', Size: 'SIZE', CreatedAt: 'CREATED AT',
 };
-
-function kv(items: string[], flag: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const it of items) {
-    const i = it.indexOf('=');
-    if (i <= 0) throw new CliError(`invalid argument "${it}" for "--${flag}" flag: bad format, expected key=value`, 125);
-    out[it.slice(0, i)] = it.slice(i + 1);
-  }
-  return out;
-}
 
 async function create(ctx: Context, p: ParsedArgs): Promise<number> {
   const flagName = str(p, 'name');

@@ -44,7 +44,7 @@ export function shellWords(s: string): string[] {
 }
 
 /** JSON form (`["a","b"]`) when the argument parses as a string array, else null. */
-function jsonArray(arg: string): string[] | null {
+export function jsonArray(arg: string): string[] | null {
   const t = arg.trim();
   if (!t.startsWith('[')) return null;
   try {

@@ -17,7 +17,7 @@ export {
 } from './reference.js';
 export type { Reference } from './reference.js';
 export { chainIdOf, chainIds, sha256Digest } from './chain.js';
-export { applyChanges } from './changes.js';
+export { applyChanges, jsonArray } from './changes.js';
 export type { AddImageInput, AddImageLayer, ImageParts } from './parts.js';
 export { parseImageConfig, parseTags } from './parts.js';
 export type { CommitOptions, ContainerChange, ImageDiskUsage, ImageHistoryItem, ImagesPruneResponse, PruneImagesOptions } from './ops-types.js';

@@ -9,6 +9,7 @@
  * before the build stream starts).
  */
 import { BerthError } from '@berth/errors';
+import { jsonArray } from '@berth/image';
 
 export interface Instruction {
   /** Lower-case keyword: `run`, `copy`, ... */
@@ -126,19 +127,6 @@ function logicalLines(src: string): { lines: Logical[]; escape: string; syntax: 
   }
   if (cur !== null && cur.trim() !== '') lines.push({ text: cur, line: start });
   return { lines, escape, syntax };
-}
-
-/** `["a", "b"]` as a string array, or null when the text is not one. */
-function jsonArray(text: string): string[] | null {
-  const t = text.trim();
-  if (!t.startsWith('[')) return null;
-  try {
-    const v = JSON.parse(t) as unknown;
-    if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v as string[];
-  } catch {
-    // shell form
-  }
-  return null;
 }
 
 /** Whitespace-separated words; quotes and escapes kept, but they hold a word together. */

@@ -10,12 +10,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { busyboxImageTar, DOCKER_CLI as DOCKER, dockerCli, startDaemon, type Daemon } from '@berth/test-support';
+import { busyboxImageTar, DOCKER_CLI as DOCKER, dockerCli, referenceDockerd, REFERENCE_DOCKERD_SOCKET, startDaemon, type Daemon } from '@berth/test-support';
 
 let daemon: Daemon;
 let dockerConfig: string;
 
-const REF_DOCKERD = 'unix:///run/docker-ref.sock';
+const REF_DOCKERD = `unix://${REFERENCE_DOCKERD_SOCKET}`;
 const env = () => ({ DOCKER_CONFIG: dockerConfig });
 const cli = dockerCli(() => daemon.host, { env, timeoutMs: 30_000 });
 const refCli = dockerCli(() => REF_DOCKERD, { env, timeoutMs: 30_000 });
@@ -100,7 +100,7 @@ describe('docker CLI against berthd: volumes', { skip: !existsSync(DOCKER) && `n
     assert.equal(await ok(['volume', 'prune', '-af']), `Deleted Volumes:\n${keep}\n\nTotal reclaimed space: 0B\n`);
   });
 
-  test('one volume plugin served with Berth\'s SDK (tools/examples) works under berthd and under dockerd (the reference daemon)', async () => {
+  test('one volume plugin served with Berth\'s SDK (tools/examples) works under berthd and under dockerd (the reference daemon)', async (t) => {
     const plugin = `hvi${tag}`;
     const root = mkdtempSync(path.join(tmpdir(), 'berth-hvi-'));
     const example = fileURLToPath(new URL('../../../../tools/examples/hello-volume-plugin.mjs', import.meta.url));
@@ -108,7 +108,9 @@ describe('docker CLI against berthd: volumes', { skip: !existsSync(DOCKER) && `n
     const child = spawn(process.execPath, [example, plugin, '--docker', '--root', root], { stdio: ['ignore', 'ignore', 'pipe'] });
     try {
       for (let i = 0; i < 100 && !existsSync(`/run/docker/plugins/${plugin}.sock`); i++) await new Promise((r) => setTimeout(r, 50));
-      const hosts = [undefined, ...(existsSync('/run/docker-ref.sock') ? [REF_DOCKERD] : [])];
+      const withRef = await referenceDockerd();
+      if (!withRef) t.diagnostic(`no reference dockerd with busybox at ${REF_DOCKERD}: the plugin is tried under berthd only`);
+      const hosts = [undefined, ...(withRef ? [REF_DOCKERD] : [])];
       for (const host of hosts) {
         const v = vname(host ? 'onref' : 'onberth');
         const run = async (args: string[]): Promise<string> => {

@@ -88,6 +88,30 @@ export function ping(socket: string): Promise<boolean> {
   });
 }
 
+/** The reference dockerd (20.10) a developer's host may run beside berthd, for side-by-side tests. */
+export const REFERENCE_DOCKERD_SOCKET = '/run/docker-ref.sock';
+
+/**
+ * Whether the reference dockerd answers on its socket and holds `image`. A socket file alone
+ * proves nothing (a stopped dockerd leaves it behind), so tests that compare with dockerd ask
+ * this and skip that part where it is false, as on CI.
+ */
+export async function referenceDockerd(image = 'busybox:latest'): Promise<boolean> {
+  if (!(await ping(REFERENCE_DOCKERD_SOCKET))) return false;
+  return new Promise((resolve) => {
+    const req = request({ socketPath: REFERENCE_DOCKERD_SOCKET, path: `/images/${encodeURIComponent(image)}/json`, method: 'GET', timeout: 5000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => {
+      req.destroy();
+      resolve(false);
+    });
+    req.end();
+  });
+}
+
 export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   if (!existsSync(berthdPath())) throw new BerthError('BERTH_FIXTURE_UNAVAILABLE', `berthd is not built: ${berthdPath()} is missing`);
   const dataRoot = opts.dataRoot ?? (await makeTempDir('berthd-data')).path;

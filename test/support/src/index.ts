@@ -27,7 +27,7 @@ export { snapshotLeaks, diffLeaks, assertNoLeaks, assertNoLeaksEventually } from
 export type { LeakScope, LeakSnapshot } from './leaks.js';
 export { parseProbeOutput } from './probe.js';
 export type { ProbeReport, ProbeMount, ProbeFdKind, ProbeSignalReport, ProbeWriteReport, ProbeSyscallReport } from './probe.js';
-export { startDaemon, restartDaemon, berthdPath, berthCliPath, ping, uniqueNet, removeDaemonNet } from './daemon.js';
+export { startDaemon, restartDaemon, berthdPath, berthCliPath, ping, referenceDockerd, REFERENCE_DOCKERD_SOCKET, uniqueNet, removeDaemonNet } from './daemon.js';
 export type { Daemon, DaemonOptions, DaemonNet } from './daemon.js';
 export { busyboxImageTar, redisImageTar } from './image.js';
 export { berthCli, dockerCli, DOCKER_CLI } from './cli.js';

@@ -27,10 +27,7 @@ export async function createContainer(ctx: EngineContext, name: string | undefin
   const security = parseSecurityOpts(host.SecurityOpt);
   // A user's seccomp profile that cannot be used fails the create, not the start.
   if (security.seccomp.kind === 'file' && !host.Privileged) checkUserProfile(security.seccomp.path);
-  const resolved = await ctx.images.resolve(cfg.Image).catch((err: unknown) => {
-    if (err instanceof BerthError && err.code === 'BERTH_IMAGE_NOT_FOUND') throw new BerthError('BERTH_IMAGE_NOT_FOUND', `No such image: ${cfg.Image}`, { cause: err });
-    throw err;
-  });
+  const resolved = await ctx.images.resolve(cfg.Image);
   const merged = mergeImageConfig(cfg, resolved.config.config ?? {});
   const argv = commandLine(merged);
   if (argv.length === 0) throw invalid('Cmd', 'No command specified');

@@ -240,8 +240,12 @@ export class ImageStore {
     const full = asFullImageId(ref);
     if (full !== null && this.images.has(full)) return this.images.get(full)!;
     let parseErr: unknown = null;
+    // Docker names what it did not find as it read it: `sha256:<hex>` for an id, else the
+    // familiar reference with its tag (`nope:latest`, `quay.io/x/y:latest`).
+    let shown = full ?? ref;
     try {
       const r = parseTaggedReference(ref);
+      if (full === null) shown = familiarString(r);
       const id = this.refs.get(fullString(r));
       if (id !== undefined && this.images.has(id)) return this.images.get(id)!;
     } catch (err) {
@@ -253,10 +257,10 @@ export class ImageStore {
       if (hits.length === 1) return this.images.get(hits[0]!)!;
     }
     if (parseErr !== null && prefix === null) throw parseErr;
-    throw notFound(ref);
+    throw notFound(shown);
   }
 
-  /** Name, `sha256:<id>`, or id prefix -> the image. Throws BERTH_IMAGE_NOT_FOUND `No such image: <ref>`. */
+  /** Name, `sha256:<id>`, or id prefix -> the image. Throws BERTH_IMAGE_NOT_FOUND `No such image: <ref>` in Docker's words (`nope:latest`). */
   async resolve(ref: string): Promise<ResolvedImage> {
     const img = this.lookup(ref);
     return { id: img.id, config: structuredClone(img.config), topLayer: this.topLayerOf(img), repoTags: this.repoTags(img.id) };

@@ -113,7 +113,7 @@ describe('engine (privileged)', { skip, concurrency: false }, () => {
 
   it('create -> attach -> start: output per stream, exit code, logs, inspect, events', async () => {
     const since = Date.now() / 1000;
-    await assert.rejects(create({ Image: 'nothere' }), { message: 'No such image: nothere' });
+    await assert.rejects(create({ Image: 'nothere' }), { message: 'No such image: nothere:latest' });
     const id = await create({ Cmd: ['sh', '-c', 'echo out; echo err >&2; exit 3'], AttachStdout: true, AttachStderr: true, Labels: { tier: 'x' } }, 'first');
     await assert.rejects(create({}, 'first'), { message: `Conflict. The container name "/first" is already in use by container "${id}". You have to remove (or rename) that container to be able to reuse that name.` });
     const pair = await socketPair();

@@ -92,7 +92,7 @@ describe('image store round trip (privileged)', { skip: (process.getuid?.() !== 
     assert.deepEqual(r.repoTags, ['busybox:latest']);
     for (const ref of ['busybox:latest', 'docker.io/library/busybox', id, id.slice(7), id.slice(7, 19), `sha256:${id.slice(7, 15)}`])
       assert.equal((await store.resolve(ref)).id, id, ref);
-    await assert.rejects(store.resolve('nothere'), { code: 'BERTH_IMAGE_NOT_FOUND', message: 'No such image: nothere' });
+    await assert.rejects(store.resolve('nothere'), { code: 'BERTH_IMAGE_NOT_FOUND', message: 'No such image: nothere:latest' });
     const repos = JSON.parse(fs.readFileSync(path.join(root, 'repositories.json'), 'utf8'));
     assert.deepEqual(repos, { Repositories: { busybox: { 'busybox:latest': id } } });
     assert.equal(fs.readFileSync(path.join(root, 'layerdb/sha256', diffId.slice(7), 'diff'), 'utf8'), diffId);

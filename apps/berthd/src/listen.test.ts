@@ -5,7 +5,7 @@ import { request, type IncomingMessage } from 'node:http';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { silentLogger } from '@berth/log';
 import { Demuxer, MULTIPLEXED_STREAM, RAW_STREAM } from '@berth/api/wire';
 import { createServer } from './server.js';
@@ -323,4 +323,27 @@ test('unix sockets belong to the group -G names (a name or a gid); an unknown on
   assert.equal(existsSync(`${dir}/c.sock`), false);
   assert.deepEqual(parseFlags(['-G', 'adm']).flags.group, 'adm');
   assert.equal(parseConfigFile('{"group": "adm"}', '/x.json').group, 'adm');
+});
+
+test('an error found before the body was read is answered once the body is in: a client still sending sees no failed write', async (t) => {
+  const { sock } = await setup(t);
+  const socket = connect(sock);
+  socket.write('PUT /containers/c/archive?path=/read-only HTTP/1.1\r\nHost: d\r\nConnection: close\r\nContent-Type: application/x-tar\r\nTransfer-Encoding: chunked\r\n\r\n');
+  const chunk = `400\r\n${'x'.repeat(0x400)}\r\n`;
+  socket.write(chunk);
+  let answer = '';
+  let ended = false;
+  socket.setEncoding('utf8');
+  socket.on('data', (d: string) => (answer += d));
+  socket.on('end', () => (ended = true));
+  const errors: Error[] = [];
+  socket.on('error', (e) => errors.push(e));
+  // The client is still sending: the daemon reads on rather than answering and closing under it.
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual([answer, ended], ['', false], 'the daemon answered and closed while the body was on its way');
+  for (let i = 0; i < 64; i++) socket.write(chunk);
+  socket.write('0\r\n\r\n');
+  await new Promise((r) => socket.once('close', r));
+  assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n[^]*\{"message":"container rootfs is marked read-only"\}\n$/);
+  assert.deepEqual(errors, []);
 });

@@ -63,6 +63,37 @@ function lazySchemaCompilers(): { buildValidator: (...args: unknown[]) => unknow
  * The Engine API over HTTP: a fastify instance (not listening; see listen.ts) whose routes
  * parse and validate requests, call one Engine method and write Docker's wire answers.
  */
+/** What an error answer waits for at most while it reads a body the handler left unread. */
+const DRAIN_LIMIT = { bytes: 256 << 20, ms: 30_000 };
+
+/**
+ * Reads to its end (up to DRAIN_LIMIT) a request body that the handler failed before reading
+ * (cp into a read-only path, load of a missing file...): a client still sending it, with
+ * `Connection: close` as the berth CLI sends, would otherwise see its write fail (EPIPE) as the
+ * connection closes after the answer, and never read the answer.
+ */
+function drainUnread(req: IncomingMessage): Promise<void> {
+  if (req.complete || req.destroyed || req.readableEnded) return Promise.resolve();
+  return new Promise((resolve) => {
+    let n = 0;
+    const done = (): void => {
+      clearTimeout(timer);
+      req.removeListener('data', onData);
+      resolve();
+    };
+    const onData = (b: Buffer): void => {
+      n += b.length;
+      if (n > DRAIN_LIMIT.bytes) done();
+    };
+    const timer = setTimeout(done, DRAIN_LIMIT.ms);
+    req.on('data', onData);
+    req.once('end', done);
+    req.once('close', done);
+    req.once('error', done);
+    req.resume();
+  });
+}
+
 export function createServer(opts: ServerOptions): FastifyInstance {
   const { engine } = opts;
   const log = componentLogger(opts.logger, Component.Api);
@@ -138,6 +169,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     if (status >= 500) req.log.error({ err, method: req.method, url: req.originalUrl, status }, 'request failed');
     else req.log.info({ err, method: req.method, url: req.originalUrl, status }, 'request failed');
     const message = (err as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'request body is too large' : errorMessage(err);
+    await drainUnread(req.raw);
     return sendJson(reply, status, { message });
   });
 

@@ -489,6 +489,8 @@ export class TestEngine implements Engine {
     return { stat: await this.statContainerPath(ref, path), tar: Readable.from([Buffer.alloc(1024)]) };
   }
   async putContainerArchive(ref: string, path: string, tar: Readable, opts: { noOverwriteDirNonDir: boolean }): Promise<void> {
+    // Refused before the body is read, as the engine refuses a read-only destination.
+    if (path === '/read-only') throw new BerthError('BERTH_INVALID_ARGUMENT', 'container rootfs is marked read-only');
     let n = 0;
     for await (const c of tar) n += (c as Buffer).length;
     this.record('putContainerArchive', ref, path, n, opts);

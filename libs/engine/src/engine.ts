@@ -54,6 +54,7 @@ import type { RegistryAuth } from './contract.js';
 import { pauseContainer, unpauseContainer } from './pause.js';
 import { connectNetwork, createNetwork, disconnectNetwork, inspectNetwork, listNetworks, pruneNetworks, removeNetwork } from './network.js';
 import { recover } from './recovery.js';
+import { sweepCpViews } from './cp-view.js';
 import { pruneContainers, removeContainer } from './remove.js';
 import { renameContainer } from './rename.js';
 import { startContainer } from './start.js';
@@ -87,6 +88,7 @@ export class BerthEngine implements Engine {
     const { skipped } = await recover(this.ctx);
     await sweepCgroups(this.ctx);
     await sweepBuildContexts(this.ctx.opts.dataRoot);
+    sweepCpViews(this.ctx);
     await startOomWatch(this.ctx);
     // A container whose record could not be read keeps its network: it may still run.
     await this.ctx.network?.reconcile((id) => this.ctx.containers.get(id)?.rec.State.Running === true || skipped.has(id));

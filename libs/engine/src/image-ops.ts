@@ -15,8 +15,8 @@ import {
   type ImageHistoryItem,
   type ImagesPruneResponse,
 } from '@berth/image';
-import { realSyscalls, type Syscalls } from '@berth/native';
 import type { Ctr } from './container.js';
+import { checkWritable, openCpView, type CpView } from './cp-view.js';
 import type { EngineContext } from './context.js';
 import { untilOf } from './filters.js';
 import type { CommitBody, SystemDfResponse } from './contract.js';
@@ -126,19 +126,31 @@ async function noFreeze<T>(_ctx: EngineContext, _c: Ctr, fn: (thaw: () => Promis
 
 // ---- cp ----
 
-let syscalls: Syscalls | undefined;
-
-/** The container's rootfs mounted (counted) for `fn`; released when `fn`'s release runs. */
-async function withRoot<T>(ctx: EngineContext, c: Ctr, fn: (root: string, release: () => Promise<void>) => Promise<T>): Promise<T> {
-  const root = await ctx.images.mountContainerLayer(c.id);
+/**
+ * The container's filesystem as cp sees it (its layer, mounted and counted, with its volumes,
+ * binds and host files: cp-view.ts) for `fn`; released when `fn`'s release runs.
+ */
+async function withView<T>(ctx: EngineContext, c: Ctr, fn: (root: string, release: () => Promise<void>, view: CpView) => Promise<T>): Promise<T> {
+  const layer = await ctx.images.mountContainerLayer(c.id);
+  let view: CpView;
+  try {
+    view = await openCpView(ctx, c, layer);
+  } catch (err) {
+    await ctx.images.unmountContainerLayer(c.id).catch(() => undefined);
+    throw err;
+  }
   let released = false;
   const release = async (): Promise<void> => {
     if (released) return;
     released = true;
-    await ctx.images.unmountContainerLayer(c.id);
+    try {
+      await view.release();
+    } finally {
+      await ctx.images.unmountContainerLayer(c.id);
+    }
   };
   try {
-    return await fn(root, release);
+    return await fn(view.root, release, view);
   } catch (err) {
     await release().catch(() => undefined);
     throw err;
@@ -149,7 +161,7 @@ export async function statContainerArchive(ctx: EngineContext, ref: string, path
   const c = ctx.get(ref);
   checkPath(path);
   return frozen(ctx, c, (thaw) =>
-    withRoot(ctx, c, async (root, release) => {
+    withView(ctx, c, async (root, release) => {
       try {
         return (await statContainerPath(root, path, c.id)).stat;
       } finally {
@@ -165,7 +177,7 @@ export async function getContainerArchive(ctx: EngineContext, ref: string, path:
   checkPath(path);
   // Frozen until the whole tar is read: the walk follows no link a process inside could swap in.
   return frozen(ctx, c, (thaw) =>
-    withRoot(ctx, c, (root, release) =>
+    withView(ctx, c, (root, release) =>
       archiveContainerPath(root, path, c.id, async () => {
         await release();
         await thaw();
@@ -178,9 +190,10 @@ export async function putContainerArchive(ctx: EngineContext, ref: string, path:
   const c = ctx.get(ref);
   checkPath(path);
   await frozen(ctx, c, (thaw) =>
-    withRoot(ctx, c, async (root, release) => {
+    withView(ctx, c, async (root, release, view) => {
       try {
-        await extractInto(root, path, c.id, tar, { fs: (syscalls ??= realSyscalls()), noOverwriteDirNonDir: opts.noOverwriteDirNonDir });
+        await checkWritable(c, view, path);
+        await extractInto(root, path, c.id, tar, { fs: ctx.sys(), noOverwriteDirNonDir: opts.noOverwriteDirNonDir });
       } finally {
         await release();
         await thaw();

@@ -169,6 +169,57 @@ describe('berth CLI and berthd: diff, commit, cp, history, prune, df, export', {
     await ok(['rm', '-f', c]);
   });
 
+  test('cp sees what the container sees: volumes, binds and host files, stopped or running; read-only refused; nothing left mounted', async () => {
+    const c = name('cpmounts');
+    const vol = `e2e-cpvol-${process.pid}`;
+    const ro = `e2e-cpro-${process.pid}`;
+    const bind = path.join(tmp.path, 'cp-bind');
+    await fs.mkdir(bind);
+    await fs.writeFile(path.join(bind, 'b'), 'from-host\n');
+    await fs.writeFile(path.join(tmp.path, 'payload'), 'payload\n');
+    const mounts = async (): Promise<string[]> =>
+      (await fs.readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter((l) => l.includes(daemon.dataRoot) || l.includes(daemon.execRoot));
+    const mountsBefore = await mounts();
+    const id = (await ok(['create', '--name', c, '-v', `${vol}:/data`, '-v', `${ro}:/rodata:ro`, '-v', `${bind}:/bind`, 'busybox', 'sleep', '60'])).trim();
+    // Stopped: into the volume (the mount point is not in the image) and into the bind; out of the bind.
+    await ok(['cp', path.join(tmp.path, 'payload'), `${c}:/data/f`]);
+    await ok(['cp', path.join(tmp.path, 'payload'), `${c}:/bind/f`]);
+    assert.equal(await fs.readFile(path.join(bind, 'f'), 'utf8'), 'payload\n');
+    assert.equal(await ok(['run', '--rm', '-v', `${vol}:/v`, 'busybox', 'cat', '/v/f']), 'payload\n', 'the file went into the volume');
+    assert.match((await berth(['cp', `${c}:/bind/b`, '-'])).stdout, /from-host/);
+    // Only the mount points went into the layer (Docker makes them too), none of the files.
+    assert.deepEqual((await ok(['diff', c])).split('\n').filter((l) => /^[AC] \/(data|bind|rodata)\//.test(l)), []);
+    const refused = await berth(['cp', path.join(tmp.path, 'payload'), `${c}:/rodata/f`]);
+    assert.equal(refused.code, 1);
+    assert.equal(refused.stderr, 'Error response from daemon: mounted volume is marked read-only\n');
+    // Running: into the volume (the container sees it), the daemon's /etc/hostname out.
+    await ok(['start', c]);
+    await ok(['cp', path.join(tmp.path, 'payload'), `${c}:/data/g`]);
+    assert.equal(await ok(['exec', c, 'cat', '/data/g']), 'payload\n');
+    assert.match((await berth(['cp', `${c}:/etc/hostname`, '-'])).stdout, new RegExp(`^hostname\0[^]*${id.slice(0, 12)}\n`));
+    // Two at once on one container, and the container sees none of cp's mounts.
+    const inside = await ok(['exec', c, 'cat', '/proc/self/mountinfo']);
+    await Promise.all([ok(['cp', `${c}:/data`, path.join(tmp.path, 'out1')]), ok(['cp', `${c}:/bind`, path.join(tmp.path, 'out2')])]);
+    assert.deepEqual((await fs.readdir(path.join(tmp.path, 'out1'))).sort(), ['f', 'g']);
+    assert.equal(await ok(['exec', c, 'cat', '/proc/self/mountinfo']), inside);
+    await ok(['rm', '-f', c]);
+
+    // --read-only: refused outside volumes, also with a body large enough to be still on its way.
+    const r = name('cpro');
+    await ok(['create', '--name', r, '--read-only', '-v', `${vol}:/data`, 'busybox', 'true']);
+    await fs.writeFile(path.join(tmp.path, 'big'), Buffer.alloc(8 << 20, 1));
+    for (const src of ['payload', 'big']) {
+      const no = await berth(['cp', path.join(tmp.path, src), `${r}:/tmp/`]);
+      assert.equal(no.code, 1, no.stderr);
+      assert.equal(no.stderr, 'Error response from daemon: container rootfs is marked read-only\n');
+    }
+    await ok(['cp', path.join(tmp.path, 'payload'), `${r}:/data/h`]);
+    await ok(['rm', '-v', r]);
+    await ok(['volume', 'rm', vol, ro]);
+    assert.deepEqual(await mounts(), mountsBefore, 'no mount of cp is left');
+    assert.deepEqual(await fs.readdir(path.join(daemon.execRoot, 'cp')), []);
+  });
+
   test('image prune removes dangling images only; -a removes unused ones, never used ones', async () => {
     const c = name('prune');
     await ok(['run', '--name', c, 'busybox', 'sh', '-c', 'echo d > /d']);

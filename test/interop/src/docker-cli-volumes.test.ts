@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -131,6 +131,22 @@ describe('docker CLI against berthd: volumes', { skip: !existsSync(DOCKER) && `n
       await new Promise((r) => child.once('exit', r));
       rmSync(root, { recursive: true, force: true });
     }
+  });
+
+  test('docker cp writes into the volume, not the container layer; a read-only volume is refused in Docker\'s words', async () => {
+    const v = vname('cp');
+    const c = vname('cpc');
+    const src = path.join(dockerConfig, 'cp-src');
+    writeFileSync(src, 'copied\n');
+    await ok(['create', '--name', c, '-v', `${v}:/data`, '-v', `${v}:/ro:ro`, 'busybox', 'true']);
+    await ok(['cp', src, `${c}:/data/f`]);
+    assert.equal(await ok(['run', '--rm', '-v', `${v}:/v`, 'busybox', 'cat', '/v/f']), 'copied\n');
+    assert.match(await ok(['cp', `${c}:/ro/f`, '-']), /copied/);
+    const ro = await docker(['cp', src, `${c}:/ro/g`]);
+    assert.equal(ro.code, 1);
+    assert.equal(ro.stderr, 'Error response from daemon: mounted volume is marked read-only\n');
+    await ok(['rm', c]);
+    await ok(['volume', 'rm', v]);
   });
 
   test('bad specs are the daemon\'s 400 the CLI prints, not a pull', async () => {

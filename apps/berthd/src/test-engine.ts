@@ -562,7 +562,7 @@ export class TestEngine implements Engine {
     if (!this.volumes.has(name)) this.volumes.set(name, v);
     return this.volumes.get(name)!;
   }
-  listVolumes(filters: Map<string, Set<string>>): { Volumes: Volume[]; Warnings: string[] } {
+  async listVolumes(filters: Map<string, Set<string>>): Promise<{ Volumes: Volume[]; Warnings: string[] }> {
     this.record('listVolumes', Object.fromEntries([...filters].map(([k, v]) => [k, [...v]])));
     return { Volumes: [...this.volumes.values()], Warnings: [] };
   }

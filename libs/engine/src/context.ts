@@ -90,9 +90,18 @@ export class EngineContext {
       refs: (name) => volumeRefs(this, name),
       emit: (action, id, attrs) => this.bus.publish('volume', action, id, attrs),
       mounter: () => (this.syscalls ??= realSyscalls()),
-      // Any driver other than local is a v1 plugin in the plugin directories (an unknown name fails after ~2 s).
-      plugin: (name) => (this.volumePlugins ??= new PluginRegistry({ retry: { timeoutMs: 2000 }, logger: this.log.child({ component: 'plugins' }) })).volume(name),
+      // Any driver other than local is a v1 plugin in the plugin directories.
+      plugin: (name) => this.pluginRegistry().volume(name),
+      plugins: async () => {
+        const registry = this.pluginRegistry();
+        return Promise.all((await registry.all('VolumeDriver')).map((a) => registry.volume(a.spec.name)));
+      },
     });
+  }
+
+  /** The v1 plugins of the plugin directories, for volume drivers (an unknown name fails after ~2 s). */
+  private pluginRegistry(): PluginRegistry {
+    return (this.volumePlugins ??= new PluginRegistry({ retry: { timeoutMs: 2000 }, logger: this.log.child({ component: 'plugins' }) }));
   }
 
   /** Makes the exec root's directories and opens the cgroup manager, the runtime and the image store. */

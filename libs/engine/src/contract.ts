@@ -213,7 +213,7 @@ export interface Engine {
   /** `POST /volumes/create`: an existing volume of that name and driver is answered as it is; no Name = anonymous. */
   createVolume(req: VolumeCreateRequest): Promise<Volume>;
   /** `GET /volumes`: filters `dangling`, `driver`, `label`, `name`. */
-  listVolumes(filters: Filters): { Volumes: Volume[]; Warnings: string[] };
+  listVolumes(filters: Filters): Promise<{ Volumes: Volume[]; Warnings: string[] }>;
   inspectVolume(name: string): Promise<Volume>;
   /** 409 while a container references it (force does not change that); `force`: a missing volume is no error (and a failing plugin's volume is purged). */
   removeVolume(name: string, opts: { force: boolean }): Promise<void>;

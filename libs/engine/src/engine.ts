@@ -283,8 +283,8 @@ export class BerthEngine implements Engine {
   async createVolume(req: VolumeCreateRequest): Promise<Volume> {
     return (await this.ctx.volumes.create(req)).volume;
   }
-  listVolumes(filters: Filters): { Volumes: Volume[]; Warnings: string[] } {
-    return { Volumes: this.ctx.volumes.list(filters), Warnings: [] };
+  listVolumes(filters: Filters): Promise<{ Volumes: Volume[]; Warnings: string[] }> {
+    return this.ctx.volumes.listAll(filters);
   }
   inspectVolume(name: string): Promise<Volume> {
     return this.ctx.volumes.inspect(name);

@@ -4,6 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, mkdirSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '@berth/log';
+import { PluginRegistry, serveVolumePlugin } from '@berth/plugin';
+import type { VolumeDriver } from '@berth/plugin-api';
 import { isVolumeBind, normaliseHostConfig, parseVolumeBind, parseVolumesFrom } from './config.js';
 import { parseMountOptions, VolumeStore, ANONYMOUS_LABEL, type VolumeMounter } from './volumes.js';
 
@@ -194,4 +196,69 @@ test('volume specs: -v name:/dst[:mode], -v /dst, --volumes-from, --mount type=v
   assert.throws(() => normaliseHostConfig({ Mounts: [{ Type: 'bind', Source: '/tmp', Target: '/m', VolumeOptions: { NoCopy: true } }] } as never), { message: /field VolumeOptions must not be specified/ });
   assert.throws(() => normaliseHostConfig({ Mounts: [{ Type: 'volume', Target: 'rel' }] } as never), { message: /mount path must be absolute/ });
   normaliseHostConfig({ Binds: ['data:/x:ro', '/anon'], Mounts: [{ Type: 'volume', Target: '/m', VolumeOptions: { NoCopy: true, DriverConfig: { Name: 'local', Options: { type: 'tmpfs' } } } }], VolumesFrom: ['other:rw'] } as never);
+});
+
+test('plugins: ls lists the volumes a plugin has and the store does not, a failing List is a warning; inspect, create by name and rm find them', async () => {
+  const r = rig();
+  const dir = join(r.root, 'plugins');
+  mkdirSync(dir);
+  const have = new Map<string, string>([['elsewhere', join(r.root, 'elsewhere')]]);
+  const volumeDriver = (name: string, failList: boolean, have: Map<string, string>): VolumeDriver => ({
+    name,
+    create: async (req) => void have.set(req.Name, join(r.root, req.Name)),
+    remove: async (req) => void have.delete(req.Name),
+    mount: async (req) => ({ Mountpoint: have.get(req.Name)! }),
+    unmount: async () => undefined,
+    path: async (req) => ({ Mountpoint: have.get(req.Name)! }),
+    get: async (req) => {
+      if (!have.has(req.Name)) throw new Error('no such volume');
+      return { Volume: { Name: req.Name, Mountpoint: have.get(req.Name)!, Status: { seen: true } } };
+    },
+    list: async () => {
+      if (failList) throw new Error('backend down');
+      return { Volumes: [...have].map(([Name, Mountpoint]) => ({ Name, Mountpoint })) };
+    },
+    capabilities: async () => ({ Capabilities: { Scope: 'local' } }),
+  });
+  const servers = [await serveVolumePlugin(volumeDriver('good', false, have), { name: 'good', dirs: [dir] }), await serveVolumePlugin(volumeDriver('bad', true, new Map()), { name: 'bad', dirs: [dir] })];
+  const registry = new PluginRegistry({ socketDirs: [dir], specDirs: [], retry: { timeoutMs: 1000 } });
+  const store = new VolumeStore({
+    root: join(r.root, 'volumes'), logger: silentLogger(), refs: () => [], emit: (a, id) => void r.events.push(`${a} ${id}`), mounter: () => ({ mount: () => undefined, umount2: () => undefined }),
+    plugin: (name) => registry.volume(name),
+    plugins: async () => Promise.all((await registry.all('VolumeDriver')).map((a) => registry.volume(a.spec.name))),
+  });
+  store.load();
+  try {
+    await store.create({ Name: 'mine' });
+    const listed = await store.listAll(new Map());
+    assert.deepEqual(
+      listed.Volumes.map((v) => [v.Name, v.Driver, v.Mountpoint, v.CreatedAt, v.Labels, v.Options]),
+      [['mine', 'local', join(r.root, 'volumes', 'mine', '_data'), listed.Volumes[0]!.CreatedAt, null, null], ['elsewhere', 'good', join(r.root, 'elsewhere'), '0001-01-01T00:00:00Z', null, null]],
+    );
+    assert.equal(listed.Warnings.length, 1);
+    assert.match(listed.Warnings[0]!, /^list bad: .*VolumeDriver\.List: backend down/);
+    assert.deepEqual((await store.listAll(new Map([['driver', new Set(['local'])]]))).Volumes.map((v) => v.Name), ['mine']);
+    assert.deepEqual(store.list(new Map()).map((v) => v.Name), ['mine'], 'prune and df count the store\'s only');
+
+    const ins = await store.inspect('elsewhere');
+    assert.deepEqual([ins.Driver, ins.Mountpoint, ins.Status], ['good', join(r.root, 'elsewhere'), { seen: true }]);
+    await assert.rejects(store.inspect('nowhere'), { code: 'BERTH_VOLUME_NOT_FOUND', message: 'get nowhere: no such volume' });
+
+    // `-v elsewhere:/x`: the plugin's volume, recorded, not a new local one (and not removable by a failed create).
+    const byName = await store.create({ Name: 'elsewhere' });
+    assert.deepEqual([byName.created, byName.volume.Driver], [false, 'good']);
+    assert.equal(existsSync(join(r.root, 'volumes', 'elsewhere', '_data')), false);
+    assert.equal(await store.mount('elsewhere', 'c1'), join(r.root, 'elsewhere'));
+    store.unmount('elsewhere', 'c1');
+
+    have.set('other', join(r.root, 'other'));
+    await store.remove('other');
+    assert.equal(have.has('other'), false, 'rm of a volume only the plugin knew goes through the plugin');
+    await store.remove('elsewhere');
+    assert.deepEqual([...have.keys()], []);
+  } finally {
+    registry.close();
+    for (const s of servers) await s.close();
+    r.done();
+  }
 });

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import type { Filters } from '@berth/api';
 import { BerthError } from '@berth/errors';
 import type { Logger } from '@berth/log';
-import type { VolumeDriver } from '@berth/plugin-api';
+import type { VolumeDriver, VolumeInfo } from '@berth/plugin-api';
 import { checkFilterKeys, invalidFilter, matchLabels, matchRegexp } from './filters.js';
 import { writeFileAtomic } from './store.js';
 import type { Volume, VolumeCreateRequest } from '@berth/api';
@@ -87,7 +87,12 @@ export interface VolumeStoreOptions {
   mounter(): VolumeMounter;
   /** A volume plugin by name; throws BERTH_PLUGIN_NOT_FOUND when there is none. */
   plugin?(name: string): Promise<VolumeDriver>;
+  /** Every volume plugin in the plugin directories (those that answer activation). */
+  plugins?(): Promise<VolumeDriver[]>;
 }
+
+/** The CreatedAt Docker shows for a plugin's volume whose List gives none (Go's zero time). */
+const ZERO_TIME = '0001-01-01T00:00:00Z';
 
 export function volumeNameProblem(name: string): string | null {
   if (name.length === 1) return 'volume name is too short, names should be at least two alphanumeric characters';
@@ -167,6 +172,13 @@ export class VolumeStore {
       this.o.emit('create', name, { driver: existing.Driver });
       return { volume: this.view(existing), created: false };
     }
+    // A name the store does not know, and no driver asked (`-v name:/x`): a plugin's volume of
+    // that name is the one meant, as in Docker. Recorded, never reported as made here: a failed
+    // container create must not remove the plugin's volume.
+    if (!req.Driver && req.Name) {
+      const found = await this.lookupPlugins(name);
+      if (found) return { volume: this.adopt(name, found.driver.name, req.Labels ?? null), created: false };
+    }
     // Checked for plugins' volumes too: the name is a directory of the store.
     const problem = volumeNameProblem(name);
     if (problem) throw fail('BERTH_INVALID_ARGUMENT', problem);
@@ -202,6 +214,14 @@ export class VolumeStore {
 
   /** `GET /volumes/{name}`: a plugin's volume with what its Get answers (Mountpoint, Status). */
   async inspect(name: string): Promise<Volume> {
+    if (!this.volumes.has(name)) {
+      // Not recorded here: a plugin may have it (made by another daemon, or by hand).
+      const found = await this.lookupPlugins(name);
+      if (!found) throw new BerthError('BERTH_VOLUME_NOT_FOUND', `get ${name}: no such volume`);
+      const { info, driver } = found;
+      if (info.Mountpoint) this.pluginPaths.set(name, info.Mountpoint);
+      return { ...this.listedView(driver.name, info), ...(info.Status && Object.keys(info.Status).length ? { Status: info.Status } : {}) };
+    }
     const v = this.get(name);
     if (v.Driver === 'local') return v;
     const plugin = await this.pluginOf(v.Driver, `get ${name}`);
@@ -211,24 +231,53 @@ export class VolumeStore {
     return { ...v, Mountpoint: got.Mountpoint ?? v.Mountpoint, ...(got.Status && Object.keys(got.Status).length ? { Status: got.Status } : {}) };
   }
 
-  /** `GET /volumes`: filters `dangling`, `driver`, `label`, `name`. */
+  /** The store's volumes: filters `dangling`, `driver`, `label`, `name` (prune and df count these). */
   list(filters: Filters): Volume[] {
+    const keep = this.filter(filters);
+    return [...this.volumes.values()].sort((a, b) => (a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0)).filter(keep).map((v) => this.view(v));
+  }
+
+  /**
+   * `GET /volumes`: the store's volumes, then those the volume plugins list that the store has no
+   * record of (Docker lists every driver's). A plugin that cannot list is a warning, in Docker's
+   * words `list <plugin>: <error>`, and the rest is still answered.
+   */
+  async listAll(filters: Filters): Promise<{ Volumes: Volume[]; Warnings: string[] }> {
+    const keep = this.filter(filters);
+    const out = this.list(filters);
+    const warnings: string[] = [];
+    for (const driver of await this.allPlugins()) {
+      let listed: VolumeInfo[];
+      try {
+        listed = (await driver.list()).Volumes ?? [];
+      } catch (err) {
+        warnings.push(`list ${driver.name}: ${err instanceof Error ? err.message : String(err)}`);
+        continue;
+      }
+      for (const info of listed) {
+        // Recorded: listed above (or a name another driver has: the store's record wins, as in Docker).
+        if (this.volumes.has(info.Name)) continue;
+        const view = this.listedView(driver.name, info);
+        if (keep({ Name: view.Name, Driver: view.Driver, Labels: null })) out.push(view);
+      }
+    }
+    return { Volumes: out, Warnings: warnings };
+  }
+
+  /** The filter of list: checks the keys and values once, answers the test of one volume. */
+  private filter(filters: Filters): (v: Pick<VolumeMeta, 'Name' | 'Driver' | 'Labels'>) => boolean {
     checkFilterKeys(filters, ['dangling', 'driver', 'label', 'name']);
     const dangling = [...(filters.get('dangling') ?? [])].map((v) => {
       if (['true', '1'].includes(v.toLowerCase())) return true;
       if (['false', '0'].includes(v.toLowerCase())) return false;
       throw invalidFilter('dangling', v);
     });
-    const out: Volume[] = [];
-    for (const v of [...this.volumes.values()].sort((a, b) => (a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0))) {
-      if (dangling.length && !dangling.includes(this.o.refs(v.Name).length === 0)) continue;
-      const drivers = filters.get('driver');
-      if (drivers?.size && !drivers.has(v.Driver)) continue;
-      if (!matchRegexp(filters.get('name'), v.Name)) continue;
-      if (!matchLabels(filters.get('label'), v.Labels)) continue;
-      out.push(this.view(v));
-    }
-    return out;
+    const drivers = filters.get('driver');
+    return (v) =>
+      (!dangling.length || dangling.includes(this.o.refs(v.Name).length === 0)) &&
+      (!drivers?.size || drivers.has(v.Driver)) &&
+      matchRegexp(filters.get('name'), v.Name) &&
+      matchLabels(filters.get('label'), v.Labels);
   }
 
   /**
@@ -236,7 +285,15 @@ export class VolumeStore {
    * that, as in Docker); `force` only makes a missing volume no error.
    */
   async remove(name: string, opts: { force?: boolean } = {}): Promise<void> {
-    const v = this.volumes.get(name);
+    let v = this.volumes.get(name);
+    if (!v) {
+      // Only a plugin has it: recorded first, then removed as any plugin volume is.
+      const found = await this.lookupPlugins(name);
+      if (found) {
+        this.adopt(name, found.driver.name, null, false);
+        v = this.volumes.get(name);
+      }
+    }
     if (!v) {
       if (opts.force) return;
       throw new BerthError('BERTH_VOLUME_NOT_FOUND', `get ${name}: no such volume`);
@@ -431,6 +488,46 @@ export class VolumeStore {
   }
 
   /** Maps with their keys sorted, as Go's encoding/json writes them. */
+  /** Every volume plugin, or none when they cannot be listed (logged). */
+  private async allPlugins(): Promise<VolumeDriver[]> {
+    if (!this.o.plugins) return [];
+    try {
+      return await this.o.plugins();
+    } catch (err) {
+      this.log.warn({ err }, 'listing the volume plugins failed');
+      return [];
+    }
+  }
+
+  /** The first plugin whose Get knows `name`, with what it answered. */
+  private async lookupPlugins(name: string): Promise<{ driver: VolumeDriver; info: VolumeInfo } | undefined> {
+    for (const driver of await this.allPlugins()) {
+      try {
+        const info = (await driver.get({ Name: name })).Volume;
+        if (info) return { driver, info };
+      } catch {
+        // Get answers an error for a volume it does not have (Docker's plugins do): not this one.
+      }
+    }
+    return undefined;
+  }
+
+  /** Records a plugin's volume the store did not know (its directory holds only the record); `emit`: a create event, as for a create that finds a volume. */
+  private adopt(name: string, driver: string, labels: Record<string, string> | null, emit = true): Volume {
+    const meta: VolumeMeta = { Name: name, Driver: driver, Labels: labels, Options: null, CreatedAt: rfc3339Seconds(Date.now()) };
+    const dir = join(this.o.root, name);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileAtomic(join(dir, 'volume.json'), JSON.stringify(meta), 0o600, true);
+    this.volumes.set(name, meta);
+    if (emit) this.o.emit('create', name, { driver });
+    return this.view(meta);
+  }
+
+  /** A volume as a plugin's List or Get gives it, for one the store has no record of. */
+  private listedView(driver: string, info: VolumeInfo): Volume {
+    return { CreatedAt: info.CreatedAt ?? ZERO_TIME, Driver: driver, Labels: null, Mountpoint: info.Mountpoint ?? '', Name: info.Name, Options: null, Scope: 'local' };
+  }
+
   private view(v: VolumeMeta): Volume {
     return {
       CreatedAt: v.CreatedAt, Driver: v.Driver, Labels: sorted(v.Labels), Mountpoint: v.Driver === 'local' ? this.pathOf(v.Name) : (this.pluginPaths.get(v.Name) ?? ''), Name: v.Name,

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assertNoLeaksEventually, berthCli, busyboxImageTar, restartDaemon, snapshotLeaks, startDaemon, type Daemon } from '@berth/test-support';
@@ -17,8 +18,27 @@ const cli = berthCli(() => daemon.host, { timeoutMs: 30_000 });
 const berth = cli.run;
 const ok = cli.ok;
 const tag = `${process.pid}${Math.random().toString(16).slice(2, 6)}`;
+
+/** One call of Docker's plugin protocol to a plugin's socket, as a daemon makes it. */
+function pluginCall(socket: string, method: string, body: unknown): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: socket, path: `/${method}`, method: 'POST', headers: { 'Content-Type': 'application/vnd.docker.plugins.v1.2+json' } }, (res) => {
+      let data = '';
+      res.on('data', (c: Buffer) => (data += c.toString()));
+      res.on('end', () => {
+        const answer = JSON.parse(data) as { Err?: string };
+        if (answer.Err) reject(new Error(answer.Err));
+        else resolve(answer);
+      });
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
 const vname = (what: string): string => `e2e-${what}-${tag}`;
-const volumes = async (): Promise<string[]> => (await ok(['volume', 'ls', '-q'])).split('\n').filter(Boolean);
+// Local ones only: berthd also lists the volumes of every volume plugin on the host (as dockerd
+// does), and another test's plugin may hold some while this file runs.
+const volumes = async (): Promise<string[]> => (await ok(['volume', 'ls', '-q', '--filter', 'driver=local'])).split('\n').filter(Boolean);
 
 describe('berth CLI and berthd: volumes', { timeout: 180_000 }, () => {
   before(async () => {
@@ -29,7 +49,7 @@ describe('berth CLI and berthd: volumes', { timeout: 180_000 }, () => {
   after(async () => {
     const ids = (await berth(['ps', '-aq'])).stdout.trim().split('\n').filter(Boolean);
     if (ids.length) await berth(['rm', '-fv', ...ids]);
-    const vols = (await berth(['volume', 'ls', '-q'])).stdout.trim().split('\n').filter(Boolean);
+    const vols = (await berth(['volume', 'ls', '-q', '--filter', 'driver=local'])).stdout.trim().split('\n').filter(Boolean);
     if (vols.length) await berth(['volume', 'rm', '-f', ...vols]);
     await daemon.cleanup();
   });
@@ -167,9 +187,21 @@ describe('berth CLI and berthd: volumes', { timeout: 180_000 }, () => {
       assert.equal(ins!.Mountpoint, join(root, v));
       assert.deepEqual(ins!.Status, { color: 'red', mounts: 0 });
       assert.ok((await ok(['volume', 'ls'])).includes(`${plugin}${' '.repeat(Math.max(3, 10 - plugin.length))}${v}\n`) || (await ok(['volume', 'ls', '-q', '--filter', `driver=${plugin}`])) === `${v}\n`);
+      // A volume the plugin has and berthd never made (another daemon's, or made by hand): listed,
+      // inspected and used by name as Docker does, removed through the plugin.
+      const direct = vname('direct');
+      await pluginCall(`/run/berth/plugins/${plugin}.sock`, 'VolumeDriver.Create', { Name: direct, Opts: { color: 'blue' } });
+      assert.deepEqual((await ok(['volume', 'ls', '-q', '--filter', `driver=${plugin}`])).split('\n').filter(Boolean).sort(), [direct, v].sort());
+      const [dins] = JSON.parse(await ok(['volume', 'inspect', direct])) as Record<string, unknown>[];
+      assert.deepEqual([dins!.Driver, dins!.Mountpoint, dins!.Status], [plugin, join(root, direct), { color: 'blue', mounts: 0 }]);
+      assert.equal(await ok(['run', '--rm', '-v', `${direct}:/d`, 'busybox', 'sh', '-c', 'echo by-name > /d/f']), '');
+      assert.equal(readFileSync(join(root, direct, 'f'), 'utf8'), 'by-name\n');
+      assert.deepEqual(await volumes(), [], 'no local volume was made for the name');
+      assert.equal(await ok(['volume', 'rm', direct]), `${direct}\n`);
+      assert.ok(!existsSync(join(root, direct)));
       assert.equal(await ok(['run', '--rm', '-v', `${v}:/data`, 'busybox', 'sh', '-c', 'echo via-plugin > /data/f; cat /data/f']), 'via-plugin\n');
       assert.equal(readFileSync(join(root, v, 'f'), 'utf8'), 'via-plugin\n');
-      const id = /Mount \{"Name":"[^"]+","ID":"([0-9a-f]{64})"\}/.exec(log)?.[1];
+      const id = new RegExp(`Mount \\{"Name":"${v}","ID":"([0-9a-f]{64})"\\}`).exec(log)?.[1];
       assert.ok(id, log);
       // Unmount goes out when the container exits, in the background: wait for it.
       const unmount = new RegExp(`Unmount \\{"Name":"${v}","ID":"${id}"\\}`);

@@ -30,7 +30,7 @@ function createRequest(body: unknown): VolumeCreateRequest {
 }
 
 export function volumeRoutes(app: FastifyInstance, { engine }: RouteDeps): void {
-  app.get('/volumes', async (req, reply) => sendJson(reply, 200, engine.listVolumes(parseFilters(str(queryOf(req), 'filters')))));
+  app.get('/volumes', async (req, reply) => sendJson(reply, 200, await engine.listVolumes(parseFilters(str(queryOf(req), 'filters')))));
 
   app.post('/volumes/create', async (req, reply) => sendJson(reply, 201, await engine.createVolume(createRequest(req.body))));
 

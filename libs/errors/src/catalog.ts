@@ -56,6 +56,8 @@ export const catalog = {
   BERTH_VOLUME_IN_USE: { kind: ErrorKind.Conflict, summary: 'The volume is referenced by a container (remove <name>: volume is in use - [<container ids>]), or a volume of that name exists with another driver.' },
   BERTH_VOLUME: { kind: ErrorKind.Internal, summary: 'A volume driver failed to create, mount, unmount or remove a volume (the local driver\'s mount(2) of its type/device/o options, or a VolumeDriver plugin\'s error).' },
   BERTH_BUILD_STEP_FAILED: { kind: ErrorKind.FailedPrecondition, summary: 'A build step failed: a RUN command exited non-zero (The command \'/bin/sh -c false\' returned a non-zero code: 1), or a COPY/ADD source is missing from the build context.' },
+  BERTH_AUTHZ_DENIED: { kind: ErrorKind.PermissionDenied, summary: 'An authorization plugin (--authorization-plugin) refused the request or its answer (authorization denied by plugin <name>: <its message>).' },
+  BERTH_AUTHZ_PLUGIN: { kind: ErrorKind.Internal, summary: 'An authorization plugin could not be found or reached, or answered an error: the request is refused (plugin <name> failed with error: AuthZPlugin.AuthZReq: <error>).' },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
 
 export type ErrorCode = keyof typeof catalog;

@@ -55,3 +55,5 @@ export { PLUGIN_MEDIA_TYPE, PLUGIN_MEDIA_TYPE_SDK, ACTIVATE_PATH, Subsystem, err
 export type { ActivateResponse } from './protocol.js';
 export { volumeDriverMethods, optionalVolumeMethods } from './volume.js';
 export type { VolumeDriver, VolumeInfo, VolumeCapabilities, VolumeCreateRequest as VolumeDriverCreateRequest, VolumeRef, VolumeMountRequest } from './volume.js';
+export { authzPluginMethods, AUTHZ_MAX_BODY, authzHiddenHeaders } from './authz.js';
+export type { AuthzPlugin, AuthzRequest, AuthzResponse } from './authz.js';

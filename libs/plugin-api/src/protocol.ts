@@ -18,6 +18,8 @@ export const Subsystem = {
   ipam: 'IpamDriver',
   graph: 'GraphDriver',
   volume: 'VolumeDriver',
+  /** Authorization plugins: Docker spells this one in lower case. */
+  authz: 'authz',
 } as const;
 export type Subsystem = (typeof Subsystem)[keyof typeof Subsystem];
 

@@ -17,6 +17,10 @@ import {
   optionalIpamMethods,
   optionalNetworkMethods,
   type ActivateResponse,
+  type AuthzPlugin,
+  type AuthzRequest,
+  type AuthzResponse,
+  authzPluginMethods,
   type GraphDriver,
   type GraphDriverWireInit,
   type IpamCapabilities,
@@ -53,8 +57,9 @@ export type RemoteNetworkDriver = NetworkDriver & RemoteDriver;
 export type RemoteIpamDriver = IpamDriver & RemoteDriver;
 export type RemoteGraphDriverClient = GraphDriver & RemoteDriver;
 export type RemoteVolumeDriver = VolumeDriver & RemoteDriver;
+export type RemoteAuthzPlugin = AuthzPlugin & RemoteDriver & { readonly name: string };
 
-type SubsystemName = 'NetworkDriver' | 'IpamDriver' | 'GraphDriver' | 'VolumeDriver';
+type SubsystemName = 'NetworkDriver' | 'IpamDriver' | 'GraphDriver' | 'VolumeDriver' | 'authz';
 
 const defaultIpamCaps: IpamCapabilities = { RequiresMACAddress: false, RequiresRequestReplay: false };
 
@@ -119,11 +124,48 @@ function jsonClient(
   return obj;
 }
 
+/**
+ * The authz client (§9): a 200 answer is the verdict, judged by `Allow` alone as dockerd does;
+ * any other status is the plugin's failure (`AuthZPlugin.AuthZReq: <Err or body>`), and so is a
+ * transport failure once the retries are spent.
+ */
+function authzClient(t: PluginTransport, name: string): RemoteAuthzPlugin {
+  const call = async (wire: string, req: AuthzRequest): Promise<AuthzResponse> => {
+    let res;
+    try {
+      res = await t.post(`/${wire}`, encodeBody(req));
+    } catch (err) {
+      throw remoteError(wire, (err as Error).message, undefined, err);
+    }
+    if (res.status !== 200) throw httpErrorOf(wire, res.status, res.body);
+    let answer: unknown;
+    try {
+      answer = JSON.parse(res.body.toString('utf8'));
+    } catch (err) {
+      throw remoteError(wire, `bad answer: ${(err as Error).message}`, undefined, err);
+    }
+    if (typeof answer !== 'object' || answer === null || Array.isArray(answer)) throw remoteError(wire, 'bad answer: not a JSON object');
+    const a = answer as Record<string, unknown>;
+    const out: AuthzResponse = { Allow: a.Allow === true };
+    if (typeof a.Msg === 'string' && a.Msg !== '') out.Msg = a.Msg;
+    if (typeof a.Err === 'string' && a.Err !== '') out.Err = a.Err;
+    return out;
+  };
+  const obj: Record<string, unknown> = { name, address: t.address.url, activate: () => activateWith(t), close: () => t.close() };
+  for (const [wire, method] of Object.entries(authzPluginMethods)) obj[method] = (req: AuthzRequest) => call(wire, req);
+  return obj as unknown as RemoteAuthzPlugin;
+}
+
 export function connect(addr: string, subsystem: 'NetworkDriver', opts?: ConnectOptions): RemoteNetworkDriver;
 export function connect(addr: string, subsystem: 'IpamDriver', opts?: ConnectOptions): RemoteIpamDriver;
 export function connect(addr: string, subsystem: 'GraphDriver', opts?: ConnectOptions): RemoteGraphDriverClient;
 export function connect(addr: string, subsystem: 'VolumeDriver', opts?: ConnectOptions): RemoteVolumeDriver;
-export function connect(addr: string, subsystem: SubsystemName, opts: ConnectOptions = {}): RemoteNetworkDriver | RemoteIpamDriver | RemoteGraphDriverClient | RemoteVolumeDriver {
+export function connect(addr: string, subsystem: 'authz', opts?: ConnectOptions): RemoteAuthzPlugin;
+export function connect(
+  addr: string,
+  subsystem: SubsystemName,
+  opts: ConnectOptions = {},
+): RemoteNetworkDriver | RemoteIpamDriver | RemoteGraphDriverClient | RemoteVolumeDriver | RemoteAuthzPlugin {
   const t = opts.transport ?? new PluginTransport(addr, opts);
   const name = opts.name ?? nameFrom(t);
   switch (subsystem) {
@@ -156,6 +198,8 @@ export function connect(addr: string, subsystem: SubsystemName, opts: ConnectOpt
       };
       return v;
     }
+    case Subsystem.authz:
+      return authzClient(t, name);
     case Subsystem.graph: {
       const g = new RemoteGraphDriver(t, { name, ...(opts.graphInit === undefined ? {} : { init: opts.graphInit }) });
       return Object.assign(g, { address: t.address.url, activate: () => activateWith(t), close: () => t.close() });

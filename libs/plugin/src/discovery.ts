@@ -8,7 +8,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { BerthError } from '@berth/errors';
 import { pluginSocketDirs, pluginSpecDirs, Subsystem, type DriverLogger } from '@berth/plugin-api';
-import { activateWith, connect, type ConnectOptions, type RemoteGraphDriverClient, type RemoteIpamDriver, type RemoteNetworkDriver, type RemoteVolumeDriver } from './client.js';
+import { activateWith, connect, type ConnectOptions, type RemoteAuthzPlugin, type RemoteGraphDriverClient, type RemoteIpamDriver, type RemoteNetworkDriver, type RemoteVolumeDriver } from './client.js';
 import { PluginTransport, dockerRetryPolicy, noRetryPolicy, parseAddress, withRetry, type PluginTls, type RetryPolicy } from './transport.js';
 
 export interface PluginSpec {
@@ -190,6 +190,9 @@ export class PluginRegistry {
   async volume(name: string): Promise<RemoteVolumeDriver> {
     return this.#driver(name, Subsystem.volume) as Promise<RemoteVolumeDriver>;
   }
+  async authz(name: string): Promise<RemoteAuthzPlugin> {
+    return this.#driver(name, Subsystem.authz) as Promise<RemoteAuthzPlugin>;
+  }
 
   /** Every discoverable plugin implementing `subsystem` (each activated once, without retry). */
   async all(subsystem: string): Promise<ActivatedPlugin[]> {
@@ -212,7 +215,7 @@ export class PluginRegistry {
     this.#drivers.clear();
   }
 
-  async #driver(name: string, subsystem: 'NetworkDriver' | 'IpamDriver' | 'GraphDriver' | 'VolumeDriver', init?: ConnectOptions['graphInit']): Promise<unknown> {
+  async #driver(name: string, subsystem: 'NetworkDriver' | 'IpamDriver' | 'GraphDriver' | 'VolumeDriver' | 'authz', init?: ConnectOptions['graphInit']): Promise<unknown> {
     const a = await this.activate(name);
     if (!a.implements.includes(subsystem)) throw notImplements(name, subsystem);
     const key = `${subsystem}\0${name}`;
@@ -223,6 +226,7 @@ export class PluginRegistry {
         subsystem === Subsystem.network ? connect(a.spec.addr, Subsystem.network, base)
         : subsystem === Subsystem.ipam ? connect(a.spec.addr, Subsystem.ipam, base)
         : subsystem === Subsystem.volume ? connect(a.spec.addr, Subsystem.volume, base)
+        : subsystem === Subsystem.authz ? connect(a.spec.addr, Subsystem.authz, base)
         : connect(a.spec.addr, Subsystem.graph, base);
       this.#drivers.set(key, d);
     }

@@ -1,13 +1,13 @@
 export { serve, pluginRequestListener, pluginRoutes } from './server.js';
 export type { ServedDrivers, ServeOptions, PluginServer } from './server.js';
 export { connect, activateWith } from './client.js';
-export type { ConnectOptions, RemoteDriver, RemoteNetworkDriver, RemoteIpamDriver, RemoteGraphDriverClient, RemoteVolumeDriver } from './client.js';
+export type { ConnectOptions, RemoteDriver, RemoteNetworkDriver, RemoteIpamDriver, RemoteGraphDriverClient, RemoteVolumeDriver, RemoteAuthzPlugin } from './client.js';
 export { RemoteGraphDriver } from './graph.js';
 export { PluginTransport, TransportError, parseAddress, withRetry, dockerRetryPolicy, noRetryPolicy } from './transport.js';
 export type { PluginTls, RetryPolicy, ParsedAddress, TransportOptions, PluginResponse } from './transport.js';
 export { discover, findPlugin, scanPlugins, parseSpecFile, PluginRegistry } from './discovery.js';
 export type { PluginSpec, DiscoveryOptions, ActivatedPlugin, PluginRegistryOptions } from './discovery.js';
-export { servePlugin, serveNetworkPlugin, serveIpamPlugin, serveGraphPlugin, serveVolumePlugin, BERTH_PLUGIN_SOCKET_DIR, DOCKER_PLUGIN_SOCKET_DIR } from './sdk.js';
+export { servePlugin, serveNetworkPlugin, serveIpamPlugin, serveGraphPlugin, serveVolumePlugin, serveAuthzPlugin, BERTH_PLUGIN_SOCKET_DIR, DOCKER_PLUGIN_SOCKET_DIR } from './sdk.js';
 export type { PluginSdkOptions } from './sdk.js';
 export { errorEnvelope, remoteError, catalogCodeOf } from './wire.js';
 export { spawnDriverHost } from './host.js';

@@ -3,7 +3,7 @@
  * engines look in. It is `serve()` with defaults, nothing more.
  */
 import * as path from 'node:path';
-import type { DriverLogger, GraphDriver, IpamDriver, NetworkDriver, VolumeDriver } from '@berth/plugin-api';
+import type { AuthzPlugin, DriverLogger, GraphDriver, IpamDriver, NetworkDriver, VolumeDriver } from '@berth/plugin-api';
 import { serve, type PluginServer, type ServedDrivers } from './server.js';
 
 export const BERTH_PLUGIN_SOCKET_DIR = '/run/berth/plugins';
@@ -32,3 +32,5 @@ export const serveNetworkPlugin = (driver: NetworkDriver, o: PluginSdkOptions): 
 export const serveIpamPlugin = (driver: IpamDriver, o: PluginSdkOptions): Promise<PluginServer> => serveNamed({ ipam: driver }, o);
 export const serveGraphPlugin = (driver: GraphDriver, o: PluginSdkOptions): Promise<PluginServer> => serveNamed({ graph: driver }, o);
 export const serveVolumePlugin = (driver: VolumeDriver, o: PluginSdkOptions): Promise<PluginServer> => serveNamed({ volume: driver }, o);
+/** An authorization plugin (`--authorization-plugin <name>` on berthd and dockerd). */
+export const serveAuthzPlugin = (plugin: AuthzPlugin, o: PluginSdkOptions): Promise<PluginServer> => serveNamed({ authz: plugin }, o);

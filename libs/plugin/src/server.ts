@@ -15,9 +15,12 @@ import {
   ACTIVATE_PATH,
   PLUGIN_MEDIA_TYPE_SDK,
   Subsystem,
+  authzPluginMethods,
   ipamDriverMethods,
   networkDriverMethods,
   volumeDriverMethods,
+  type AuthzPlugin,
+  type AuthzResponse,
   type DriverLogger,
   type GraphDriver,
   type IpamDriver,
@@ -33,6 +36,7 @@ export interface ServedDrivers {
   ipam?: IpamDriver;
   graph?: GraphDriver;
   volume?: VolumeDriver;
+  authz?: AuthzPlugin;
 }
 
 export interface ServeOptions {
@@ -113,6 +117,26 @@ export function pluginRoutes(drivers: ServedDrivers, opts: ServeOptions = {}): {
   if (drivers.network !== undefined) jsonKind(Subsystem.network, drivers.network, networkDriverMethods);
   if (drivers.ipam !== undefined) jsonKind(Subsystem.ipam, drivers.ipam, ipamDriverMethods);
   if (drivers.volume !== undefined) jsonKind(Subsystem.volume, drivers.volume, volumeDriverMethods);
+  if (drivers.authz !== undefined) {
+    // Docker's Go SDK answers a verdict carrying Err with HTTP 500, which dockerd reports as the
+    // plugin's failure; a throw here is the same. Berth's engine and dockerd read it alike.
+    const plugin = drivers.authz;
+    implementsList.push(Subsystem.authz);
+    for (const [wire, method] of Object.entries(authzPluginMethods)) {
+      routes.set(`/${wire}`, async (req, res) => {
+        let answer: AuthzResponse;
+        try {
+          const arg = (parseJson(await readBody(req, max)) ?? {}) as Parameters<AuthzPlugin['authZReq']>[0];
+          const got = await plugin[method].call(plugin, arg);
+          answer = { Allow: got?.Allow === true, Msg: got?.Msg ?? '', Err: got?.Err ?? '' };
+        } catch (err) {
+          log?.debug({ method: wire, err: messageOf(err) }, 'plugin call failed');
+          answer = { Allow: false, Msg: '', Err: messageOf(err) };
+        }
+        sendJson(res, answer.Err === '' ? 200 : 500, answer);
+      });
+    }
+  }
   if (drivers.graph !== undefined) {
     implementsList.push(Subsystem.graph);
     for (const [wire, call] of Object.entries(graphServerMethods(drivers.graph))) {

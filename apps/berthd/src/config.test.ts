@@ -101,3 +101,18 @@ test('--live-restore=false and =true, as Go booleans', () => {
   assert.equal(parseFlags(['--live-restore']).flags.liveRestore, true);
   assert.throws(() => parseFlags(['--live-restore=maybe']), /invalid boolean value "maybe" for --live-restore/);
 });
+
+test('authorization plugins: repeatable --authorization-plugin (chain order), authorization-plugins in daemon.json, bad names refused, none by default', () => {
+  assert.deepEqual(parseFlags(['--authorization-plugin', 'opa', '--authorization-plugin=audit']).flags, { authorizationPlugins: ['opa', 'audit'] });
+  assert.deepEqual(DEFAULTS.authorizationPlugins, []);
+  assert.deepEqual(parseConfigFile('{"authorization-plugins": ["a", "b"]}', '/x.json'), { authorizationPlugins: ['a', 'b'] });
+  for (const bad of ['', '../x', 'a/b', 'a b', '..']) {
+    assert.throws(() => parseFlags(['--authorization-plugin', bad]), (err: Error & { code?: string }) => err.code === 'BERTH_INVALID_ARGUMENT' && /invalid authorization plugin name/.test(err.message), bad);
+    assert.throws(() => parseConfigFile(JSON.stringify({ 'authorization-plugins': [bad] }), '/x.json'), /invalid authorization plugin name/, bad);
+  }
+  assert.throws(() => parseConfigFile('{"authorization-plugins": "a"}', '/x.json'), /authorization-plugins must be an array of strings/);
+  assert.throws(
+    () => mergeConfig({ authorizationPlugins: ['a'] }, { authorizationPlugins: ['b'] }, '/x.json'),
+    /specified both as a flag and in the configuration file: authorization-plugins: \(from flag: \[a\], from file: \[b\]\)/,
+  );
+});

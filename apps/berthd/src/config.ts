@@ -27,6 +27,8 @@ export interface DaemonConfig {
   tls?: boolean;
   /** Group of the unix sockets (a name or a gid); unset: `berth` when that group exists. */
   group?: string;
+  /** Authorization plugins, in chain order (`--authorization-plugin`, `authorization-plugins`). */
+  authorizationPlugins: string[];
 }
 
 export const DEFAULTS = {
@@ -45,6 +47,7 @@ export const DEFAULTS = {
   icc: true,
   iptables: true,
   userlandProxy: false,
+  authorizationPlugins: [] as string[],
 };
 
 /** Config file key -> setting. Keys are Docker's daemon.json names. */
@@ -65,6 +68,7 @@ const FILE_KEYS = {
   'userland-proxy': 'userlandProxy',
   tls: 'tls',
   group: 'group',
+  'authorization-plugins': 'authorizationPlugins',
 } as const satisfies Record<string, keyof DaemonConfig>;
 type FileKey = keyof typeof FILE_KEYS;
 
@@ -98,6 +102,9 @@ Options:
       --iptables                Program iptables rules (default true)
       --userland-proxy          Publish ports through a proxy process in berthd instead of DNAT only
                                 (default false)
+      --authorization-plugin list
+                                Authorization plugin to ask about every request (repeat the flag
+                                for a chain, asked in order)
       --tls                     berthd serves no TLS; --tls=false lets -H tcp://<address other than
                                 loopback> listen without it (whoever reaches it is root here)
   -h, --help                    Print usage
@@ -146,6 +153,7 @@ export function parseFlags(argv: readonly string[]): ParsedArgs {
         iptables: { type: 'string' },
         'userland-proxy': { type: 'string' },
         tls: { type: 'string' },
+        'authorization-plugin': { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -172,6 +180,7 @@ export function parseFlags(argv: readonly string[]): ParsedArgs {
   if (v.iptables !== undefined) flags.iptables = flagBool(v.iptables, 'iptables');
   if (v['userland-proxy'] !== undefined) flags.userlandProxy = flagBool(v['userland-proxy'], 'userland-proxy');
   if (v.tls !== undefined) flags.tls = flagBool(v.tls, 'tls');
+  if (v['authorization-plugin'] !== undefined) flags.authorizationPlugins = checkPluginNames(v['authorization-plugin'], 'authorization-plugin');
   return { help: v.help ?? false, version: v.version ?? false, flags, configFile: v['config-file'] };
 }
 
@@ -186,6 +195,18 @@ function checkMtu(v: unknown, key: string): number {
   const n = typeof v === 'string' ? Number(v) : v;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 68 || n > 65535) throw invalid(`invalid ${key} ${String(v)}: must be an integer from 68 to 65535`, key);
   return n;
+}
+
+/**
+ * A plugin name is looked up as `<dir>/<name>.sock|.spec|.json`: no path separator, no NUL, no
+ * blank, not `.` or `..`, and no leading `-` (a flag mistaken for a name).
+ */
+function checkPluginNames(names: readonly string[], key: string): string[] {
+  for (const name of names) {
+    if (name === '' || name === '.' || name === '..' || name.startsWith('-') || /[/\0\s]/.test(name))
+      throw invalid(`invalid authorization plugin name ${JSON.stringify(name)}: want the name of a plugin in /run/berth/plugins, /run/docker/plugins or a spec dir`, key);
+  }
+  return [...names];
 }
 
 function checkLevel(s: string): Level {
@@ -213,6 +234,10 @@ export function parseConfigFile(text: string, path: string): Partial<DaemonConfi
       case 'hosts':
         if (!Array.isArray(value) || !value.every((h) => typeof h === 'string')) throw bad(key, 'an array of strings');
         out.hosts = value as string[];
+        break;
+      case 'authorization-plugins':
+        if (!Array.isArray(value) || !value.every((h) => typeof h === 'string')) throw bad(key, 'an array of strings');
+        out.authorizationPlugins = checkPluginNames(value as string[], key);
         break;
       case 'insecure-registries':
         if (!Array.isArray(value) || !value.every((h) => typeof h === 'string')) throw bad(key, 'an array of strings');

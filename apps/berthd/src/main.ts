@@ -8,6 +8,7 @@ import { BerthError } from '@berth/errors';
 import { Component, componentLogger, createRootLogger, type Logger } from '@berth/log';
 import { builtinGraphDriver, builtinGraphDrivers, builtinIpamDrivers, builtinNetworkDrivers } from './builtins.js';
 import { USAGE, loadConfig, parseFlags, type DaemonConfig } from './config.js';
+import { createAuthzChain } from './http/authz.js';
 import { checkExposure, listen } from './http/listen.js';
 import { compactingGc, idleCompactor } from './idle-gc.js';
 import { acquirePidfile } from './pidfile.js';
@@ -121,9 +122,13 @@ async function serve(argv: string[]): Promise<number> {
       graphDriver,
       liveRestore: cfg.liveRestore,
       insecureRegistries: cfg.insecureRegistries,
+      authorizationPlugins: cfg.authorizationPlugins,
       ...(cfg.bridge === 'none' ? {} : { network: networkOptions(cfg) }),
     });
-    const app = createServer({ engine, logger: root });
+    const authz =
+      cfg.authorizationPlugins.length > 0 ? createAuthzChain(cfg.authorizationPlugins, { logger: componentLogger(root, Component.Api, { plugin: 'authz' }) }) : undefined;
+    if (authz !== undefined) log.info({ plugins: authz.names }, 'authorization plugins: every request is asked to them');
+    const app = createServer({ engine, logger: root, ...(authz === undefined ? {} : { authz }) });
     // RSS back down after a burst of work (bench/lifecycle); bin/berthd runs with --expose-gc.
     // After the heap, malloc's free memory goes back too (the burst's buffers and parser zones).
     const compacting = compactingGc((globalThis as { gc?: () => void }).gc);

@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import { BerthError } from '@berth/errors';
 import type { Engine } from '@berth/engine';
 import { Component, componentLogger, type Logger } from '@berth/log';
+import { authorizeFastifyRequest, installAuthzHooks, type AuthzChain } from './http/authz.js';
 import { commonHeaders } from './http/headers.js';
 import { JSON_TYPE, errorMessage, errorStatus, sendJson } from './http/reply.js';
 import { createUpgradeHandler } from './http/upgrade.js';
@@ -26,6 +27,8 @@ export interface ServerOptions {
   version?: string;
   /** Limit of JSON request bodies (raw tar uploads have none). Default 4 MiB. */
   bodyLimit?: number;
+  /** Authorization plugins (--authorization-plugin); none: no authz hooks at all. */
+  authz?: AuthzChain;
 }
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void>;
@@ -95,7 +98,7 @@ function drainUnread(req: IncomingMessage): Promise<void> {
 }
 
 export function createServer(opts: ServerOptions): FastifyInstance {
-  const { engine } = opts;
+  const { engine, authz } = opts;
   const log = componentLogger(opts.logger, Component.Api);
   const headers = commonHeaders(opts.version ?? engine.version().Version);
   const sockets = new Set<Duplex>();
@@ -119,12 +122,14 @@ export function createServer(opts: ServerOptions): FastifyInstance {
 
   app.decorateRequest('apiVersion', '');
   app.decorate('berthSockets', sockets);
-  app.decorate('berthUpgrade', createUpgradeHandler({ engine, logger: log, headers, sockets }));
+  app.decorate('berthUpgrade', createUpgradeHandler({ engine, logger: log, headers, sockets, ...(authz === undefined ? {} : { authz }) }));
   // So that `app.listen()` serves hijacks too (listen.ts wires its own servers the same way).
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void app.berthUpgrade(req, socket, head));
 
   app.addHook('onRequest', async (req, reply) => {
     for (const [k, v] of Object.entries(headers)) reply.header(k, v);
+    // dockerd's authz middleware wraps its version middleware: the plugins see every request first.
+    if (authz !== undefined) await authorizeFastifyRequest(authz, req);
     req.apiVersion = checkVersion((req.raw as VersionedRequest)[kVersion]);
   });
 
@@ -134,6 +139,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     if (typeof type === 'string' && mediaType(type) === JSON_TYPE && type !== JSON_TYPE) reply.header('content-type', JSON_TYPE);
     return payload;
   });
+  if (authz !== undefined) installAuthzHooks(app, authz, log);
 
   app.addHook('onResponse', async (req, reply) => {
     req.log.debug({ method: req.method, url: req.originalUrl, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');

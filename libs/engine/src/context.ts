@@ -50,6 +50,8 @@ export interface EngineOptions {
   };
   /** Seams for tests: a prepared cgroup manager / runtime. */
   cgroupManager?: CgroupManager;
+  /** The daemon's authorization plugins (--authorization-plugin), shown by info; berthd runs them. */
+  authorizationPlugins?: readonly string[];
 }
 
 export class EngineContext {

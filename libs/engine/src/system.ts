@@ -50,7 +50,7 @@ export async function info(ctx: EngineContext): Promise<InfoResponse> {
   return {
     ID: ctx.id, Containers: all.length, ContainersRunning: running, ContainersPaused: paused,
     ContainersStopped: all.length - running - paused, Images: images, Driver: ctx.opts.graphDriver.name, DriverStatus: driverStatus,
-    Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'none'], Authorization: null, Log: ['json-file'] },
+    Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'none'], Authorization: ctx.opts.authorizationPlugins?.length ? [...ctx.opts.authorizationPlugins] : null, Log: ['json-file'] },
     MemoryLimit: memCg, SwapLimit: memCg, CpuCfsPeriod: true, CpuCfsQuota: true, CPUShares: true, CPUSet: true, PidsLimit: true,
     IPv4Forwarding: readTrim('/proc/sys/net/ipv4/ip_forward') === '1', BridgeNfIptables: false, BridgeNfIp6tables: false,
     Debug: false, OomKillDisable: ctx.cgroups.version === 1, NFd: countFds(), NGoroutines: 0, SystemTime: rfc3339Nano(nowNanos()),

@@ -5,6 +5,7 @@ import type { Engine, StreamSession } from '@berth/engine';
 import type { Logger } from '@berth/log';
 import { attachOptions } from '../routes/containers/index.js';
 import { execStartBody } from '../routes/exec/index.js';
+import { authorizeUpgrade, type AuthzChain } from './authz.js';
 import type { Query } from './query.js';
 import { errorMessage, errorStatus } from './reply.js';
 import { serveSession, readUpgradeBody, writeRawJsonResponse } from './hijack.js';
@@ -42,7 +43,7 @@ function parseJsonBody(buf: Buffer): unknown {
  * 'upgrade' event, never to fastify): attach and exec start. Errors before the hijack are
  * normal JSON error responses; after it they are written in the stream.
  */
-export function createUpgradeHandler(deps: { engine: Engine; logger: Logger; headers: Record<string, string>; sockets: Set<Duplex> }) {
+export function createUpgradeHandler(deps: { engine: Engine; logger: Logger; headers: Record<string, string>; sockets: Set<Duplex>; authz?: AuthzChain }) {
   let seq = 0;
   return async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     const log = deps.logger.child({ reqId: `upgrade-${++seq}` });
@@ -55,6 +56,20 @@ export function createUpgradeHandler(deps: { engine: Engine; logger: Logger; hea
       const parsed = new URL(url, 'http://berthd');
       const route = req.method === 'POST' ? routes.find((r) => r.pattern.test(parsed.pathname)) : undefined;
       if (!route) return fail(404, 'page not found');
+      let bodyRead = false;
+      let rawBody: Promise<Buffer> | undefined;
+      const readRaw = (): Promise<Buffer> => {
+        bodyRead = true;
+        return (rawBody ??= readUpgradeBody(req, socket, head, UPGRADE_BODY_LIMIT));
+      };
+      // Before the version check and the hijack, as dockerd's authz middleware: AuthZReq only.
+      if (deps.authz !== undefined) {
+        const shown = (): Promise<Buffer> =>
+          readRaw().catch((err: unknown) => {
+            throw new BerthError('BERTH_INVALID_ARGUMENT', `invalid request body: ${errorMessage(err)}`, { cause: err, details: { field: 'body' } });
+          });
+        await authorizeUpgrade(deps.authz, req, shown);
+      }
       const apiVersion = checkVersion(version);
       let id: string;
       try {
@@ -62,11 +77,9 @@ export function createUpgradeHandler(deps: { engine: Engine; logger: Logger; hea
       } catch {
         throw new BerthError('BERTH_INVALID_ARGUMENT', `invalid escape in ${parsed.pathname}`, { details: { field: 'path' } });
       }
-      let bodyRead = false;
       const body = async (): Promise<unknown> => {
-        bodyRead = true;
         try {
-          return parseJsonBody(await readUpgradeBody(req, socket, head, UPGRADE_BODY_LIMIT));
+          return parseJsonBody(await readRaw());
         } catch (err) {
           throw new BerthError('BERTH_INVALID_ARGUMENT', `invalid request body: ${errorMessage(err)}`, { cause: err, details: { field: 'body' } });
         }

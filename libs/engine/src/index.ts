@@ -17,7 +17,7 @@ export { createEngine, BerthEngine } from './engine.js';
 export type { BuildOptions } from './contract.js';
 export { defaultBuildOptions, checkBuildOptions } from './builder/builder.js';
 export { parseDockerfile } from './builder/parse.js';
-export { decodeRegistryAuth, encodeRegistryAuth } from '@berth/registry';
+export { decodeRegistryAuth, decodeRegistryConfig, encodeRegistryAuth } from '@berth/registry';
 export type { RegistryAuth } from './contract.js';
 export type { EngineOptions } from './engine.js';
 export { buildSpec, resolveUser, containerCapabilities, parseSecurityOpts, dockerMaskedPaths, dockerReadonlyPaths } from './oci-spec.js';

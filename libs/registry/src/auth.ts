@@ -1,4 +1,5 @@
 import { BerthError } from '@berth/errors';
+import { loginDomain } from './login.js';
 
 /** Docker's AuthConfig, as sent base64url-encoded JSON in `X-Registry-Auth`. */
 export interface AuthConfig {
@@ -16,22 +17,48 @@ export interface AuthConfig {
 
 /** Decodes an `X-Registry-Auth` header; absent or empty means anonymous. Malformed: 400. */
 export function decodeRegistryAuth(value: string | undefined): AuthConfig {
-  if (value === undefined || value.trim() === '' || value.trim() === 'null') return {};
-  let parsed: unknown;
-  try {
-    const json = Buffer.from(value.trim().replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8');
-    parsed = JSON.parse(json);
-  } catch (err) {
-    throw new BerthError('BERTH_INVALID_ARGUMENT', 'invalid X-Registry-Auth header: not base64url-encoded JSON', {
-      cause: err,
-      details: { field: 'X-Registry-Auth' },
-    });
-  }
+  const parsed = decodeHeaderJson(value, 'X-Registry-Auth');
   if (parsed === null) return {};
   if (typeof parsed !== 'object' || Array.isArray(parsed))
     throw new BerthError('BERTH_INVALID_ARGUMENT', 'invalid X-Registry-Auth header: not a JSON object', { details: { field: 'X-Registry-Auth' } });
+  return authConfigOf(parsed as Record<string, unknown>);
+}
+
+/**
+ * `X-Registry-Config` (a build): every registry's credentials, keyed as the client's config.json
+ * keys them (`https://index.docker.io/v1/`, `localhost:5000`); a missing or empty header is none.
+ */
+export function decodeRegistryConfig(value: string | undefined): Record<string, AuthConfig> {
+  const parsed = decodeHeaderJson(value, 'X-Registry-Config');
+  if (parsed === null) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new BerthError('BERTH_INVALID_ARGUMENT', 'invalid X-Registry-Config header: not a JSON object', { details: { field: 'X-Registry-Config' } });
+  const out: Record<string, AuthConfig> = {};
+  for (const [key, entry] of Object.entries(parsed as Record<string, unknown>))
+    if (entry !== null && typeof entry === 'object' && !Array.isArray(entry)) out[key] = authConfigOf(entry as Record<string, unknown>);
+  return out;
+}
+
+/** The credentials of `configs` for a registry domain: the entry whose key names it (a key's scheme and path do not count; Docker Hub's names are one). */
+export function authForDomain(configs: Record<string, AuthConfig>, domain: string): AuthConfig {
+  const want = loginDomain(domain);
+  for (const [key, auth] of Object.entries(configs)) if (loginDomain(key) === want) return auth;
+  return {};
+}
+
+/** A base64url (or base64) JSON header value; null when absent, empty or `null`. */
+function decodeHeaderJson(value: string | undefined, field: string): unknown {
+  if (value === undefined || value.trim() === '' || value.trim() === 'null') return null;
+  try {
+    const json = Buffer.from(value.trim().replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8');
+    return JSON.parse(json) as unknown;
+  } catch (err) {
+    throw new BerthError('BERTH_INVALID_ARGUMENT', `invalid ${field} header: not base64url-encoded JSON`, { cause: err, details: { field } });
+  }
+}
+
+function authConfigOf(src: Record<string, unknown>): AuthConfig {
   const out: AuthConfig = {};
-  const src = parsed as Record<string, unknown>;
   for (const key of ['username', 'password', 'auth', 'email', 'serveraddress', 'identitytoken', 'registrytoken'] as const) {
     // The docker CLI sends these lower-case; some clients send Go's field names.
     const v = src[key] ?? src[key.charAt(0).toUpperCase() + key.slice(1)];

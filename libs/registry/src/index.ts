@@ -1,6 +1,6 @@
 export { RegistryClient, Repository } from './repository.js';
 export type { RegistryClientOptions, Action, FetchedManifest, PushBlobResult, BlobSource } from './repository.js';
-export { decodeRegistryAuth, encodeRegistryAuth, basicCredentials, parseChallenges } from './auth.js';
+export { decodeRegistryAuth, decodeRegistryConfig, authForDomain, encodeRegistryAuth, basicCredentials, parseChallenges } from './auth.js';
 export type { AuthConfig, Challenge } from './auth.js';
 export { registryHost, isInsecureRegistry, HUB_DOMAIN, HUB_REGISTRY_HOST, DEFAULT_INSECURE_CIDRS } from './hosts.js';
 export { MediaType, MANIFEST_ACCEPT, parseManifest, pickPlatform, hostPlatform, layerCompression, isDigest, sha256Of } from './manifest.js';

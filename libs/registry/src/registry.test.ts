@@ -11,6 +11,8 @@ import {
   MediaType,
   RegistryClient,
   decodeRegistryAuth,
+  decodeRegistryConfig,
+  authForDomain,
   encodeRegistryAuth,
   isInsecureRegistry,
   parseChallenges,
@@ -319,6 +321,18 @@ test('auth config from X-Registry-Auth, challenges, hosts, manifests and platfor
   assert.deepEqual(decodeRegistryAuth(encodeRegistryAuth({ username: 'u', password: 'p', serveraddress: 'r' })), { username: 'u', password: 'p', serveraddress: 'r' });
   assert.deepEqual(decodeRegistryAuth(Buffer.from('{"Username":"U","Password":"P"}').toString('base64')), { username: 'U', password: 'P' });
   assert.throws(() => decodeRegistryAuth('!!!notjson'), { code: 'BERTH_INVALID_ARGUMENT' });
+  // X-Registry-Config (build): every registry's entry, keyed as config.json keys them.
+  const cfg = decodeRegistryConfig(
+    Buffer.from(JSON.stringify({ 'https://index.docker.io/v1/': { username: 'hub', password: 'h' }, 'localhost:5000': { Username: 'loc', Password: 'l' }, 'http://reg.example:8080/v2/': { username: 'ex' }, junk: 'x' })).toString('base64url'),
+  );
+  assert.deepEqual(Object.keys(cfg), ['https://index.docker.io/v1/', 'localhost:5000', 'http://reg.example:8080/v2/']);
+  assert.deepEqual(authForDomain(cfg, 'docker.io'), { username: 'hub', password: 'h' });
+  assert.deepEqual(authForDomain(cfg, 'localhost:5000'), { username: 'loc', password: 'l' });
+  assert.deepEqual(authForDomain(cfg, 'reg.example:8080'), { username: 'ex' });
+  assert.deepEqual(authForDomain(cfg, 'reg.example'), {}, 'another port is another registry');
+  assert.deepEqual(decodeRegistryConfig(undefined), {});
+  assert.deepEqual(decodeRegistryConfig(Buffer.from('null').toString('base64')), {});
+  assert.throws(() => decodeRegistryConfig(Buffer.from('[1]').toString('base64')), { code: 'BERTH_INVALID_ARGUMENT', message: 'invalid X-Registry-Config header: not a JSON object' });
 
   assert.deepEqual(parseChallenges('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull"'), [
     { scheme: 'bearer', params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:library/busybox:pull' } },

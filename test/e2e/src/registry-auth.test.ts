@@ -8,16 +8,25 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { berthCliPath, startDaemon, type Daemon } from '@berth/test-support';
+import { berthCliPath, DOCKER_CLI, startDaemon, type Daemon } from '@berth/test-support';
 import { peerSkipReason, readBusyboxTar, skopeo, startDockerRegistry, type TestRegistry } from '@berth/registry/testing';
 
 interface Result {
   code: number;
   stdout: string;
   stderr: string;
+}
+
+function run(cmd: string, args: string[], env: Record<string, string>): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
 }
 
 const skip = peerSkipReason() ?? (process.getuid?.() !== 0 ? 'needs root (berthd)' : undefined);
@@ -99,11 +108,32 @@ describe('berth login / logout against docker-registry with htpasswd', { skip, t
     await ok(['pull', ref]);
     assert.equal((await ok(['run', '--rm', ref, 'echo', 'pulled with credentials'])).trim(), 'pulled with credentials');
 
+    // A build whose FROM must be pulled sends the client's credentials (X-Registry-Config).
+    await ok(['rmi', ref]);
+    const ctxDir = join(work, 'build-ctx');
+    await mkdir(ctxDir, { recursive: true });
+    await writeFile(join(ctxDir, 'Dockerfile'), `FROM ${ref}\nRUN echo built-on-private > /built\n`);
+    const built = await ok(['build', '-q', '-t', `authbuilt-${process.pid}`, ctxDir]);
+    assert.match(built, /^sha256:[a-f0-9]{64}\n$/);
+    assert.equal(await ok(['run', '--rm', `authbuilt-${process.pid}`, 'cat', '/built']), 'built-on-private\n');
+    await ok(['rmi', `authbuilt-${process.pid}`, ref]);
+    // The docker CLI's classic builder sends its config.json's credentials the same way.
+    const dockerCfg = join(work, 'docker-config');
+    await mkdir(dockerCfg, { recursive: true });
+    await writeFile(join(dockerCfg, 'config.json'), JSON.stringify({ auths: { [reg.domain]: { auth: Buffer.from(`${USER}:${PASS}`).toString('base64') } } }));
+    const dockerBuild = await run(DOCKER_CLI, ['build', '-q', '-t', `authbuilt2-${process.pid}`, ctxDir], { DOCKER_HOST: daemon.host, DOCKER_CONFIG: dockerCfg, DOCKER_BUILDKIT: '0' });
+    assert.equal(dockerBuild.code, 0, dockerBuild.stderr);
+    assert.equal(await ok(['run', '--rm', `authbuilt2-${process.pid}`, 'cat', '/built']), 'built-on-private\n');
+    await ok(['rmi', `authbuilt2-${process.pid}`]);
+
     assert.equal(await ok(['logout', reg.domain]), `Removing login credentials for ${reg.domain}\n`);
     assert.deepEqual((JSON.parse(await readFile(file, 'utf8')) as { auths: object }).auths, {});
     await ok(['rmi', ref]);
     const r = await berth(['pull', ref]);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /no basic auth credentials/);
+    const b = await berth(['build', '-q', ctxDir]);
+    assert.notEqual(b.code, 0, 'without credentials the build cannot pull its FROM');
+    assert.match(b.stderr, /no basic auth credentials/);
   });
 });

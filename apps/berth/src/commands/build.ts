@@ -14,6 +14,7 @@ import { CliError } from '../client.js';
 import type { Context } from '../context.js';
 import type { Command } from '../main.js';
 import { humanSize } from '../output/format.js';
+import { registryConfigHeader } from './registry.js';
 
 // ---- the context tar ----
 
@@ -186,7 +187,7 @@ async function build(ctx: Context, p: ParsedArgs): Promise<number> {
   const res = await ctx.client.stream('POST', '/build', {
     query,
     body: Readable.from(counted()),
-    headers: { 'Content-Type': 'application/x-tar', ...(Buffer.isBuffer(body) ? { 'Content-Length': String(body.length) } : {}) },
+    headers: { 'Content-Type': 'application/x-tar', 'X-Registry-Config': registryConfigHeader(), ...(Buffer.isBuffer(body) ? { 'Content-Length': String(body.length) } : {}) },
   });
   let buf = '';
   let failure: { code: number; message: string } | undefined;

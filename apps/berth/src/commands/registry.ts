@@ -30,34 +30,61 @@ export function splitRef(ref: string): { name: string; tag?: string; digest?: st
   return { name: ref };
 }
 
+/** The config.json files the credentials come from, in order: berth's (`berth login`), then the docker CLI's. */
+function configFiles(env: NodeJS.ProcessEnv): string[] {
+  return [join(env.BERTH_CONFIG || join(homedir(), '.berth'), 'config.json'), join(env.DOCKER_CONFIG || join(homedir(), '.docker'), 'config.json')];
+}
+
+/** A config.json entry as an AuthConfig for the daemon (its `auth` blob split), or undefined when it has none. */
+function authOf(key: string, e: { auth?: string; identitytoken?: string } | undefined): Record<string, string> | undefined {
+  if (e?.auth === undefined) return undefined;
+  const text = Buffer.from(e.auth, 'base64').toString('utf8');
+  const c = text.indexOf(':');
+  if (c <= 0) return undefined;
+  const username = text.slice(0, c);
+  return e.identitytoken ? { username, identitytoken: e.identitytoken, serveraddress: key } : { username, password: text.slice(c + 1), serveraddress: key };
+}
+
+/** Each file's `auths` (an unreadable config is no credentials, as for docker). */
+function authsOf(env: NodeJS.ProcessEnv): Array<Record<string, { auth?: string; identitytoken?: string }>> {
+  const out: Array<Record<string, { auth?: string; identitytoken?: string }>> = [];
+  for (const file of configFiles(env)) {
+    if (!existsSync(file)) continue;
+    try {
+      const cfg = JSON.parse(readFileSync(file, 'utf8')) as { auths?: Record<string, { auth?: string; identitytoken?: string }> };
+      if (cfg.auths) out.push(cfg.auths);
+    } catch {
+      /* unreadable: none */
+    }
+  }
+  return out;
+}
+
 /**
  * The X-Registry-Auth value for a registry: its entry in berth's config.json (`berth login`:
  * `$BERTH_CONFIG/config.json`, else ~/.berth/config.json), else in the docker CLI's
  * (`$DOCKER_CONFIG/config.json`, else ~/.docker/config.json), else `{}`.
  */
 export function registryAuthHeader(domain: string, env: NodeJS.ProcessEnv = process.env): string {
-  const empty = Buffer.from('{}').toString('base64url');
-  const files = [join(env.BERTH_CONFIG || join(homedir(), '.berth'), 'config.json'), join(env.DOCKER_CONFIG || join(homedir(), '.docker'), 'config.json')];
   const keys = domain === HUB ? ['https://index.docker.io/v1/', 'index.docker.io', 'docker.io'] : [domain, `https://${domain}`, `http://${domain}`];
-  for (const file of files) {
-    if (!existsSync(file)) continue;
-    try {
-      const cfg = JSON.parse(readFileSync(file, 'utf8')) as { auths?: Record<string, { auth?: string; identitytoken?: string }> };
-      for (const k of keys) {
-        const e = cfg.auths?.[k];
-        if (e?.auth === undefined) continue;
-        const text = Buffer.from(e.auth, 'base64').toString('utf8');
-        const c = text.indexOf(':');
-        if (c <= 0) continue;
-        const username = text.slice(0, c);
-        const body = e.identitytoken ? { username, identitytoken: e.identitytoken, serveraddress: k } : { username, password: text.slice(c + 1), serveraddress: k };
-        return Buffer.from(JSON.stringify(body)).toString('base64url');
-      }
-    } catch {
-      // An unreadable config is no credentials, as for docker.
+  for (const auths of authsOf(env)) {
+    for (const k of keys) {
+      const auth = authOf(k, auths[k]);
+      if (auth) return Buffer.from(JSON.stringify(auth)).toString('base64url');
     }
   }
-  return empty;
+  return Buffer.from('{}').toString('base64url');
+}
+
+/** The X-Registry-Config value of a build: every registry's credentials from those files (berth's win), keyed as there. */
+export function registryConfigHeader(env: NodeJS.ProcessEnv = process.env): string {
+  const all: Record<string, Record<string, string>> = {};
+  for (const auths of authsOf(env).reverse())
+    for (const [k, e] of Object.entries(auths)) {
+      const auth = authOf(k, e);
+      if (auth) all[k] = auth;
+    }
+  return Buffer.from(JSON.stringify(all)).toString('base64url');
 }
 
 async function pull(ctx: Context, p: ParsedArgs): Promise<number> {

@@ -15,6 +15,11 @@ export type Register = (app: FastifyInstance, deps: RouteDeps) => void;
 
 export const queryOf = (req: FastifyRequest): Query => req.query as Query;
 export const paramsOf = (req: FastifyRequest): Record<string, string> => req.params as Record<string, string>;
+/** A request header's (first) value; `name` in lower case. */
+export const headerOf = (req: FastifyRequest, name: string): string | undefined => {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+};
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -16,7 +16,8 @@ import { encodeHeader, readTar, type TarHeader } from '@berth/archive';
 import { BerthError, isNotFound } from '@berth/errors';
 import { familiarString, goModeIsDir, parseNormalizedReference, type ImageConfig } from '@berth/image';
 import type { EngineContext } from '../context.js';
-import type { Engine } from '../contract.js';
+import type { Engine, RegistryAuth } from '../contract.js';
+import { authForDomain } from '@berth/registry';
 import { parseDockerfile, parseDuration, parseInstruction, type Instruction, type Stage } from './parse.js';
 import { parseSignal } from '@berth/runtime';
 import { envMap, expandWord } from './shell-word.js';
@@ -47,6 +48,8 @@ export interface BuildOptions {
   hostConfig?: Record<string, unknown>;
   /** The client went away: the build stops (a running step's container is killed), as dockerd cancels it. */
   signal?: AbortSignal;
+  /** `X-Registry-Config`: credentials by registry, for the images FROM and COPY --from pull. */
+  registryConfig?: Record<string, RegistryAuth>;
 }
 
 export const defaultBuildOptions = (): BuildOptions => ({
@@ -255,7 +258,18 @@ export class Builder {
         if (!isNotFound(err)) throw err;
       }
     }
-    return this.engine.pullImage(name, {}, (m) => this.out(m));
+    return this.pull(name);
+  }
+
+  /** Pulls `name` with the client's credentials for its registry (X-Registry-Config), as dockerd's builder does. */
+  private pull(name: string): Promise<string> {
+    let auth: RegistryAuth = {};
+    try {
+      auth = authForDomain(this.opts.registryConfig ?? {}, parseNormalizedReference(name).domain);
+    } catch {
+      // Not a reference: the pull says so in its own words.
+    }
+    return this.engine.pullImage(name, auth, (m) => this.out(m));
   }
 
   // ---- instructions ----
@@ -743,7 +757,7 @@ export class Builder {
       } catch (err) {
         if (!isNotFound(err)) throw err;
         try {
-          fromImage = await this.engine.pullImage(fromName, {}, (m) => this.out(m));
+          fromImage = await this.pull(fromName);
         } catch (e) {
           throw stepFailed(`invalid from flag value ${fromName}: ${(e as Error).message}`);
         }

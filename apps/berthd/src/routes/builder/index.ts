@@ -7,10 +7,10 @@
 import type { FastifyInstance } from 'fastify';
 import { parseFilters } from '@berth/api/wire';
 import { BerthError } from '@berth/errors';
-import { checkBuildOptions, defaultBuildOptions, type BuildOptions } from '@berth/engine';
+import { checkBuildOptions, decodeRegistryConfig, defaultBuildOptions, type BuildOptions } from '@berth/engine';
 import { all, bool, str, type Query } from '../../http/query.js';
 import { MessageStream, errorMessage, sendJson } from '../../http/reply.js';
-import { queryOf, type RouteDeps } from '../deps.js';
+import { headerOf, queryOf, type RouteDeps } from '../deps.js';
 
 function jsonMap(q: Query, key: string, what: string): Record<string, string | null> {
   const raw = str(q, key);
@@ -105,6 +105,7 @@ export function buildRoutes(app: FastifyInstance, { engine }: RouteDeps): void {
     raw.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
     raw.post('/build', async (req, reply) => {
       const opts = buildOptionsOf(queryOf(req));
+      opts.registryConfig = decodeRegistryConfig(headerOf(req, 'x-registry-config'));
       if (engine.buildImage === undefined) throw new BerthError('BERTH_NOT_IMPLEMENTED', 'this engine has no image builder', {});
       const out = new MessageStream(reply);
       // The client went away before the end (docker build interrupted): the build is canceled.

@@ -56,7 +56,12 @@ test('POST /build: the query as Docker names it reaches the builder, the body st
     ['ulimits', '[{"Name":"nofile","Soft":100,"Hard":200}]'],
     ['cgroupparent', ''],
   ]);
-  const r = await app.inject({ method: 'POST', url: `/v1.41/build?${q}`, headers: { 'content-type': 'application/x-tar' }, payload: Buffer.alloc(3 * 1024 * 1024) });
+  // The docker CLI sends every registry's credentials of its config.json for the FROM pulls.
+  const registryConfig = { 'localhost:5000': { username: 'u', password: 'p', serveraddress: 'localhost:5000' } };
+  const r = await app.inject({
+    method: 'POST', url: `/v1.41/build?${q}`, payload: Buffer.alloc(3 * 1024 * 1024),
+    headers: { 'content-type': 'application/x-tar', 'x-registry-config': Buffer.from(JSON.stringify(registryConfig)).toString('base64url') },
+  });
   assert.equal(r.statusCode, 200);
   assert.equal(r.headers['content-type'], 'application/json');
   assert.deepEqual(lines(r.body), [{ stream: 'Step 1/1 : FROM busybox\n' }, { aux: { ID: 'sha256:' + 'a'.repeat(64) } }]);
@@ -79,6 +84,7 @@ test('POST /build: the query as Docker names it reaches the builder, the body st
       platform: 'linux/amd64',
       signal: undefined,
       hostConfig: undefined,
+      registryConfig,
     },
   );
   assert.deepEqual(opts.hostConfig, {
@@ -91,6 +97,10 @@ test('POST /build: the query as Docker names it reaches the builder, the body st
   // Defaults: rm on, the rest off.
   await app.inject({ method: 'POST', url: '/build', payload: Buffer.alloc(10), headers: { 'content-type': 'application/x-tar' } });
   assert.equal(engine.seen[1]!.opts.rm, true);
+  assert.deepEqual(engine.seen[1]!.opts.registryConfig, {});
+  const bad = await app.inject({ method: 'POST', url: '/build', payload: Buffer.alloc(10), headers: { 'content-type': 'application/x-tar', 'x-registry-config': '!!notjson' } });
+  assert.equal(bad.statusCode, 400);
+  assert.equal(bad.json().message, 'invalid X-Registry-Config header: not base64url-encoded JSON');
   assert.deepEqual(engine.seen[1]!.opts.tags, []);
 });
 

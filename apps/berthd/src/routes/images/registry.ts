@@ -2,13 +2,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { decodeRegistryAuth } from '@berth/engine';
 import { str, type Query } from '../../http/query.js';
 import { MessageStream, errorMessage } from '../../http/reply.js';
-import type { RouteDeps } from '../deps.js';
+import { headerOf, type RouteDeps } from '../deps.js';
 
-
-function header(req: FastifyRequest, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
 
 async function streamed(req: FastifyRequest, reply: FastifyReply, what: string, run: (out: MessageStream) => Promise<void>): Promise<void> {
   const out = new MessageStream(reply);
@@ -29,7 +24,7 @@ export async function pullRoute({ engine }: RouteDeps, req: FastifyRequest, repl
   const fromImage = str(q, 'fromImage') ?? '';
   const tag = str(q, 'tag') ?? '';
   const ref = tag !== '' ? `${fromImage}${tag.includes(':') ? '@' : ':'}${tag}` : fromImage;
-  const auth = decodeRegistryAuth(header(req, 'x-registry-auth'));
+  const auth = decodeRegistryAuth(headerOf(req, 'x-registry-auth'));
   await streamed(req, reply, 'pull', async (out) => {
     await engine.pullImage(ref, auth, (m) => out.write(m));
   });
@@ -37,7 +32,7 @@ export async function pullRoute({ engine }: RouteDeps, req: FastifyRequest, repl
 
 /** `POST /images/{name}/push?tag=`. */
 export async function pushRoute({ engine }: RouteDeps, req: FastifyRequest, reply: FastifyReply, name: string, q: Query): Promise<void> {
-  const auth = decodeRegistryAuth(header(req, 'x-registry-auth'));
+  const auth = decodeRegistryAuth(headerOf(req, 'x-registry-auth'));
   await streamed(req, reply, 'push', async (out) => {
     await engine.pushImage(name, str(q, 'tag') ?? '', auth, (m) => out.write(m));
   });

@@ -53,7 +53,7 @@ async function onExit(ctx: EngineContext, c: Ctr, code: number): Promise<void> {
   await finishExecs(ctx, c);
   // The process is gone with its PID namespace: its runtime state and cgroup, its network and
   // its filesystem are released side by side.
-  await Promise.all([
+  const [, disconnected] = await Promise.all([
     (async () => {
       try {
         await ctx.runtime.delete(c.id, true);
@@ -81,6 +81,7 @@ async function onExit(ctx: EngineContext, c: Ctr, code: number): Promise<void> {
   log.info({ exitCode: code, oomKilled: oom }, 'container exited');
   if (oomEvent) ctx.emit(c, 'oom');
   ctx.emit(c, 'die', { exitCode: String(code), execDuration: String(Math.floor(ranMs / 1000)) });
+  disconnected();
   for (const w of [...c.waiters]) {
     if (w.condition === 'removed') continue;
     c.waiters.delete(w);

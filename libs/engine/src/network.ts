@@ -119,7 +119,19 @@ export async function openNetwork(ctx: EngineContext, c: Ctr): Promise<{ key: st
     writeHosts(ctx, c, sb);
     if (ports.bindings.length > LARGE) compactSoon();
   });
+  // Docker's order: network connect before the container's start.
+  for (const name of Object.keys(nets)) publishEndpoint(ctx, 'connect', c, name);
   return { key: opened.key, ready };
+}
+
+/** A `network connect|disconnect` event of the container on the network named or id'd `ref` (as dockerd sends one per endpoint). */
+function publishEndpoint(ctx: EngineContext, action: 'connect' | 'disconnect', c: Ctr, ref: string): void {
+  try {
+    const net = ctx.network!.network(ref);
+    ctx.bus.publish('network', action, net.Id, { container: c.id, name: net.Name, type: net.Driver });
+  } catch {
+    // Removed meanwhile: no event.
+  }
 }
 
 /** A port list this long (a range) allocates enough that berthd gives the memory back after it. */
@@ -159,11 +171,18 @@ function writeHosts(ctx: EngineContext, c: Ctr, sb: SandboxView): void {
   writeFileSync(c.rec.HostsPath, hostsFile(extra, ip, hostname, hostGatewayIp(ctx)), { mode: 0o644 });
 }
 
-/** Stop, exit, failed start, removal: every endpoint and the sandbox go. */
-export async function teardownNetwork(ctx: EngineContext, c: Ctr): Promise<void> {
-  const large = (ctx.network?.sandbox(c.id)?.ports ?? []).reduce((n, r) => n + r.Count, 0) > LARGE;
+/**
+ * Stop, exit, failed start, removal: every endpoint and the sandbox go. Answers the publication
+ * of the `network disconnect` events, which an exit sends after its `die` (Docker's order).
+ */
+export async function teardownNetwork(ctx: EngineContext, c: Ctr): Promise<() => void> {
+  const sb = ctx.network?.sandbox(c.id);
+  const large = (sb?.ports ?? []).reduce((n, r) => n + r.Count, 0) > LARGE;
   await ctx.network?.removeSandbox(c.id).catch((err: unknown) => ctx.log.warn({ err, containerId: c.id }, 'removing the network sandbox failed'));
   if (large) compactSoon();
+  return () => {
+    for (const e of sb?.endpoints ?? []) publishEndpoint(ctx, 'disconnect', c, e.networkId);
+  };
 }
 
 // ---- the API's network verbs ----

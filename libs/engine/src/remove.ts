@@ -56,7 +56,7 @@ export async function removeNow(ctx: EngineContext, c: Ctr, volumes = c.host.Aut
     ctx.execs.delete(eid);
   }
   await ctx.runtime.delete(c.id, true).catch(() => undefined);
-  await teardownNetwork(ctx, c);
+  (await teardownNetwork(ctx, c))();
   await ctx.images.unmountContainerLayer(c.id).catch(() => undefined);
   releaseShm(ctx, c);
   await ctx.images.removeContainerLayer(c.id).catch((err: unknown) => {

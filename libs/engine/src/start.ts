@@ -122,7 +122,7 @@ export async function startLocked(ctx: EngineContext, c: Ctr): Promise<void> {
     if (rootfs !== null) await ctx.images.unmountContainerLayer(id).catch((e: unknown) => log.warn({ err: e }, 'rollback: unmount failed'));
     releaseShm(ctx, c);
     releaseVolumes(ctx, c);
-    await teardownNetwork(ctx, c);
+    (await teardownNetwork(ctx, c))();
     const message = err instanceof Error ? err.message : String(err);
     const details = err instanceof BerthError ? err.details : undefined;
     const code = typeof details?.exitCode === 'number' && (details.exitCode === 126 || details.exitCode === 127) ? details.exitCode : 128;

@@ -272,6 +272,26 @@ describe('networking: bridge, published ports, user networks, DNS', { timeout: 2
     await settles(baseline);
   });
 
+  test('events: network connect before the container starts, disconnect after it dies, one per network (as dockerd)', async () => {
+    const n = name('ev');
+    const netId = (await ok(['network', 'create', n])).trim();
+    const since = String(Math.floor(Date.now() / 1000) - 1);
+    const id = (await ok(['run', '-d', '--network', n, 'busybox', 'true'])).trim();
+    assert.equal((await ok(['wait', id])).trim(), '0');
+    await ok(['rm', id]);
+    const until = String(Math.ceil(Date.now() / 1000) + 1);
+    const lines = (await ok(['events', '--since', since, '--until', until, '--format', '{{.Type}} {{.Action}} {{.Actor.ID}} {{.Actor.Attributes.container}} {{.Actor.Attributes.name}} {{.Actor.Attributes.type}}']))
+      .split('\n')
+      .filter((l) => l.includes(id));
+    assert.deepEqual(
+      lines.map((l) => l.split(' ').slice(0, 2).join(' ')),
+      ['container create', 'network connect', 'container start', 'container die', 'network disconnect', 'container destroy'],
+      lines.join('\n'),
+    );
+    for (const l of lines.filter((x) => x.startsWith('network '))) assert.equal(l.split(' ').slice(2).join(' '), `${netId} ${id} ${n} bridge`);
+    await ok(['network', 'rm', n]);
+  });
+
   test('bad input: Docker statuses, and the kernel left as it was', async () => {
     await fails(['network', 'create', '--subnet', '10.250.0.0/33', name('bad1')], 1, /invalid/i);
     await fails(['network', 'create', '--subnet', '10.250.1.0/24', '--gateway', '10.250.2.1', name('bad2')], 1, /no matching subnet|not in the subnet/);

@@ -73,19 +73,24 @@ export function berthCliPath(): string {
 }
 
 /** GET /_ping over a unix socket: true when it answers 200. */
-export function ping(socket: string): Promise<boolean> {
+/** The status of a GET on a daemon's socket, or 0 when it does not answer in time. */
+function getStatus(socket: string, path: string, timeoutMs: number): Promise<number> {
   return new Promise((resolve) => {
-    const req = request({ socketPath: socket, path: '/_ping', method: 'GET', timeout: 1000 }, (res) => {
+    const req = request({ socketPath: socket, path, method: 'GET', timeout: timeoutMs }, (res) => {
       res.resume();
-      resolve(res.statusCode === 200);
+      resolve(res.statusCode ?? 0);
     });
-    req.on('error', () => resolve(false));
+    req.on('error', () => resolve(0));
     req.on('timeout', () => {
       req.destroy();
-      resolve(false);
+      resolve(0);
     });
     req.end();
   });
+}
+
+export async function ping(socket: string): Promise<boolean> {
+  return (await getStatus(socket, '/_ping', 1000)) === 200;
 }
 
 /** The reference dockerd (20.10) a developer's host may run beside berthd, for side-by-side tests. */
@@ -97,19 +102,7 @@ export const REFERENCE_DOCKERD_SOCKET = '/run/docker-ref.sock';
  * this and skip that part where it is false, as on CI.
  */
 export async function referenceDockerd(image = 'busybox:latest'): Promise<boolean> {
-  if (!(await ping(REFERENCE_DOCKERD_SOCKET))) return false;
-  return new Promise((resolve) => {
-    const req = request({ socketPath: REFERENCE_DOCKERD_SOCKET, path: `/images/${encodeURIComponent(image)}/json`, method: 'GET', timeout: 5000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on('error', () => resolve(false));
-    req.on('timeout', () => {
-      req.destroy();
-      resolve(false);
-    });
-    req.end();
-  });
+  return (await ping(REFERENCE_DOCKERD_SOCKET)) && (await getStatus(REFERENCE_DOCKERD_SOCKET, `/images/${encodeURIComponent(image)}/json`, 5000)) === 200;
 }
 
 export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {

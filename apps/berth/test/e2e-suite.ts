@@ -96,6 +96,31 @@ export function defineE2E(host: string, label: string, image = 'busybox'): void 
       assert.match(f.stderr, /unknown flag: --no-such-flag/);
     });
 
+    test('rename: the container is looked up first, then the name (dockerd\'s order and words)', { skip }, async () => {
+      const [a, bName] = [uniqueName('rn-a'), uniqueName('rn-b')];
+      for (const n of [a, bName]) {
+        created.push(n);
+        assert.equal((await b(['create', '--name', n, image, 'true'])).code, 0);
+      }
+      const missing = uniqueName('rn-none');
+      const cases: Array<[string, string, RegExp]> = [
+        [missing, 'x!y', new RegExp(`^Error response from daemon: No such container: ${missing}\nError: failed to rename container named ${missing}\n$`)],
+        [a, 'x!y', /^Error response from daemon: Error when allocating new name: Invalid container name \(\/x!y\), only \[a-zA-Z0-9\]\[a-zA-Z0-9_.-\] are allowed\n/],
+        [a, bName, new RegExp(`^Error response from daemon: Error when allocating new name: Conflict\\. The container name "/${bName}" is already in use by container "[0-9a-f]{64}"`)],
+        [a, a, /^Error response from daemon: Renaming a container with the same name as its current name\n/],
+        [a, ' ', /^Error: Neither old nor new names may be empty\n$/],
+      ];
+      for (const [from, to, want] of cases) {
+        const r = await b(['rename', from, to]);
+        assert.equal(r.code, 1, `rename ${from} ${to}`);
+        assert.match(r.stderr, want, `rename ${from} ${to}`);
+      }
+      const c = uniqueName('rn-c');
+      created.push(c);
+      assert.equal((await b(['rename', a, `/${c}`])).code, 0);
+      assert.equal((await b(['inspect', '-f', '{{.Name}}', c])).stdout, `/${c}\n`);
+    });
+
     test('run -it under a pty echoes input and detaches with ctrl-p ctrl-q', { skip: skip || (process.env.BERTH_E2E_NO_PTY ? 'BERTH_E2E_NO_PTY set' : false) }, async () => {
       const name = uniqueName('it');
       created.push(name);

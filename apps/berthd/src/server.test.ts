@@ -195,7 +195,11 @@ test('container lifecycle routes: statuses and query parsing', async () => {
   assert.equal((await post(`/containers/web/resize?h=24`)).statusCode, 400);
 
   assert.equal((await post(`/containers/web/rename?name=web2`)).statusCode, 204);
-  assert.equal((await post(`/containers/web2/rename?name=%2Fbad%20name`)).statusCode, 400);
+  assert.equal((await post(`/containers/web2/rename?name=`)).statusCode, 400);
+  // The name's rules are the engine's, checked after the container is found (dockerd's order).
+  await post(`/containers/web2/rename?name=%2Fbad%20name`);
+  assert.deepEqual(engine.calls.at(-1), { method: 'renameContainer', args: ['web2', '/bad name'] });
+  await post(`/containers/bad%20name/rename?name=web2`);
   const top = await app.inject({ method: 'GET', url: '/v1.47/containers/web2/top' });
   assert.deepEqual(top.json().Titles, ['PID', 'CMD']);
   assert.equal(engine.calls.at(-1)?.args[1], '-ef');

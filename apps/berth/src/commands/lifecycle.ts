@@ -182,7 +182,19 @@ export const commands: Record<string, Command> = {
   rename: {
     spec: { usage: 'rename CONTAINER NEW_NAME', description: 'Rename a container', minArgs: 2, maxArgs: 2, flags: [] },
     run: async (ctx, p) => {
-      await ctx.client.call('POST', `/containers/${id(p.args[0]!)}/rename`, { query: { name: p.args[1] } });
+      const [oldName, newName] = [p.args[0]!.trim(), p.args[1]!.trim()];
+      if (oldName === '' || newName === '') {
+        ctx.err('Error: Neither old nor new names may be empty\n');
+        return 1;
+      }
+      try {
+        await ctx.client.call('POST', `/containers/${id(oldName)}/rename`, { query: { name: newName } });
+      } catch (err) {
+        if (!(err instanceof CliError)) throw err;
+        // docker prints the daemon's error, then its own line.
+        ctx.err(`${err.message}\nError: failed to rename container named ${oldName}\n`);
+        return 1;
+      }
       return 0;
     },
   },

@@ -176,7 +176,7 @@ export function containerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.post('/containers/:id/rename', async (req, reply) => {
     const name = str(queryOf(req), 'name') ?? '';
     if (name === '') throw invalid('name', 'Neither old nor new names may be empty');
-    checkName(name);
+    // The engine checks the name after finding the container, as dockerd does.
     await engine.renameContainer(paramsOf(req).id!, name);
     return sendEmpty(reply, 204);
   });

@@ -247,11 +247,12 @@ export async function pruneNetworks(ctx: EngineContext, filters: Filters): Promi
 }
 
 export async function connectNetwork(ctx: EngineContext, ref: string, req: NetworkConnectRequest): Promise<void> {
-  const net = controller(ctx).inspect(ref);
+  // dockerd's order: the container (404 No such container), then the network.
   const c = ctx.get(req.Container);
+  const net = controller(ctx).inspect(ref);
   await c.locked(async () => {
     if (!usesSandbox(c.host.NetworkMode)) {
-      throw new BerthError('BERTH_NETWORK_FORBIDDEN', `container sharing network namespace with another container or host cannot be connected to any other network (mode ${c.host.NetworkMode})`);
+      throw new BerthError('BERTH_NETWORK_FORBIDDEN', `container sharing network namespace with another container or host cannot be connected to any other network`);
     }
     if (net.Driver === 'host' || net.Driver === 'null') throw new BerthError('BERTH_NETWORK_FORBIDDEN', `container cannot be disconnected from host network or connected to host network`);
     const nets = (c.rec.Networks ??= { [c.host.NetworkMode]: {} });
@@ -271,17 +272,20 @@ export async function connectNetwork(ctx: EngineContext, ref: string, req: Netwo
 }
 
 export async function disconnectNetwork(ctx: EngineContext, ref: string, container: string, force: boolean): Promise<void> {
-  const net = controller(ctx).inspect(ref);
   let c: Ctr;
   try {
     c = ctx.get(container);
   } catch (err) {
-    if (force && isNotFound(err)) return;
-    throw err;
+    // dockerd's force: the endpoint of that name goes from the network; a container that is
+    // gone has none here (endpoints live with their container's run).
+    if (!force || !isNotFound(err)) throw err;
+    controller(ctx).inspect(ref);
+    throw new BerthError('BERTH_ENDPOINT_NOT_FOUND', `endpoint ${container} not found`);
   }
+  const net = controller(ctx).inspect(ref);
   await c.locked(async () => {
     const nets = c.rec.Networks ?? {};
-    if (!(net.Name in nets)) throw new BerthError('BERTH_NETWORK_FORBIDDEN', `container ${c.id} is not connected to network ${net.Name}`);
+    if (!(net.Name in nets)) throw new BerthError('BERTH_NETWORK_FORBIDDEN', `container ${c.id} is not connected to the network ${net.Name}`);
     if (c.rec.State.Running) await controller(ctx).disconnect(c.id, net.Id);
     delete nets[net.Name];
     ctx.save(c);

@@ -603,7 +603,7 @@ export class NetworkController {
       const s = this.sandboxes.get(containerId);
       const n = this.network(networkRef);
       const ep = s?.endpoints.find((e) => e.networkId === n.Id);
-      if (!s || !ep) throw new BerthError('BERTH_NETWORK_FORBIDDEN', `container ${containerId} is not connected to network ${n.Name}`);
+      if (!s || !ep) throw new BerthError('BERTH_NETWORK_FORBIDDEN', `container ${containerId} is not connected to the network ${n.Name}`);
       const wasGateway = ep.gatewayEndpoint;
       await this.leave(s, ep);
       if (wasGateway) await this.electGateway(s);

@@ -266,7 +266,10 @@ describe('networking: bridge, published ports, user networks, DNS', { timeout: 2
     await fails(['network', 'connect', n, c], 1, /already exists/);
     await ok(['network', 'disconnect', n, c]);
     assert.doesNotMatch(await ok(['exec', c, 'ip', '-o', 'link', 'show']), /eth1/);
-    await fails(['network', 'disconnect', n, c], 1, /is not connected/);
+    await fails(['network', 'disconnect', n, c], 1, new RegExp(`container [0-9a-f]{64} is not connected to the network ${n}`));
+    // dockerd's order and words: the container first; a forced disconnect of a gone one names its endpoint.
+    await fails(['network', 'connect', name('nonet'), name('nocont')], 1, new RegExp(`No such container: ${name('nocont')}`));
+    await fails(['network', 'disconnect', '-f', n, name('nocont')], 1, new RegExp(`endpoint ${name('nocont')} not found`));
     await ok(['rm', '-f', c, peer]);
     await ok(['network', 'rm', n]);
     await settles(baseline);

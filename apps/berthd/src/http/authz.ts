@@ -9,7 +9,6 @@
  * Installed only when plugins are configured: without them the server has none of these hooks.
  */
 import type { IncomingMessage } from 'node:http';
-import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BerthError } from '@berth/errors';
 import type { Logger } from '@berth/log';
@@ -110,25 +109,36 @@ export function buildAuthzRequest(method: string, uri: string, rawHeaders: reado
   return req;
 }
 
-/** Reads a whole request body of a known small length. */
-function readAll(stream: IncomingMessage): Promise<Buffer> {
+/**
+ * Reads the first `len` bytes of a request body and puts them back (unshift before the stream
+ * ends): the plugin sees the body and whoever reads it next (fastify's parser, or a route that
+ * reads the raw stream) still gets every byte, as dockerd's peeking reader does.
+ */
+export function peekBody(stream: IncomingMessage, len: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    const onData = (c: Buffer): void => void chunks.push(c);
-    const onEnd = (): void => {
-      stream.off('data', onData);
-      stream.off('error', onError);
-      resolve(Buffer.concat(chunks));
-    };
-    const onError = (err: Error): void => {
-      stream.off('data', onData);
+    let got = 0;
+    const done = (err?: Error): void => {
+      stream.off('readable', onReadable);
       stream.off('end', onEnd);
-      reject(err);
+      stream.off('error', done);
+      const bytes = Buffer.concat(chunks);
+      if (bytes.length > 0 && !stream.readableEnded) stream.unshift(bytes);
+      if (err) reject(err);
+      else resolve(bytes);
     };
-    stream.on('data', onData);
+    const onEnd = (): void => done(new Error('request body ended before its Content-Length'));
+    const onReadable = (): void => {
+      let c: Buffer | null;
+      while (got < len && (c = stream.read() as Buffer | null) !== null) {
+        chunks.push(c);
+        got += c.length;
+      }
+      if (got >= len) done();
+    };
+    stream.on('readable', onReadable);
     stream.once('end', onEnd);
-    stream.once('error', onError);
-    stream.resume();
+    stream.once('error', done);
   });
 }
 
@@ -136,13 +146,11 @@ const kAuthz = Symbol('berth.authz');
 interface AuthzState {
   /** The AuthZReq object once the chain allowed it; AuthZRes reuses it. */
   allowed?: AuthzRequest;
-  /** The body read for the plugin, given back to the parser. */
-  body?: Buffer;
 }
 type AuthzRaw = IncomingMessage & { [kAuthz]?: AuthzState; originalUrl?: string };
 
 /**
- * The onRequest step: reads a small JSON body (kept for the parser), asks the chain, throws the
+ * The onRequest step: peeks at a small JSON body (left in the stream), asks the chain, throws the
  * denial. Called from server.ts's onRequest hook before the API version check, as dockerd's
  * authz middleware wraps its version middleware.
  */
@@ -151,23 +159,19 @@ export async function authorizeFastifyRequest(chain: AuthzChain, req: FastifyReq
   const uri = raw.originalUrl ?? raw.url ?? '/';
   const state: AuthzState = {};
   raw[kAuthz] = state;
-  if (requestBodyWanted(uri, raw.headers) > 0) state.body = await readAll(raw);
-  const areq = buildAuthzRequest(raw.method ?? 'GET', uri, raw.rawHeaders, state.body);
+  const len = requestBodyWanted(uri, raw.headers);
+  const body = len > 0 ? await peekBody(raw, len) : undefined;
+  const areq = buildAuthzRequest(raw.method ?? 'GET', uri, raw.rawHeaders, body);
   await chain.authorizeRequest(areq);
   state.allowed = areq;
 }
 
-/** The hooks besides the onRequest step: the body back to the parser, AuthZRes before buffered answers go out. */
+/** The hook besides the onRequest step: AuthZRes before buffered answers go out. */
 export function installAuthzHooks(app: FastifyInstance, chain: AuthzChain, log: Logger): void {
   app.addHook('onClose', async () => chain.close());
-  app.addHook('preParsing', async (req, _reply, payload) => {
-    const body = (req.raw as AuthzRaw)[kAuthz]?.body;
-    if (body === undefined) return payload;
-    return Readable.from([body], { objectMode: false });
-  });
 
   // Registered after server.ts's onSend (which makes the JSON type exact), so the plugin sees the final headers.
-  app.addHook('onSend', async (req, reply, payload) => {
+  app.addHook('onSend', async function authzResponse(req, reply, payload) {
     const state = (req.raw as AuthzRaw)[kAuthz];
     // Not allowed by AuthZReq (its own error answer) or not buffered (a stream): no AuthZRes.
     if (state?.allowed === undefined) return payload;

@@ -17,3 +17,6 @@ export { volumeDriverSuite } from './volume/suite.js';
 export type { VolumeDriverHarness, VolumeDriverSuiteOptions, VolumeCapability } from './volume/suite.js';
 export { FakeVolumeDriver, fakeVolumeDriver } from './volume/fake.js';
 export { networkDescriptorHarness, ipamDescriptorHarness } from './descriptors.js';
+export { authzPluginSuite, authzBody } from './authz/suite.js';
+export type { AuthzPluginHarness, AuthzPluginSuiteOptions, AuthzCase } from './authz/suite.js';
+export { FakeAuthzPlugin, fakeAuthzPlugin } from './authz/fake.js';

@@ -8,13 +8,13 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { assertNoLeaksEventually, berthCli, busyboxImageTar, dockerCli, snapshotLeaks, startDaemon, type Daemon, type LeakSnapshot } from '@berth/test-support';
+import { assertNoLeaksEventually, berthCli, berthdPath, busyboxImageTar, dockerCli, snapshotLeaks, startDaemon, type Daemon, type LeakSnapshot } from '@berth/test-support';
 
 const tag = `${process.pid}${Math.random().toString(16).slice(2, 6)}`;
 const plugin = `az${tag}`;
@@ -86,6 +86,7 @@ describe('authorization plugins: berthd --authorization-plugin with the example 
 
   test('info lists the plugin; allowed requests work and each goes through AuthZReq and AuthZRes', async () => {
     assert.equal(await docker.ok(['info', '--format', '{{json .Plugins.Authorization}}']), `["${plugin}"]\n`);
+    assert.match(await berth.ok(['info']), new RegExp(`\n  Authorization: ${plugin}\n`));
     const mark = pluginLog.length;
     assert.equal((await docker.run(['run', '--rm', 'busybox', 'true'])).code, 0);
     assert.equal(await berth.ok(['run', '--rm', 'busybox', 'echo', 'hi']), 'hi\n');
@@ -93,6 +94,12 @@ describe('authorization plugins: berthd --authorization-plugin with the example 
     assert.ok(lines.some((l) => new RegExp(`^${plugin}: AuthZReq POST /v[\\d.]+/containers/create -> allow$`).test(l)), lines.join('\n'));
     assert.ok(lines.some((l) => new RegExp(`^${plugin}: AuthZRes POST /v[\\d.]+/containers/create 201$`).test(l)), lines.join('\n'));
     assert.ok(lines.some((l) => /AuthZReq GET \/_ping -> allow$/.test(l) || /AuthZReq HEAD \/_ping/.test(l)), 'the CLI\'s ping is asked too');
+  });
+
+  test('a name that cannot be a plugin is a start-up error', async () => {
+    const r = spawnSync(berthdPath(), ['--authorization-plugin', '../etc/x'], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /^berthd: invalid authorization plugin name "\.\.\/etc\/x"/);
   });
 
   test('run --privileged is refused in Docker words (exit 125) and leaves no container', async () => {

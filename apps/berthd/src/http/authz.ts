@@ -118,16 +118,21 @@ export function peekBody(stream: IncomingMessage, len: number): Promise<Buffer> 
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let got = 0;
+    let settled = false;
     const done = (err?: Error): void => {
+      if (settled) return;
+      settled = true;
       stream.off('readable', onReadable);
       stream.off('end', onEnd);
       stream.off('error', done);
+      stream.off('close', onClose);
       const bytes = Buffer.concat(chunks);
       if (bytes.length > 0 && !stream.readableEnded) stream.unshift(bytes);
       if (err) reject(err);
       else resolve(bytes);
     };
     const onEnd = (): void => done(new Error('request body ended before its Content-Length'));
+    const onClose = (): void => done(new Error('connection closed before the request body was complete'));
     const onReadable = (): void => {
       let c: Buffer | null;
       while (got < len && (c = stream.read() as Buffer | null) !== null) {
@@ -139,6 +144,7 @@ export function peekBody(stream: IncomingMessage, len: number): Promise<Buffer> 
     stream.on('readable', onReadable);
     stream.once('end', onEnd);
     stream.once('error', done);
+    stream.once('close', onClose);
   });
 }
 

@@ -7,7 +7,7 @@ import type { Engine } from '@berth/engine';
 import { Component, componentLogger, type Logger } from '@berth/log';
 import { authorizeFastifyRequest, installAuthzHooks, type AuthzChain } from './http/authz.js';
 import { commonHeaders } from './http/headers.js';
-import { JSON_TYPE, errorMessage, errorStatus, sendJson } from './http/reply.js';
+import { JSON_TYPE, errorMessage, errorStatus, mediaType, sendJson } from './http/reply.js';
 import { createUpgradeHandler } from './http/upgrade.js';
 import { checkVersion, splitVersion } from './http/version.js';
 import type { RouteDeps } from './routes/deps.js';
@@ -44,10 +44,6 @@ declare module 'fastify' {
 
 const kVersion = Symbol('berth.apiVersion');
 type VersionedRequest = IncomingMessage & { [kVersion]?: string };
-
-function mediaType(contentType: string | undefined): string {
-  return (contentType ?? '').split(';')[0]!.trim().toLowerCase();
-}
 
 /**
  * Fastify's default schema compilers (ajv with its formats, fast-json-stringify: ~110 modules,

@@ -4,13 +4,13 @@ import { request, type IncomingMessage } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { silentLogger } from '@berth/log';
 import { PluginRegistry, serveAuthzPlugin, type PluginServer } from '@berth/plugin';
 import type { AuthzRequest, AuthzResponse } from '@berth/plugin-api';
 import { createServer } from '../server.js';
 import { TestEngine } from '../test-engine.js';
-import { createAuthzChain, requestBodyWanted, requestHeaders } from './authz.js';
+import { bodyShown, createAuthzChain, requestHeaders } from './authz.js';
 import { listen } from './listen.js';
 
 interface Seen {
@@ -66,6 +66,20 @@ async function setup(t: { after(fn: () => Promise<void> | void): void }, plugins
   return { engine, sock, seen, stop, start };
 }
 
+/** One request written as raw bytes (chunked bodies), the whole answer as text. */
+function rawCall(sock: string, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect(sock);
+    let out = '';
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => (out += d));
+    s.on('end', () => resolve(out));
+    s.on('error', reject);
+    // Not half-closed: the server answers, then closes (Connection: close).
+    s.write(bytes);
+  });
+}
+
 function call(sock: string, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<{ status: number; headers: IncomingMessage['headers']; body: string }> {
   return new Promise((resolve, reject) => {
     const r = request({ socketPath: sock, method, path, headers: { ...headers, ...(body !== undefined ? { 'Content-Length': String(Buffer.byteLength(body)) } : {}) } }, (res) => {
@@ -98,17 +112,39 @@ test('headers as Go flattens them: canonical names, last value wins, no Host/Tra
   );
 });
 
-test('body rules: exactly application/json, 0 < Content-Length < 1 MiB, not for a URI ending in /auth', () => {
-  const h = (type: string | undefined, len: string | undefined) => ({ 'content-type': type, 'content-length': len });
-  assert.equal(requestBodyWanted('/v1.41/containers/create', h('application/json', '12')), 12);
-  assert.equal(requestBodyWanted('/v1.41/containers/create', h('application/json; charset=utf-8', '12')), 0);
-  assert.equal(requestBodyWanted('/v1.41/containers/create', h('text/plain', '12')), 0);
-  assert.equal(requestBodyWanted('/v1.41/containers/create', h('application/json', '0')), 0);
-  assert.equal(requestBodyWanted('/v1.41/containers/create', h('application/json', undefined)), 0, 'chunked: unknown length');
-  assert.equal(requestBodyWanted('/v1.41/containers/create', h('application/json', String(1 << 20))), 0);
-  assert.equal(requestBodyWanted('/v1.41/containers/create', h('application/json', String((1 << 20) - 1))), (1 << 20) - 1);
-  assert.equal(requestBodyWanted('/v1.41/auth', h('application/json', '40')), 0);
-  assert.equal(requestBodyWanted('/v1.41/auth?x=1', h('application/json', '40')), 40, 'dockerd compares the whole URI');
+test('body rules: any application/json media type, whatever the length; never for /auth', () => {
+  assert.equal(bodyShown('/v1.41/containers/create', 'application/json'), true);
+  assert.equal(bodyShown('/v1.41/containers/create', 'Application/JSON; charset=utf-8'), true, 'the JSON parser takes it: the plugin must see it');
+  assert.equal(bodyShown('/containers/create', 'application/json'), true);
+  assert.equal(bodyShown('/v1.41/containers/create', 'text/plain'), false);
+  assert.equal(bodyShown('/v1.41/containers/create', undefined), false);
+  assert.equal(bodyShown('/v1.41/auth', 'application/json'), false);
+  assert.equal(bodyShown('/auth?x=1', 'application/json'), false);
+});
+
+test('a JSON body the plugin is not shown never reaches the handler: chunked bodies are read, oversized ones refused (CVE-2024-41110, CVE-2026-34040)', async (t) => {
+  const deny: Verdict = (r) => {
+    const body = r.RequestBody === undefined ? '' : Buffer.from(r.RequestBody, 'base64').toString();
+    return /"Privileged":true/.test(body) ? { Allow: false, Msg: 'no privileged' } : { Allow: true };
+  };
+  const { sock, engine } = await setup(t, { guard: { req: deny } }, ['guard']);
+  const privileged = JSON.stringify({ Image: 'busybox', HostConfig: { Privileged: true } });
+  const created = (): number => engine.calls.filter((c) => c.method === 'createContainer').length;
+  // Chunked (no Content-Length), with a charset parameter: the plugin sees the body and says no.
+  const chunked = await rawCall(sock, 'POST /v1.41/containers/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json; charset=utf-8\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n' + `${Buffer.byteLength(privileged).toString(16)}\r\n${privileged}\r\n0\r\n\r\n`);
+  assert.match(chunked, /^HTTP\/1\.1 403 /);
+  assert.match(chunked, /authorization denied by plugin guard: no privileged/);
+  // Padded past the plugin's limit: refused, not passed on without its body.
+  const padded = JSON.stringify({ Image: 'busybox', HostConfig: { Privileged: true }, Labels: { pad: 'x'.repeat(1 << 20) } });
+  const big = await call(sock, 'POST', '/v1.41/containers/create', { 'Content-Type': 'application/json' }, padded);
+  assert.equal(big.status, 400);
+  assert.equal(JSON.parse(big.body).message, `request body too large for authorization plugin: size exceeds ${1 << 20} bytes`);
+  assert.equal(created(), 0, 'no create reached the engine');
+  // A harmless chunked body still reaches the handler whole.
+  const ok = JSON.stringify({ Image: 'busybox', Cmd: ['true'] });
+  const fine = await rawCall(sock, 'POST /v1.41/containers/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n' + `${Buffer.byteLength(ok).toString(16)}\r\n${ok}\r\n0\r\n\r\n`);
+  assert.match(fine, /^HTTP\/1\.1 201 /);
+  assert.deepEqual(engine.calls.find((c) => c.method === 'createContainer')?.args, [undefined, { Image: 'busybox', Cmd: ['true'] }]);
 });
 
 test('AuthZReq then AuthZRes through the chain in order; the body reaches the plugin and, unconsumed, the handler', async (t) => {
@@ -135,11 +171,11 @@ test('AuthZReq then AuthZRes through the chain in order; the body reaches the pl
   assert.equal(rs.ResponseHeaders?.['Api-Version'], '1.47');
   assert.equal(rs.ResponseHeaders?.['Ostype'], 'linux');
 
-  // A body of another type is not shown, and still parsed by the route.
+  // JSON with a charset parameter is JSON to the route's parser, so the plugin is shown it too.
   seen.length = 0;
   const r2 = await call(sock, 'POST', '/containers/create', { 'Content-Type': 'application/json; charset=utf-8' }, body);
   assert.equal(r2.status, 201, r2.body);
-  assert.equal(seen[0]!.r.RequestBody, undefined);
+  assert.equal(seen[0]!.r.RequestBody, b64(body));
   assert.equal(seen[2]!.r.ResponseBody, b64(r2.body), 'the answer is exactly application/json');
 
   // /_ping and a GET: no body, every request asked.

@@ -15,7 +15,7 @@ import type { Logger } from '@berth/log';
 import { PluginRegistry, type RemoteAuthzPlugin } from '@berth/plugin';
 import { AUTHZ_MAX_BODY, authzHiddenHeaders, type AuthzRequest, type AuthzResponse } from '@berth/plugin-api';
 import { canonicalHeaderName } from './headers.js';
-import { JSON_TYPE, jsonBytes } from './reply.js';
+import { JSON_TYPE, jsonBytes, mediaType } from './reply.js';
 
 export interface AuthzChain {
   /** The plugin names in chain order (duplicates dropped, as dockerd does). */
@@ -88,16 +88,22 @@ export function requestHeaders(rawHeaders: readonly string[]): Record<string, st
   return flatHeaders(pairs);
 }
 
-/** dockerd's rule for showing a body: not for a URI ending in /auth, only for exactly application/json. */
+/** `/auth` (with or without `/v<version>`): its body (credentials) is never shown, as dockerd's rule. */
+const AUTH_PATH = /^(\/v\d[\d.]*)?\/auth/;
+
+/**
+ * dockerd's rule for showing a body (as fixed for CVE-2024-41110 and CVE-2026-34040): its media
+ * type is application/json (parameters and case do not matter: the JSON parser takes those too)
+ * and the path is not /auth. Its length does not matter: a chunked body or one that claims no
+ * length is read all the same, and one over AUTHZ_MAX_BODY is refused, never passed on unseen.
+ */
 export function bodyShown(uri: string, contentType: unknown): boolean {
-  return !uri.endsWith('/auth') && contentType === JSON_TYPE;
+  return !AUTH_PATH.test(uri.split('?')[0]!) && mediaType(contentType) === JSON_TYPE;
 }
 
-/** A request body is read for the plugin when shown and of a known length in (0, 1 MiB). */
-export function requestBodyWanted(uri: string, headers: IncomingMessage['headers']): number {
-  if (!bodyShown(uri, headers['content-type'])) return 0;
-  const len = Number(headers['content-length']);
-  return Number.isSafeInteger(len) && len > 0 && len < AUTHZ_MAX_BODY ? len : 0;
+/** Why a body is refused: a plugin must see every body it is shown, and this one is too large for it. */
+export function bodyTooLarge(max = AUTHZ_MAX_BODY): BerthError {
+  return new BerthError('BERTH_INVALID_ARGUMENT', `request body too large for authorization plugin: size exceeds ${max} bytes`, { details: { field: 'body' } });
 }
 
 /** The AuthZReq object (omitempty: no User, no empty body or headers). */
@@ -110,11 +116,12 @@ export function buildAuthzRequest(method: string, uri: string, rawHeaders: reado
 }
 
 /**
- * Reads the first `len` bytes of a request body and puts them back (unshift before the stream
- * ends): the plugin sees the body and whoever reads it next (fastify's parser, or a route that
- * reads the raw stream) still gets every byte, as dockerd's peeking reader does.
+ * Reads a request body to its end and puts it back (unshift before the stream ends: the HTTP
+ * parser has the whole message when `complete` is set): the plugin sees the body and whoever
+ * reads it next (fastify's parser, or a route that reads the raw stream) still gets every byte,
+ * as dockerd's peeking reader does. More than `max` bytes: bodyTooLarge.
  */
-export function peekBody(stream: IncomingMessage, len: number): Promise<Buffer> {
+export function peekBody(stream: IncomingMessage, max = AUTHZ_MAX_BODY): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let got = 0;
@@ -131,20 +138,22 @@ export function peekBody(stream: IncomingMessage, len: number): Promise<Buffer> 
       if (err) reject(err);
       else resolve(bytes);
     };
-    const onEnd = (): void => done(new Error('request body ended before its Content-Length'));
+    const onEnd = (): void => done();
     const onClose = (): void => done(new Error('connection closed before the request body was complete'));
     const onReadable = (): void => {
       let c: Buffer | null;
-      while (got < len && (c = stream.read() as Buffer | null) !== null) {
+      while ((c = stream.read() as Buffer | null) !== null) {
         chunks.push(c);
         got += c.length;
+        if (got > max) return done(bodyTooLarge(max));
       }
-      if (got >= len) done();
+      if (stream.complete) done();
     };
     stream.on('readable', onReadable);
     stream.once('end', onEnd);
     stream.once('error', done);
     stream.once('close', onClose);
+    if (stream.complete && stream.readableLength === 0) done();
   });
 }
 
@@ -165,8 +174,7 @@ export async function authorizeFastifyRequest(chain: AuthzChain, req: FastifyReq
   const uri = raw.originalUrl ?? raw.url ?? '/';
   const state: AuthzState = {};
   raw[kAuthz] = state;
-  const len = requestBodyWanted(uri, raw.headers);
-  const body = len > 0 ? await peekBody(raw, len) : undefined;
+  const body = bodyShown(uri, raw.headers['content-type']) ? await peekBody(raw) : undefined;
   const areq = buildAuthzRequest(raw.method ?? 'GET', uri, raw.rawHeaders, body);
   await chain.authorizeRequest(areq);
   state.allowed = areq;
@@ -206,6 +214,7 @@ export function installAuthzHooks(app: FastifyInstance, chain: AuthzChain, log: 
 /** The hijack path (upgrade.ts): AuthZReq only; a denial is answered before any hijack. */
 export async function authorizeUpgrade(chain: AuthzChain, req: IncomingMessage, readBody: () => Promise<Buffer>): Promise<void> {
   const uri = req.url ?? '/';
-  const body = requestBodyWanted(uri, req.headers) > 0 ? await readBody() : undefined;
+  // The upgrade routes parse any body they get as JSON (exec start): every one is shown, whatever its type.
+  const body = AUTH_PATH.test(uri.split('?')[0]!) ? undefined : await readBody();
   await chain.authorizeRequest(buildAuthzRequest(req.method ?? 'GET', uri, req.rawHeaders, body));
 }

@@ -10,6 +10,11 @@ import { httpStatusOfKind, kindOf } from '@berth/errors';
  */
 export const JSON_TYPE = 'application/json';
 
+/** The media type of a Content-Type header, lower case, without parameters (`application/json; charset=utf-8` -> `application/json`). */
+export function mediaType(contentType: unknown): string {
+  return (typeof contentType === 'string' ? contentType : '').split(';')[0]!.trim().toLowerCase();
+}
+
 export function jsonBytes(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value) + '\n');
 }

@@ -323,8 +323,8 @@ function validateHostConfig(h: HostConfig, names: Set<string>): void {
   if (h.CpuShares < 0) throw invalid('HostConfig.CpuShares', 'invalid value for CpuShares: must be positive');
   if (h.BlkioWeight !== 0 && (h.BlkioWeight < 10 || h.BlkioWeight > 1000))
     throw invalid('HostConfig.BlkioWeight', 'Range of blkio weight is from 10 to 1000');
-  if (h.CpusetCpus && !/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(h.CpusetCpus)) throw invalid('HostConfig.CpusetCpus', `Invalid value ${h.CpusetCpus} for cpuset cpus`);
-  if (h.CpusetMems && !/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(h.CpusetMems)) throw invalid('HostConfig.CpusetMems', `Invalid value ${h.CpusetMems} for cpuset mems`);
+  if (h.CpusetCpus && !/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(h.CpusetCpus)) throw invalid('HostConfig.CpusetCpus', `Invalid value ${h.CpusetCpus} for cpuset cpus: invalid format: ${h.CpusetCpus}`);
+  if (h.CpusetMems && !/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(h.CpusetMems)) throw invalid('HostConfig.CpusetMems', `Invalid value ${h.CpusetMems} for cpuset mems: invalid format: ${h.CpusetMems}`);
   if (h.ShmSize < 0) throw invalid('HostConfig.ShmSize', 'SHM size can not be less than 0');
   if (h.OomScoreAdj < -1000 || h.OomScoreAdj > 1000) throw invalid('HostConfig.OomScoreAdj', `Invalid value ${h.OomScoreAdj}, range for oom score adj is [-1000, 1000]`);
   const nm = h.NetworkMode;
@@ -345,7 +345,7 @@ function validateHostConfig(h: HostConfig, names: Set<string>): void {
   }
   for (const [i, v] of (h.VolumesFrom ?? []).entries()) parseVolumesFrom(v, `HostConfig.VolumesFrom[${i}]`);
   for (const dst of Object.keys(h.Tmpfs ?? {})) {
-    if (!dst.startsWith('/')) throw invalid('HostConfig.Tmpfs', `invalid mount path ${dst}: mount path must be absolute`);
+    if (!dst.startsWith('/')) throw invalid('HostConfig.Tmpfs', `invalid mount path: '${dst}' mount path must be absolute`);
     const problem = mountDestinationProblem(dst);
     if (problem) throw invalid('HostConfig.Tmpfs', `invalid specification: ${problem}`);
   }
@@ -392,7 +392,7 @@ const volumeModes = new Set(['ro', 'rw', 'nocopy', 'z', 'Z', 'private', 'rprivat
 export function parseVolumeBind(spec: string, field: string): VolumeBind {
   const parts = spec.split(':');
   const [name, destination, mode = ''] = (parts.length === 1 ? ['', parts[0]!] : parts) as [string, string, string?];
-  if (!destination.startsWith('/')) throw invalid(field, `invalid volume specification: '${spec}': invalid mount config: invalid mount path: '${destination}' mount path must be absolute`);
+  if (!destination.startsWith('/')) throw invalid(field, `invalid volume specification: '${spec}': invalid mount config for type "volume": invalid mount path: '${destination}' mount path must be absolute`);
   const problem = mountDestinationProblem(destination);
   if (problem) throw invalid(field, `invalid volume specification: '${spec}': invalid mount config for type "volume": invalid specification: ${problem}`);
   if (name) {
@@ -429,7 +429,9 @@ export function parseBind(spec: string, field: string): Bind {
   const parts = spec.split(':');
   if (parts.length < 2 || parts.length > 3) throw invalid(field, `invalid volume specification: '${spec}'`);
   const [source, destination, mode = ''] = parts as [string, string, string?];
-  if (!destination.startsWith('/')) throw invalid(field, `invalid volume specification: '${spec}': invalid mount config: invalid mount path: '${destination}' mount path must be absolute`);
+  // Docker names the type by the source: a path is a bind, a name a volume.
+  if (!destination.startsWith('/'))
+    throw invalid(field, `invalid volume specification: '${spec}': invalid mount config for type "${source.startsWith('/') ? 'bind' : 'volume'}": invalid mount path: '${destination}' mount path must be absolute`);
   const problem = mountDestinationProblem(destination);
   if (problem) throw invalid(field, `invalid volume specification: '${spec}': invalid mount config for type "bind": invalid specification: ${problem}`);
   if (!source.startsWith('/')) return { ...parseVolumeBind(spec, field), source: '', propagation: '' };

@@ -119,10 +119,10 @@ export async function startExec(ctx: EngineContext, id: string, body: ExecStartB
       () => execExited(ctx, c, e, 255),
     );
   } catch (err) {
-    const code = err instanceof BerthError && typeof err.details?.exitCode === 'number' ? err.details.exitCode : 126;
+    // dockerd: an exec that could not start exits 126, a missing command too (a run's is 127).
     e.running = false;
-    e.exitCode = code;
-    ctx.emit(c, 'exec_die', { execID: id, exitCode: String(code) });
+    e.exitCode = 126;
+    ctx.emit(c, 'exec_die', { execID: id, exitCode: '126' });
     failure = err instanceof BerthError ? err : new BerthError('BERTH_INTERNAL', String(err), { cause: err });
     if (detach) throw failure;
   }
@@ -133,7 +133,7 @@ export async function startExec(ctx: EngineContext, id: string, body: ExecStartB
     tty,
     pipe: async (client) => {
       if (failure) {
-        const text = `${failure.message}\r\n`;
+        const text = `${execFailedText(runtimeReason(failure))}\r\n`;
         client.end(tty ? text : Buffer.concat([frameErr(text)]));
         return;
       }
@@ -184,4 +184,20 @@ function loadBundleSpec(bundle: string): OciSpec | null {
   } catch {
     return null;
   }
+}
+
+/** Docker's words for an exec the runtime could not start, around the runtime's reason (the docker CLI prints them). */
+export function execFailedText(reason: string): string {
+  return `OCI runtime exec failed: exec failed: unable to start container process: ${reason}: unknown`;
+}
+
+/** strerror's words for the errors a process start meets, as runc quotes them. */
+const STRERROR: Record<string, string> = { ENOENT: 'no such file or directory', EACCES: 'permission denied', ENOTDIR: 'not a directory', ELOOP: 'too many levels of symbolic links', EPERM: 'operation not permitted' };
+
+/** The runtime's reason in runc's words where dockerd users know them (a working directory that is not there). */
+function runtimeReason(err: BerthError): string {
+  const d = err.details as { syscall?: unknown; path?: unknown; code?: unknown } | undefined;
+  if (d?.syscall === 'chdir' && typeof d.path === 'string' && typeof d.code === 'string')
+    return `chdir to cwd (${JSON.stringify(d.path)}) set in config.json failed: ${STRERROR[d.code] ?? d.code}`;
+  return err.message;
 }

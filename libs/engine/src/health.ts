@@ -12,7 +12,7 @@ import { BerthError } from '@berth/errors';
 import { ShimClient } from '@berth/runtime';
 import type { Ctr } from './container.js';
 import type { EngineContext } from './context.js';
-import { execProcess, type ExecRec } from './exec.js';
+import { execFailedText, execProcess, type ExecRec } from './exec.js';
 import { newId } from './names.js';
 import { watchShim } from './shim-watch.js';
 import { nowNanos, parseRfc3339Nano, rfc3339Nano } from './time.js';
@@ -439,7 +439,7 @@ function runProbe(ctx: EngineContext, c: Ctr, cmd: string[], timeoutNs: number):
       if (ctx.containers.has(c.id)) ctx.emit(c, 'exec_die', { execID: id, exitCode: String(code) });
       const message = err instanceof Error ? err.message : String(err);
       // Docker's text for an exec the runtime could not start, around the runtime's reason.
-      const output = code === 126 || code === 127 ? `OCI runtime exec failed: exec failed: unable to start container process: ${message}: unknown` : message;
+      const output = code === 126 || code === 127 ? execFailedText(message) : message;
       return { Start: rfc3339Nano(start), End: rfc3339Nano(nowNanos()), ExitCode: -1, Output: output };
     } finally {
       clearTimeout(timer);

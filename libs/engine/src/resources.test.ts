@@ -10,10 +10,13 @@ const MiB = 1024 * 1024;
 const h = (raw: Record<string, unknown>): ReturnType<typeof normaliseHostConfig> => ({ ...normaliseHostConfig({}), ...raw }) as ReturnType<typeof normaliseHostConfig>;
 
 test('resources: --cpus outside 0..NCPU gets Docker range message', () => {
-  for (const n of [-1e9, 3e9]) {
+  // 1e6 is --cpus 0.001: under 0.01 a quota would be under the kernel's 1 ms minimum.
+  for (const n of [-1e9, 3e9, 1e6, 9_999_999]) {
     assert.throws(() => validateHostResources(h({ NanoCpus: n }), V1), { message: 'range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available' });
   }
   validateHostResources(h({ NanoCpus: 2e9 }), V1);
+  validateHostResources(h({ NanoCpus: 1e7 }), V1);
+  validateHostResources(h({ NanoCpus: 0 }), V1);
 });
 
 test('resources: cpuset cpus and mems must be online', () => {

@@ -141,19 +141,19 @@ function devNumbers(st: Stats): { major: number; minor: number } {
  */
 export function validateHostResources(h: HostConfig, facts: HostFacts = hostFacts()): void {
   const x = extraOf(h);
-  if (h.NanoCpus < 0 || h.NanoCpus > facts.ncpu * 1e9)
+  if (h.NanoCpus < 0 || (h.NanoCpus > 0 && h.NanoCpus < 1e7) || h.NanoCpus > facts.ncpu * 1e9)
     throw invalid('HostConfig.NanoCpus', `range of CPUs is from 0.01 to ${facts.ncpu}.00, as there are only ${facts.ncpu} CPUs available`);
   if (h.CpusetCpus) {
     const want = parseCpuList(h.CpusetCpus);
     const have = parseCpuList(facts.cpus) ?? new Set<number>();
-    if (want === null) throw invalid('HostConfig.CpusetCpus', `Invalid value ${h.CpusetCpus} for cpuset cpus`);
+    if (want === null) throw invalid('HostConfig.CpusetCpus', `Invalid value ${h.CpusetCpus} for cpuset cpus: invalid format: ${h.CpusetCpus}`);
     if ([...want].some((c) => !have.has(c)))
       throw invalid('HostConfig.CpusetCpus', `Requested CPUs are not available - requested ${h.CpusetCpus}, available: ${facts.cpus}`);
   }
   if (h.CpusetMems) {
     const want = parseCpuList(h.CpusetMems);
     const have = parseCpuList(facts.mems) ?? new Set<number>();
-    if (want === null) throw invalid('HostConfig.CpusetMems', `Invalid value ${h.CpusetMems} for cpuset mems`);
+    if (want === null) throw invalid('HostConfig.CpusetMems', `Invalid value ${h.CpusetMems} for cpuset mems: invalid format: ${h.CpusetMems}`);
     if ([...want].some((c) => !have.has(c)))
       throw invalid('HostConfig.CpusetMems', `Requested memory nodes are not available - requested ${h.CpusetMems}, available: ${facts.mems}`);
   }

@@ -328,6 +328,8 @@ export class NetworkController {
     const name = req.Name ?? '';
     if (!name) throw new BerthError('BERTH_INVALID_ARGUMENT', 'network name is required');
     if (!NAME.test(name)) throw new BerthError('BERTH_INVALID_ARGUMENT', `invalid network name "${name}": must match [a-zA-Z0-9][a-zA-Z0-9_.-]*`);
+    // dockerd's words, trailing space included.
+    if (!predefined && name in PREDEFINED) throw new BerthError('BERTH_NETWORK_FORBIDDEN', `operation is not permitted on predefined ${name} network `);
     if (this.byName(name)) throw new BerthError('BERTH_NETWORK_EXISTS', `network with name ${name} already exists`);
     const driverName = req.Driver || 'bridge';
     if (!predefined && (driverName === 'host' || driverName === 'null')) {

@@ -304,6 +304,8 @@ describe('berth and berthd: resource limits bite', { timeout: 240_000 }, () => {
     const cases: [string[], RegExp][] = [
       [['--cpus', '-1'], new RegExp(`range of CPUs is from 0\\.01 to ${NCPU}\\.00, as there are only ${NCPU} CPUs available`)],
       [['--cpus', String(NCPU + 1)], new RegExp(`range of CPUs is from 0\\.01 to ${NCPU}\\.00, as there are only ${NCPU} CPUs available`)],
+      [['--cpus', '0.001'], new RegExp(`range of CPUs is from 0\\.01 to ${NCPU}\\.00, as there are only ${NCPU} CPUs available`)],
+      [['--cpuset-cpus', '0-'], /Invalid value 0- for cpuset cpus: invalid format: 0-/],
       [['-m', '1k'], /Minimum memory limit allowed is 6MB/],
       [['-m', '32m', '--memory-swap', '16m'], /Minimum memoryswap limit should be larger than memory limit, see usage/],
       [['--cpuset-cpus', '99'], /Requested CPUs are not available - requested 99, available: /],

@@ -256,6 +256,10 @@ describe('create input validation through the API and the CLI', { timeout: 180_0
     // Volumes are supported (test/e2e/src/volumes.test.ts): a bad name is the local driver's 400.
     await refused({ HostConfig: { Mounts: [{ Type: 'volume', Source: 'v', Target: '/v' }] } }, 'create v: volume name is too short, names should be at least two alphanumeric characters');
     await refused({ HostConfig: { Mounts: [{ Type: 'bind', Source: join(scratch, 'missing'), Target: '/v' }] } }, `invalid mount config for type "bind": bind source path does not exist: ${join(scratch, 'missing')}`);
+    // Relative destinations, in dockerd's words for each kind.
+    await refused({ HostConfig: { Binds: ['/tmp:relative'] } }, `invalid volume specification: '/tmp:relative': invalid mount config for type "bind": invalid mount path: 'relative' mount path must be absolute`);
+    await refused({ HostConfig: { Binds: ['vol:relative'] } }, `invalid volume specification: 'vol:relative': invalid mount config for type "volume": invalid mount path: 'relative' mount path must be absolute`);
+    await refused({ HostConfig: { Tmpfs: { relative: '' } } }, `invalid mount path: 'relative' mount path must be absolute`);
   });
 
   test('HostConfig ranges and conflicts: Docker\'s 400s and words; the bounds themselves pass', async () => {

@@ -304,6 +304,7 @@ describe('networking: bridge, published ports, user networks, DNS', { timeout: 2
     await fails(['network', 'create', name('dup')], 1, /network with name .* already exists/);
     await ok(['network', 'rm', name('dup')]);
     await fails(['network', 'rm', name('nosuch')], 1, /not found/);
+    for (const predefined of ['bridge', 'host', 'none']) await fails(['network', 'create', predefined], 1, new RegExp(`^Error response from daemon: operation is not permitted on predefined ${predefined} network \n$`));
     await fails(['run', '--rm', '-p', '70000:80', 'busybox', 'true'], 125, /invalid|port/i);
     await fails(['run', '--rm', '-p', 'abc', 'busybox', 'true'], 125, /invalid|port/i);
     await fails(['run', '--rm', '--network', name('nosuch'), 'busybox', 'true'], 125, /not found/);

@@ -248,7 +248,7 @@ describe('engine (privileged)', { skip, concurrency: false }, () => {
     await engine.removeContainer(id, { force: true, volumes: false });
   });
 
-  it('exec: output, exit code in inspectExec, ExecIDs, missing command 127 in-band', async () => {
+  it('exec: output, exit code in inspectExec, ExecIDs, missing command or cwd 126 in-band in dockerd\'s words', async () => {
     const id = await create({ Cmd: ['sleep', '100'] });
     await engine.startContainer(id);
     const { Id: ex } = await engine.createExec(id, { Cmd: ['sh', '-c', 'echo hi; echo oops >&2; exit 5'], AttachStdout: true, AttachStderr: true });
@@ -283,9 +283,17 @@ describe('engine (privileged)', { skip, concurrency: false }, () => {
     const pair2 = await socketPair();
     const out2 = readAll(pair2.client);
     await s2!.pipe(pair2.server);
-    assert.match(demux(await out2).stderr, /nosuchcmd.*\r\n$/);
+    assert.equal(demux(await out2).stderr, 'OCI runtime exec failed: exec failed: unable to start container process: exec: "nosuchcmd": executable file not found in $PATH: unknown\r\n');
     pair2.close();
-    assert.equal((await engine.inspectExec(bad)).ExitCode, 127);
+    assert.equal((await engine.inspectExec(bad)).ExitCode, 126, 'dockerd: 126 for any exec that cannot start (a run\'s missing command is 127)');
+    const { Id: nocwd } = await engine.createExec(id, { Cmd: ['pwd'], WorkingDir: '/nonexist', AttachStdout: true, AttachStderr: true });
+    const s4 = await engine.startExec(nocwd, {});
+    const pair4 = await socketPair();
+    const out4 = readAll(pair4.client);
+    await s4!.pipe(pair4.server);
+    assert.equal(demux(await out4).stderr, 'OCI runtime exec failed: exec failed: unable to start container process: chdir to cwd ("/nonexist") set in config.json failed: no such file or directory: unknown\r\n');
+    pair4.close();
+    assert.equal((await engine.inspectExec(nocwd)).ExitCode, 126);
     await assert.rejects(engine.createExec(id, { Cmd: [] }), { message: 'No exec command specified' });
     await assert.rejects(engine.inspectExec('nope'), { message: 'No such exec instance: nope' });
     await engine.removeContainer(id, { force: true, volumes: false });

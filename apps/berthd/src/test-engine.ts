@@ -397,7 +397,7 @@ export class TestEngine implements Engine {
     this.record('inspectImage', ref);
     const id = this.images.get(ref) ?? this.images.get(`${ref}:latest`);
     if (!id) throw new BerthError('BERTH_IMAGE_NOT_FOUND', `No such image: ${ref}`);
-    return { Id: id, RepoTags: [ref] } as unknown as ImageInspect;
+    return { Id: id, RepoTags: [ref], Size: 1 } as unknown as ImageInspect;
   }
 
   async importImage(tar: Readable, opts: ImportOptions, progress: (msg: JsonMessage) => void): Promise<string> {

@@ -4,6 +4,7 @@ import { BerthError } from '@berth/errors';
 import { parseFilters } from '@berth/api/wire';
 import { all, bool, str, type Query } from '../../http/query.js';
 import { MessageStream, errorMessage, sendJson } from '../../http/reply.js';
+import { versionAtLeast } from '../../http/version.js';
 import { paramsOf, queryOf, type RouteDeps } from '../deps.js';
 import { pullRoute, pushRoute } from './registry.js';
 import { loadRoute, saveNames, saveRoute } from './archive.js';
@@ -69,12 +70,25 @@ function progressText(current: number, total: number): string {
   return `[${'='.repeat(bars)}>${' '.repeat(50 - bars)}] ${size(current).padStart(8)}/${size(total)}`;
 }
 
+/**
+ * An image list as an older API version has it: `VirtualSize` (the size) before 1.44, and before
+ * 1.43 `<none>:<none>` / `<none>@<none>` for an image with no tag and no digest.
+ */
+export function imagesForVersion<T extends { Size: number; RepoTags: string[]; RepoDigests: string[] }>(list: T[], version: string): T[] {
+  if (versionAtLeast(version, '1.44')) return list;
+  return list.map((i) => {
+    const untagged = !versionAtLeast(version, '1.43') && i.RepoTags.length === 0 && i.RepoDigests.length === 0;
+    return { ...i, ...(untagged ? { RepoTags: ['<none>:<none>'], RepoDigests: ['<none>@<none>'] } : {}), VirtualSize: i.Size };
+  });
+}
+
 export function imageRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { engine } = deps;
 
   app.get('/images/json', async (req, reply) => {
     const q = queryOf(req);
-    return sendJson(reply, 200, await engine.listImages({ all: bool(q, 'all'), filters: parseFilters(str(q, 'filters')) }));
+    const list = await engine.listImages({ all: bool(q, 'all'), filters: parseFilters(str(q, 'filters')) });
+    return sendJson(reply, 200, imagesForVersion(list, req.apiVersion));
   });
 
   // Raw bodies: `docker import` sends its tar as text/plain, `docker load` as application/x-tar.
@@ -98,7 +112,11 @@ export function imageRoutes(app: FastifyInstance, deps: RouteDeps): void {
   // Image names contain slashes (`library/busybox:latest`): one wildcard, dispatched on the suffix.
   app.get('/images/*', async (req, reply) => {
     const path = paramsOf(req)['*'] ?? '';
-    if (path.endsWith('/json') && path.length > 5) return sendJson(reply, 200, await engine.inspectImage(path.slice(0, -5)));
+    if (path.endsWith('/json') && path.length > 5) {
+      const image = await engine.inspectImage(path.slice(0, -5));
+      // Before 1.44 an image's inspect has VirtualSize (the size) too.
+      return sendJson(reply, 200, versionAtLeast(req.apiVersion, '1.44') ? image : { ...image, VirtualSize: image.Size });
+    }
     if (path.endsWith('/get') && path.length > 4) return saveRoute(deps, req, reply, [path.slice(0, -4)]);
     if (path.endsWith('/history') && path.length > 8) return sendJson(reply, 200, await engine.imageHistory(path.slice(0, -8)));
     return pageNotFound(reply);

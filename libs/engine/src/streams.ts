@@ -52,7 +52,9 @@ async function pipeAttach(ctx: EngineContext, c: Ctr, client: Duplex, opts: Atta
   }
   // Not running: join at the next start (docker run attaches before it starts). The hook runs
   // between the runtime's create and start, and returns once the shim has accepted the attach,
-  // so no output is missed.
+  // so no output is missed. Until then the client's stdin waits in the socket, its end too (the
+  // docker CLI half-closes at once when its stdin is empty, before it asks for the start).
+  client.pause();
   await new Promise<void>((resolve) => {
     const hook = async (): Promise<void> => {
       client.off('close', gone);
@@ -147,6 +149,11 @@ async function pipeShim(
   });
   client.on('close', () => end(false));
   client.on('error', () => end(false));
+  // Its end already read (not paused in time): apply it now, as the 'end' handler would have.
+  if (client.readableEnded && streams.stdin) {
+    if (streams.closeStdin) shim.end();
+    else end(false);
+  }
   shim.resume();
   // The caller may have paused the socket (reading a request body off it): flow again.
   client.resume();

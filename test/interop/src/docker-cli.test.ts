@@ -81,6 +81,16 @@ describe('docker CLI against berthd', { timeout: 120_000 }, () => {
     assert.match(gone.stderr, new RegExp(`No such container: ${n}`));
   });
 
+  test('run -i with an empty stdin: the CLI half-closes before the start, the container still sees EOF', async () => {
+    // The docker CLI shuts the attach connection's write side as soon as its stdin ends: here
+    // before it even asks for the start. berthd keeps that end for the container's stdin.
+    for (const input of ['', 'piped\n']) {
+      const r = await cli.run(['run', '--rm', '-i', 'busybox', 'cat'], { input, timeoutMs: 10_000 });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, input);
+    }
+  });
+
   test('a command not in the image exits 127, one that cannot run exits 126', async () => {
     const missing = await docker(['run', '--rm', 'busybox', 'no-such-command']);
     assert.equal(missing.code, 127, missing.stderr);

@@ -105,8 +105,10 @@ export function upstreamResolvers(host: HostConfig): string[] {
  * exist). The caller must handle `ready` before the container's process runs.
  */
 export async function openNetwork(ctx: EngineContext, c: Ctr): Promise<{ key: string; ready: Promise<void> } | undefined> {
-  if (!ctx.network || !usesSandbox(c.host.NetworkMode)) return undefined;
-  const nets = c.rec.Networks ?? { [c.host.NetworkMode]: {} };
+  // `none` is a sandbox too, as in Docker: its own namespace with lo up and no endpoint.
+  const none = c.host.NetworkMode === 'none';
+  if (!ctx.network || (!usesSandbox(c.host.NetworkMode) && !none)) return undefined;
+  const nets = none ? {} : (c.rec.Networks ?? { [c.host.NetworkMode]: {} });
   const ports = wirePorts(c.host.PortBindings, c.rec.Config.ExposedPorts, c.host.PublishAllPorts);
   const opened = await ctx.network.openSandbox({
     containerId: c.id, containerName: c.name, portBindings: ports.bindings, exposed: ports.exposed, dnsUpstream: upstreamResolvers(c.host),
@@ -119,8 +121,8 @@ export async function openNetwork(ctx: EngineContext, c: Ctr): Promise<{ key: st
     writeHosts(ctx, c, sb);
     if (ports.bindings.length > LARGE) compactSoon();
   });
-  // Docker's order: network connect before the container's start.
-  for (const name of Object.keys(nets)) publishEndpoint(ctx, 'connect', c, name);
+  // Docker's order: network connect before the container's start (`none` included).
+  for (const name of none ? ['none'] : Object.keys(nets)) publishEndpoint(ctx, 'connect', c, name);
   return { key: opened.key, ready };
 }
 
@@ -182,6 +184,7 @@ export async function teardownNetwork(ctx: EngineContext, c: Ctr): Promise<() =>
   if (large) compactSoon();
   return () => {
     for (const e of sb?.endpoints ?? []) publishEndpoint(ctx, 'disconnect', c, e.networkId);
+    if (sb && c.host.NetworkMode === 'none') publishEndpoint(ctx, 'disconnect', c, 'none');
   };
 }
 

@@ -135,6 +135,10 @@ describe('networking: bridge, published ports, user networks, DNS', { timeout: 2
     assert.equal(inspect[0]!.Options['com.docker.network.bridge.name'], daemon.net!.bridge);
     assert.equal(inspect[0]!.IPAM.Config[0]!.Gateway, daemon.net!.bip.split('/')[0]);
     await fails(['network', 'rm', 'bridge'], 1, /bridge is a pre-defined network and cannot be removed/);
+    // none: a namespace of its own with lo up (Docker's sandbox), gone with the container.
+    const links = await ok(['run', '--rm', '--network', 'none', 'busybox', 'sh', '-c', 'ip -o link | cut -d" " -f2,3; ping -c1 -W2 127.0.0.1 >/dev/null && echo lo-answers']);
+    assert.equal(links, 'lo: <LOOPBACK,UP,LOWER_UP>\nlo-answers\n');
+    assert.deepEqual(readdirSync(join(daemon.execRoot, 'netns')), []);
   });
 
   test('a server published with -p answers on 127.0.0.1 and on the host address, through DNAT in the kernel', async (t) => {

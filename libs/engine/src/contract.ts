@@ -77,6 +77,8 @@ export interface LogsOptions {
   /** Unix seconds; 0 = no bound. */
   until: number;
   timestamps: boolean;
+  /** `--details`: the log attributes before each line (dockerd prints a space where there are none). */
+  details?: boolean;
   /** Number of lines from the end, or 'all'. */
   tail: number | 'all';
 }

@@ -57,6 +57,18 @@ test('stdout only, tail 2, timestamps with 9 digits, raw for tty', async () => {
   }
 });
 
+test('details: each line after its attributes and a space (none here: a lone space), timestamps first', async () => {
+  const { dir, file } = setup();
+  try {
+    const out = await collect(readLog(file, sel({ stderr: false, details: true, tty: true }), 2, noFollow));
+    assert.equal(out.toString(), ' two\n three\n');
+    const both = await collect(readLog(file, sel({ stderr: false, details: true, timestamps: true, tty: true }), 1, noFollow));
+    assert.equal(both.toString(), '2024-01-01T00:00:04.000000000Z  three\n');
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
+
 test('since and until bound by time', async () => {
   const { dir, file } = setup();
   try {

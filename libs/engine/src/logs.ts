@@ -22,6 +22,8 @@ export interface LogSelect {
   since: number;
   until: number;
   timestamps: boolean;
+  /** `--details`: each line after its attributes (`k=v,...`, none here) and a space, as dockerd. */
+  details?: boolean;
   tty: boolean;
 }
 
@@ -52,7 +54,7 @@ export function selected(e: LogEntry, sel: LogSelect): boolean {
 
 /** The bytes a client gets for one entry: the timestamp prefix, then framed unless tty. */
 export function renderEntry(e: LogEntry, sel: LogSelect): Buffer {
-  let text = e.log;
+  let text = sel.details ? ` ${e.log}` : e.log;
   if (sel.timestamps) {
     const t = parseRfc3339Nano(e.time);
     text = `${t === null ? e.time : rfc3339Nano(t)} ${text}`;

@@ -174,7 +174,7 @@ export async function containerLogs(ctx: EngineContext, ref: string, opts: LogsO
   const tty = c.rec.Config.Tty;
   const body = readLog(
     c.rec.LogPath,
-    { stdout: opts.stdout, stderr: opts.stderr, since: opts.since, until: opts.until, timestamps: opts.timestamps, tty },
+    { stdout: opts.stdout, stderr: opts.stderr, since: opts.since, until: opts.until, timestamps: opts.timestamps, details: opts.details === true, tty },
     opts.tail,
     { follow: opts.follow && c.rec.State.Running, running: () => c.rec.State.Running, stopped: c.exited.promise },
   );

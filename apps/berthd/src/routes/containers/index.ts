@@ -69,6 +69,7 @@ export function logsOptions(q: Query): LogsOptions {
     since: timestamp(q, 'since') ?? 0,
     until: timestamp(q, 'until') ?? 0,
     timestamps: bool(q, 'timestamps'),
+    details: bool(q, 'details'),
     tail,
   };
 }

@@ -7,16 +7,10 @@
 //   node tools/examples/hello-authz-plugin.mjs [name] [--dir <socket dir>] [--docker]
 //   berthd --authorization-plugin hello-authz        (dockerd takes the same flag)
 //   berth run --rm --privileged busybox true   ->  authorization denied by plugin hello-authz: ...
-import { serveAuthzPlugin } from '@berth/plugin';
+import { closeOnSignal, pluginCommandLine, serveAuthzPlugin } from '@berth/plugin';
 
-const args = process.argv.slice(2);
-const flag = (f) => {
-  const i = args.indexOf(f);
-  return i < 0 ? undefined : args.splice(i, 2)[1];
-};
-const dir = flag('--dir');
-const docker = args.includes('--docker');
-const name = args.find((a) => !a.startsWith('--')) ?? 'hello-authz';
+const { options } = pluginCommandLine(process.argv.slice(2), 'hello-authz');
+const { name } = options;
 
 /** The API path without its /v1.xx prefix and query: what the rules look at. */
 const pathOf = (uri = '') => uri.replace(/^\/v\d+(\.\d+)?(?=\/)/, '').split('?')[0];
@@ -53,6 +47,4 @@ const plugin = {
   },
 };
 
-const server = await serveAuthzPlugin(plugin, { name, docker, ...(dir ? { dirs: [dir] } : {}) });
-console.error(`${name}: serving on ${server.socketPaths.join(', ')}`);
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => server.close().then(() => process.exit(0)));
+closeOnSignal(await serveAuthzPlugin(plugin, options), name);

@@ -5,16 +5,10 @@
 //
 //   node tools/examples/hello-network-plugin.mjs [name] [--dir <socket dir>] [--docker]
 //   berth network create -d hello hellonet
-import { serveNetworkPlugin } from '@berth/plugin';
+import { closeOnSignal, pluginCommandLine, serveNetworkPlugin } from '@berth/plugin';
 
-const args = process.argv.slice(2);
-const flag = (f) => {
-  const i = args.indexOf(f);
-  return i < 0 ? undefined : args.splice(i, 2)[1];
-};
-const dir = flag('--dir');
-const docker = args.includes('--docker');
-const name = args.find((a) => !a.startsWith('--')) ?? 'hello';
+const { options } = pluginCommandLine(process.argv.slice(2), 'hello');
+const { name } = options;
 
 const networks = new Map(); // NetworkID -> Set of EndpointIDs
 const fail = (msg) => {
@@ -47,6 +41,4 @@ const driver = {
   async discoverDelete() {},
 };
 
-const server = await serveNetworkPlugin(driver, { name, docker, ...(dir ? { dirs: [dir] } : {}) });
-console.error(`${name}: serving on ${server.socketPaths.join(', ')}`);
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => server.close().then(() => process.exit(0)));
+closeOnSignal(await serveNetworkPlugin(driver, options), name);

@@ -8,17 +8,11 @@
 //   berth run --rm -v myvol:/data busybox sh -c 'echo hi > /data/f'
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { serveVolumePlugin } from '@berth/plugin';
+import { closeOnSignal, pluginCommandLine, serveVolumePlugin } from '@berth/plugin';
 
-const args = process.argv.slice(2);
-const flag = (f) => {
-  const i = args.indexOf(f);
-  return i < 0 ? undefined : args.splice(i, 2)[1];
-};
-const dir = flag('--dir');
-const root = flag('--root') ?? '/var/lib/hello-volumes';
-const docker = args.includes('--docker');
-const name = args.find((a) => !a.startsWith('--')) ?? 'hello';
+const { options, values } = pluginCommandLine(process.argv.slice(2), 'hello', ['--root']);
+const { name } = options;
+const root = values['--root'] ?? '/var/lib/hello-volumes';
 
 const volumes = new Map(); // Name -> { opts, createdAt, mounts: Set of mount IDs }
 const fail = (msg) => {
@@ -62,6 +56,4 @@ const driver = {
 };
 
 mkdirSync(root, { recursive: true });
-const server = await serveVolumePlugin(driver, { name, docker, ...(dir ? { dirs: [dir] } : {}) });
-console.error(`${name}: serving on ${server.socketPaths.join(', ')}`);
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => server.close().then(() => process.exit(0)));
+closeOnSignal(await serveVolumePlugin(driver, options), name);

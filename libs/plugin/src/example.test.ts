@@ -5,7 +5,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PluginRegistry } from './index.js';
+import { PluginRegistry, pluginCommandLine } from './index.js';
 
 const example = fileURLToPath(new URL('../../../../tools/examples/hello-network-plugin.mjs', import.meta.url));
 
@@ -32,4 +32,9 @@ test('the example plugin (tools/examples) runs as its own process and is found a
     await new Promise((r) => child.once('exit', r));
     await fs.rm(dir, { recursive: true, force: true });
   }
+});
+
+test('pluginCommandLine: the name (else the default), --dir as the one socket directory, --docker, the program\'s own flags', () => {
+  assert.deepEqual(pluginCommandLine(['--root', '/r', 'mine', '--dir', '/d', '--docker'], 'hello', ['--root']), { options: { name: 'mine', docker: true, dirs: ['/d'] }, values: { '--root': '/r' } });
+  assert.deepEqual(pluginCommandLine([], 'hello', ['--root']), { options: { name: 'hello', docker: false }, values: { '--root': undefined } });
 });

@@ -7,7 +7,7 @@ export { PluginTransport, TransportError, parseAddress, withRetry, dockerRetryPo
 export type { PluginTls, RetryPolicy, ParsedAddress, TransportOptions, PluginResponse } from './transport.js';
 export { discover, findPlugin, scanPlugins, parseSpecFile, PluginRegistry } from './discovery.js';
 export type { PluginSpec, DiscoveryOptions, ActivatedPlugin, PluginRegistryOptions } from './discovery.js';
-export { servePlugin, serveNetworkPlugin, serveIpamPlugin, serveGraphPlugin, serveVolumePlugin, serveAuthzPlugin, BERTH_PLUGIN_SOCKET_DIR, DOCKER_PLUGIN_SOCKET_DIR } from './sdk.js';
+export { servePlugin, serveNetworkPlugin, serveIpamPlugin, serveGraphPlugin, serveVolumePlugin, serveAuthzPlugin, pluginCommandLine, closeOnSignal, BERTH_PLUGIN_SOCKET_DIR, DOCKER_PLUGIN_SOCKET_DIR } from './sdk.js';
 export type { PluginSdkOptions } from './sdk.js';
 export { errorEnvelope, remoteError, catalogCodeOf } from './wire.js';
 export { spawnDriverHost } from './host.js';

@@ -34,3 +34,27 @@ export const serveGraphPlugin = (driver: GraphDriver, o: PluginSdkOptions): Prom
 export const serveVolumePlugin = (driver: VolumeDriver, o: PluginSdkOptions): Promise<PluginServer> => serveNamed({ volume: driver }, o);
 /** An authorization plugin (`--authorization-plugin <name>` on berthd and dockerd). */
 export const serveAuthzPlugin = (plugin: AuthzPlugin, o: PluginSdkOptions): Promise<PluginServer> => serveNamed({ authz: plugin }, o);
+
+/**
+ * The command line of a plugin program, `[name] [--dir <socket dir>] [--docker] [--<flag> <value>]...`:
+ * the SDK options it asks for (the name, else `defaultName`), and the values of the other flags
+ * the program takes (`flags`, each `--x` with a value).
+ */
+export function pluginCommandLine(argv: readonly string[], defaultName: string, flags: readonly string[] = []): { options: PluginSdkOptions; values: Record<string, string | undefined> } {
+  const args = [...argv];
+  const take = (flag: string): string | undefined => {
+    const i = args.indexOf(flag);
+    return i < 0 ? undefined : args.splice(i, 2)[1];
+  };
+  const dir = take('--dir');
+  const values = Object.fromEntries(flags.map((f) => [f, take(f)]));
+  const docker = args.includes('--docker');
+  const name = args.find((a) => !a.startsWith('--')) ?? defaultName;
+  return { options: { name, docker, ...(dir === undefined ? {} : { dirs: [dir] }) }, values };
+}
+
+/** Says where the plugin serves (on stderr), and on SIGINT or SIGTERM closes it (its sockets go) and exits. */
+export function closeOnSignal(server: PluginServer, name: string): void {
+  process.stderr.write(`${name}: serving on ${server.socketPaths.join(', ')}\n`);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void server.close().then(() => process.exit(0)));
+}

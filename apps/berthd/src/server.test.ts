@@ -267,7 +267,9 @@ test('logs: stream choice, content types by version and tty, 400 without a strea
     [1, 'line1\n'],
     [2, 'line2\n'],
   ]);
-  assert.deepEqual(engine.calls.at(-1)?.args[1], { follow: false, stdout: true, stderr: true, since: 1700000000.5, until: 0, timestamps: true, tail: 5 });
+  assert.deepEqual(engine.calls.at(-1)?.args[1], { follow: false, stdout: true, stderr: true, since: 1700000000.5, until: 0, timestamps: true, details: false, tail: 5 });
+  await app.inject({ method: 'GET', url: '/v1.47/containers/plain/logs?stdout=1&details=1' });
+  assert.equal((engine.calls.at(-1)?.args[1] as { details: boolean }).details, true);
   const old = await app.inject({ method: 'GET', url: '/v1.41/containers/plain/logs?stdout=1' });
   assert.equal(old.headers['content-type'], RAW_STREAM);
   const tty = await app.inject({ method: 'GET', url: '/v1.47/containers/tty/logs?stdout=1&tail=all' });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildPayload, parseRules, type TableState } from './payload.js';
+import { applyOps, buildPayload, parseRules, type TableState } from './payload.js';
 import type { Op, Table } from './types.js';
 import { FakeIptables } from './testing.js';
 
@@ -130,4 +130,29 @@ test('policy op: emitted only when the policy differs', async () => {
   assert.equal(await ipt.apply([{ op: 'policy', table: 'filter', chain: 'FORWARD', policy: 'ACCEPT' }]), '');
   assert.equal(await ipt.apply([{ op: 'policy', table: 'filter', chain: 'FORWARD', policy: 'DROP' }]), '*filter\n-P FORWARD DROP\nCOMMIT\n');
   assert.ok(ipt.dump('filter').includes('-P FORWARD DROP'));
+});
+
+test('apply plans again from a fresh read when another program shortened a chain between the read and the restore', async () => {
+  const ipt = new FakeIptables();
+  await ipt.restore('*filter\n-A FORWARD -s 10.0.0.1/32 -j ACCEPT\n-A FORWARD -s 10.0.0.2/32 -j ACCEPT\nCOMMIT\n');
+  let restores = 0;
+  // The other program (another daemon's teardown) deletes both rules right before our first restore.
+  const racing = {
+    list: (t: Table) => ipt.list(t),
+    exists: (t: Table, c: string, a: readonly string[]) => ipt.exists(t, c, a),
+    async restore(p: string) {
+      if (restores++ === 0) await ipt.restore('*filter\n-D FORWARD -s 10.0.0.1/32 -j ACCEPT\n-D FORWARD -s 10.0.0.2/32 -j ACCEPT\nCOMMIT\n');
+      return ipt.restore(p);
+    },
+  };
+  const op: Op = { op: 'insert', table: 'filter', chain: 'FORWARD', args: ['-s', '10.9.9.9/32', '-j', 'DROP'], position: 2 };
+  const payload = await applyOps(racing, [op]);
+  assert.equal(restores, 2, 'the first plan (-I FORWARD 2) was refused, the second made from a fresh read');
+  assert.equal(payload, '*filter\n-I FORWARD -s 10.9.9.9/32 -j DROP\nCOMMIT\n');
+  assert.deepEqual(ipt.rules('filter', 'FORWARD'), ['-s 10.9.9.9/32 -j DROP']);
+  // A restore refused every time is the error, after a bounded number of plans.
+  let tries = 0;
+  const broken = { ...racing, restore: async () => { tries++; throw new Error('iptables-restore: refused'); } };
+  await assert.rejects(applyOps(broken, [op]), /refused/);
+  assert.equal(tries, 3);
 });

@@ -188,9 +188,21 @@ export async function applyOps(b: IptablesBackend, ops: readonly Op[], opts: App
       }
     }
   }
-  const state = new Map<Table, TableState>();
-  await Promise.all(tablesOf(ops).map(async (t) => state.set(t, parseRules(await b.list(t)))));
-  const payload = await buildPayload(ops, state, (t, c, a) => b.exists(t, c, a));
-  await b.restore(payload);
-  return payload;
+  // Read, plan, restore; again from a fresh read when the restore is refused: another program
+  // (another daemon, dockerd, firewalld) may have changed a chain between the read and the
+  // restore (a FORWARD shorter than read makes `-I FORWARD 2` fail).
+  for (let attempt = 1; ; attempt++) {
+    const state = new Map<Table, TableState>();
+    await Promise.all(tablesOf(ops).map(async (t) => state.set(t, parseRules(await b.list(t)))));
+    const payload = await buildPayload(ops, state, (t, c, a) => b.exists(t, c, a));
+    try {
+      await b.restore(payload);
+      return payload;
+    } catch (err) {
+      if (attempt >= PLAN_ATTEMPTS) throw err;
+    }
+  }
 }
+
+/** How many times apply reads the tables, plans and restores before a refused restore is the error. */
+const PLAN_ATTEMPTS = 3;

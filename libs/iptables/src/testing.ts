@@ -42,7 +42,7 @@ export class FakeIptables implements Iptables {
   private tables = new Map<Table, FakeTable>();
   private failures: { message: string; times: number } | undefined;
 
-  /** Makes the next `times` restores fail with this message (an optimistic apply retries once). */
+  /** Makes the next `times` restores fail with this message (apply tries once optimistically, then plans up to three times). */
   failRestore(message: string, times = 1): void {
     this.failures = { message, times };
   }

@@ -213,7 +213,7 @@ test('a subnet given with host bits is written as iptables prints it (no duplica
 test('a failed restore leaves no allocation and no record', async () => {
   const { iptables, fw } = setup();
   await fw.addNetwork(base);
-  iptables.failRestore('line 2 failed', 2); // the optimistic try and the read-then-apply
+  iptables.failRestore('line 2 failed', 4); // the optimistic try and the three read-then-apply plans
   await assert.rejects(fw.publish(base, 'a', C, [tcp(80)]), /publish ports of endpoint a: iptables-restore: line 2 failed/);
   assert.deepEqual(fw.published('a'), []);
   assert.equal((await fw.publish(base, 'b', C, [tcp(80)])).length, 1, 'port 80 free again');

@@ -15,6 +15,7 @@ import type { Context } from '../context.js';
 import type { Command } from '../main.js';
 import { humanSize } from '../output/format.js';
 import { registryConfigHeader } from './registry.js';
+import { forEachLine } from '../output/lines.js';
 
 // ---- the context tar ----
 
@@ -189,7 +190,6 @@ async function build(ctx: Context, p: ParsedArgs): Promise<number> {
     body: Readable.from(counted()),
     headers: { 'Content-Type': 'application/x-tar', 'X-Registry-Config': registryConfigHeader(), ...(Buffer.isBuffer(body) ? { 'Content-Length': String(body.length) } : {}) },
   });
-  let buf = '';
   let failure: { code: number; message: string } | undefined;
   const handle = (line: string): void => {
     if (line.trim() === '') return;
@@ -205,15 +205,7 @@ async function build(ctx: Context, p: ParsedArgs): Promise<number> {
     else if (m.stream !== undefined) ctx.out(m.stream);
     else if (m.status !== undefined && !m.progress) ctx.out(`${m.id ? `${m.id}: ` : ''}${m.status}\n`);
   };
-  for await (const chunk of res) {
-    buf += (chunk as Buffer).toString('utf8');
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      handle(buf.slice(0, i));
-      buf = buf.slice(i + 1);
-    }
-  }
-  handle(buf);
+  await forEachLine(res, handle);
   if (failure !== undefined) throw new CliError(failure.message, failure.code);
   return 0;
 }

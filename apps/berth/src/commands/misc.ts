@@ -11,6 +11,7 @@ import { stdout } from '../output/stdio.js';
 import { formatSpec, parseTemplate } from '../output/template.js';
 import { toApiTimestamp } from './logs.js';
 import { filtersFrom } from './ps.js';
+import { forEachLine } from '../output/lines.js';
 
 async function top(ctx: Context, p: ParsedArgs): Promise<number> {
   const [container, ...psArgs] = p.args;
@@ -72,21 +73,11 @@ async function events(ctx: Context, p: ParsedArgs): Promise<number> {
     res.destroy();
     process.exit(0);
   });
-  let buf = '';
-  const handle = (line: string): void => {
+  await forEachLine(res, (line) => {
     if (!line.trim()) return;
     const ev = JSON.parse(line);
     ctx.out(`${tpl ? tpl.execute(ev) : formatEvent(line, ev)}\n`);
-  };
-  for await (const chunk of res) {
-    buf += (chunk as Buffer).toString('utf8');
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      handle(buf.slice(0, i));
-      buf = buf.slice(i + 1);
-    }
-  }
-  handle(buf);
+  });
   return 0;
 }
 

@@ -10,6 +10,7 @@ import type { Context } from '../context.js';
 import type { Command } from '../main.js';
 import { bytesSize, humanSize, renderFormatted } from '../output/format.js';
 import { stdout } from '../output/stdio.js';
+import { forEachLine } from '../output/lines.js';
 
 const statsSpec: CommandSpec = {
   usage: 'stats [OPTIONS] [CONTAINER...]',
@@ -137,16 +138,10 @@ function follow(ctx: Context, name: string, noTrunc: boolean, rows: Map<string, 
       const res = await ctx.client.stream('GET', `/containers/${encodeURIComponent(name)}/stats`, { query: { stream: '1' } });
       destroy = () => res.destroy();
       if (stopped) res.destroy();
-      let buf = '';
-      for await (const chunk of res) {
-        buf += (chunk as Buffer).toString('utf8');
-        let i: number;
-        while ((i = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, i).trim();
-          buf = buf.slice(i + 1);
-          if (line) rows.set(name, statsRow(JSON.parse(line) as StatsJson, name, noTrunc));
-        }
-      }
+      await forEachLine(res, (raw) => {
+        const line = raw.trim();
+        if (line) rows.set(name, statsRow(JSON.parse(line) as StatsJson, name, noTrunc));
+      });
     } catch (err) {
       if (!stopped) errors.set(name, err instanceof Error ? err.message : String(err));
     }

@@ -3,6 +3,8 @@
  * layer id, rewritten in place (cursor up/down); elsewhere plain status lines, and progress
  * bar messages left out.
  */
+import { forEachLine } from './lines.js';
+
 export interface ProgressMessage {
   stream?: string;
   status?: string;
@@ -54,7 +56,6 @@ export class ProgressPrinter {
 
 /** Reads a `\r\n`-separated JSON-message body, printing as it goes; answers the in-band error, if any. */
 export async function printProgress(body: AsyncIterable<Buffer | string> | Iterable<Buffer | string>, printer: ProgressPrinter, onMessage?: (m: ProgressMessage) => void): Promise<string | undefined> {
-  let buf = '';
   let error: string | undefined;
   const handle = (line: string): void => {
     if (line.trim() === '') return;
@@ -67,14 +68,6 @@ export async function printProgress(body: AsyncIterable<Buffer | string> | Itera
     onMessage?.(m);
     error = printer.print(m) ?? error;
   };
-  for await (const chunk of body) {
-    buf += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      handle(buf.slice(0, i).replace(/\r$/, ''));
-      buf = buf.slice(i + 1);
-    }
-  }
-  handle(buf);
+  await forEachLine(body, (line) => handle(line.replace(/\r$/, '')));
   return error;
 }

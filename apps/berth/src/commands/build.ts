@@ -8,7 +8,7 @@ import type { Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { encodeHeader, IgnoreMatcher, type TarHeader } from '@berth/archive';
+import { IgnoreMatcher, type TarHeader } from '@berth/archive';
 import { bool, list, str, type CommandSpec, type ParsedArgs } from '../cli/args.js';
 import { CliError } from '../client.js';
 import type { Context } from '../context.js';
@@ -16,25 +16,12 @@ import type { Command } from '../main.js';
 import { humanSize } from '../output/format.js';
 import { registryConfigHeader } from './registry.js';
 import { forEachLine } from '../output/lines.js';
+import { localHeader } from './cp-archive.js';
 
 // ---- the context tar ----
 
-function header(name: string, st: Stats, type: TarHeader['type'], extra: Partial<TarHeader> = {}): Buffer {
-  return encodeHeader({
-    name,
-    type,
-    mode: st.mode & 0o7777,
-    uid: 0,
-    gid: 0,
-    size: 0,
-    mtime: Math.floor(st.mtimeMs / 1000),
-    linkname: '',
-    devmajor: 0,
-    devminor: 0,
-    xattrs: new Map(),
-    ...extra,
-  });
-}
+/** The context's members are owned by 0:0, as the docker CLI sends them. */
+const header = (name: string, st: Stats, type: TarHeader['type'], extra: Partial<TarHeader> = {}): Buffer => localHeader(name, st, type, false, extra);
 
 const pad = (n: number): Buffer => Buffer.alloc((512 - (n % 512)) % 512);
 

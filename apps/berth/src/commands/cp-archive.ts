@@ -30,24 +30,28 @@ export interface PackLocalOptions {
   keepOwners: boolean;
 }
 
+/** The tar header of a local file: its mode and mtime, owner 0:0 unless `keepOwners`. */
+export function localHeader(name: string, st: Stats, type: TarHeader['type'], keepOwners: boolean, extra: Partial<TarHeader> = {}): Buffer {
+  return encodeHeader({
+    name,
+    type,
+    mode: st.mode & 0o7777,
+    uid: keepOwners ? st.uid : 0,
+    gid: keepOwners ? st.gid : 0,
+    size: 0,
+    mtime: Math.floor(st.mtimeMs / 1000),
+    linkname: '',
+    devmajor: 0,
+    devminor: 0,
+    xattrs: new Map(),
+    ...extra,
+  });
+}
+
 /** A tar of the local path `src` (a file, symlink or directory tree). */
 export async function* packLocal(src: string, opts: PackLocalOptions): AsyncGenerator<Buffer> {
   const top = await fs.lstat(src);
-  const header = (name: string, st: Stats, type: TarHeader['type'], extra: Partial<TarHeader> = {}): Buffer =>
-    encodeHeader({
-      name,
-      type,
-      mode: st.mode & 0o7777,
-      uid: opts.keepOwners ? st.uid : 0,
-      gid: opts.keepOwners ? st.gid : 0,
-      size: 0,
-      mtime: Math.floor(st.mtimeMs / 1000),
-      linkname: '',
-      devmajor: 0,
-      devminor: 0,
-      xattrs: new Map(),
-      ...extra,
-    });
+  const header = (name: string, st: Stats, type: TarHeader['type'], extra: Partial<TarHeader> = {}): Buffer => localHeader(name, st, type, opts.keepOwners, extra);
   async function* one(abs: string, name: string, st: Stats): AsyncGenerator<Buffer> {
     if (st.isDirectory()) {
       if (name !== '') yield header(`${name}/`, st, 'dir');

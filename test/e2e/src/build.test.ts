@@ -175,6 +175,17 @@ describe('berth build and POST /build: the classic builder', { timeout: 300_000 
     assert.match(miss.stderr, /COPY failed: file not found in build context or excluded by \.dockerignore: stat secret\.key: file does not exist/);
   });
 
+  test('a Dockerfile on stdin: alone (build -) or with a context directory (-f -)', async () => {
+    const alone = await berth(['build', '-q', '-t', img('stdin'), '-'], { input: 'FROM busybox\nRUN echo from-stdin > /s\n' });
+    assert.equal(alone.code, 0, alone.stderr);
+    assert.equal(await ok(['run', '--rm', img('stdin'), 'cat', '/s']), 'from-stdin\n');
+    const dir = await writeContext({ f: 'ctx-file\n' });
+    const withCtx = await berth(['build', '-q', '-t', img('stdinf'), '-f', '-', dir], { input: 'FROM busybox\nCOPY f /f\n' });
+    assert.equal(withCtx.code, 0, withCtx.stderr);
+    assert.equal(await ok(['run', '--rm', img('stdinf'), 'cat', '/f']), 'ctx-file\n');
+    await ok(['rmi', img('stdin'), img('stdinf')]);
+  });
+
   test('a second build uses the cache; --no-cache does not; a changed file invalidates its COPY', async () => {
     const dir = await writeContext({ Dockerfile: 'FROM busybox\nCOPY f /f\nRUN cat /f > /g\n', f: 'one\n' });
     const first = await ok(['build', '-t', img('cache'), dir]);

@@ -50,13 +50,18 @@ export async function* packContext(dir: string, ignore: IgnoreMatcher | null, ke
     }
   }
   yield* walk('');
-  const now = { mode: 0o100600, mtimeMs: Date.now() } as Stats;
-  for (const f of extra) {
+  yield* fileMembers(extra, 0o100600);
+  yield Buffer.alloc(1024);
+}
+
+/** Tar members of files held in memory, dated now, with the given mode. */
+function* fileMembers(files: readonly { name: string; data: Buffer }[], mode: number): Generator<Buffer> {
+  const now = { mode, mtimeMs: Date.now() } as Stats;
+  for (const f of files) {
     yield header(f.name, now, 'file', { size: f.data.length });
     yield f.data;
     yield pad(f.data.length);
   }
-  yield Buffer.alloc(1024);
 }
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
@@ -75,9 +80,7 @@ async function contextOf(p: ParsedArgs, where: string): Promise<{ body: Buffer |
     const input = await readAll(process.stdin);
     if (isTar(input)) return { body: input, dockerfile: file };
     // A Dockerfile alone on stdin: an empty context with it.
-    const chunks: Buffer[] = [];
-    for await (const c of packContextFromFiles([{ name: 'Dockerfile', data: input }])) chunks.push(c);
-    return { body: Buffer.concat(chunks), dockerfile: 'Dockerfile' };
+    return { body: Buffer.concat([...packContextFromFiles([{ name: 'Dockerfile', data: input }])]), dockerfile: 'Dockerfile' };
   }
   const dir = path.resolve(where);
   const st = await fs.stat(dir).catch(() => null);
@@ -107,13 +110,8 @@ async function contextOf(p: ParsedArgs, where: string): Promise<{ body: Buffer |
   return { body: packContext(dir, ignore, new Set([dockerfile, '.dockerignore']), extra), dockerfile };
 }
 
-async function* packContextFromFiles(files: { name: string; data: Buffer }[]): AsyncGenerator<Buffer> {
-  const now = { mode: 0o100644, mtimeMs: Date.now() } as Stats;
-  for (const f of files) {
-    yield header(f.name, now, 'file', { size: f.data.length });
-    yield f.data;
-    yield pad(f.data.length);
-  }
+function* packContextFromFiles(files: { name: string; data: Buffer }[]): Generator<Buffer> {
+  yield* fileMembers(files, 0o100644);
   yield Buffer.alloc(1024);
 }
 

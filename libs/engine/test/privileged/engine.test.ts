@@ -13,9 +13,9 @@ import { silentLogger } from '@berth/log';
 import type { GraphDriver } from '@berth/plugin-api';
 import { createEngine, type Engine } from '@berth/engine';
 import { tarDirDriver } from '@berth/image/testing';
+import { BUSYBOX_TAR, privilegedSkip, readAll } from './support.js';
 
-const BUSYBOX_TAR = '/var/lib/berth/fixtures/busybox.tar';
-const skip = (process.getuid?.() !== 0 && 'needs root') || (!fs.existsSync(BUSYBOX_TAR) && `no ${BUSYBOX_TAR}`);
+const skip = privilegedSkip;
 
 let tmp: string;
 let dataRoot: string;
@@ -45,12 +45,6 @@ async function socketPair(): Promise<{ server: Socket; client: Socket; close(): 
       srv.close();
     },
   };
-}
-
-async function readAll(s: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of s) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
 }
 
 function demux(buf: Buffer): { stdout: string; stderr: string } {

@@ -12,9 +12,9 @@ import { createRootLogger } from '@berth/log';
 import type { GraphDriver } from '@berth/plugin-api';
 import { createEngine, type Engine } from '@berth/engine';
 import { tarDirDriver } from '@berth/image/testing';
+import { BUSYBOX_TAR, privilegedSkip } from './support.js';
 
-const BUSYBOX_TAR = '/var/lib/berth/fixtures/busybox.tar';
-const skip = (process.getuid?.() !== 0 && 'needs root') || (!fs.existsSync(BUSYBOX_TAR) && `no ${BUSYBOX_TAR}`);
+const skip = privilegedSkip;
 
 let tmp: string;
 let dataRoot: string;

@@ -13,9 +13,9 @@ import { silentLogger } from '@berth/log';
 import type { GraphDriver } from '@berth/plugin-api';
 import { createEngine, type Engine } from '@berth/engine';
 import { tarDirDriver } from '@berth/image/testing';
+import { BUSYBOX_TAR, privilegedSkip, readAll } from './support.js';
 
-const BUSYBOX_TAR = '/var/lib/berth/fixtures/busybox.tar';
-const skip = (process.getuid?.() !== 0 && 'needs root') || (!fs.existsSync(BUSYBOX_TAR) && `no ${BUSYBOX_TAR}`);
+const skip = privilegedSkip;
 
 let tmp: string;
 let dataRoot: string;
@@ -25,12 +25,6 @@ let engine: Engine;
 const tag = `${process.pid}${Math.random().toString(16).slice(2, 6)}`;
 
 const open = (): Promise<Engine> => createEngine({ dataRoot, execRoot, logger: silentLogger(), graphDriver: driver });
-
-async function readAll(s: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of s) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
 
 /** Mount points under the test's temp directory (volumes with options, container layers). */
 function mountsUnder(dir: string): string[] {

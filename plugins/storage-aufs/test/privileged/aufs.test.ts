@@ -76,6 +76,8 @@ describe('aufs driver on real union mounts', { skip: isDriverSkip(probe) ? probe
   after(async () => {
     await d.cleanup();
     assert.deepEqual(mountsUnder(work), [], 'mounts left');
+    // A fuse-overlayfs daemon exits on its own once its mount is gone: give it a moment.
+    for (let i = 0; i < 40 && fuseDaemonsFor(work).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(fuseDaemonsFor(work), [], 'fuse-overlayfs daemons left');
     fs.rmSync(work, { recursive: true, force: true });
   });

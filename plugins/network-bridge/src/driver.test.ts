@@ -206,7 +206,7 @@ test('createEndpoint: a requested MAC is used and not answered; with the userlan
   assert.deepEqual(await r.driver.createEndpoint(epReq('02:AA:BB:CC:DD:EE')), {});
   await r.driver.join({ NetworkID: NID, EndpointID: EID, SandboxKey: '/run/berth/netns/x', Options: {} });
   const snap = r.kernel.snapshot();
-  assert.equal(snap.links.find((l) => l.name.startsWith('vethc'))!.mac, '02:aa:bb:cc:dd:ee');
+  assert.equal(snap.links.find((l) => /^vethc[0-9a-f]{7}$/.test(l.name))!.mac, '02:aa:bb:cc:dd:ee');
   assert.equal(snap.links.find((l) => /^veth[0-9a-f]{7}$/.test(l.name))!.hairpin, false);
 });
 
